@@ -1,0 +1,196 @@
+use crate::validate::{PartitionSpec, PartitionType, Recipe, SizeSpec, TableKind};
+use crate::RecipeError;
+use ingot_disk::{gpt, SECTOR};
+use uuid::Uuid;
+
+/// A recipe placed on a disk: every size, offset and identifier resolved.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The image name.
+    pub name: String,
+    /// The disk size in bytes.
+    pub disk_size: u64,
+    /// The partition table.
+    pub table: TableKind,
+    /// Disk GUID (GPT).
+    pub disk_guid: Uuid,
+    /// Disk signature (MBR).
+    pub disk_signature: u32,
+    /// Every timestamp is clamped to this.
+    pub source_date_epoch: i64,
+    /// The partitions in table order.
+    pub partitions: Vec<PlannedPartition>,
+}
+
+/// One partition placed on the disk.
+#[derive(Clone, Debug)]
+pub struct PlannedPartition {
+    /// 1-based partition number.
+    pub number: usize,
+    /// Byte offset of its first sector.
+    pub offset: u64,
+    /// Size in bytes (a multiple of 512).
+    pub size: u64,
+    /// Unique partition GUID (GPT PARTUUID), derived from the seed.
+    pub guid: Uuid,
+    /// The recipe's description of it.
+    pub spec: PartitionSpec,
+}
+
+impl PlannedPartition {
+    /// The partition's type GUID or byte.
+    pub fn kind(&self) -> PartitionType {
+        self.spec.kind
+    }
+}
+
+fn align_up(n: u64, a: u64) -> u64 {
+    n.div_ceil(a) * a
+}
+
+impl Recipe {
+    /// Places the partitions. `content[i]` is the size partition `i`'s content needs,
+    /// required for `size = "auto"` partitions (and for `fill` when the disk size is
+    /// `auto`).
+    pub fn layout(&self, content: &[Option<u64>]) -> Result<Plan, RecipeError> {
+        let a = self.alignment;
+        let backup = if self.table == TableKind::Gpt { gpt::BACKUP_SECTORS * SECTOR } else { 0 };
+        let first_usable = if self.table == TableKind::Gpt { gpt::FIRST_USABLE_LBA * SECTOR } else { SECTOR };
+        let limit = match self.size {
+            SizeSpec::Bytes(n) if n % SECTOR != 0 => {
+                return Err(self.loc.at(self.size_span.start, "size: the disk size must be a multiple of 512 bytes"));
+            }
+            SizeSpec::Bytes(n) => Some(n.saturating_sub(backup)),
+            _ => None,
+        };
+        let sizes = self.partition_sizes(content)?;
+        let mut placed: Vec<(u64, u64)> = Vec::new();
+        let mut cursor = first_usable;
+        for (i, p) in self.partitions.iter().enumerate() {
+            let start = match p.start {
+                Some(s) => self.check_start(i, s, cursor, first_usable)?,
+                None => align_up(cursor, a),
+            };
+            let size = match sizes[i] {
+                Some(s) => s,
+                None => {
+                    let tail: u64 = sizes[i + 1..].iter().map(|s| align_up(s.unwrap_or(0), a)).sum();
+                    let room = limit.unwrap_or(0).saturating_sub(start).saturating_sub(tail) / a * a;
+                    if room == 0 {
+                        return Err(self.loc.at(p.size_span.start, format!(
+                            "partition[{i}].size: \"fill\" has no room left: the other partitions take the whole disk; make the disk `size` larger"
+                        )));
+                    }
+                    room
+                }
+            };
+            placed.push((start, size));
+            cursor = start + size;
+        }
+        let disk_size = match limit {
+            Some(limit) => {
+                if cursor > limit {
+                    return Err(self.loc.at(
+                        self.size_span.start,
+                        format!(
+                            "size: the partitions need {} but the disk has {} for them; make `size` at least {}",
+                            human(cursor),
+                            human(limit),
+                            human(align_up(cursor + backup, 1 << 20))
+                        ),
+                    ));
+                }
+                limit + backup
+            }
+            None => align_up(cursor + backup, a.max(1 << 20)),
+        };
+        if self.table == TableKind::Mbr && disk_size / SECTOR > u64::from(u32::MAX) {
+            return Err(self
+                .loc
+                .at(self.size_span.start, "size: an MBR disk can't address more than 2 TiB; use table = \"gpt\""));
+        }
+        let partitions =
+            self.partitions.iter().zip(placed).enumerate().map(|(i, (spec, (offset, size)))| PlannedPartition {
+                number: i + 1,
+                offset,
+                size,
+                guid: self.seed.uuid(&format!("partition/{}/guid", i + 1)),
+                spec: spec.clone(),
+            });
+        Ok(Plan {
+            name: self.name.clone(),
+            disk_size,
+            table: self.table,
+            disk_guid: self.seed.uuid("disk/guid"),
+            disk_signature: self.seed.u32("disk/mbr-signature"),
+            source_date_epoch: self.source_date_epoch,
+            partitions: partitions.collect(),
+        })
+    }
+
+    /// Each partition's size, or `None` for the one `fill` partition on a fixed-size disk.
+    fn partition_sizes(&self, content: &[Option<u64>]) -> Result<Vec<Option<u64>>, RecipeError> {
+        let disk_auto = self.size == SizeSpec::Auto;
+        self.partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p.size {
+                SizeSpec::Bytes(n) => Ok(Some(n)),
+                SizeSpec::Fill if !disk_auto => Ok(None),
+                _ => match content.get(i).copied().flatten() {
+                    Some(n) => Ok(Some(align_up(n.max(SECTOR), SECTOR))),
+                    None => Err(self.loc.at(
+                        p.size_span.start,
+                        format!("partition[{i}].size: \"auto\" needs content to measure; give a size"),
+                    )),
+                },
+            })
+            .collect()
+    }
+
+    fn check_start(&self, i: usize, start: u64, cursor: u64, first_usable: u64) -> Result<u64, RecipeError> {
+        let at = self.partitions[i].start_span.start;
+        if start % self.alignment != 0 {
+            return Err(self.loc.at(
+                at,
+                format!(
+                    "partition[{i}].start: {} is not a multiple of the alignment {}",
+                    human(start),
+                    human(self.alignment)
+                ),
+            ));
+        }
+        if start < first_usable {
+            return Err(self.loc.at(
+                at,
+                format!(
+                    "partition[{i}].start: {} overlaps the partition table, which ends at {}",
+                    human(start),
+                    human(first_usable)
+                ),
+            ));
+        }
+        if start < cursor {
+            return Err(self.loc.at(
+                at,
+                format!(
+                    "partition[{i}].start: {} overlaps partition {i}, which ends at {}",
+                    human(start),
+                    human(cursor)
+                ),
+            ));
+        }
+        Ok(start)
+    }
+}
+
+/// Bytes as a human reads them: `"1.5 GiB (1610612736 bytes)"`.
+fn human(n: u64) -> String {
+    let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (u, s) in units {
+        if n >= 1 << s {
+            return format!("{:.1} {u} ({n} bytes)", n as f64 / (1u64 << s) as f64);
+        }
+    }
+    format!("{n} bytes")
+}

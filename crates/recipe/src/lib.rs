@@ -1,0 +1,38 @@
+//! ingot's recipe: the TOML file that says what disk to build.
+//!
+//! [`Recipe::load`] parses and validates a recipe; every error names the file, line and
+//! column of the key at fault (and, for a misspelt key, the nearest valid one).
+//! [`Recipe::layout`] then places the partitions on the disk, once the sizes of any
+//! `size = "auto"` partitions are known, and yields a [`Plan`] in which every size, offset
+//! and identifier is resolved.
+//!
+//! ```
+//! let toml = r#"
+//! name = "demo"
+//! size = "64 MiB"
+//! [[partition]]
+//! label = "ESP"
+//! type = "esp"
+//! size = "fill"
+//! filesystem = "vfat"
+//! "#;
+//! let recipe = ingot_recipe::Recipe::parse(toml, "demo.toml".as_ref()).unwrap();
+//! let plan = recipe.layout(&[None]).unwrap();
+//! assert_eq!(plan.partitions[0].offset, 1 << 20);
+//! assert_eq!(plan.disk_size, 64 << 20);
+//! ```
+
+mod caps;
+mod error;
+mod layout;
+mod schema;
+mod seed;
+mod units;
+mod validate;
+
+pub use caps::capability_xattr;
+pub use error::RecipeError;
+pub use layout::{Plan, PlannedPartition};
+pub use seed::Seed;
+pub use units::parse_size;
+pub use validate::{Filesystem, Override, PartitionSpec, PartitionType, Recipe, SizeSpec, Source, TableKind, Vfat};

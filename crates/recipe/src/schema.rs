@@ -1,0 +1,72 @@
+//! The recipe as TOML spells it, before validation. Every key is documented in
+//! docs/recipe.md.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::{Spanned, Value};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecipe {
+    pub name: Spanned<String>,
+    pub size: Option<Spanned<Value>>,
+    pub table: Option<Spanned<String>>,
+    pub alignment: Option<Spanned<Value>>,
+    pub seed: Option<Spanned<String>>,
+    pub source_date_epoch: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub partition: Vec<Spanned<RawPartition>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPartition {
+    pub label: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<Value>,
+    pub size: Spanned<Value>,
+    pub start: Option<Spanned<Value>>,
+    pub filesystem: Option<Spanned<String>>,
+    pub bootable: Option<bool>,
+    pub vfat: Option<RawVfat>,
+    #[serde(default)]
+    pub contents: Vec<Spanned<RawContent>>,
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<Spanned<RawOverride>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVfat {
+    pub label: Option<Spanned<String>>,
+    pub fat: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContent {
+    pub dir: Option<Spanned<String>>,
+    pub tar: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub image: Option<Spanned<String>>,
+    pub to: Option<Spanned<String>>,
+    pub preserve_owner: Option<bool>,
+    pub preserve_mode: Option<bool>,
+    pub mode: Option<Spanned<Value>>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOverride {
+    pub path: Spanned<String>,
+    pub mode: Option<Spanned<Value>>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    #[serde(default)]
+    pub xattrs: BTreeMap<String, Spanned<String>>,
+    pub capabilities: Option<Spanned<String>>,
+}

@@ -1,0 +1,525 @@
+use crate::error::Locator;
+use crate::schema::{RawContent, RawOverride, RawPartition, RawRecipe};
+use crate::{capability_xattr, parse_size, RecipeError, Seed};
+use ingot_disk::{gpt, mbr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::{Spanned, Value};
+use uuid::Uuid;
+
+/// A parsed and validated recipe. Sizes marked `auto` are resolved by [`Recipe::layout`].
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    /// The image name (`name`): the default output is `out/NAME.raw`.
+    pub name: String,
+    /// The disk size (`size`): bytes or `auto`.
+    pub size: SizeSpec,
+    /// The partition table (`table`).
+    pub table: TableKind,
+    /// Partition alignment in bytes (`alignment`, default 1 MiB).
+    pub alignment: u64,
+    /// The seed every identifier derives from (`seed`, default the name).
+    pub seed: Seed,
+    /// Every timestamp is clamped to this (`source_date_epoch`, or $SOURCE_DATE_EPOCH).
+    pub source_date_epoch: i64,
+    /// The partitions (`[[partition]]`), in table order.
+    pub partitions: Vec<PartitionSpec>,
+    pub(crate) loc: Locator,
+    pub(crate) size_span: Range<usize>,
+}
+
+/// A size as a recipe gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeSpec {
+    /// A fixed number of bytes.
+    Bytes(u64),
+    /// `"fill"`: the space the other partitions leave (one partition at most).
+    Fill,
+    /// `"auto"`: the content's size plus slack.
+    Auto,
+}
+
+/// The partition table kind (`table = "gpt" | "mbr"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    /// GUID Partition Table with a protective MBR.
+    Gpt,
+    /// Classic MBR, at most four primary partitions.
+    Mbr,
+}
+
+/// A partition type resolved for the recipe's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionType {
+    /// A GPT partition type GUID.
+    Gpt(Uuid),
+    /// An MBR partition type byte.
+    Mbr(u8),
+}
+
+/// The filesystem a partition gets (`filesystem`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filesystem {
+    /// `"none"`: raw content (an `image` source) or nothing.
+    None,
+    /// `"vfat"`: FAT12/16/32.
+    Vfat(Vfat),
+}
+
+/// FAT options (`[partition.vfat]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vfat {
+    /// Volume label, at most 11 characters (`label`; default: the partition label).
+    pub label: String,
+    /// Force FAT12, 16 or 32 (`fat`; default: FAT32 where the size allows).
+    pub fat: Option<u8>,
+}
+
+/// One source of a partition's content (`[[partition.contents]]`), in layering order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `dir = "path"`: a host directory copied to `to`.
+    Dir {
+        /// Host path.
+        path: PathBuf,
+        /// Destination in the partition.
+        to: String,
+        /// Keep the host's owners instead of 0:0.
+        preserve_owner: bool,
+        /// Keep the host's permission bits exactly instead of making them
+        /// umask-independent.
+        preserve_mode: bool,
+    },
+    /// `tar = "path"`: a tar, tar.gz or tar.zst archive unpacked at `to`.
+    Tar {
+        /// Host path.
+        path: PathBuf,
+        /// Destination in the partition.
+        to: String,
+    },
+    /// `file = "path"`: one host file placed at `to`.
+    File {
+        /// Host path.
+        path: PathBuf,
+        /// Destination path of the file.
+        to: String,
+        /// Permission bits (default 0644).
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// `image = "path"`: a raw image copied byte for byte (filesystem `none`).
+    Image {
+        /// Host path.
+        path: PathBuf,
+    },
+}
+
+/// Per-path metadata set after all sources are layered (`[[partition.override]]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    /// Path in the partition.
+    pub path: String,
+    /// Permission bits.
+    pub mode: Option<u32>,
+    /// Owner.
+    pub uid: Option<u32>,
+    /// Group.
+    pub gid: Option<u32>,
+    /// Extended attributes to set, capabilities included as `security.capability`.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// One validated `[[partition]]`.
+#[derive(Clone, Debug)]
+pub struct PartitionSpec {
+    /// GPT partition name (`label`).
+    pub label: String,
+    /// Partition type.
+    pub kind: PartitionType,
+    /// Size.
+    pub size: SizeSpec,
+    /// Fixed start offset in bytes (`start`), else placed after the previous one.
+    pub start: Option<u64>,
+    /// Filesystem.
+    pub filesystem: Filesystem,
+    /// MBR active flag (`bootable`).
+    pub bootable: bool,
+    /// Content sources, later ones layered over earlier ones.
+    pub contents: Vec<Source>,
+    /// Glob patterns of paths left out of the partition (`exclude`).
+    pub exclude: Vec<String>,
+    /// Metadata overrides.
+    pub overrides: Vec<Override>,
+    pub(crate) size_span: Range<usize>,
+    pub(crate) start_span: Range<usize>,
+}
+
+impl Recipe {
+    /// Reads, parses and validates the recipe at `path`. `$SOURCE_DATE_EPOCH`, when set,
+    /// overrides the recipe's `source_date_epoch`.
+    pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io { path: path.to_owned(), source })?;
+        let mut recipe = Recipe::parse(&text, path)?;
+        if let Ok(env) = std::env::var("SOURCE_DATE_EPOCH") {
+            recipe.source_date_epoch = env.trim().parse().map_err(|_| {
+                recipe.loc.whole(format!(
+                    "the environment variable SOURCE_DATE_EPOCH={env:?} is not a whole number of seconds"
+                ))
+            })?;
+        }
+        Ok(recipe)
+    }
+
+    /// Parses and validates recipe `text`; `path` names it in errors and relative source
+    /// paths are taken from its directory.
+    pub fn parse(text: &str, path: &Path) -> Result<Recipe, RecipeError> {
+        let loc = Locator { file: path.to_owned(), text: text.to_owned() };
+        let raw: RawRecipe = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            loc.at(at, with_suggestion(e.message()))
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let table = match raw.table.as_ref().map(|t| t.get_ref().as_str()) {
+            None | Some("gpt") => TableKind::Gpt,
+            Some("mbr") => TableKind::Mbr,
+            Some(other) => {
+                let span = raw.table.as_ref().map_or(0, |t| t.span().start);
+                return Err(loc.at(span, format!("table: {other:?} is not a partition table: use \"gpt\" or \"mbr\"")));
+            }
+        };
+        let name = raw.name.get_ref().clone();
+        if name.is_empty() || name.contains(['/', '\0']) || name.starts_with('.') {
+            return Err(loc.at(
+                raw.name.span().start,
+                "name: must be a non-empty file name without '/' and not starting with '.'",
+            ));
+        }
+        let (size, size_span) = match &raw.size {
+            None => (SizeSpec::Auto, 0..0),
+            Some(s) => (size_value(&loc, "size", s, false)?, s.span()),
+        };
+        let alignment = match &raw.alignment {
+            None => 1 << 20,
+            Some(a) => match size_value(&loc, "alignment", a, false)? {
+                SizeSpec::Bytes(n) if n >= 512 && n % 512 == 0 => n,
+                _ => return Err(loc.at(a.span().start, "alignment: must be a multiple of 512 bytes, like \"1 MiB\"")),
+            },
+        };
+        let seed = Seed::new(raw.seed.as_ref().map_or(name.as_str(), |s| s.get_ref().as_str()));
+        let source_date_epoch = raw.source_date_epoch.as_ref().map_or(0, |s| *s.get_ref());
+        if source_date_epoch < 0 {
+            let span = raw.source_date_epoch.as_ref().map_or(0, |s| s.span().start);
+            return Err(loc.at(span, "source_date_epoch: must not be negative"));
+        }
+        if raw.partition.is_empty() {
+            return Err(loc.whole("the recipe has no [[partition]]: add at least one"));
+        }
+        let mut partitions = Vec::new();
+        for (i, p) in raw.partition.iter().enumerate() {
+            partitions.push(partition(&loc, &base, table, i, p.get_ref())?);
+        }
+        let fills: Vec<_> = partitions.iter().filter(|p| p.size == SizeSpec::Fill).collect();
+        if fills.len() > 1 {
+            return Err(
+                loc.at(fills[1].size_span.start, "size: only one partition may be \"fill\"; give the others a size")
+            );
+        }
+        if table == TableKind::Mbr && partitions.len() > 4 {
+            return Err(loc.at(
+                raw.partition[4].span().start,
+                "partition: an MBR table holds at most 4 partitions; use table = \"gpt\"",
+            ));
+        }
+        Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, loc, size_span })
+    }
+
+    /// An error at the recipe file as a whole, for callers that validate against the
+    /// filesystem (missing content, content too large).
+    pub fn error(&self, message: impl Into<String>) -> RecipeError {
+        self.loc.whole(message)
+    }
+}
+
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else { return message.to_owned() };
+    let Some(end) = rest.find('`') else { return message.to_owned() };
+    let unknown = &rest[..end];
+    let expected: Vec<&str> = rest[end + 1..].split('`').skip(1).step_by(2).collect();
+    let best = expected
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(unknown, k), *k))
+        .min()
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3));
+    match best {
+        Some((_, k)) => format!("unknown key `{unknown}`: did you mean `{k}`? (valid keys: {})", expected.join(", ")),
+        None => format!("unknown key `{unknown}` (valid keys: {})", expected.join(", ")),
+    }
+}
+
+fn size_value(loc: &Locator, key: &str, v: &Spanned<Value>, flexible: bool) -> Result<SizeSpec, RecipeError> {
+    let at = v.span().start;
+    match v.get_ref() {
+        Value::Integer(n) if *n >= 0 => Ok(SizeSpec::Bytes(*n as u64)),
+        Value::String(s) if s == "auto" => Ok(SizeSpec::Auto),
+        Value::String(s) if s == "fill" && flexible => Ok(SizeSpec::Fill),
+        Value::String(s) => parse_size(s).map(SizeSpec::Bytes).map_err(|e| loc.at(at, format!("{key}: {e}"))),
+        _ => Err(loc.at(
+            at,
+            format!(
+                "{key}: expected a size like \"512 MiB\"{}",
+                if flexible { ", \"fill\" or \"auto\"" } else { " or \"auto\"" }
+            ),
+        )),
+    }
+}
+
+fn partition(
+    loc: &Locator,
+    base: &Path,
+    table: TableKind,
+    i: usize,
+    p: &RawPartition,
+) -> Result<PartitionSpec, RecipeError> {
+    let key = |k: &str| format!("partition[{i}].{k}");
+    let label = p.label.as_ref().map_or_else(String::new, |l| l.get_ref().clone());
+    if label.encode_utf16().count() > 36 {
+        let at = p.label.as_ref().map_or(0, |l| l.span().start);
+        return Err(loc.at(at, format!("{}: a GPT partition name holds at most 36 UTF-16 units", key("label"))));
+    }
+    let kind = partition_type(table, p.kind.get_ref())
+        .map_err(|m| loc.at(p.kind.span().start, format!("{}: {m}", key("type"))))?;
+    let size = size_value(loc, &key("size"), &p.size, true)?;
+    if let SizeSpec::Bytes(n) = size {
+        if n == 0 || n % 512 != 0 {
+            return Err(
+                loc.at(p.size.span().start, format!("{}: must be a non-zero multiple of 512 bytes", key("size")))
+            );
+        }
+    }
+    let start = match &p.start {
+        None => None,
+        Some(s) => match size_value(loc, &key("start"), s, false)? {
+            SizeSpec::Bytes(n) => Some(n),
+            _ => return Err(loc.at(s.span().start, format!("{}: must be an offset like \"1 MiB\"", key("start")))),
+        },
+    };
+    let filesystem = match p.filesystem.as_ref().map(|f| f.get_ref().as_str()) {
+        None | Some("none") => Filesystem::None,
+        Some("vfat") => Filesystem::Vfat(vfat(loc, &key("vfat"), p, &label)?),
+        Some(other) => {
+            let at = p.filesystem.as_ref().map_or(0, |f| f.span().start);
+            return Err(loc.at(
+                at,
+                format!("{}: {other:?} is not a filesystem ingot writes: use \"vfat\" or \"none\"", key("filesystem")),
+            ));
+        }
+    };
+    let mut contents = Vec::new();
+    for (j, c) in p.contents.iter().enumerate() {
+        contents.push(content(loc, base, &format!("partition[{i}].contents[{j}]"), c)?);
+    }
+    check_contents(loc, &key("contents"), &filesystem, &contents, p)?;
+    let mut exclude = Vec::new();
+    for e in &p.exclude {
+        exclude.push(e.get_ref().clone());
+    }
+    let overrides = p
+        .overrides
+        .iter()
+        .enumerate()
+        .map(|(j, o)| override_(loc, &format!("partition[{i}].override[{j}]"), o))
+        .collect::<Result<_, _>>()?;
+    Ok(PartitionSpec {
+        label,
+        kind,
+        size,
+        start,
+        filesystem,
+        bootable: p.bootable.unwrap_or(false),
+        contents,
+        exclude,
+        overrides,
+        size_span: p.size.span(),
+        start_span: p.start.as_ref().map_or(p.size.span(), |s| s.span()),
+    })
+}
+
+fn check_contents(
+    loc: &Locator,
+    key: &str,
+    fs: &Filesystem,
+    contents: &[Source],
+    p: &RawPartition,
+) -> Result<(), RecipeError> {
+    let images = contents.iter().filter(|c| matches!(c, Source::Image { .. })).count();
+    let at = p.contents.first().map_or(p.size.span().start, |c| c.span().start);
+    match fs {
+        Filesystem::None if contents.len() > images || images > 1 => Err(loc
+            .at(at, format!("{key}: a partition with filesystem \"none\" takes one `image` source and nothing else"))),
+        Filesystem::Vfat(_) if images > 0 => {
+            Err(loc.at(at, format!("{key}: an `image` source needs filesystem = \"none\"")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Vfat, RecipeError> {
+    let raw = p.vfat.as_ref();
+    let label_value = raw.and_then(|v| v.label.as_ref());
+    let vlabel = match label_value {
+        Some(l) => l.get_ref().clone(),
+        None if label.is_ascii() && !label.is_empty() && label.len() <= 11 => label.to_ascii_uppercase(),
+        None => "NO NAME".to_owned(),
+    };
+    if vlabel.len() > 11 || !vlabel.bytes().all(|b| (0x20..0x7f).contains(&b) && !b"\"*+,./:;<=>?[\\]|".contains(&b)) {
+        let at = label_value.map_or(0, |l| l.span().start);
+        return Err(loc.at(at, format!("{key}.label: {vlabel:?} is not a FAT volume label (at most 11 ASCII characters, none of \"*+,./:;<=>?[\\]|)")));
+    }
+    let fat = raw.and_then(|v| v.fat.as_ref());
+    if let Some(f) = fat {
+        if ![12, 16, 32].contains(f.get_ref()) {
+            return Err(loc.at(f.span().start, format!("{key}.fat: must be 12, 16 or 32")));
+        }
+    }
+    Ok(Vfat { label: vlabel, fat: fat.map(|f| *f.get_ref()) })
+}
+
+fn partition_type(table: TableKind, v: &Value) -> Result<PartitionType, String> {
+    let names = "esp, bios-boot, linux, root-x86-64, root-arm64, xbootldr, swap";
+    let (g, m) =
+        match v {
+            Value::String(s) => match s.as_str() {
+                "esp" => (Some(gpt::EFI_SYSTEM), Some(mbr::EFI_SYSTEM)),
+                "bios-boot" => (Some(gpt::BIOS_BOOT), None),
+                "linux" => (Some(gpt::LINUX_FILESYSTEM), Some(mbr::LINUX)),
+                "root-x86-64" => (Some(gpt::ROOT_X86_64), Some(mbr::LINUX)),
+                "root-arm64" => (Some(gpt::ROOT_ARM64), Some(mbr::LINUX)),
+                "xbootldr" => (Some(gpt::XBOOTLDR), Some(0xEA)),
+                "swap" => (Some(gpt::LINUX_SWAP), Some(mbr::LINUX_SWAP)),
+                s if s.starts_with("0x") && s.len() <= 4 => {
+                    let b = u8::from_str_radix(&s[2..], 16).map_err(|_| format!("{s:?} is not a type byte"))?;
+                    (None, Some(b))
+                }
+                s => match Uuid::parse_str(s) {
+                    Ok(u) => (Some(u), None),
+                    Err(_) => return Err(format!(
+                        "{s:?} is not a partition type: use one of {names}, a GUID, or an MBR type byte like \"0x83\""
+                    )),
+                },
+            },
+            Value::Integer(n) if (1..=255).contains(n) => (None, Some(*n as u8)),
+            _ => return Err(format!("expected a type name ({names}), a GUID or an MBR type byte")),
+        };
+    match table {
+        TableKind::Gpt => g
+            .map(PartitionType::Gpt)
+            .ok_or_else(|| "an MBR type byte can't be used on a GPT disk: use a name or a GUID".into()),
+        TableKind::Mbr => m
+            .map(PartitionType::Mbr)
+            .ok_or_else(|| "this type has no MBR equivalent: use table = \"gpt\" or an MBR type byte".into()),
+    }
+}
+
+fn mode_value(loc: &Locator, key: &str, v: &Spanned<Value>) -> Result<u32, RecipeError> {
+    let mode = match v.get_ref() {
+        Value::Integer(n) => u32::try_from(*n).ok(),
+        Value::String(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
+        _ => None,
+    };
+    mode.filter(|m| *m <= 0o7777).ok_or_else(|| {
+        loc.at(v.span().start, format!("{key}: expected permission bits like \"0755\" (octal, at most 07777)"))
+    })
+}
+
+fn content(loc: &Locator, base: &Path, key: &str, c: &Spanned<RawContent>) -> Result<Source, RecipeError> {
+    let r = c.get_ref();
+    let given: Vec<(&str, &Spanned<String>)> =
+        [("dir", &r.dir), ("tar", &r.tar), ("file", &r.file), ("image", &r.image)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .collect();
+    let (kind, value) = match given.as_slice() {
+        [one] => *one,
+        [] => return Err(loc.at(c.span().start, format!("{key}: give one of `dir`, `tar`, `file` or `image`"))),
+        [_, second, ..] => {
+            return Err(loc.at(
+                second.1.span().start,
+                format!("{key}: give only one of `dir`, `tar`, `file` or `image` per source"),
+            ))
+        }
+    };
+    let path = base.join(value.get_ref());
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Err(loc.at(value.span().start, format!("{key}.{kind}: {} does not exist", path.display())));
+    }
+    let to = r.to.as_ref().map(|t| t.get_ref().clone());
+    if kind != "file" && (r.mode.is_some() || r.uid.is_some() || r.gid.is_some()) {
+        return Err(loc.at(
+            c.span().start,
+            format!("{key}: mode, uid and gid apply to `file` sources; use [[partition.override]] for others"),
+        ));
+    }
+    if kind != "dir" && (r.preserve_owner.is_some() || r.preserve_mode.is_some()) {
+        return Err(loc.at(c.span().start, format!("{key}: preserve_owner and preserve_mode apply to `dir` sources")));
+    }
+    Ok(match kind {
+        "dir" => Source::Dir {
+            path,
+            to: to.unwrap_or_else(|| "/".into()),
+            preserve_owner: r.preserve_owner.unwrap_or(false),
+            preserve_mode: r.preserve_mode.unwrap_or(false),
+        },
+        "tar" => Source::Tar { path, to: to.unwrap_or_else(|| "/".into()) },
+        "image" if to.is_some() => {
+            return Err(
+                loc.at(c.span().start, format!("{key}: an `image` source fills the partition and takes no `to`"))
+            )
+        }
+        "image" => Source::Image { path },
+        _ => {
+            let to = to.ok_or_else(|| {
+                loc.at(value.span().start, format!("{key}: a `file` source needs `to`, its path in the partition"))
+            })?;
+            let mode =
+                r.mode.as_ref().map(|m| mode_value(loc, &format!("{key}.mode"), m)).transpose()?.unwrap_or(0o644);
+            Source::File { path, to, mode, uid: r.uid.unwrap_or(0), gid: r.gid.unwrap_or(0) }
+        }
+    })
+}
+
+fn override_(loc: &Locator, key: &str, o: &Spanned<RawOverride>) -> Result<Override, RecipeError> {
+    let r = o.get_ref();
+    let mode = r.mode.as_ref().map(|m| mode_value(loc, &format!("{key}.mode"), m)).transpose()?;
+    let mut xattrs = Vec::new();
+    for (name, value) in &r.xattrs {
+        if !["user.", "trusted.", "security.", "system."].iter().any(|p| name.starts_with(p)) {
+            return Err(loc.at(
+                value.span().start,
+                format!("{key}.xattrs: {name:?} needs a namespace prefix: user., trusted., security. or system."),
+            ));
+        }
+        let v = value.get_ref();
+        let bytes = match v.strip_prefix("0x") {
+            Some(hex) => decode_hex(hex)
+                .ok_or_else(|| loc.at(value.span().start, format!("{key}.xattrs.{name}: bad hex after 0x")))?,
+            None => v.as_bytes().to_vec(),
+        };
+        xattrs.push((name.clone(), bytes));
+    }
+    if let Some(c) = &r.capabilities {
+        let v =
+            capability_xattr(c.get_ref()).map_err(|e| loc.at(c.span().start, format!("{key}.capabilities: {e}")))?;
+        xattrs.push(("security.capability".into(), v));
+    }
+    Ok(Override { path: r.path.get_ref().clone(), mode, uid: r.uid, gid: r.gid, xattrs })
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}

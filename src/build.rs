@@ -1,0 +1,253 @@
+use crate::hash::hash_image;
+use crate::{PartitionReport, Progress, Report};
+use anyhow::{bail, Context, Result};
+use ingot_disk::{gpt, mbr, Image, SECTOR};
+use ingot_recipe::{Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source, TableKind};
+use ingot_tree::Tree;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What to build and where.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The recipe file.
+    pub recipe: PathBuf,
+    /// The image to write; default `out/NAME.raw` (the `out` directory is created).
+    pub out: Option<PathBuf>,
+    /// Where progress goes.
+    pub progress: Progress,
+}
+
+/// A partition's content, loaded before layout.
+enum Loaded {
+    Tree(Tree),
+    Image(PathBuf, u64),
+    Nothing,
+}
+
+/// Builds the image a recipe describes: writes it under a temporary name next to the
+/// output, then renames it into place with its `OUT.json` report. On error nothing is
+/// left at the output path.
+pub fn build(opts: &BuildOptions) -> Result<Report> {
+    let progress = &opts.progress;
+    let recipe = Recipe::load(&opts.recipe)?;
+    let out = match &opts.out {
+        Some(o) => o.clone(),
+        None => {
+            fs::create_dir_all("out").context("cannot create the output directory `out`")?;
+            PathBuf::from("out").join(format!("{}.raw", recipe.name))
+        }
+    };
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!("output directory {} does not exist; create it or choose another -o", dir.display());
+    }
+    let file_name = out.file_name().with_context(|| format!("output {} has no file name", out.display()))?;
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name.to_string_lossy()))
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot write in the output directory {}", dir.display()))?;
+
+    let mut loaded = Vec::new();
+    for (i, p) in recipe.partitions.iter().enumerate() {
+        progress.stage(format!("reading the content of partition {}", i + 1));
+        loaded.push(load(&recipe, p, &dir).with_context(|| format!("{}: partition[{i}]", opts.recipe.display()))?);
+    }
+    let sizes: Vec<Option<u64>> = loaded
+        .iter()
+        .map(|l| match l {
+            Loaded::Tree(t) => Some(ingot_fat::estimate_size(t)),
+            Loaded::Image(_, n) => Some(*n),
+            Loaded::Nothing => None,
+        })
+        .collect();
+    let plan = recipe.layout(&sizes)?;
+    let mut image = Image::create(temp.path(), plan.disk_size)?;
+    let mut reports = Vec::new();
+    for (part, content) in plan.partitions.iter().zip(&loaded) {
+        progress.stage(format!("writing partition {} ({})", part.number, part.spec.label));
+        let r = write_partition(&recipe, &mut image, part, content)
+            .with_context(|| format!("{}: partition[{}]", opts.recipe.display(), part.number - 1))?;
+        reports.push(r);
+    }
+    write_table(&mut image, &plan)?;
+    let ranges: Vec<(u64, u64)> = plan.partitions.iter().map(|p| (p.offset, p.size)).collect();
+    let (sha256, part_hashes, data_bytes) = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, progress)?;
+    for (r, h) in reports.iter_mut().zip(part_hashes) {
+        r.sha256 = h;
+    }
+    progress.stage("syncing");
+    image.sync()?;
+    let report = Report {
+        image: out.clone(),
+        name: plan.name.clone(),
+        disk_size: plan.disk_size,
+        table: match plan.table {
+            TableKind::Gpt => "gpt".into(),
+            TableKind::Mbr => "mbr".into(),
+        },
+        disk_id: match plan.table {
+            TableKind::Gpt => plan.disk_guid.to_string(),
+            TableKind::Mbr => format!("{:08x}", plan.disk_signature),
+        },
+        source_date_epoch: plan.source_date_epoch,
+        sha256,
+        data_bytes,
+        partitions: reports,
+    };
+    persist(temp, &out, &report)?;
+    progress.finish();
+    Ok(report)
+}
+
+fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result<()> {
+    let json_path = PathBuf::from(format!("{}.json", out.display()));
+    let dir = json_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut json = tempfile::Builder::new().prefix(".ingot-report.").tempfile_in(dir)?;
+    serde_json::to_writer_pretty(&mut json, report)?;
+    io::Write::write_all(&mut json, b"\n")?;
+    temp.persist(out).with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
+    json.persist(&json_path).with_context(|| format!("cannot write {}", json_path.display()))?;
+    Ok(())
+}
+
+fn load(recipe: &Recipe, p: &ingot_recipe::PartitionSpec, spool: &Path) -> Result<Loaded> {
+    if let Filesystem::None = p.filesystem {
+        return Ok(match p.contents.first() {
+            Some(Source::Image { path }) => {
+                let len = fs::metadata(path).with_context(|| format!("{}", path.display()))?.len();
+                Loaded::Image(path.clone(), len)
+            }
+            _ => Loaded::Nothing,
+        });
+    }
+    let mut tree = Tree::new(recipe.source_date_epoch);
+    for (j, source) in p.contents.iter().enumerate() {
+        let r = match source {
+            Source::Dir { path, to, preserve_owner, preserve_mode } => {
+                tree.add_dir(path, to, *preserve_owner, *preserve_mode)
+            }
+            Source::Tar { path, to } => tree.add_tar(path, to, spool),
+            Source::File { path, to, mode, uid, gid } => tree.add_file(path, to, *mode, *uid, *gid),
+            Source::Image { .. } => Ok(()),
+        };
+        r.with_context(|| format!("contents[{j}]"))?;
+    }
+    tree.exclude(&p.exclude).context("exclude")?;
+    for (j, o) in p.overrides.iter().enumerate() {
+        tree.set_meta(&o.path, o.mode, o.uid, o.gid, &o.xattrs)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("override[{j}]"))?;
+    }
+    Ok(Loaded::Tree(tree))
+}
+
+fn write_partition(
+    recipe: &Recipe,
+    image: &mut Image,
+    part: &PlannedPartition,
+    content: &Loaded,
+) -> Result<PartitionReport> {
+    let mut report = PartitionReport {
+        number: part.number,
+        label: part.spec.label.clone(),
+        kind: match part.kind() {
+            PartitionType::Gpt(g) => g.to_string(),
+            PartitionType::Mbr(b) => format!("0x{b:02x}"),
+        },
+        guid: part.guid.to_string(),
+        offset: part.offset,
+        size: part.size,
+        filesystem: "none".into(),
+        filesystem_uuid: None,
+        fat_type: None,
+        sha256: String::new(),
+    };
+    match (&part.spec.filesystem, content) {
+        (Filesystem::Vfat(v), Loaded::Tree(tree)) => {
+            let serial = recipe.seed.u32(&format!("partition/{}/vfat-serial", part.number));
+            let opts =
+                ingot_fat::Options { label: v.label.clone(), serial, fat: v.fat, time: recipe.source_date_epoch };
+            let region = image.region(part.offset, part.size)?;
+            let info = ingot_fat::write(tree, region, part.size, &opts)?;
+            report.filesystem = "vfat".into();
+            report.filesystem_uuid = Some(format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff));
+            report.fat_type = Some(info.fat_type);
+        }
+        (Filesystem::None, Loaded::Image(path, len)) => {
+            if *len > part.size {
+                bail!(
+                    "image {} is {len} bytes but the partition holds {}; make `size` at least {len} (or \"auto\")",
+                    path.display(),
+                    part.size
+                );
+            }
+            copy_image(image, part, path)?;
+        }
+        _ => {}
+    }
+    Ok(report)
+}
+
+/// Copies a raw image file into a partition, data runs only.
+fn copy_image(image: &mut Image, part: &PlannedPartition, path: &Path) -> Result<()> {
+    let file = fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let len = file.metadata()?.len();
+    let mut buf = vec![0u8; 1 << 20];
+    for (start, end) in ingot_disk::data_ranges(&file, len)? {
+        let mut pos = start;
+        while pos < end {
+            let n = (end - pos).min(buf.len() as u64) as usize;
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf[..n], pos)
+                .with_context(|| format!("{}: read at {pos}", path.display()))?;
+            image.write_at(&buf[..n], part.offset + pos)?;
+            pos += n as u64;
+        }
+    }
+    Ok(())
+}
+
+fn write_table(image: &mut Image, plan: &Plan) -> Result<()> {
+    match plan.table {
+        TableKind::Gpt => {
+            let partitions = plan
+                .partitions
+                .iter()
+                .map(|p| gpt::Partition {
+                    type_guid: match p.kind() {
+                        PartitionType::Gpt(g) => g,
+                        PartitionType::Mbr(_) => gpt::LINUX_FILESYSTEM,
+                    },
+                    guid: p.guid,
+                    first_lba: p.offset / SECTOR,
+                    last_lba: (p.offset + p.size) / SECTOR - 1,
+                    attributes: 0,
+                    name: p.spec.label.clone(),
+                })
+                .collect();
+            gpt::write(image, &gpt::Table { disk_guid: plan.disk_guid, partitions })?;
+        }
+        TableKind::Mbr => {
+            let partitions = plan
+                .partitions
+                .iter()
+                .map(|p| mbr::Partition {
+                    kind: match p.kind() {
+                        PartitionType::Mbr(b) => b,
+                        PartitionType::Gpt(_) => mbr::LINUX,
+                    },
+                    bootable: p.spec.bootable,
+                    first_lba: (p.offset / SECTOR) as u32,
+                    sectors: (p.size / SECTOR) as u32,
+                })
+                .collect();
+            mbr::write(image, &mbr::Table { disk_signature: plan.disk_signature, partitions })?;
+        }
+    }
+    Ok(())
+}

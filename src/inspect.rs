@@ -1,0 +1,92 @@
+use anyhow::{Context, Result};
+use ingot_disk::{read_table, Table, SECTOR};
+use serde::Serialize;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A partition table read back from an image.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    /// Image size in bytes.
+    pub size: u64,
+    /// "gpt" or "mbr".
+    pub table: String,
+    /// GPT disk GUID or MBR disk signature (8 hex digits).
+    pub disk_id: String,
+    /// Partitions in table order.
+    pub partitions: Vec<InspectedPartition>,
+}
+
+/// One partition found by [`inspect`].
+#[derive(Clone, Debug, Serialize)]
+pub struct InspectedPartition {
+    /// 1-based number.
+    pub number: usize,
+    /// Byte offset.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Type GUID or `0xNN`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Partition GUID (GPT only).
+    pub guid: Option<String>,
+    /// GPT partition name.
+    pub label: Option<String>,
+    /// MBR active flag.
+    pub bootable: Option<bool>,
+    /// The filesystem found at its start: "vfat", "ext4" or none.
+    pub filesystem: Option<String>,
+}
+
+/// Reads an image's partition table (verifying GPT CRCs and the backup header) and
+/// recognises the filesystem at the start of each partition.
+pub fn inspect(path: &Path) -> Result<Inspection> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let table = read_table(&file, size).with_context(|| format!("{}", path.display()))?;
+    let mut partitions = Vec::new();
+    for e in table.partitions() {
+        let (kind, guid, label, bootable) = match &table {
+            Table::Gpt(t) => {
+                let p = &t.partitions[e.number - 1];
+                (p.type_guid.to_string(), Some(p.guid.to_string()), Some(p.name.clone()), None)
+            }
+            Table::Mbr(t) => {
+                let p = &t.partitions[e.number - 1];
+                (format!("0x{:02x}", p.kind), None, None, Some(p.bootable))
+            }
+        };
+        let offset = e.first_lba * SECTOR;
+        partitions.push(InspectedPartition {
+            number: e.number,
+            offset,
+            size: e.sectors * SECTOR,
+            kind,
+            guid,
+            label,
+            bootable,
+            filesystem: sniff(&file, offset, e.sectors * SECTOR),
+        });
+    }
+    let (name, disk_id) = match &table {
+        Table::Gpt(t) => ("gpt", t.disk_guid.to_string()),
+        Table::Mbr(t) => ("mbr", format!("{:08x}", t.disk_signature)),
+    };
+    Ok(Inspection { size, table: name.into(), disk_id, partitions })
+}
+
+fn sniff(file: &File, offset: u64, size: u64) -> Option<String> {
+    let mut b = vec![0u8; 2048];
+    if size < 2048 || file.read_exact_at(&mut b, offset).is_err() {
+        return None;
+    }
+    if b[1080..1082] == [0x53, 0xEF] {
+        return Some("ext4".into());
+    }
+    if b[510..512] == [0x55, 0xAA] && (&b[82..87] == b"FAT32" || &b[54..59] == b"FAT16" || &b[54..59] == b"FAT12") {
+        return Some("vfat".into());
+    }
+    None
+}

@@ -1,0 +1,19 @@
+//! ingot's pipelines: they tie the recipe, tree, filesystem and disk crates together.
+//! The `ingot` binary is a thin command line over these functions.
+//!
+//! ```no_run
+//! let opts = ingot::BuildOptions { recipe: "recipes/hello.toml".into(), out: None, progress: ingot::Progress::hidden() };
+//! let report = ingot::build(&opts).unwrap();
+//! println!("{} {}", report.image.display(), report.sha256);
+//! ```
+
+mod build;
+mod hash;
+mod inspect;
+mod progress;
+mod report;
+
+pub use build::{build, BuildOptions};
+pub use inspect::{inspect, InspectedPartition, Inspection};
+pub use progress::Progress;
+pub use report::{PartitionReport, Report};

@@ -1,0 +1,51 @@
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What `ingot build` made: written next to the image as `OUT.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The image path.
+    pub image: PathBuf,
+    /// The recipe's name.
+    pub name: String,
+    /// Disk size in bytes.
+    pub disk_size: u64,
+    /// "gpt" or "mbr".
+    pub table: String,
+    /// GPT disk GUID (GPT) or MBR disk signature as 8 hex digits (MBR).
+    pub disk_id: String,
+    /// The SOURCE_DATE_EPOCH every timestamp was clamped to.
+    pub source_date_epoch: i64,
+    /// SHA-256 of the whole image, lowercase hex.
+    pub sha256: String,
+    /// Bytes of the image that hold data (the rest are holes that read as zeros).
+    pub data_bytes: u64,
+    /// The partitions in table order.
+    pub partitions: Vec<PartitionReport>,
+}
+
+/// One partition of a [`Report`].
+#[derive(Clone, Debug, Serialize)]
+pub struct PartitionReport {
+    /// 1-based number.
+    pub number: usize,
+    /// GPT partition name.
+    pub label: String,
+    /// Type GUID (GPT) or type byte as `0xNN` (MBR).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Unique partition GUID (PARTUUID) on GPT; `SIGNATURE-NN` on MBR.
+    pub guid: String,
+    /// Byte offset.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// "vfat" or "none".
+    pub filesystem: String,
+    /// Filesystem UUID as `blkid` prints it (`XXXX-XXXX` for FAT), if any.
+    pub filesystem_uuid: Option<String>,
+    /// 12, 16 or 32 for FAT.
+    pub fat_type: Option<u8>,
+    /// SHA-256 of the partition's bytes.
+    pub sha256: String,
+}
