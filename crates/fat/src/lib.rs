@@ -62,7 +62,10 @@ pub enum FatError {
         message: String,
     },
     /// The content does not fit.
-    #[error("the files need about {needed} bytes but the {size} byte FAT volume has {free} free; make the partition at least {suggest} bytes")]
+    #[error(
+        "the files need about {} MiB but the {} MiB FAT volume has {} MiB free; make the partition's `size` at least {} MiB",
+        needed.div_ceil(1 << 20), size >> 20, free >> 20, suggest >> 20
+    )]
     TooSmall {
         /// Bytes the content needs.
         needed: u64,

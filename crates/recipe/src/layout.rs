@@ -189,7 +189,8 @@ fn human(n: u64) -> String {
     let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
     for (u, s) in units {
         if n >= 1 << s {
-            return format!("{:.1} {u} ({n} bytes)", n as f64 / (1u64 << s) as f64);
+            let v = format!("{:.2}", n as f64 / (1u64 << s) as f64);
+            return format!("{} {u} ({n} bytes)", v.trim_end_matches('0').trim_end_matches('.'));
         }
     }
     format!("{n} bytes")

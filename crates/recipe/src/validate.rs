@@ -389,30 +389,31 @@ fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Vfat,
 
 fn partition_type(table: TableKind, v: &Value) -> Result<PartitionType, String> {
     let names = "esp, bios-boot, linux, root-x86-64, root-arm64, xbootldr, swap";
-    let (g, m) =
-        match v {
-            Value::String(s) => match s.as_str() {
-                "esp" => (Some(gpt::EFI_SYSTEM), Some(mbr::EFI_SYSTEM)),
-                "bios-boot" => (Some(gpt::BIOS_BOOT), None),
-                "linux" => (Some(gpt::LINUX_FILESYSTEM), Some(mbr::LINUX)),
-                "root-x86-64" => (Some(gpt::ROOT_X86_64), Some(mbr::LINUX)),
-                "root-arm64" => (Some(gpt::ROOT_ARM64), Some(mbr::LINUX)),
-                "xbootldr" => (Some(gpt::XBOOTLDR), Some(0xEA)),
-                "swap" => (Some(gpt::LINUX_SWAP), Some(mbr::LINUX_SWAP)),
-                s if s.starts_with("0x") && s.len() <= 4 => {
-                    let b = u8::from_str_radix(&s[2..], 16).map_err(|_| format!("{s:?} is not a type byte"))?;
-                    (None, Some(b))
-                }
-                s => match Uuid::parse_str(s) {
-                    Ok(u) => (Some(u), None),
-                    Err(_) => return Err(format!(
+    let (g, m) = match v {
+        Value::String(s) => match s.as_str() {
+            "esp" => (Some(gpt::EFI_SYSTEM), Some(mbr::EFI_SYSTEM)),
+            "bios-boot" => (Some(gpt::BIOS_BOOT), None),
+            "linux" => (Some(gpt::LINUX_FILESYSTEM), Some(mbr::LINUX)),
+            "root-x86-64" => (Some(gpt::ROOT_X86_64), Some(mbr::LINUX)),
+            "root-arm64" => (Some(gpt::ROOT_ARM64), Some(mbr::LINUX)),
+            "xbootldr" => (Some(gpt::XBOOTLDR), Some(0xEA)),
+            "swap" => (Some(gpt::LINUX_SWAP), Some(mbr::LINUX_SWAP)),
+            s if s.starts_with("0x") && s.len() <= 4 => {
+                let b = u8::from_str_radix(&s[2..], 16).map_err(|_| format!("{s:?} is not a type byte"))?;
+                (None, Some(b))
+            }
+            s => match Uuid::parse_str(s) {
+                Ok(u) => (Some(u), None),
+                Err(_) => {
+                    return Err(format!(
                         "{s:?} is not a partition type: use one of {names}, a GUID, or an MBR type byte like \"0x83\""
-                    )),
-                },
+                    ))
+                }
             },
-            Value::Integer(n) if (1..=255).contains(n) => (None, Some(*n as u8)),
-            _ => return Err(format!("expected a type name ({names}), a GUID or an MBR type byte")),
-        };
+        },
+        Value::Integer(n) if (1..=255).contains(n) => (None, Some(*n as u8)),
+        _ => return Err(format!("expected a type name ({names}), a GUID or an MBR type byte")),
+    };
     match table {
         TableKind::Gpt => g
             .map(PartitionType::Gpt)

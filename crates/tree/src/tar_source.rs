@@ -27,11 +27,11 @@ impl Tree {
         let mut ctx = Ctx { tree: self, source: path, to, spool: None, spool_dir, spool_len: 0 };
         match &magic[..n] {
             [0x1f, 0x8b, ..] => {
-                ctx.load(tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file))).entries(), None)
+                ctx.compressed(tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file))))
             }
             [0x28, 0xb5, 0x2f, 0xfd] => {
                 let dec = zstd::stream::read::Decoder::new(file).map_err(open_err)?;
-                ctx.load(tar::Archive::new(dec).entries(), None)
+                ctx.compressed(tar::Archive::new(dec))
             }
             _ => {
                 let backing = Arc::new(File::open(path).map_err(open_err)?);
@@ -39,6 +39,17 @@ impl Tree {
                 ctx.load(tar::Archive::new(file).entries_with_seek(), Some((backing, len)))
             }
         }
+    }
+}
+
+impl Ctx<'_> {
+    /// Loads a compressed archive, then reads the stream to its end so that the
+    /// compressor's trailing checksum is verified even after the tar's last entry.
+    fn compressed<R: Read>(&mut self, mut archive: tar::Archive<R>) -> Result<(), TreeError> {
+        self.load(archive.entries(), None)?;
+        io::copy(&mut archive.into_inner(), &mut io::sink())
+            .map_err(|e| self.err(b"(end of archive)", format!("compressed stream is corrupt or truncated: {e}")))?;
+        Ok(())
     }
 }
 

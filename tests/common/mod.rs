@@ -1,0 +1,157 @@
+//! Helpers shared by the end-to-end tests: running the binary, and checking images with
+//! independent tools (sgdisk, fsck.fat, mtools, sfdisk). A missing tool fails the test
+//! and names the script that installs it.
+#![allow(dead_code)]
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ingot` binary under test, with a clean environment for determinism.
+pub fn ingot() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ingot"));
+    c.env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Runs a command, failing the test if the tool is missing.
+pub fn run(cmd: &mut Command) -> Output {
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {name}: {e}; install the test dependencies with scripts/install-test-deps.sh")
+    })
+}
+
+/// Runs `ingot build RECIPE -o OUT --json` and returns the parsed report.
+pub fn build(recipe: &Path, out: &Path) -> serde_json::Value {
+    let o = run(ingot().arg("build").arg(recipe).arg("-o").arg(out).arg("--json"));
+    assert!(o.status.success(), "ingot build failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "--json must keep stderr quiet, got {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("build --json prints a JSON report")
+}
+
+/// Runs `ingot build` expecting failure; returns stderr. Asserts that nothing is left
+/// at OUT, at OUT.json, or as a temporary file in OUT's directory.
+pub fn build_fails(recipe: &Path, out: &Path) -> String {
+    let before = listing(out.parent().unwrap());
+    let o = run(ingot().arg("build").arg(recipe).arg("-o").arg(out));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "ingot build should have failed; stdout: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(!out.exists(), "a failed build left {}", out.display());
+    assert!(!PathBuf::from(format!("{}.json", out.display())).exists(), "a failed build left a report");
+    if out.parent().unwrap().is_dir() {
+        assert_eq!(before, listing(out.parent().unwrap()), "a failed build left files behind");
+    }
+    assert!(stderr.starts_with("error: "), "errors start with `error: `, got {stderr}");
+    stderr
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `sgdisk -v` must report no problems and no warnings.
+pub fn sgdisk_verify(image: &Path) {
+    let o = run(Command::new("sgdisk").arg("-v").arg(image));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "sgdisk -v failed: {out}");
+    assert!(out.contains("No problems found"), "sgdisk -v: {out}");
+    for bad in ["Warning", "Problem:", "Caution", "corrupt", "mismatch"] {
+        assert!(!out.contains(bad), "sgdisk -v printed {bad:?}: {out}");
+    }
+}
+
+/// Copies `len` bytes at `offset` of `image` to a file of its own.
+pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(image).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    let mut out = std::fs::File::create(to).unwrap();
+    std::io::copy(&mut f.take(len), &mut out).unwrap();
+}
+
+/// `fsck.fat -n` of the partition at `offset` must exit 0 and print nothing beyond its
+/// banner and summary.
+pub fn fsck_fat(image: &Path, offset: u64, len: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("part.img");
+    extract(image, offset, len, &part);
+    let o = run(Command::new("fsck.fat").arg("-n").arg(&part));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "fsck.fat -n failed: {out}");
+    let extra: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with("fsck.fat ") && !l.contains(" files, ") && !l.trim().is_empty())
+        .collect();
+    assert!(extra.is_empty(), "fsck.fat -n printed more than its summary: {out}");
+}
+
+/// Reads every file of the FAT partition at `offset` with mtools: path → SHA-256.
+pub fn fat_files(image: &Path, offset: u64) -> BTreeMap<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("{}@@{offset}", image.display());
+    let o = run(Command::new("mcopy")
+        .args(["-s", "-n", "-m", "-i", &spec, "::/"])
+        .arg(dir.path())
+        .env("MTOOLS_SKIP_CHECK", "1"));
+    assert!(o.status.success(), "mcopy failed: {}", String::from_utf8_lossy(&o.stderr));
+    hash_tree(dir.path())
+}
+
+/// Every regular file under `root`: relative path → SHA-256 hex.
+pub fn hash_tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, sha256_file(&p));
+            }
+        }
+    }
+    out
+}
+
+/// SHA-256 of a file, lowercase hex.
+pub fn sha256_file(p: &Path) -> String {
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(p).unwrap();
+    std::io::copy(&mut f, &mut h).unwrap();
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes the file occupies on disk.
+pub fn allocated(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().blocks() * 512
+}
+
+/// Writes a recipe file and returns its path.
+pub fn recipe(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("recipe.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A small deterministic pseudo-random byte stream (xorshift) for test content.
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
