@@ -264,7 +264,7 @@ fn auto_disk_and_partition_sizes_fit_the_content() {
     sgdisk_verify(&out);
     let p = &report["partitions"][0];
     let size = p["size"].as_u64().unwrap();
-    assert!(size >= 3 << 20 && size <= 16 << 20, "auto size {size}");
+    assert!((3 << 20..=16 << 20).contains(&size), "auto size {size}");
     fsck_fat(&out, p["offset"].as_u64().unwrap(), size);
     assert_eq!(fat_files(&out, p["offset"].as_u64().unwrap()).len(), 1);
 }
