@@ -77,8 +77,8 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     }
     write_table(&mut image, &plan)?;
     let ranges: Vec<(u64, u64)> = plan.partitions.iter().map(|p| (p.offset, p.size)).collect();
-    let (sha256, part_hashes, data_bytes) = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, progress)?;
-    for (r, h) in reports.iter_mut().zip(part_hashes) {
+    let digests = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, progress)?;
+    for (r, h) in reports.iter_mut().zip(digests.ranges) {
         r.sha256 = h;
     }
     progress.stage("syncing");
@@ -96,8 +96,8 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
             TableKind::Mbr => format!("{:08x}", plan.disk_signature),
         },
         source_date_epoch: plan.source_date_epoch,
-        sha256,
-        data_bytes,
+        sha256: digests.image,
+        data_bytes: digests.data_bytes,
         partitions: reports,
     };
     persist(temp, &out, &report)?;

@@ -7,55 +7,72 @@ use std::path::Path;
 
 const CHUNK: u64 = 1 << 20;
 
-/// SHA-256 of the whole image and of each `(offset, len)` range, in one pass over the
-/// image. Holes are found with SEEK_DATA and hashed as zeros without being read.
+/// Digests of a finished image.
+pub(crate) struct Digests {
+    /// SHA-256 of the whole image.
+    pub image: String,
+    /// SHA-256 of each requested range.
+    pub ranges: Vec<String>,
+    /// Bytes of the image that are data rather than holes.
+    pub data_bytes: u64,
+}
+
+/// SHA-256 of the whole image and of each `(offset, len)` range. The whole-image digest
+/// runs on a thread of its own beside the range digests; holes (found with SEEK_DATA)
+/// are hashed as zeros without being read.
 pub(crate) fn hash_image(
     path: &Path,
     file: &File,
     size: u64,
     ranges: &[(u64, u64)],
     progress: &Progress,
-) -> Result<(String, Vec<String>, u64)> {
-    let extents =
+) -> Result<Digests> {
+    let data =
         ingot_disk::data_ranges(file, size).with_context(|| format!("{}: cannot find its data", path.display()))?;
-    let mut whole = Sha256::new();
-    let mut parts: Vec<Sha256> = ranges.iter().map(|_| Sha256::new()).collect();
-    let zeros = vec![0u8; CHUNK as usize];
-    let mut buf = vec![0u8; CHUNK as usize];
-    let mut data_bytes = 0;
-    let mut pos = 0u64;
-    progress.bytes("hashing", size);
-    let mut next = 0;
-    while pos < size {
-        while next < extents.len() && extents[next].1 <= pos {
-            next += 1;
-        }
-        let (chunk, is_data) = match extents.get(next) {
-            Some(&(s, e)) if s <= pos => (CHUNK.min(e - pos), true),
-            Some(&(s, _)) => (CHUNK.min(s - pos), false),
-            None => (CHUNK.min(size - pos), false),
-        };
-        let bytes = if is_data {
-            let b = &mut buf[..chunk as usize];
-            file.read_exact_at(b, pos).with_context(|| format!("{}: read at {pos}", path.display()))?;
-            data_bytes += chunk;
-            &buf[..chunk as usize]
-        } else {
-            &zeros[..chunk as usize]
-        };
-        whole.update(bytes);
-        for (i, &(off, len)) in ranges.iter().enumerate() {
-            let (s, e) = (pos.max(off), (pos + chunk).min(off + len));
-            if s < e {
-                parts[i].update(&bytes[(s - pos) as usize..(e - pos) as usize]);
-            }
-        }
-        pos += chunk;
-        progress.inc(chunk);
-    }
-    Ok((hex(&whole.finalize()), parts.into_iter().map(|h| hex(&h.finalize())).collect(), data_bytes))
+    let data_bytes = data.iter().map(|(s, e)| e - s).sum();
+    progress.bytes("hashing", size + ranges.iter().map(|r| r.1).sum::<u64>());
+    let (image, parts) = std::thread::scope(|s| {
+        let whole = s.spawn(|| hash_range(file, &data, 0, size, progress));
+        let parts: Result<Vec<String>> =
+            ranges.iter().map(|&(off, len)| hash_range(file, &data, off, len, progress)).collect();
+        (whole.join(), parts)
+    });
+    let image = image.map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?;
+    let image = image.with_context(|| format!("{}: cannot read it back", path.display()))?;
+    let ranges = parts.with_context(|| format!("{}: cannot read it back", path.display()))?;
+    Ok(Digests { image, ranges, data_bytes })
 }
 
+/// SHA-256 of `len` bytes at `start`, reading only the `data` runs.
+fn hash_range(file: &File, data: &[(u64, u64)], start: u64, len: u64, progress: &Progress) -> Result<String> {
+    let zeros = vec![0u8; CHUNK as usize];
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut h = Sha256::new();
+    let end = start + len;
+    let mut pos = start;
+    let mut next = data.partition_point(|&(_, e)| e <= start);
+    while pos < end {
+        while next < data.len() && data[next].1 <= pos {
+            next += 1;
+        }
+        let (n, is_data) = match data.get(next) {
+            Some(&(s, e)) if s <= pos => (CHUNK.min(e.min(end) - pos), true),
+            Some(&(s, _)) => (CHUNK.min(s.min(end) - pos), false),
+            None => (CHUNK.min(end - pos), false),
+        };
+        if is_data {
+            file.read_exact_at(&mut buf[..n as usize], pos).with_context(|| format!("read at {pos}"))?;
+            h.update(&buf[..n as usize]);
+        } else {
+            h.update(&zeros[..n as usize]);
+        }
+        pos += n;
+        progress.inc(n);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

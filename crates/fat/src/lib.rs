@@ -15,6 +15,7 @@
 //! assert_eq!(info.fat_type, 32);
 //! ```
 
+mod cache;
 mod layout;
 mod time;
 
@@ -114,7 +115,8 @@ pub fn write<D: Read + Write + Seek>(tree: &Tree, mut disk: D, size: u64, opts: 
     disk.seek(io::SeekFrom::Start(0)).map_err(fs_err("/"))?;
     let provider: &'static time::Fixed = Box::leak(Box::new(time::Fixed::new(opts.time)));
     let fs_opts = fatfs::FsOptions::new().time_provider(provider).update_accessed_date(false);
-    let fs = fatfs::FileSystem::new(&mut disk, fs_opts).map_err(fs_err("/"))?;
+    let mut cached = cache::BlockCache::new(&mut disk, size);
+    let fs = fatfs::FileSystem::new(&mut cached, fs_opts).map_err(fs_err("/"))?;
     let stats = fs.stats().map_err(fs_err("/"))?;
     let free = u64::from(stats.free_clusters()) * u64::from(stats.cluster_size());
     let needed_data = layout::data_bytes(tree, stats.cluster_size());
@@ -135,6 +137,7 @@ pub fn write<D: Read + Write + Seek>(tree: &Tree, mut disk: D, size: u64, opts: 
     };
     let cluster_size = fs.cluster_size();
     fs.unmount().map_err(fs_err("/"))?;
+    cached.flush_blocks().map_err(fs_err("/"))?;
     Ok(FatInfo { fat_type, cluster_size, serial: opts.serial, content_bytes })
 }
 
