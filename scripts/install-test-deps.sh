@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the tools the tests use to judge ingot's output
+# independently: sgdisk (gdisk), fsck.fat (dosfstools), mtools, sfdisk (fdisk),
+# e2fsck/debugfs (e2fsprogs), GNU tar, gzip, zstd, and GNU time for the benchmarks.
+# Installs only what is missing. Needs root or sudo.
+set -euo pipefail
+
+packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time)
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=sudo
+fi
+echo "installing test dependencies: ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

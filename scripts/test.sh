@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the test dependencies, checks formatting and lints,
+# then runs every test of every crate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
