@@ -111,6 +111,11 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result
     let mut json = tempfile::Builder::new().prefix(".ingot-report.").tempfile_in(dir)?;
     serde_json::to_writer_pretty(&mut json, report)?;
     io::Write::write_all(&mut json, b"\n")?;
+    // tempfile makes 0600 files; an image and its report are ordinary outputs.
+    use std::os::unix::fs::PermissionsExt;
+    for p in [temp.path(), json.path()] {
+        fs::set_permissions(p, fs::Permissions::from_mode(0o644)).with_context(|| format!("{}", p.display()))?;
+    }
     temp.persist(out).with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
     json.persist(&json_path).with_context(|| format!("cannot write {}", json_path.display()))?;
     Ok(())

@@ -7,6 +7,8 @@
 //! println!("{} {}", report.image.display(), report.sha256);
 //! ```
 
+#![warn(missing_docs)]
+
 mod build;
 mod hash;
 mod inspect;

@@ -34,6 +34,8 @@
 //! # let _ = SECTOR;
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 pub mod gpt;
 mod image;

@@ -15,6 +15,8 @@
 //! assert_eq!(info.fat_type, 32);
 //! ```
 
+#![warn(missing_docs)]
+
 mod cache;
 mod layout;
 mod time;

@@ -22,6 +22,8 @@
 //! assert_eq!(plan.disk_size, 64 << 20);
 //! ```
 
+#![warn(missing_docs)]
+
 mod caps;
 mod error;
 mod layout;

@@ -23,6 +23,8 @@
 //! assert_eq!(tree.node(id).meta.uid, 0);
 //! ```
 
+#![warn(missing_docs)]
+
 mod content;
 mod dir_source;
 mod error;
