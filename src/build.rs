@@ -21,7 +21,7 @@ pub struct BuildOptions {
 
 /// A partition's content, loaded before layout.
 enum Loaded {
-    Tree(Tree),
+    Tree(Tree, Filesystem),
     Image(PathBuf, u64),
     Nothing,
 }
@@ -61,7 +61,8 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     let sizes: Vec<Option<u64>> = loaded
         .iter()
         .map(|l| match l {
-            Loaded::Tree(t) => Some(ingot_fat::estimate_size(t)),
+            Loaded::Tree(t, Filesystem::Ext4(_)) => Some(ingot_ext4::estimate_size(t)),
+            Loaded::Tree(t, _) => Some(ingot_fat::estimate_size(t)),
             Loaded::Image(_, n) => Some(*n),
             Loaded::Nothing => None,
         })
@@ -149,7 +150,7 @@ fn load(recipe: &Recipe, p: &ingot_recipe::PartitionSpec, spool: &Path) -> Resul
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("override[{j}]"))?;
     }
-    Ok(Loaded::Tree(tree))
+    Ok(Loaded::Tree(tree, p.filesystem.clone()))
 }
 
 fn write_partition(
@@ -174,7 +175,24 @@ fn write_partition(
         sha256: String::new(),
     };
     match (&part.spec.filesystem, content) {
-        (Filesystem::Vfat(v), Loaded::Tree(tree)) => {
+        (Filesystem::Ext4(e), Loaded::Tree(tree, _)) => {
+            let n = part.number;
+            let opts = ingot_ext4::Options {
+                block_size: e.block_size,
+                label: e.label.clone(),
+                uuid: recipe.seed.uuid(&format!("partition/{n}/ext4-uuid")),
+                hash_seed: recipe.seed.uuid(&format!("partition/{n}/ext4-hash-seed")),
+                inode_ratio: e.inode_ratio,
+                inode_count: e.inode_count,
+                reserved_percent: e.reserved_percent,
+                journal: e.journal,
+                time: recipe.source_date_epoch,
+            };
+            let info = ingot_ext4::write(tree, image, part.offset, part.size, &opts)?;
+            report.filesystem = "ext4".into();
+            report.filesystem_uuid = Some(info.uuid.to_string());
+        }
+        (Filesystem::Vfat(v), Loaded::Tree(tree, _)) => {
             let serial = recipe.seed.u32(&format!("partition/{}/vfat-serial", part.number));
             let opts =
                 ingot_fat::Options { label: v.label.clone(), serial, fat: v.fat, time: recipe.source_date_epoch };

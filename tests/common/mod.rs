@@ -155,3 +155,31 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// `e2fsck -fn` of the partition at `offset` must exit 0 and print only its version,
+/// the five pass headers and the summary line (a clean exit code can hide notes).
+pub fn e2fsck_clean(image: &Path, offset: u64, len: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("part.img");
+    extract(image, offset, len, &part);
+    let o = run(Command::new("e2fsck").arg("-fn").arg(&part));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "e2fsck -fn failed: {out}");
+    let extra: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            !(l.starts_with("e2fsck ") || l.starts_with("Pass ") || l.contains(" files (") || l.trim().is_empty())
+        })
+        .collect();
+    assert!(extra.is_empty(), "e2fsck -fn printed more than its pass lines: {out}");
+}
+
+/// `debugfs -R CMD` on the partition at `offset`: its stdout.
+pub fn debugfs(image: &Path, offset: u64, len: u64, cmd: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("part.img");
+    extract(image, offset, len, &part);
+    let o = run(Command::new("debugfs").arg("-R").arg(cmd).arg(&part));
+    assert!(o.status.success(), "debugfs failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -2,6 +2,7 @@ use crate::{DiskError, RangeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// A raw disk image file, created at its full size with no data allocated.
@@ -15,6 +16,7 @@ pub struct Image {
     path: PathBuf,
     size: u64,
     written: RangeSet,
+    zeroed: RangeSet,
 }
 
 impl Image {
@@ -23,7 +25,7 @@ impl Image {
         let io = |source| DiskError::Io { path: path.to_owned(), source };
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).map_err(io)?;
         file.set_len(size).map_err(io)?;
-        Ok(Image { file, path: path.to_owned(), size, written: RangeSet::default() })
+        Ok(Image { file, path: path.to_owned(), size, written: RangeSet::default(), zeroed: RangeSet::default() })
     }
 
     /// The image's size in bytes.
@@ -44,6 +46,74 @@ impl Image {
     /// The byte ranges written so far.
     pub fn written(&self) -> &RangeSet {
         &self.written
+    }
+
+    /// Ranges a writer declared zero (with [`Image::zero`]) and left as holes: what a
+    /// filesystem relies on reading as zeros.
+    pub fn zeroed(&self) -> &RangeSet {
+        &self.zeroed
+    }
+
+    /// Makes `[offset, offset + len)` read as zeros: parts never written stay holes (and
+    /// are remembered in [`Image::zeroed`]); parts written before are overwritten.
+    pub fn zero(&mut self, offset: u64, len: u64) -> Result<(), DiskError> {
+        let end = offset.checked_add(len).filter(|&e| e <= self.size).ok_or_else(|| {
+            DiskError::Layout(format!("zeroing {len} bytes at {offset} lies outside the {} byte image", self.size))
+        })?;
+        let overlaps = self.written.overlapping(offset, end);
+        let zeros = vec![0u8; 1 << 20];
+        for (s, e) in overlaps {
+            let mut pos = s;
+            while pos < e {
+                let n = (e - pos).min(zeros.len() as u64) as usize;
+                self.file
+                    .write_all_at(&zeros[..n], pos)
+                    .map_err(|source| DiskError::Io { path: self.path.clone(), source })?;
+                pos += n as u64;
+            }
+        }
+        self.zeroed.insert(offset, end);
+        Ok(())
+    }
+
+    /// Copies `len` bytes at `src_offset` of `src` to `offset` in the image, with
+    /// copy_file_range where the kernel allows (no trip through user space; reflinks on
+    /// filesystems that share extents), else through a buffer.
+    pub fn copy_from(&mut self, src: &File, src_offset: u64, len: u64, offset: u64) -> Result<(), DiskError> {
+        if offset.checked_add(len).is_none_or(|e| e > self.size) {
+            return Err(DiskError::Layout(format!("copying {len} bytes to {offset} lies outside the image")));
+        }
+        let io = |source| DiskError::Io { path: self.path.clone(), source };
+        let (mut done, mut buffered) = (0u64, false);
+        while done < len {
+            if !buffered {
+                let mut src_off = (src_offset + done) as libc::loff_t;
+                let mut dst_off = (offset + done) as libc::loff_t;
+                let want = (len - done).min(1 << 30) as usize;
+                // SAFETY: both descriptors are open for the call and the offsets are
+                // valid pointers to locals.
+                let n = unsafe {
+                    libc::copy_file_range(src.as_raw_fd(), &mut src_off, self.file.as_raw_fd(), &mut dst_off, want, 0)
+                };
+                if n > 0 {
+                    done += n as u64;
+                    continue;
+                }
+                let err = io::Error::last_os_error();
+                match err.raw_os_error() {
+                    _ if n == 0 => return Err(io(io::Error::new(io::ErrorKind::UnexpectedEof, "source ended early"))),
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::EBADF) => buffered = true,
+                    _ => return Err(io(err)),
+                }
+            } else {
+                let mut buf = vec![0u8; (len - done).min(1 << 20) as usize];
+                src.read_exact_at(&mut buf, src_offset + done).map_err(io)?;
+                self.file.write_all_at(&buf, offset + done).map_err(io)?;
+                done += buf.len() as u64;
+            }
+        }
+        self.written.insert(offset, offset + len);
+        Ok(())
     }
 
     /// A window of `len` bytes at `offset`, positioned at its start.
@@ -194,6 +264,25 @@ mod tests {
         img.read_at(&mut back, 100).unwrap();
         assert_eq!(back, [0u8; 10]);
         assert_eq!(img.written().iter().collect::<Vec<_>>(), vec![(100, 110)]);
+    }
+
+    #[test]
+    fn zero_skips_holes_and_clears_data_and_copy_from_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = Image::create(&dir.path().join("i"), 1 << 20).unwrap();
+        img.write_at(&[9u8; 100], 1000).unwrap();
+        img.zero(0, 4096).unwrap();
+        let mut back = [1u8; 100];
+        img.read_at(&mut back, 1000).unwrap();
+        assert_eq!(back, [0u8; 100]);
+        assert_eq!(img.zeroed().iter().collect::<Vec<_>>(), vec![(0, 4096)]);
+        let src_path = dir.path().join("src");
+        std::fs::write(&src_path, b"0123456789").unwrap();
+        let src = File::open(&src_path).unwrap();
+        img.copy_from(&src, 2, 5, 8192).unwrap();
+        let mut got = [0u8; 5];
+        img.read_at(&mut got, 8192).unwrap();
+        assert_eq!(&got, b"23456");
     }
 
     #[test]

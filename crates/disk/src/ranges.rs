@@ -49,6 +49,19 @@ impl RangeSet {
         self.ranges.range(start..end).next().is_some()
     }
 
+    /// The parts of the set inside `[start, end)`, in ascending order.
+    pub fn overlapping(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = self
+            .ranges
+            .range(..end)
+            .rev()
+            .take_while(|(_, &e)| e > start)
+            .map(|(&s, &e)| (s.max(start), e.min(end)))
+            .collect();
+        out.reverse();
+        out
+    }
+
     /// The ranges in ascending order, as `(start, end)` pairs.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.ranges.iter().map(|(&s, &e)| (s, e))
@@ -92,5 +105,8 @@ mod tests {
         assert!(s.overlaps(19, 25));
         assert!(!s.overlaps(20, 25));
         assert!(s.overlaps(0, 100));
+        s.insert(30, 40);
+        assert_eq!(s.overlapping(15, 35), vec![(15, 20), (30, 35)]);
+        assert_eq!(s.overlapping(20, 30), vec![]);
     }
 }

@@ -29,6 +29,7 @@ pub(crate) struct RawPartition {
     pub filesystem: Option<Spanned<String>>,
     pub bootable: Option<bool>,
     pub vfat: Option<RawVfat>,
+    pub ext4: Option<RawExt4>,
     #[serde(default)]
     pub contents: Vec<Spanned<RawContent>>,
     #[serde(default)]
@@ -42,6 +43,17 @@ pub(crate) struct RawPartition {
 pub(crate) struct RawVfat {
     pub label: Option<Spanned<String>>,
     pub fat: Option<Spanned<u8>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExt4 {
+    pub label: Option<Spanned<String>>,
+    pub block_size: Option<Spanned<u32>>,
+    pub inode_ratio: Option<Spanned<u64>>,
+    pub inode_count: Option<Spanned<u64>>,
+    pub reserved_percent: Option<Spanned<u8>>,
+    pub journal: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -64,6 +64,25 @@ pub enum Filesystem {
     None,
     /// `"vfat"`: FAT12/16/32.
     Vfat(Vfat),
+    /// `"ext4"`: ext4 with mke2fs's default features.
+    Ext4(Ext4),
+}
+
+/// ext4 options (`[partition.ext4]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ext4 {
+    /// Volume label, at most 16 bytes (`label`; default: the partition label if it fits).
+    pub label: String,
+    /// 1024, 2048 or 4096 (`block_size`; default as mke2fs: 1024 below 512 MiB).
+    pub block_size: Option<u32>,
+    /// Bytes per inode (`inode_ratio`).
+    pub inode_ratio: Option<u64>,
+    /// A fixed inode count (`inode_count`).
+    pub inode_count: Option<u64>,
+    /// Blocks reserved for root in percent (`reserved_percent`, default 5).
+    pub reserved_percent: u8,
+    /// Write a journal (`journal`, default true).
+    pub journal: bool,
 }
 
 /// FAT options (`[partition.vfat]`).
@@ -309,11 +328,15 @@ fn partition(
     let filesystem = match p.filesystem.as_ref().map(|f| f.get_ref().as_str()) {
         None | Some("none") => Filesystem::None,
         Some("vfat") => Filesystem::Vfat(vfat(loc, &key("vfat"), p, &label)?),
+        Some("ext4") => Filesystem::Ext4(ext4(loc, &key("ext4"), p, &label)?),
         Some(other) => {
             let at = p.filesystem.as_ref().map_or(0, |f| f.span().start);
             return Err(loc.at(
                 at,
-                format!("{}: {other:?} is not a filesystem ingot writes: use \"vfat\" or \"none\"", key("filesystem")),
+                format!(
+                    "{}: {other:?} is not a filesystem ingot writes: use \"ext4\", \"vfat\" or \"none\"",
+                    key("filesystem")
+                ),
             ));
         }
     };
@@ -359,7 +382,7 @@ fn check_contents(
     match fs {
         Filesystem::None if contents.len() > images || images > 1 => Err(loc
             .at(at, format!("{key}: a partition with filesystem \"none\" takes one `image` source and nothing else"))),
-        Filesystem::Vfat(_) if images > 0 => {
+        Filesystem::Vfat(_) | Filesystem::Ext4(_) if images > 0 => {
             Err(loc.at(at, format!("{key}: an `image` source needs filesystem = \"none\"")))
         }
         _ => Ok(()),
@@ -385,6 +408,66 @@ fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Vfat,
         }
     }
     Ok(Vfat { label: vlabel, fat: fat.map(|f| *f.get_ref()) })
+}
+
+fn ext4(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Ext4, RecipeError> {
+    let Some(raw) = p.ext4.as_ref() else {
+        let label = if label.len() <= 16 { label.to_owned() } else { String::new() };
+        return Ok(Ext4 {
+            label,
+            block_size: None,
+            inode_ratio: None,
+            inode_count: None,
+            reserved_percent: 5,
+            journal: true,
+        });
+    };
+    let elabel = match &raw.label {
+        Some(l) if l.get_ref().len() > 16 => {
+            return Err(loc.at(l.span().start, format!("{key}.label: {:?} is longer than ext4's 16 bytes", l.get_ref())))
+        }
+        Some(l) => l.get_ref().clone(),
+        None if label.len() <= 16 => label.to_owned(),
+        None => String::new(),
+    };
+    if let Some(b) = &raw.block_size {
+        if ![1024, 2048, 4096].contains(b.get_ref()) {
+            return Err(loc.at(
+                b.span().start,
+                format!(
+                    "{key}.block_size: Linux mounts ext4 with 1024, 2048 or 4096-byte blocks on 4 KiB pages, not {}",
+                    b.get_ref()
+                ),
+            ));
+        }
+    }
+    if let Some(r) = &raw.inode_ratio {
+        if !(1024..=(64 << 20)).contains(r.get_ref()) {
+            return Err(
+                loc.at(r.span().start, format!("{key}.inode_ratio: bytes per inode must be between 1024 and 67108864"))
+            );
+        }
+    }
+    if let Some(c) = &raw.inode_count {
+        if *c.get_ref() < 16 || *c.get_ref() > u64::from(u32::MAX) {
+            return Err(loc.at(c.span().start, format!("{key}.inode_count: must be between 16 and 2^32 - 1")));
+        }
+    }
+    let reserved = raw.reserved_percent.as_ref().map_or(Ok(5), |r| {
+        if *r.get_ref() > 50 {
+            Err(loc.at(r.span().start, format!("{key}.reserved_percent: at most 50")))
+        } else {
+            Ok(*r.get_ref())
+        }
+    })?;
+    Ok(Ext4 {
+        label: elabel,
+        block_size: raw.block_size.as_ref().map(|b| *b.get_ref()),
+        inode_ratio: raw.inode_ratio.as_ref().map(|r| *r.get_ref()),
+        inode_count: raw.inode_count.as_ref().map(|c| *c.get_ref()),
+        reserved_percent: reserved,
+        journal: raw.journal.unwrap_or(true),
+    })
 }
 
 fn partition_type(table: TableKind, v: &Value) -> Result<PartitionType, String> {
