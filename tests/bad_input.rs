@@ -299,3 +299,59 @@ fn bad_overrides_and_types() {
         &["recipe.toml:5:14", "\"ntfs\""],
     );
 }
+
+const EXT4: &str = "name = \"x\"\n[[partition]]\ntype = \"linux\"\nsize = \"8 MiB\"\nfilesystem = \"ext4\"\n";
+
+#[test]
+fn ext4_payload_larger_than_the_partition() {
+    let (tmp, r, out) = setup(&format!("{EXT4}[[partition.contents]]\ndir = \"big\"\n"));
+    std::fs::create_dir(tmp.path().join("big")).unwrap();
+    std::fs::write(tmp.path().join("big/blob"), bytes(2, 20 << 20)).unwrap();
+    let e = build_fails(&r, &out);
+    assert!(e.contains("partition[0]") && e.contains("the files need at least 20 MiB") && e.contains("MiB free"), "{e}");
+}
+
+#[test]
+fn ext4_more_files_than_inodes() {
+    let (tmp, r, out) = setup(&format!("{EXT4}[partition.ext4]\ninode_count = 16\n[[partition.contents]]\ndir = \"many\"\n"));
+    std::fs::create_dir(tmp.path().join("many")).unwrap();
+    for i in 0..40 {
+        std::fs::write(tmp.path().join(format!("many/{i}")), "x").unwrap();
+    }
+    let e = build_fails(&r, &out);
+    assert!(e.contains("partition[0]") && e.contains("needs 51 inodes") && e.contains("has 16"), "{e}");
+}
+
+#[test]
+fn ext4_name_over_255_bytes() {
+    let (tmp, r, out) = setup(&format!("{EXT4}[[partition.contents]]\ntar = \"long.tar\"\n"));
+    let mut b = tar::Builder::new(std::fs::File::create(tmp.path().join("long.tar")).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(&mut h, format!("dir/{}", "n".repeat(256)), &b"x"[..]).unwrap();
+    b.finish().unwrap();
+    drop(b);
+    let e = build_fails(&r, &out);
+    assert!(e.contains(&format!("/dir/{}", "n".repeat(256))) && e.contains("at most 255"), "{e}");
+}
+
+#[test]
+fn ext4_xattrs_too_large_for_a_block() {
+    let big = "v".repeat(5000);
+    let (tmp, r, out) = setup(&format!(
+        "{EXT4}[[partition.contents]]\ndir = \"d\"\n[[partition.override]]\npath = \"/f\"\nxattrs = {{ \"user.big\" = \"{big}\" }}\n"
+    ));
+    std::fs::create_dir(tmp.path().join("d")).unwrap();
+    std::fs::write(tmp.path().join("d/f"), "x").unwrap();
+    let e = build_fails(&r, &out);
+    assert!(e.contains("/f") && e.contains("xattr block"), "{e}");
+}
+
+#[test]
+fn ext4_block_size_the_kernel_cannot_mount() {
+    expect(&format!("{EXT4}[partition.ext4]\nblock_size = 65536\n"), &["recipe.toml:7:14", "partition[0].ext4.block_size", "1024, 2048 or 4096"]);
+    expect(&format!("{EXT4}[partition.ext4]\nlabel = \"much too long a label\"\n"), &["recipe.toml:7:9", "16 bytes"]);
+}

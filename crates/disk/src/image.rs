@@ -61,7 +61,7 @@ impl Image {
             DiskError::Layout(format!("zeroing {len} bytes at {offset} lies outside the {} byte image", self.size))
         })?;
         let overlaps = self.written.overlapping(offset, end);
-        let zeros = vec![0u8; 1 << 20];
+        let zeros = if overlaps.is_empty() { Vec::new() } else { vec![0u8; 1 << 20] };
         for (s, e) in overlaps {
             let mut pos = s;
             while pos < e {

@@ -124,7 +124,7 @@ pub enum Ext4Error {
         suggest: u64,
     },
     /// More entries than inodes.
-    #[error("the tree has {needed} entries but the filesystem has {available} inodes; set a smaller `inode_ratio` or a larger `inode_count`")]
+    #[error("the tree needs {needed} inodes (its entries and the 11 that ext4 reserves) but the filesystem has {available}; set a smaller `inode_ratio` or a larger `inode_count`")]
     TooManyInodes {
         /// Inodes needed.
         needed: u64,
