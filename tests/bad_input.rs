@@ -308,12 +308,16 @@ fn ext4_payload_larger_than_the_partition() {
     std::fs::create_dir(tmp.path().join("big")).unwrap();
     std::fs::write(tmp.path().join("big/blob"), bytes(2, 20 << 20)).unwrap();
     let e = build_fails(&r, &out);
-    assert!(e.contains("partition[0]") && e.contains("the files need at least 20 MiB") && e.contains("MiB free"), "{e}");
+    assert!(
+        e.contains("partition[0]") && e.contains("the files need at least 20 MiB") && e.contains("MiB free"),
+        "{e}"
+    );
 }
 
 #[test]
 fn ext4_more_files_than_inodes() {
-    let (tmp, r, out) = setup(&format!("{EXT4}[partition.ext4]\ninode_count = 16\n[[partition.contents]]\ndir = \"many\"\n"));
+    let (tmp, r, out) =
+        setup(&format!("{EXT4}[partition.ext4]\ninode_count = 16\n[[partition.contents]]\ndir = \"many\"\n"));
     std::fs::create_dir(tmp.path().join("many")).unwrap();
     for i in 0..40 {
         std::fs::write(tmp.path().join(format!("many/{i}")), "x").unwrap();
@@ -352,6 +356,9 @@ fn ext4_xattrs_too_large_for_a_block() {
 
 #[test]
 fn ext4_block_size_the_kernel_cannot_mount() {
-    expect(&format!("{EXT4}[partition.ext4]\nblock_size = 65536\n"), &["recipe.toml:7:14", "partition[0].ext4.block_size", "1024, 2048 or 4096"]);
+    expect(
+        &format!("{EXT4}[partition.ext4]\nblock_size = 65536\n"),
+        &["recipe.toml:7:14", "partition[0].ext4.block_size", "1024, 2048 or 4096"],
+    );
     expect(&format!("{EXT4}[partition.ext4]\nlabel = \"much too long a label\"\n"), &["recipe.toml:7:9", "16 bytes"]);
 }

@@ -34,6 +34,17 @@ fn hello_recipe_builds_a_clean_sparse_gpt_image_with_its_files() {
     let part = tmp.path().join("esp.img");
     extract(&out, off, len, &part);
     assert_eq!(esp["sha256"], sha256_file(&part));
+
+    let root = &report["partitions"][1];
+    let (roff, rlen) = (root["offset"].as_u64().unwrap(), root["size"].as_u64().unwrap());
+    assert_eq!(root["filesystem"], "ext4");
+    e2fsck_clean(&out, roff, rlen);
+    let stat = debugfs(&out, roff, rlen, "stat /etc/motd.sh");
+    assert!(stat.contains("User:  1000   Group:  1000") && stat.contains("Mode:  0755"), "{stat}");
+    let caps = debugfs(&out, roff, rlen, "ea_list /etc/motd.sh");
+    assert!(caps.contains("security.capability (20)"), "{caps}");
+    let motd = debugfs(&out, roff, rlen, "cat /etc/motd");
+    assert_eq!(motd, std::fs::read_to_string(repo().join("recipes/hello/motd")).unwrap());
     assert!(allocated(&out) <= report["data_bytes"].as_u64().unwrap() + (1 << 20), "the image is not sparse");
     assert!(allocated(&out) < 2 << 20, "a 64 MiB image with a few files occupies {} bytes", allocated(&out));
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 const RECIPE: &str = r#"name = "repro"
-size = "96 MiB"
+size = "128 MiB"
 source_date_epoch = 1700000000
 [[partition]]
 label = "ESP"
@@ -24,6 +24,16 @@ to = "/EFI/extra"
 [[partition.contents]]
 file = "note.txt"
 to = "/note.txt"
+[[partition]]
+label = "root"
+type = "root-x86-64"
+size = "24 MiB"
+filesystem = "ext4"
+[[partition.contents]]
+dir = "esp"
+[[partition.contents]]
+tar = "extra.tar.gz"
+to = "/srv"
 [[partition]]
 label = "raw"
 type = "linux"
@@ -68,12 +78,24 @@ fn make_inputs(dir: &Path, reverse: bool, umask: &str, mtime: i64) {
     script += &format!("find . -exec touch -h -d @{mtime} {{}} +\n");
     let o = run(Command::new("sh").arg("-c").arg(&script));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // the tarball: built by tar itself from files created now, so its headers differ too
-    let o = run(Command::new("sh").arg("-c").arg(format!(
-        "set -e; umask {umask}; cd '{}'; mkdir -p t/a t/b; echo one > t/a/1; echo two > t/b/2; tar -C t -czf extra.tar.gz --sort=name --mtime=@{mtime} --owner=0 --group=0 --numeric-owner . ; rm -r t",
-        dir.display()
-    )));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // the tarball is an input like any other: the same bytes in both copies
+    std::fs::copy(tarball(), dir.join("extra.tar.gz")).unwrap();
+}
+
+/// A tar.gz made once by GNU tar, with owners and modes of its own.
+fn tarball() -> std::path::PathBuf {
+    static MADE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = MADE.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let o = run(Command::new("sh").arg("-c").arg(format!(
+            "set -e; cd '{}'; mkdir -p t/a t/b; echo one > t/a/1; echo two > t/b/2; chmod 0750 t/a; chmod 0600 t/b/2; \
+             tar -C t -czf extra.tar.gz --sort=name --mtime=@1600000000 --owner=0 --group=0 --numeric-owner .",
+            d.path().display()
+        )));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        d
+    });
+    dir.path().join("extra.tar.gz")
 }
 
 #[test]
@@ -102,6 +124,11 @@ fn two_builds_from_different_copies_give_one_sha256() {
         sgdisk_verify(&out);
         let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         fsck_fat(&out, r["partitions"][0]["offset"].as_u64().unwrap(), r["partitions"][0]["size"].as_u64().unwrap());
+        e2fsck_clean(
+            &out,
+            r["partitions"][1]["offset"].as_u64().unwrap(),
+            r["partitions"][1]["size"].as_u64().unwrap(),
+        );
         assert_eq!(r["sha256"], sha256_file(&out));
         r
     };
