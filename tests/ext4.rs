@@ -122,6 +122,10 @@ fn tarball(path: &Path) -> BTreeMap<String, Entry> {
         None,
         &[("SCHILY.xattr.security.selinux", &selinux), ("SCHILY.xattr.trusted.t", b"v")],
     );
+    let acl: &[u8] = b"user::rw-,user:1000:r--,group::r--,mask::r--,other::---";
+    let dflt: &[u8] = b"u::rwx,g::r-x,o::r-x";
+    let acls = [("SCHILY.acl.access", acl), ("SCHILY.acl.default", dflt)];
+    add("acl", tar::EntryType::Directory, e(Want::Dir, 0o750), b"", None, &acls);
     add(
         "nanos",
         tar::EntryType::Regular,
@@ -266,6 +270,9 @@ fn every_kind_of_entry_survives_and_the_filesystem_is_clean() {
     assert!(ea.contains("user.note (12) = \"in the inode\"") && ea.contains("security.capability (20)"), "{ea}");
     let ea = debugfs(&out, off, len, "ea_list /xattr-block");
     assert!(ea.contains("security.selinux (300)") && ea.contains("trusted.t (1) = \"v\""), "{ea}");
+    let acl = debugfs(&out, off, len, "ea_list /acl");
+    assert!(acl.contains("system.posix_acl_access") && acl.contains("system.posix_acl_default"), "{acl}");
+    assert!(acl.contains("user:1000:r--") || acl.contains("(28)"), "the ACL keeps its named user: {acl}");
     let many = debugfs(&out, off, len, "htree_dump /many");
     assert!(
         many.contains("Indirect levels: 0") || many.contains("Indirect levels: 1"),

@@ -181,5 +181,8 @@ pub fn debugfs(image: &Path, offset: u64, len: u64, cmd: &str) -> String {
     extract(image, offset, len, &part);
     let o = run(Command::new("debugfs").arg("-R").arg(cmd).arg(&part));
     assert!(o.status.success(), "debugfs failed: {}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let complaints: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("debugfs ")).collect();
+    assert!(complaints.is_empty(), "debugfs -R {cmd:?} complained: {stderr}");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

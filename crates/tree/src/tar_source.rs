@@ -125,6 +125,14 @@ impl Ctx<'_> {
                 meta.xattrs.insert(x.to_owned(), v.clone());
             }
         }
+        for (key, xattr) in
+            [("SCHILY.acl.access", "system.posix_acl_access"), ("SCHILY.acl.default", "system.posix_acl_default")]
+        {
+            if let Some(text) = pax.get(key) {
+                let acl = acl_xattr(text).map_err(|e| format!("{key}: {e}"))?;
+                meta.xattrs.insert(xattr.to_owned(), acl);
+            }
+        }
         let device = |h: &tar::Header| -> Result<(u32, u32), String> {
             let major = h.device_major().map_err(|e| e.to_string())?.unwrap_or(0);
             let minor = h.device_minor().map_err(|e| e.to_string())?.unwrap_or(0);
@@ -338,4 +346,65 @@ fn pax_time(v: &[u8]) -> Option<Time> {
         return Some(Time { sec: sec - 1, nsec: 1_000_000_000 - nsec });
     }
     Some(Time { sec, nsec })
+}
+
+/// A POSIX ACL in the text form GNU tar stores (`user::rw-,user:1000:r--,group::r--,
+/// mask::r--,other::r--`, long or one-letter tags, numeric ids) as the kernel's xattr
+/// value (`posix_acl_xattr_header` version 2, entries sorted by tag and id).
+fn acl_xattr(text: &[u8]) -> Result<Vec<u8>, String> {
+    let text = std::str::from_utf8(text).map_err(|_| "ACL text is not UTF-8".to_string())?;
+    let mut entries: Vec<(u16, u32, u16)> = Vec::new();
+    for part in text.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+        let fields: Vec<&str> = part.split(':').collect();
+        let [tag, qualifier, perms, ..] = fields.as_slice() else {
+            return Err(format!("ACL entry {part:?} is not tag:qualifier:permissions"));
+        };
+        let named = !qualifier.is_empty();
+        let tag = match (*tag, named) {
+            ("user" | "u", false) => 0x01,
+            ("user" | "u", true) => 0x02,
+            ("group" | "g", false) => 0x04,
+            ("group" | "g", true) => 0x08,
+            ("mask" | "m", false) => 0x10,
+            ("other" | "o", false) => 0x20,
+            _ => return Err(format!("ACL entry {part:?} has an unknown tag")),
+        };
+        let id = if named {
+            qualifier.parse::<u32>().map_err(|_| {
+                format!("ACL entry {part:?} names {qualifier:?}; ingot needs numeric ids (tar --numeric-owner)")
+            })?
+        } else {
+            u32::MAX
+        };
+        let mut perm = 0u16;
+        for (c, bit) in perms.chars().zip([4u16, 2, 1]) {
+            match c {
+                'r' | 'w' | 'x' => perm |= bit,
+                '-' => {}
+                _ => return Err(format!("ACL entry {part:?} has bad permissions")),
+            }
+        }
+        entries.push((tag, id, perm));
+    }
+    entries.sort();
+    let mut out = 2u32.to_le_bytes().to_vec();
+    for (tag, id, perm) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&perm.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn acl_text_becomes_the_xattr_form() {
+        let v = super::acl_xattr(b"user::rw-,user:1000:r-x,g::r--,mask::r-x,other::---").unwrap();
+        assert_eq!(v.len(), 4 + 5 * 8);
+        assert_eq!(&v[0..4], &2u32.to_le_bytes());
+        assert_eq!(&v[4..12], &[1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(&v[12..20], &[2, 0, 5, 0, 0xe8, 0x03, 0, 0]);
+        assert!(super::acl_xattr(b"user:alice:r--").unwrap_err().contains("numeric"));
+    }
 }
