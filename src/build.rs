@@ -61,7 +61,7 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     let sizes: Vec<Option<u64>> = loaded
         .iter()
         .map(|l| match l {
-            Loaded::Tree(t, Filesystem::Ext4(_)) => Some(ingot_ext4::estimate_size(t)),
+            Loaded::Tree(t, Filesystem::Ext4(e)) => Some(ingot_ext4::estimate_size(t) + e.free_space),
             Loaded::Tree(t, _) => Some(ingot_fat::estimate_size(t)),
             Loaded::Image(_, n) => Some(*n),
             Loaded::Nothing => None,
@@ -186,9 +186,21 @@ fn write_partition(
                 inode_count: e.inode_count,
                 reserved_percent: e.reserved_percent,
                 journal: e.journal,
+                dir_index: e.dir_index,
+                ext_attr: e.ext_attr,
+                metadata_csum_seed: e.metadata_csum_seed,
                 time: recipe.source_date_epoch,
             };
             let info = ingot_ext4::write(tree, image, part.offset, part.size, &opts)?;
+            let free = info.free_blocks * u64::from(info.block_size);
+            if free < e.free_space {
+                bail!(
+                    "the ext4 filesystem keeps {} MiB free but `free_space` asks for {} MiB; make `size` at least {} MiB larger",
+                    free >> 20,
+                    e.free_space >> 20,
+                    (e.free_space - free).div_ceil(1 << 20)
+                );
+            }
             report.filesystem = "ext4".into();
             report.filesystem_uuid = Some(info.uuid.to_string());
         }

@@ -362,3 +362,16 @@ fn ext4_block_size_the_kernel_cannot_mount() {
     );
     expect(&format!("{EXT4}[partition.ext4]\nlabel = \"much too long a label\"\n"), &["recipe.toml:7:9", "16 bytes"]);
 }
+
+#[test]
+fn ext4_unknown_feature_and_missing_free_space() {
+    expect(
+        &format!("{EXT4}[partition.ext4]\nfeatures = [\"^extent\"]\n"),
+        &["recipe.toml:7:13", "\"extent\" can't be toggled", "has_journal, dir_index"],
+    );
+    let (tmp, r, out) =
+        setup(&format!("{EXT4}[partition.ext4]\nfree_space = \"100 MiB\"\n[[partition.contents]]\ndir = \"d\"\n"));
+    std::fs::create_dir(tmp.path().join("d")).unwrap();
+    let e = build_fails(&r, &out);
+    assert!(e.contains("partition[0]") && e.contains("`free_space` asks for 100 MiB"), "{e}");
+}

@@ -284,3 +284,45 @@ fn every_kind_of_entry_survives_and_the_filesystem_is_clean() {
     let again = build(&r, &tmp.path().join("again.raw"));
     assert_eq!(again["sha256"], report["sha256"]);
 }
+
+#[test]
+fn feature_toggles_and_free_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("t/wide")).unwrap();
+    for i in 0..400 {
+        std::fs::write(tmp.path().join(format!("t/wide/a-file-with-a-long-name-{i:04}")), format!("{i}")).unwrap();
+    }
+    let r = recipe(
+        tmp.path(),
+        r#"name = "toggles"
+[[partition]]
+type = "linux"
+size = "auto"
+filesystem = "ext4"
+[partition.ext4]
+features = ["^dir_index", "^has_journal", "metadata_csum_seed"]
+free_space = "64 MiB"
+[[partition.contents]]
+dir = "t"
+"#,
+    );
+    let out = tmp.path().join("t.raw");
+    let report = build(&r, &out);
+    let p = &report["partitions"][0];
+    let (off, len) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+    e2fsck_clean(&out, off, len);
+    let stats = debugfs(&out, off, len, "stats");
+    let features = stats.lines().find(|l| l.starts_with("Filesystem features:")).unwrap_or_default().to_owned();
+    assert!(features.contains("metadata_csum_seed") && features.contains("metadata_csum"), "{features}");
+    assert!(!features.contains("dir_index") && !features.contains("has_journal"), "{features}");
+    let free: u64 = stats.lines().find_map(|l| l.strip_prefix("Free blocks:")).unwrap().trim().parse().unwrap();
+    let bs: u64 = stats.lines().find_map(|l| l.strip_prefix("Block size:")).unwrap().trim().parse().unwrap();
+    assert!(free * bs >= 64 << 20, "free_space keeps 64 MiB free: {} bytes", free * bs);
+    let wide = debugfs(&out, off, len, "stat /wide");
+    assert!(
+        wide.contains("Flags: 0x80000\n") || wide.contains("Flags: 0x80000 "),
+        "without dir_index no directory is indexed: {wide}"
+    );
+    let ls = debugfs(&out, off, len, "ls /wide");
+    assert!(ls.contains("a-file-with-a-long-name-0399"));
+}

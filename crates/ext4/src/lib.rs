@@ -62,6 +62,13 @@ pub struct Options {
     pub reserved_percent: u8,
     /// Write a journal (has_journal).
     pub journal: bool,
+    /// Hash-index directories over one block (dir_index).
+    pub dir_index: bool,
+    /// Extended attributes (ext_attr); without it, a tree with xattrs is an error.
+    pub ext_attr: bool,
+    /// Store the checksum seed in the superblock (metadata_csum_seed), so that the UUID
+    /// can change later without rewriting every checksum. GRUB 2.06 can't read it.
+    pub metadata_csum_seed: bool,
     /// The filesystem's own timestamps (creation, last write) and lost+found's.
     pub time: i64,
 }
@@ -78,6 +85,9 @@ impl Options {
             inode_count: None,
             reserved_percent: 5,
             journal: true,
+            dir_index: true,
+            ext_attr: true,
+            metadata_csum_seed: false,
             time,
         }
     }

@@ -83,6 +83,9 @@ impl Fs<'_> {
             }
             Kind::Fifo | Kind::Socket => 0,
         };
+        if !self.ext_attr && !m.xattrs.is_empty() {
+            return Err(entry_err("it has xattrs but the ext_attr feature is off".into()));
+        }
         let xattr_blocks = match xattr::place(&m.xattrs, self.geo.block_size as usize).map_err(entry_err)? {
             Placement::Empty => 0,
             Placement::Inode(area) => {
@@ -116,7 +119,7 @@ impl Fs<'_> {
         let linear = dir_entry::block_count(entries.iter().map(|e| e.name.len()), bs);
         let blocks = if job.ino == LOST_FOUND_INO {
             dir_entry::blocks(&entries, bs, seed, 16384 / bs)
-        } else if linear > 1 {
+        } else if linear > 1 && self.dir_index {
             inode.i_flags |= EXT4_INDEX_FL;
             htree::blocks(job.ino, job.parent, &entries[2..], bs, &self.hash_seed, seed)
                 .map_err(|message| Ext4Error::Entry { path: job.path.clone(), message })?

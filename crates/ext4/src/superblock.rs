@@ -15,6 +15,8 @@ pub(crate) const INCOMPAT_FILETYPE: u32 = 0x2;
 pub(crate) const INCOMPAT_EXTENTS: u32 = 0x40;
 /// INCOMPAT: 64bit.
 pub(crate) const INCOMPAT_64BIT: u32 = 0x80;
+/// INCOMPAT: metadata_csum_seed.
+pub(crate) const INCOMPAT_CSUM_SEED: u32 = 0x2000;
 /// INCOMPAT: flex_bg.
 pub(crate) const INCOMPAT_FLEX_BG: u32 = 0x200;
 /// RO_COMPAT: sparse_super.
@@ -110,6 +112,9 @@ impl Superblock {
         b[0x174] = self.s_log_groups_per_flex;
         b[0x175] = 1; // s_checksum_type: crc32c
         b[0x178..0x180].copy_from_slice(&self.s_kbytes_written.to_le_bytes());
+        if self.s_feature_incompat & INCOMPAT_CSUM_SEED != 0 {
+            b[0x270..0x274].copy_from_slice(&self.csum_seed().to_le_bytes()); // s_checksum_seed
+        }
         let csum = crc32c(!0, &b[..0x3FC]);
         b[0x3FC..].copy_from_slice(&csum.to_le_bytes());
         b

@@ -28,6 +28,8 @@ pub(crate) struct Fs<'a> {
     pub dirs_per_group: Vec<u32>,
     pub size: u64,
     pub hash_seed: [u8; 16],
+    pub dir_index: bool,
+    pub ext_attr: bool,
     table_block: Option<(u64, Vec<u8>)>,
     needed_estimate: u64,
 }
@@ -80,6 +82,8 @@ pub fn write(tree: &Tree, image: &mut Image, offset: u64, size: u64, opts: &Opti
     }
     let (order, inos) = number_inodes(&tree, &geo)?;
     let mut fs = Fs::format(image, offset, size, geo, opts)?;
+    fs.dir_index = opts.dir_index;
+    fs.ext_attr = opts.ext_attr;
     fs.needed_estimate = needed_bytes(&tree, fs.geo.block_size);
     let journal = if opts.journal { Some(fs.journal(opts)?) } else { None };
     let mut journal_pending = journal.clone();
@@ -216,6 +220,8 @@ impl<'a> Fs<'a> {
             dirs_per_group: vec![0; n],
             size,
             hash_seed: *opts.hash_seed.as_bytes(),
+            dir_index: true,
+            ext_attr: true,
             table_block: None,
             needed_estimate: 0,
             alloc,
@@ -389,7 +395,17 @@ impl Fs<'_> {
         let mut label = [0u8; 16];
         label[..opts.label.len()].copy_from_slice(opts.label.as_bytes());
         let mut jnl = [0u32; 17];
-        let mut compat = COMPAT_EXT_ATTR | COMPAT_DIR_INDEX;
+        let mut compat = 0;
+        if opts.ext_attr {
+            compat |= COMPAT_EXT_ATTR;
+        }
+        if opts.dir_index {
+            compat |= COMPAT_DIR_INDEX;
+        }
+        let mut incompat = INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG;
+        if opts.metadata_csum_seed {
+            incompat |= INCOMPAT_CSUM_SEED;
+        }
         if let Some(j) = journal {
             compat |= COMPAT_HAS_JOURNAL;
             for (i, w) in j.i_block.chunks_exact(4).enumerate() {
@@ -410,7 +426,7 @@ impl Fs<'_> {
             s_inodes_per_group: geo.inodes_per_group as u32,
             s_time: opts.time.clamp(0, i64::from(u32::MAX)) as u32,
             s_feature_compat: compat,
-            s_feature_incompat: INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG,
+            s_feature_incompat: incompat,
             s_feature_ro_compat: RO_COMPAT_SPARSE_SUPER
                 | RO_COMPAT_LARGE_FILE
                 | RO_COMPAT_HUGE_FILE

@@ -26,6 +26,7 @@
 
 mod caps;
 mod error;
+mod filesystem;
 mod layout;
 mod schema;
 mod seed;
@@ -34,7 +35,8 @@ mod validate;
 
 pub use caps::capability_xattr;
 pub use error::RecipeError;
+pub use filesystem::{Ext4, Filesystem, Vfat};
 pub use layout::{Plan, PlannedPartition};
 pub use seed::Seed;
 pub use units::parse_size;
-pub use validate::{Filesystem, Override, PartitionSpec, PartitionType, Recipe, SizeSpec, Source, TableKind, Vfat};
+pub use validate::{Override, PartitionSpec, PartitionType, Recipe, SizeSpec, Source, TableKind};

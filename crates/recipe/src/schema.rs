@@ -54,6 +54,9 @@ pub(crate) struct RawExt4 {
     pub inode_count: Option<Spanned<u64>>,
     pub reserved_percent: Option<Spanned<u8>>,
     pub journal: Option<bool>,
+    #[serde(default)]
+    pub features: Vec<Spanned<String>>,
+    pub free_space: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]

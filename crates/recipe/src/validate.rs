@@ -1,6 +1,7 @@
 use crate::error::Locator;
+use crate::filesystem::{ext4, vfat};
 use crate::schema::{RawContent, RawOverride, RawPartition, RawRecipe};
-use crate::{capability_xattr, parse_size, RecipeError, Seed};
+use crate::{capability_xattr, parse_size, Filesystem, RecipeError, Seed};
 use ingot_disk::{gpt, mbr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -55,43 +56,6 @@ pub enum PartitionType {
     Gpt(Uuid),
     /// An MBR partition type byte.
     Mbr(u8),
-}
-
-/// The filesystem a partition gets (`filesystem`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Filesystem {
-    /// `"none"`: raw content (an `image` source) or nothing.
-    None,
-    /// `"vfat"`: FAT12/16/32.
-    Vfat(Vfat),
-    /// `"ext4"`: ext4 with mke2fs's default features.
-    Ext4(Ext4),
-}
-
-/// ext4 options (`[partition.ext4]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ext4 {
-    /// Volume label, at most 16 bytes (`label`; default: the partition label if it fits).
-    pub label: String,
-    /// 1024, 2048 or 4096 (`block_size`; default as mke2fs: 1024 below 512 MiB).
-    pub block_size: Option<u32>,
-    /// Bytes per inode (`inode_ratio`).
-    pub inode_ratio: Option<u64>,
-    /// A fixed inode count (`inode_count`).
-    pub inode_count: Option<u64>,
-    /// Blocks reserved for root in percent (`reserved_percent`, default 5).
-    pub reserved_percent: u8,
-    /// Write a journal (`journal`, default true).
-    pub journal: bool,
-}
-
-/// FAT options (`[partition.vfat]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vfat {
-    /// Volume label, at most 11 characters (`label`; default: the partition label).
-    pub label: String,
-    /// Force FAT12, 16 or 32 (`fat`; default: FAT32 where the size allows).
-    pub fat: Option<u8>,
 }
 
 /// One source of a partition's content (`[[partition.contents]]`), in layering order.
@@ -278,7 +242,12 @@ fn with_suggestion(message: &str) -> String {
     }
 }
 
-fn size_value(loc: &Locator, key: &str, v: &Spanned<Value>, flexible: bool) -> Result<SizeSpec, RecipeError> {
+pub(crate) fn size_value(
+    loc: &Locator,
+    key: &str,
+    v: &Spanned<Value>,
+    flexible: bool,
+) -> Result<SizeSpec, RecipeError> {
     let at = v.span().start;
     match v.get_ref() {
         Value::Integer(n) if *n >= 0 => Ok(SizeSpec::Bytes(*n as u64)),
@@ -387,87 +356,6 @@ fn check_contents(
         }
         _ => Ok(()),
     }
-}
-
-fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Vfat, RecipeError> {
-    let raw = p.vfat.as_ref();
-    let label_value = raw.and_then(|v| v.label.as_ref());
-    let vlabel = match label_value {
-        Some(l) => l.get_ref().clone(),
-        None if label.is_ascii() && !label.is_empty() && label.len() <= 11 => label.to_ascii_uppercase(),
-        None => "NO NAME".to_owned(),
-    };
-    if vlabel.len() > 11 || !vlabel.bytes().all(|b| (0x20..0x7f).contains(&b) && !b"\"*+,./:;<=>?[\\]|".contains(&b)) {
-        let at = label_value.map_or(0, |l| l.span().start);
-        return Err(loc.at(at, format!("{key}.label: {vlabel:?} is not a FAT volume label (at most 11 ASCII characters, none of \"*+,./:;<=>?[\\]|)")));
-    }
-    let fat = raw.and_then(|v| v.fat.as_ref());
-    if let Some(f) = fat {
-        if ![12, 16, 32].contains(f.get_ref()) {
-            return Err(loc.at(f.span().start, format!("{key}.fat: must be 12, 16 or 32")));
-        }
-    }
-    Ok(Vfat { label: vlabel, fat: fat.map(|f| *f.get_ref()) })
-}
-
-fn ext4(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Ext4, RecipeError> {
-    let Some(raw) = p.ext4.as_ref() else {
-        let label = if label.len() <= 16 { label.to_owned() } else { String::new() };
-        return Ok(Ext4 {
-            label,
-            block_size: None,
-            inode_ratio: None,
-            inode_count: None,
-            reserved_percent: 5,
-            journal: true,
-        });
-    };
-    let elabel = match &raw.label {
-        Some(l) if l.get_ref().len() > 16 => {
-            return Err(loc.at(l.span().start, format!("{key}.label: {:?} is longer than ext4's 16 bytes", l.get_ref())))
-        }
-        Some(l) => l.get_ref().clone(),
-        None if label.len() <= 16 => label.to_owned(),
-        None => String::new(),
-    };
-    if let Some(b) = &raw.block_size {
-        if ![1024, 2048, 4096].contains(b.get_ref()) {
-            return Err(loc.at(
-                b.span().start,
-                format!(
-                    "{key}.block_size: Linux mounts ext4 with 1024, 2048 or 4096-byte blocks on 4 KiB pages, not {}",
-                    b.get_ref()
-                ),
-            ));
-        }
-    }
-    if let Some(r) = &raw.inode_ratio {
-        if !(1024..=(64 << 20)).contains(r.get_ref()) {
-            return Err(
-                loc.at(r.span().start, format!("{key}.inode_ratio: bytes per inode must be between 1024 and 67108864"))
-            );
-        }
-    }
-    if let Some(c) = &raw.inode_count {
-        if *c.get_ref() < 16 || *c.get_ref() > u64::from(u32::MAX) {
-            return Err(loc.at(c.span().start, format!("{key}.inode_count: must be between 16 and 2^32 - 1")));
-        }
-    }
-    let reserved = raw.reserved_percent.as_ref().map_or(Ok(5), |r| {
-        if *r.get_ref() > 50 {
-            Err(loc.at(r.span().start, format!("{key}.reserved_percent: at most 50")))
-        } else {
-            Ok(*r.get_ref())
-        }
-    })?;
-    Ok(Ext4 {
-        label: elabel,
-        block_size: raw.block_size.as_ref().map(|b| *b.get_ref()),
-        inode_ratio: raw.inode_ratio.as_ref().map(|r| *r.get_ref()),
-        inode_count: raw.inode_count.as_ref().map(|c| *c.get_ref()),
-        reserved_percent: reserved,
-        journal: raw.journal.unwrap_or(true),
-    })
 }
 
 fn partition_type(table: TableKind, v: &Value) -> Result<PartitionType, String> {
