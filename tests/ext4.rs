@@ -292,6 +292,7 @@ fn feature_toggles_and_free_space() {
     for i in 0..400 {
         std::fs::write(tmp.path().join(format!("t/wide/a-file-with-a-long-name-{i:04}")), format!("{i}")).unwrap();
     }
+    let _socket = std::os::unix::net::UnixListener::bind(tmp.path().join("t/control.sock")).unwrap();
     let r = recipe(
         tmp.path(),
         r#"name = "toggles"
@@ -323,6 +324,88 @@ dir = "t"
         wide.contains("Flags: 0x80000\n") || wide.contains("Flags: 0x80000 "),
         "without dir_index no directory is indexed: {wide}"
     );
+    let sock = debugfs(&out, off, len, "stat /control.sock");
+    assert!(sock.contains("Type: socket"), "{sock}");
     let ls = debugfs(&out, off, len, "ls /wide");
     assert!(ls.contains("a-file-with-a-long-name-0399"));
+}
+
+/// A 100,000-entry directory (a two-level hash tree at 1 KiB blocks) and a 2.5 GiB file
+/// (extents split at 32,768 blocks, an extent tree below the inode, 64-bit sizes),
+/// looked up and read back.
+#[test]
+fn a_huge_directory_and_a_multi_gib_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("src/big.bin");
+    std::fs::create_dir_all(tmp.path().join("src")).unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let chunk = bytes(42, 1 << 20);
+        for i in 0u32..2560 {
+            f.write_all(&i.to_le_bytes()).unwrap();
+            f.write_all(&chunk[4..]).unwrap();
+        }
+    }
+    let tarball = tmp.path().join("wide.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&tarball).unwrap());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(0);
+        b.append_data(&mut h, "wide/", &[][..]).unwrap();
+        for i in 0..100_000 {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_size(0);
+            b.append_data(&mut h, format!("wide/entry-{i:06}"), &[][..]).unwrap();
+        }
+        b.finish().unwrap();
+    }
+    let r = recipe(
+        tmp.path(),
+        r#"name = "huge"
+[[partition]]
+type = "linux"
+size = "3 GiB"
+filesystem = "ext4"
+[partition.ext4]
+block_size = 1024
+[[partition.contents]]
+dir = "src"
+[[partition.contents]]
+tar = "wide.tar"
+"#,
+    );
+    let out = tmp.path().join("huge.raw");
+    let report = build(&r, &out);
+    let p = &report["partitions"][0];
+    let (off, len) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+    e2fsck_clean(&out, off, len);
+    let dump = debugfs(&out, off, len, "htree_dump /wide");
+    assert!(dump.contains("Indirect levels: 1"), "100,000 entries take two levels: {}", &dump[..dump.len().min(600)]);
+    let stat = debugfs(&out, off, len, "stat /big.bin");
+    assert!(
+        stat.contains("Size: 2684354560") && stat.contains("(ETB0)"),
+        "an extent tree: {}",
+        &stat[..stat.len().min(900)]
+    );
+    let stat = debugfs(&out, off, len, "stat /wide/entry-099999");
+    assert!(stat.contains("Type: regular"), "lookup through the hash tree: {stat}");
+    let fs = Ext4::load(Box::new(Part { file: std::fs::File::open(&out).unwrap(), offset: off })).unwrap();
+    assert_eq!(fs.read_dir("/wide").unwrap().count(), 100_002);
+    let data = fs.read("/big.bin").unwrap();
+    assert_eq!(data.len() as u64, 2560 << 20);
+    assert_eq!(sha(&data), sha256_file(&big));
+}
+
+fn sha(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
