@@ -75,20 +75,23 @@ pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
     std::io::copy(&mut f.take(len), &mut out).unwrap();
 }
 
-/// `fsck.fat -n` of the partition at `offset` must exit 0 and print nothing beyond its
-/// banner and summary.
-pub fn fsck_fat(image: &Path, offset: u64, len: u64) {
+/// Runs `checker` on a copy of the partition at `offset`: it must exit 0 and print
+/// only lines `expected` accepts (a clean exit code can hide notes and repairs).
+fn check_quiet(image: &Path, offset: u64, len: u64, checker: &[&str], expected: impl Fn(&str) -> bool) {
     let dir = tempfile::tempdir().unwrap();
     let part = dir.path().join("part.img");
     extract(image, offset, len, &part);
-    let o = run(Command::new("fsck.fat").arg("-n").arg(&part));
+    let o = run(Command::new(checker[0]).args(&checker[1..]).arg(&part));
     let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "fsck.fat -n failed: {out}");
-    let extra: Vec<&str> = out
-        .lines()
-        .filter(|l| !l.starts_with("fsck.fat ") && !l.contains(" files, ") && !l.trim().is_empty())
-        .collect();
-    assert!(extra.is_empty(), "fsck.fat -n printed more than its summary: {out}");
+    let name = checker.join(" ");
+    assert!(o.status.success(), "{name} failed: {out}");
+    let extra: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty() && !expected(l)).collect();
+    assert!(extra.is_empty(), "{name} printed more than its summary: {out}");
+}
+
+/// `fsck.fat -n` of the partition at `offset`: exit 0, nothing but banner and summary.
+pub fn fsck_fat(image: &Path, offset: u64, len: u64) {
+    check_quiet(image, offset, len, &["fsck.fat", "-n"], |l| l.starts_with("fsck.fat ") || l.contains(" files, "));
 }
 
 /// Reads every file of the FAT partition at `offset` with mtools: path → SHA-256.
@@ -156,22 +159,12 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// `e2fsck -fn` of the partition at `offset` must exit 0 and print only its version,
-/// the five pass headers and the summary line (a clean exit code can hide notes).
+/// `e2fsck -fn` of the partition at `offset`: exit 0, nothing but its version, the five
+/// pass headers and the summary line.
 pub fn e2fsck_clean(image: &Path, offset: u64, len: u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let part = dir.path().join("part.img");
-    extract(image, offset, len, &part);
-    let o = run(Command::new("e2fsck").arg("-fn").arg(&part));
-    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "e2fsck -fn failed: {out}");
-    let extra: Vec<&str> = out
-        .lines()
-        .filter(|l| {
-            !(l.starts_with("e2fsck ") || l.starts_with("Pass ") || l.contains(" files (") || l.trim().is_empty())
-        })
-        .collect();
-    assert!(extra.is_empty(), "e2fsck -fn printed more than its pass lines: {out}");
+    check_quiet(image, offset, len, &["e2fsck", "-fn"], |l| {
+        l.starts_with("e2fsck ") || l.starts_with("Pass ") || l.contains(" files (")
+    });
 }
 
 /// `debugfs -R CMD` on the partition at `offset`: its stdout.
