@@ -58,6 +58,10 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
         progress.stage(format!("reading the content of partition {}", i + 1));
         loaded.push(load(&recipe, p, &dir).with_context(|| format!("{}: partition[{i}]", opts.recipe.display()))?);
     }
+    if let Some(boot) = &recipe.boot {
+        progress.stage("installing the boot loader");
+        install_boot(&recipe, boot, &mut loaded, &dir).with_context(|| format!("{}", opts.recipe.display()))?;
+    }
     let sizes: Vec<Option<u64>> = loaded
         .iter()
         .map(|l| match l {
@@ -104,6 +108,20 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     persist(temp, &out, &report)?;
     progress.finish();
     Ok(report)
+}
+
+fn install_boot(recipe: &Recipe, boot: &ingot_recipe::Boot, loaded: &mut [Loaded], spool: &Path) -> Result<()> {
+    let (esp, root) = if boot.esp < boot.root {
+        let (a, b) = loaded.split_at_mut(boot.root);
+        (&mut a[boot.esp], &b[0])
+    } else {
+        let (a, b) = loaded.split_at_mut(boot.esp);
+        (&mut b[0], &a[boot.root])
+    };
+    match (esp, root) {
+        (Loaded::Tree(esp, _), Loaded::Tree(root, _)) => crate::boot::install(recipe, boot, esp, root, spool),
+        _ => bail!("boot: the ESP and the root partition need filesystems"),
+    }
 }
 
 fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result<()> {

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod boot;
 mod build;
 mod hash;
 mod inspect;

@@ -375,3 +375,36 @@ fn ext4_unknown_feature_and_missing_free_space() {
     let e = build_fails(&r, &out);
     assert!(e.contains("partition[0]") && e.contains("`free_space` asks for 100 MiB"), "{e}");
 }
+
+const BOOT: &str = "name = \"b\"\nsize = \"128 MiB\"\n[boot]\nuefi = \"systemd-boot\"\nkernel = \"/boot/vmlinuz\"\n";
+
+#[test]
+fn boot_section_errors() {
+    // no ESP
+    expect(
+        &format!("{BOOT}[[partition]]\ntype = \"root-x86-64\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n"),
+        &["recipe.toml:3:1", "UEFI needs an EFI system partition"],
+    );
+    // kernel path missing from the root tree
+    let text = format!(
+        "{BOOT}[[partition]]\ntype = \"esp\"\nsize = \"32 MiB\"\nfilesystem = \"vfat\"\n[[partition]]\ntype = \"root-x86-64\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"root\"\n"
+    );
+    let (tmp, r, out) = setup(&text);
+    std::fs::create_dir_all(tmp.path().join("root/boot")).unwrap();
+    let e = build_fails(&r, &out);
+    assert!(e.contains("boot.kernel") && e.contains("/boot/vmlinuz is not in partition[1]'s tree"), "{e}");
+    // kernel there, no systemd-boot binary
+    std::fs::write(tmp.path().join("root/boot/vmlinuz"), "kernel").unwrap();
+    let e = build_fails(&r, &out);
+    assert!(e.contains("/usr/lib/systemd/boot/efi/systemd-bootx64.efi") && e.contains("systemd-boot-efi"), "{e}");
+    // an ESP too small for the kernel says how much it needs
+    std::fs::create_dir_all(tmp.path().join("root/usr/lib/systemd/boot/efi")).unwrap();
+    std::fs::write(tmp.path().join("root/usr/lib/systemd/boot/efi/systemd-bootx64.efi"), "efi").unwrap();
+    std::fs::write(tmp.path().join("root/boot/vmlinuz"), bytes(5, 40 << 20)).unwrap();
+    let e = build_fails(&r, &out);
+    assert!(e.contains("partition[0]") && e.contains("make the partition's `size` at least"), "{e}");
+    expect(
+        &format!("{}[[partition]]\ntype = \"esp\"\nsize = \"1 MiB\"\n", BOOT.replace("systemd-boot", "grub")),
+        &["recipe.toml:4:8", "\"grub\" is not available yet"],
+    );
+}

@@ -49,6 +49,11 @@ fn align_up(n: u64, a: u64) -> u64 {
 }
 
 impl Recipe {
+    /// The unique GUID (PARTUUID) of partition `number` (1-based), from the seed.
+    pub fn partition_guid(&self, number: usize) -> Uuid {
+        self.seed.uuid(&format!("partition/{number}/guid"))
+    }
+
     /// Places the partitions. `content[i]` is the size partition `i`'s content needs,
     /// required for `size = "auto"` partitions (and for `fill` when the disk size is
     /// `auto`).
@@ -109,14 +114,9 @@ impl Recipe {
                 .loc
                 .at(self.size_span.start, "size: an MBR disk can't address more than 2 TiB; use table = \"gpt\""));
         }
-        let partitions =
-            self.partitions.iter().zip(placed).enumerate().map(|(i, (spec, (offset, size)))| PlannedPartition {
-                number: i + 1,
-                offset,
-                size,
-                guid: self.seed.uuid(&format!("partition/{}/guid", i + 1)),
-                spec: spec.clone(),
-            });
+        let partitions = self.partitions.iter().zip(placed).enumerate().map(|(i, (spec, (offset, size)))| {
+            PlannedPartition { number: i + 1, offset, size, guid: self.partition_guid(i + 1), spec: spec.clone() }
+        });
         Ok(Plan {
             name: self.name.clone(),
             disk_size,

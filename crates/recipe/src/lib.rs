@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+mod boot;
 mod caps;
 mod error;
 mod filesystem;
@@ -33,6 +34,7 @@ mod seed;
 mod units;
 mod validate;
 
+pub use boot::{Arch, Boot};
 pub use caps::capability_xattr;
 pub use error::RecipeError;
 pub use filesystem::{Ext4, Filesystem, Vfat};

@@ -16,6 +16,17 @@ pub(crate) struct RawRecipe {
     pub source_date_epoch: Option<Spanned<i64>>,
     #[serde(default)]
     pub partition: Vec<Spanned<RawPartition>>,
+    pub boot: Option<Spanned<RawBoot>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBoot {
+    pub uefi: Option<Spanned<String>>,
+    pub arch: Option<Spanned<String>>,
+    pub kernel: Option<Spanned<String>>,
+    pub initrd: Option<Spanned<String>>,
+    pub cmdline: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

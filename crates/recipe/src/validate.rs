@@ -25,6 +25,8 @@ pub struct Recipe {
     pub source_date_epoch: i64,
     /// The partitions (`[[partition]]`), in table order.
     pub partitions: Vec<PartitionSpec>,
+    /// How the disk boots (`[boot]`), if the recipe says.
+    pub boot: Option<crate::Boot>,
     pub(crate) loc: Locator,
     pub(crate) size_span: Range<usize>,
 }
@@ -216,7 +218,11 @@ impl Recipe {
                 "partition: an MBR table holds at most 4 partitions; use table = \"gpt\"",
             ));
         }
-        Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, loc, size_span })
+        let boot = match &raw.boot {
+            Some(b) => crate::boot::boot(&loc, b, &partitions)?,
+            None => None,
+        };
+        Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, boot, loc, size_span })
     }
 
     /// An error at the recipe file as a whole, for callers that validate against the

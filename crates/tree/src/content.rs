@@ -61,6 +61,18 @@ impl Content {
         Content { size, backing: Backing::Stored { file, extents: extents.into() } }
     }
 
+    /// Content made by ingot itself (a boot loader entry, say), kept in an unlinked
+    /// temporary file in `spool_dir` like spooled archive content.
+    pub fn from_bytes(bytes: &[u8], spool_dir: &Path) -> io::Result<Content> {
+        if bytes.is_empty() {
+            return Ok(Content::empty());
+        }
+        let file = tempfile::tempfile_in(spool_dir)?;
+        file.write_all_at(bytes, 0)?;
+        let extents = vec![Extent { offset: 0, len: bytes.len() as u64, at: 0 }];
+        Ok(Content::stored(Arc::new(file), extents, bytes.len() as u64))
+    }
+
     /// The file's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
