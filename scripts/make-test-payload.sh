@@ -5,6 +5,11 @@
 #     virtio-blk and virtio-pci as modules), copied to /boot/vmlinuz
 #   - busybox-static: /bin/busybox for the test /init
 #   - systemd-boot-efi: /usr/lib/systemd/boot/efi/systemd-bootx64.efi
+#   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci
+#     and virtio-blk in modules.dep order (depmod run on the payload, not the host),
+#     finds the root partition by the PARTUUID on the kernel command line (reading the
+#     GPT itself: static busybox can't resolve PARTUUID), mounts it and switch_roots.
+# Needs kmod (depmod) and cpio, which scripts/install-test-deps.sh installs.
 # Prints the payload root on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +36,66 @@ done
 cp "$root"/boot/vmlinuz-* "$root/boot/vmlinuz"
 test -x "$root/bin/busybox"
 test -f "$root/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+
+# The initramfs.
+ver=$(basename "$(ls -d "$root"/lib/modules/*)")
+depmod -b "$root" "$ver"
+dep="$root/lib/modules/$ver/modules.dep"
+order=()
+resolve() {
+    local m=$1 d
+    for d in "${order[@]}"; do [ "$d" = "$m" ] && return 0; done
+    for d in $(awk -v m="$m:" '$1 == m { for (i = 2; i <= NF; i++) print $i }' "$dep"); do
+        resolve "$d"
+    done
+    order+=("$m")
+}
+resolve kernel/drivers/virtio/virtio_pci.ko
+resolve kernel/drivers/block/virtio_blk.ko
+ird=$out/initramfs
+mkdir -p "$ird/bin" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/newroot"
+cp "$root/bin/busybox" "$ird/bin/busybox"
+for m in "${order[@]}"; do
+    mkdir -p "$ird/lib/modules/$ver/$(dirname "$m")"
+    cp "$root/lib/modules/$ver/$m" "$ird/lib/modules/$ver/$m"
+    echo "lib/modules/$ver/$m" >> "$ird/modules"
+done
+cat > "$ird/init" <<'INIT'
+#!/bin/busybox sh
+B=/bin/busybox
+$B mount -t proc proc /proc
+$B mount -t sysfs sys /sys
+$B mount -t devtmpfs dev /dev
+for m in $($B cat /modules); do $B insmod "/$m" || echo "initramfs: insmod $m failed"; done
+want=""
+for a in $($B cat /proc/cmdline); do
+    case "$a" in root=PARTUUID=*) want="${a#root=PARTUUID=}" ;; esac
+done
+[ -n "$want" ] || { echo "initramfs: no root=PARTUUID= on the command line"; $B poweroff -f; }
+# The GPT entry of each partition holds its unique GUID, mixed-endian.
+partuuid() {
+    disk=$1 n=$2
+    array=$($B od -An -tu8 -j $((512 + 72)) -N 8 "/dev/$disk" | $B tr -d ' ')
+    set -- $($B od -An -tx1 -j $((array * 512 + (n - 1) * 128 + 16)) -N 16 "/dev/$disk")
+    echo "$4$3$2$1-$6$5-$8$7-$9${10}-${11}${12}${13}${14}${15}${16}"
+}
+root=""
+tries=0
+while [ -z "$root" ] && [ $tries -lt 100 ]; do
+    for p in /sys/class/block/*; do
+        [ -f "$p/partition" ] || continue
+        disk=$($B basename "$($B readlink -f "$p/..")")
+        if [ "$(partuuid "$disk" "$($B cat "$p/partition")")" = "$want" ]; then
+            root=/dev/$($B basename "$p")
+        fi
+    done
+    [ -n "$root" ] || { tries=$((tries + 1)); $B sleep 0.1; }
+done
+[ -n "$root" ] || { echo "initramfs: no partition with PARTUUID $want"; $B poweroff -f; }
+$B mount -t ext4 -o ro "$root" /newroot || { echo "initramfs: cannot mount $root"; $B poweroff -f; }
+exec $B switch_root /newroot /init
+INIT
+chmod 0755 "$ird/init"
+(cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -9n > "$root/boot/initrd.img"
 touch "$out/done"
 echo "$root"

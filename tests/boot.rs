@@ -1,6 +1,7 @@
 //! Images boot a real Debian cloud kernel under QEMU (TCG) with OVMF: systemd-boot from
-//! the ESP loads the kernel, which finds the ext4 root by its PARTUUID and runs the
-//! root's /init. The /init checks, inside the guest, a large file's SHA-256, a symlink,
+//! the ESP loads the kernel and the test initramfs (scripts/make-test-payload.sh), which
+//! loads virtio in modules.dep order, finds the ext4 root by its PARTUUID and
+//! switch_roots to the root's /init. The /init checks, inside the guest, a large file's SHA-256, a symlink,
 //! a hard link, a setuid mode with owners, a device node, a sparse file and a large
 //! directory, prints one marker line and powers off. The test passes only on the exact
 //! marker; a kernel panic fails it at once. The disk is attached with snapshot=on, so
@@ -92,6 +93,7 @@ source_date_epoch = 1700000000
 [boot]
 uefi = "systemd-boot"
 kernel = "/boot/vmlinuz"
+initrd = "/boot/initrd.img"
 cmdline = "console=ttyS0 ro init=/init panic=-1"
 [[partition]]
 label = "ESP"
@@ -164,8 +166,9 @@ fn boot_uefi(image: &Path, disk: &str, dir: &Path) -> String {
     }
 }
 
-#[test]
-fn uefi_systemd_boot_on_nvme_boots_to_the_marker() {
+/// Builds the boot test image, checks it with sgdisk, fsck.fat and e2fsck, boots it on
+/// `disk` and compares the guest's marker.
+fn build_and_boot(disk: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let want = guest_files(tmp.path());
     let r = recipe(tmp.path(), &RECIPE.replace("PAYLOAD", &payload().display().to_string()));
@@ -181,6 +184,16 @@ fn uefi_systemd_boot_on_nvme_boots_to_the_marker() {
         }
     }
     let before = sha256_file(&out);
-    assert_eq!(boot_uefi(&out, "nvme", tmp.path()), want);
+    assert_eq!(boot_uefi(&out, disk, tmp.path()), want);
     assert_eq!(sha256_file(&out), before, "booting must not change the image");
+}
+
+#[test]
+fn uefi_systemd_boot_on_nvme_boots_to_the_marker() {
+    build_and_boot("nvme");
+}
+
+#[test]
+fn uefi_systemd_boot_on_virtio_blk_boots_to_the_marker() {
+    build_and_boot("virtio-blk-pci");
 }
