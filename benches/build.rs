@@ -71,6 +71,18 @@ fn esp(c: &mut Criterion) {
             ]))
         })
     });
+    g.bench_function("ingot_no_digest", |b| {
+        b.iter(|| {
+            run(Command::new(env!("CARGO_BIN_EXE_ingot")).current_dir(&root).args([
+                "build",
+                "recipe.toml",
+                "-o",
+                "ingot.img",
+                "--json",
+                "--no-digest",
+            ]))
+        })
+    });
     g.bench_function("peer", |b| b.iter(|| run(Command::new("bash").arg("peer.sh").current_dir(&root))));
     // The same with the digest ingot reports (SHA-256 of the image), as a pipeline gets it.
     g.bench_function("peer_sha256sum", |b| {

@@ -19,6 +19,7 @@ if [[ "$which" == all || "$which" == fat ]]; then
     cargo bench --bench build --locked -- esp_2000_files
     data=target/bench-data/fat
     ingot_t=$(mean_s esp_2000_files/ingot)
+    ingot_nd_t=$(mean_s esp_2000_files/ingot_no_digest)
     peer_t=$(mean_s esp_2000_files/peer)
     peer_sum_t=$(mean_s esp_2000_files/peer_sha256sum)
     ingot_rss=$( (cd "$data" && /usr/bin/time -f %M ../../release/ingot build recipe.toml -o ingot.img --json >/dev/null) 2>&1 | tail -1)
@@ -31,9 +32,10 @@ if [[ "$which" == all || "$which" == fat ]]; then
     printf "  %-8s %10s %12s %14s\n" "" "wall s" "peak RSS KiB" "image du KiB"
     printf "  %-8s %10.3f %12s %14s\n" ingot "$ingot_t" "$ingot_rss" "$ingot_du"
     printf "  %-8s %10.3f %12s %14s\n" peer "$peer_t" "$peer_rss" "$peer_du"
+    printf "  %-8s %10.3f   (ingot build --no-digest)\n" "ingot-nd" "$ingot_nd_t"
     printf "  %-8s %10.3f   (peer, then sha256sum of the image: the digest ingot reports)\n" "peer+sum" "$peer_sum_t"
     echo "  ratios ingot/peer: wall $(ratio "$ingot_t" "$peer_t"), RSS $(ratio "$ingot_rss" "$peer_rss"), disk $(ratio "$ingot_du" "$peer_du")"
-    echo "  ratio ingot/(peer+sha256sum): wall $(ratio "$ingot_t" "$peer_sum_t")"
+    echo "  ratio ingot/(peer+sha256sum): wall $(ratio "$ingot_t" "$peer_sum_t"); ingot --no-digest/peer: wall $(ratio "$ingot_nd_t" "$peer_t")"
     echo "  (ingot's time includes SHA-256 digests of the whole 1 GiB image and of each partition)"
 fi
 
@@ -84,11 +86,13 @@ filesystem = "ext4"
 [[partition.contents]]
 dir = "gig"
 TOML
-    start=$(date +%s.%N)
-    (cd "$data" && ../../release/ingot build big.toml -o big.img --json >/dev/null)
-    end=$(date +%s.%N)
     echo
-    echo "64 GiB disk, 60 GiB ext4 holding 1000 MiB: $(python3 -c "print(f'{$end-$start:.1f}')") s wall, $(du -k "$data/big.img" | cut -f1) KiB on disk"
-    echo "  (the wall time includes the SHA-256 of all 64 GiB and of each partition)"
+    for flags in "--no-digest" ""; do
+        start=$(date +%s.%N)
+        (cd "$data" && ../../release/ingot build big.toml -o big.img --json $flags >/dev/null)
+        end=$(date +%s.%N)
+        echo "64 GiB disk, 60 GiB ext4 holding 1000 MiB, ingot build ${flags:-(with digests)}: $(python3 -c "print(f'{$end-$start:.1f}')") s wall, $(du -k "$data/big.img" | cut -f1) KiB on disk"
+    done
+    echo "  (with digests the time is the SHA-256 of all 64 GiB and of each partition)"
     rm -f "$data/big.img" "$data/build.img"
 fi

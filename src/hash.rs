@@ -9,10 +9,10 @@ const CHUNK: u64 = 1 << 20;
 
 /// Digests of a finished image.
 pub(crate) struct Digests {
-    /// SHA-256 of the whole image.
-    pub image: String,
-    /// SHA-256 of each requested range.
-    pub ranges: Vec<String>,
+    /// SHA-256 of the whole image (if asked for).
+    pub image: Option<String>,
+    /// SHA-256 of each requested range (if asked for).
+    pub ranges: Vec<Option<String>>,
     /// Bytes of the image that are data rather than holes.
     pub data_bytes: u64,
 }
@@ -25,11 +25,15 @@ pub(crate) fn hash_image(
     file: &File,
     size: u64,
     ranges: &[(u64, u64)],
+    digest: bool,
     progress: &Progress,
 ) -> Result<Digests> {
     let data =
         ingot_disk::data_ranges(file, size).with_context(|| format!("{}: cannot find its data", path.display()))?;
     let data_bytes = data.iter().map(|(s, e)| e - s).sum();
+    if !digest {
+        return Ok(Digests { image: None, ranges: vec![None; ranges.len()], data_bytes });
+    }
     progress.bytes("hashing", size + ranges.iter().map(|r| r.1).sum::<u64>());
     let (image, parts) = std::thread::scope(|s| {
         let whole = s.spawn(|| hash_range(file, &data, 0, size, progress));
@@ -40,7 +44,7 @@ pub(crate) fn hash_image(
     let image = image.map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?;
     let image = image.with_context(|| format!("{}: cannot read it back", path.display()))?;
     let ranges = parts.with_context(|| format!("{}: cannot read it back", path.display()))?;
-    Ok(Digests { image, ranges, data_bytes })
+    Ok(Digests { image: Some(image), ranges: ranges.into_iter().map(Some).collect(), data_bytes })
 }
 
 /// SHA-256 of `len` bytes at `start`, reading only the `data` runs.

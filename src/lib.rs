@@ -2,9 +2,14 @@
 //! The `ingot` binary is a thin command line over these functions.
 //!
 //! ```no_run
-//! let opts = ingot::BuildOptions { recipe: "recipes/hello.toml".into(), out: None, progress: ingot::Progress::hidden() };
+//! let opts = ingot::BuildOptions {
+//!     recipe: "recipes/hello.toml".into(),
+//!     out: None,
+//!     progress: ingot::Progress::hidden(),
+//!     digest: true,
+//! };
 //! let report = ingot::build(&opts).unwrap();
-//! println!("{} {}", report.image.display(), report.sha256);
+//! println!("{} {:?}", report.image.display(), report.sha256);
 //! ```
 
 #![warn(missing_docs)]

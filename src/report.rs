@@ -16,8 +16,8 @@ pub struct Report {
     pub disk_id: String,
     /// The SOURCE_DATE_EPOCH every timestamp was clamped to.
     pub source_date_epoch: i64,
-    /// SHA-256 of the whole image, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of the whole image, lowercase hex; `null` when built with `--no-digest`.
+    pub sha256: Option<String>,
     /// Bytes of the image that hold data (the rest are holes that read as zeros).
     pub data_bytes: u64,
     /// The partitions in table order.
@@ -46,6 +46,6 @@ pub struct PartitionReport {
     pub filesystem_uuid: Option<String>,
     /// 12, 16 or 32 for FAT.
     pub fat_type: Option<u8>,
-    /// SHA-256 of the partition's bytes.
-    pub sha256: String,
+    /// SHA-256 of the partition's bytes; `null` when built with `--no-digest`.
+    pub sha256: Option<String>,
 }

@@ -298,3 +298,20 @@ fn a_corrupt_image_is_refused_by_inspect() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope.raw"));
 }
+
+#[test]
+fn no_digest_leaves_the_digests_out_and_the_image_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let with = build(&repo().join("recipes/hello.toml"), &tmp.path().join("a.raw"));
+    let out = tmp.path().join("b.raw");
+    let o = run(ingot()
+        .arg("build")
+        .arg(repo().join("recipes/hello.toml"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--json", "--no-digest"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let without: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(without["sha256"].is_null() && without["partitions"][0]["sha256"].is_null());
+    assert_eq!(sha256_file(&out), with["sha256"].as_str().unwrap(), "the same image either way");
+}
