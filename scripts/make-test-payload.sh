@@ -5,10 +5,12 @@
 #     virtio-blk and virtio-pci as modules), copied to /boot/vmlinuz
 #   - busybox-static: /bin/busybox for the test /init
 #   - systemd-boot-efi: /usr/lib/systemd/boot/efi/systemd-bootx64.efi
+#   - grub-pc-bin: /usr/lib/grub/i386-pc (boot.img and the modules core.img is made of)
 #   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci
 #     and virtio-blk in modules.dep order (depmod run on the payload, not the host),
 #     finds the root partition by the PARTUUID on the kernel command line (reading the
-#     GPT itself: static busybox can't resolve PARTUUID), mounts it and switch_roots.
+#     partition table itself: static busybox cannot resolve PARTUUID), mounts it and
+#     switch_roots.
 # Needs kmod (depmod) and cpio, which scripts/install-test-deps.sh installs.
 # Prints the payload root on stdout.
 set -euo pipefail
@@ -26,8 +28,8 @@ if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
 fi
 kernel=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kernel" ] || { echo "cannot find the package linux-image-cloud-amd64 depends on" >&2; exit 1; }
-(cd "$out/debs" && apt-get download -q "$kernel" busybox-static systemd-boot-efi >/dev/null 2>&1) || {
-    echo "apt-get download failed for $kernel busybox-static systemd-boot-efi" >&2
+(cd "$out/debs" && apt-get download -q "$kernel" busybox-static systemd-boot-efi grub-pc-bin >/dev/null 2>&1) || {
+    echo "apt-get download failed for $kernel busybox-static systemd-boot-efi grub-pc-bin" >&2
     exit 1
 }
 for deb in "$out"/debs/*.deb; do
@@ -36,6 +38,7 @@ done
 cp "$root"/boot/vmlinuz-* "$root/boot/vmlinuz"
 test -x "$root/bin/busybox"
 test -f "$root/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+test -f "$root/usr/lib/grub/i386-pc/boot.img"
 
 # The initramfs.
 ver=$(basename "$(ls -d "$root"/lib/modules/*)")
@@ -72,12 +75,18 @@ for a in $($B cat /proc/cmdline); do
     case "$a" in root=PARTUUID=*) want="${a#root=PARTUUID=}" ;; esac
 done
 [ -n "$want" ] || { echo "initramfs: no root=PARTUUID= on the command line"; $B poweroff -f; }
-# The GPT entry of each partition holds its unique GUID, mixed-endian.
+# A partition's PARTUUID: on GPT its entry's unique GUID (mixed-endian); on MBR the
+# disk signature and the partition number, SSSSSSSS-PP.
 partuuid() {
     disk=$1 n=$2
-    array=$($B od -An -tu8 -j $((512 + 72)) -N 8 "/dev/$disk" | $B tr -d ' ')
-    set -- $($B od -An -tx1 -j $((array * 512 + (n - 1) * 128 + 16)) -N 16 "/dev/$disk")
-    echo "$4$3$2$1-$6$5-$8$7-$9${10}-${11}${12}${13}${14}${15}${16}"
+    if [ "$($B dd if="/dev/$disk" bs=1 skip=512 count=8 2>/dev/null)" = "EFI PART" ]; then
+        array=$($B od -An -tu8 -j $((512 + 72)) -N 8 "/dev/$disk" | $B tr -d ' ')
+        set -- $($B od -An -tx1 -j $((array * 512 + (n - 1) * 128 + 16)) -N 16 "/dev/$disk")
+        echo "$4$3$2$1-$6$5-$8$7-$9${10}-${11}${12}${13}${14}${15}${16}"
+    else
+        sig=$($B od -An -tx4 -j 440 -N 4 "/dev/$disk" | $B tr -d ' ')
+        printf '%s-%02x\n' "$sig" "$n"
+    fi
 }
 root=""
 tries=0

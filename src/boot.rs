@@ -21,7 +21,7 @@ fn file_in(tree: &Tree, path: &str, key: &str, root: usize) -> Result<Content> {
 
 /// Puts systemd-boot, its configuration, the kernel and the initrd into `esp`, taking the
 /// files from `root`.
-pub(crate) fn install(recipe: &Recipe, boot: &Boot, esp: &mut Tree, root: &Tree, spool: &Path) -> Result<()> {
+pub(crate) fn install_uefi(recipe: &Recipe, boot: &Boot, esp: &mut Tree, root: &Tree, spool: &Path) -> Result<()> {
     let kernel = file_in(root, &boot.kernel, "boot.kernel", boot.root)?;
     let initrd = boot.initrd.as_ref().map(|p| file_in(root, p, "boot.initrd", boot.root)).transpose()?;
     let loader = file_in(root, &loader_path(boot.arch), "boot.uefi = \"systemd-boot\"", boot.root)
@@ -40,8 +40,8 @@ pub(crate) fn install(recipe: &Recipe, boot: &Boot, esp: &mut Tree, root: &Tree,
         add(esp, "/ingot/initrd", i)?;
         entry += "initrd /ingot/initrd\n";
     }
-    let root_guid = recipe.partition_guid(boot.root + 1);
-    entry += &format!("options {} root=PARTUUID={root_guid} rootfstype=ext4\n", boot.cmdline);
+    let partuuid = recipe.partuuid(boot.root + 1);
+    entry += &format!("options {} root=PARTUUID={partuuid} rootfstype=ext4\n", boot.cmdline);
     let bytes = |s: &str| Content::from_bytes(s.as_bytes(), spool).context("cannot spool a boot loader file");
     add(esp, "/loader/loader.conf", bytes("timeout 0\ndefault ingot.conf\neditor no\n")?)?;
     add(esp, "/loader/entries/ingot.conf", bytes(&entry)?)?;

@@ -62,9 +62,10 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
         progress.stage(format!("reading the content of partition {}", i + 1));
         loaded.push(load(&recipe, p, &dir).with_context(|| format!("{}: partition[{i}]", opts.recipe.display()))?);
     }
+    let mut bios = None;
     if let Some(boot) = &recipe.boot {
         progress.stage("installing the boot loader");
-        install_boot(&recipe, boot, &mut loaded, &dir).with_context(|| format!("{}", opts.recipe.display()))?;
+        bios = install_boot(&recipe, boot, &mut loaded, &dir).with_context(|| format!("{}", opts.recipe.display()))?;
     }
     let sizes: Vec<Option<u64>> = loaded
         .iter()
@@ -85,6 +86,10 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
         reports.push(r);
     }
     write_table(&mut image, &plan)?;
+    if let Some(code) = &bios {
+        crate::grub::install(code, &mut image, &plan)
+            .with_context(|| format!("{}: boot.bios", opts.recipe.display()))?;
+    }
     let ranges: Vec<(u64, u64)> = plan.partitions.iter().map(|p| (p.offset, p.size)).collect();
     let digests = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, opts.digest, progress)?;
     for (r, h) in reports.iter_mut().zip(digests.ranges) {
@@ -114,18 +119,35 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     Ok(report)
 }
 
-fn install_boot(recipe: &Recipe, boot: &ingot_recipe::Boot, loaded: &mut [Loaded], spool: &Path) -> Result<()> {
-    let (esp, root) = if boot.esp < boot.root {
-        let (a, b) = loaded.split_at_mut(boot.root);
-        (&mut a[boot.esp], &b[0])
-    } else {
-        let (a, b) = loaded.split_at_mut(boot.esp);
-        (&mut b[0], &a[boot.root])
+/// Installs what `[boot]` asks for into the trees; returns the BIOS boot code to write
+/// once the partition table is in place.
+fn install_boot(
+    recipe: &Recipe,
+    boot: &ingot_recipe::Boot,
+    loaded: &mut [Loaded],
+    spool: &Path,
+) -> Result<Option<crate::grub::BiosCode>> {
+    let bios = match boot.bios {
+        Some(location) => match &mut loaded[boot.root] {
+            Loaded::Tree(root, _) => Some(crate::grub::prepare(recipe, boot, root, spool, location)?),
+            _ => bail!("boot: the root partition needs a filesystem"),
+        },
+        None => None,
     };
-    match (esp, root) {
-        (Loaded::Tree(esp, _), Loaded::Tree(root, _)) => crate::boot::install(recipe, boot, esp, root, spool),
-        _ => bail!("boot: the ESP and the root partition need filesystems"),
+    if let Some(esp) = boot.esp {
+        let (esp, root) = if esp < boot.root {
+            let (a, b) = loaded.split_at_mut(boot.root);
+            (&mut a[esp], &b[0])
+        } else {
+            let (a, b) = loaded.split_at_mut(esp);
+            (&mut b[0], &a[boot.root])
+        };
+        match (esp, root) {
+            (Loaded::Tree(esp, _), Loaded::Tree(root, _)) => crate::boot::install_uefi(recipe, boot, esp, root, spool)?,
+            _ => bail!("boot: the ESP and the root partition need filesystems"),
+        }
     }
+    Ok(bios)
 }
 
 fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result<()> {
@@ -188,7 +210,7 @@ fn write_partition(
             PartitionType::Gpt(g) => g.to_string(),
             PartitionType::Mbr(b) => format!("0x{b:02x}"),
         },
-        guid: part.guid.to_string(),
+        guid: recipe.partuuid(part.number),
         offset: part.offset,
         size: part.size,
         filesystem: "none".into(),

@@ -16,6 +16,7 @@
 
 mod boot;
 mod build;
+mod grub;
 mod hash;
 mod inspect;
 mod progress;

@@ -405,6 +405,38 @@ fn boot_section_errors() {
     assert!(e.contains("partition[0]") && e.contains("make the partition's `size` at least"), "{e}");
     expect(
         &format!("{}[[partition]]\ntype = \"esp\"\nsize = \"1 MiB\"\n", BOOT.replace("systemd-boot", "grub")),
-        &["recipe.toml:4:8", "\"grub\" is not available yet"],
+        &["recipe.toml:4:8", "boot.uefi: \"grub\" is not available"],
     );
+    expect(
+        &format!(
+            "{}[[partition]]\ntype = \"root-x86-64\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n",
+            BOOT.replace("uefi = \"systemd-boot\"", "bios = \"grub\"")
+        ),
+        &["recipe.toml:4:8", "needs a BIOS boot partition", "bios-boot"],
+    );
+}
+
+fn payload() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-payload/root");
+    assert!(
+        root.join("usr/lib/grub/i386-pc/boot.img").is_file(),
+        "no test payload: run scripts/make-test-payload.sh (scripts/test.sh does)"
+    );
+    root
+}
+
+#[test]
+fn core_img_that_does_not_fit_its_place() {
+    let gpt = format!(
+        "{}[[partition]]\ntype = \"bios-boot\"\nsize = \"64 KiB\"\n[[partition]]\ntype = \"root-x86-64\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"{}\"\n",
+        BOOT.replace("uefi = \"systemd-boot\"", "bios = \"grub\"").replace("128 MiB", "512 MiB").replace("[boot]", "alignment = \"64 KiB\"\n[boot]"),
+        payload().display()
+    );
+    expect(&gpt, &["boot.bios", "core.img is", "does not fit the BIOS boot partition (partition[0], 65536 bytes)"]);
+    let mbr = format!(
+        "{}[[partition]]\ntype = \"linux\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"{}\"\n",
+        BOOT.replace("uefi = \"systemd-boot\"", "bios = \"grub\"").replace("128 MiB", "512 MiB").replace("[boot]", "table = \"mbr\"\nalignment = \"64 KiB\"\n[boot]"),
+        payload().display()
+    );
+    expect(&mbr, &["boot.bios", "does not fit the 65024 bytes between the MBR and the first partition"]);
 }

@@ -2,7 +2,7 @@
 
 use crate::error::Locator;
 use crate::schema::RawBoot;
-use crate::{Filesystem, PartitionSpec, PartitionType, RecipeError};
+use crate::{Filesystem, PartitionSpec, PartitionType, RecipeError, TableKind};
 use ingot_disk::gpt;
 use toml::Spanned;
 
@@ -25,9 +25,22 @@ impl Arch {
     }
 }
 
+/// Where GRUB's core.img goes for BIOS boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreLocation {
+    /// The BIOS boot partition with this index (GPT).
+    Partition(usize),
+    /// The gap between the MBR and the first partition (MBR tables).
+    MbrGap,
+}
+
 /// A validated `[boot]` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Boot {
+    /// UEFI boot with systemd-boot (`uefi = "systemd-boot"`).
+    pub uefi: bool,
+    /// BIOS boot with GRUB i386-pc (`bios = "grub"`): where core.img goes.
+    pub bios: Option<CoreLocation>,
     /// The architecture.
     pub arch: Arch,
     /// Path of the kernel in the root partition's tree.
@@ -36,69 +49,78 @@ pub struct Boot {
     pub initrd: Option<String>,
     /// Kernel command line; `root=PARTUUID=…` is appended.
     pub cmdline: String,
-    /// Index of the EFI system partition.
-    pub esp: usize,
+    /// Index of the EFI system partition (UEFI only).
+    pub esp: Option<usize>,
     /// Index of the root partition.
     pub root: usize,
 }
 
-/// Validates `[boot]` against the partitions. `uefi = "systemd-boot"` is the one boot
-/// path implemented so far; `"none"` (or no section) leaves booting to the ESP's content.
+fn choice(loc: &Locator, key: &str, v: &Option<Spanned<String>>, on: &str) -> Result<bool, RecipeError> {
+    match v.as_ref().map(|u| (u.get_ref().as_str(), u.span().start)) {
+        None | Some(("none", _)) => Ok(false),
+        Some((s, _)) if s == on => Ok(true),
+        Some((other, at)) => {
+            Err(loc.at(at, format!("boot.{key}: {other:?} is not available: use \"{on}\" or \"none\"")))
+        }
+    }
+}
+
+/// Validates `[boot]` against the partitions: `uefi = "systemd-boot"`, `bios = "grub"`,
+/// or both (a hybrid disk); `"none"` (or no section) leaves booting to the content.
 pub(crate) fn boot(
     loc: &Locator,
     raw: &Spanned<RawBoot>,
     parts: &[PartitionSpec],
+    table: TableKind,
 ) -> Result<Option<Boot>, RecipeError> {
     let r = raw.get_ref();
-    match r.uefi.as_ref().map(|u| u.get_ref().as_str()) {
-        None | Some("none") => return Ok(None),
-        Some("systemd-boot") => {}
-        Some(other) => {
-            let at = r.uefi.as_ref().map_or(0, |u| u.span().start);
-            return Err(
-                loc.at(at, format!("boot.uefi: {other:?} is not available yet: use \"systemd-boot\" or \"none\""))
-            );
-        }
+    let uefi = choice(loc, "uefi", &r.uefi, "systemd-boot")?;
+    let bios = choice(loc, "bios", &r.bios, "grub")?;
+    if !uefi && !bios {
+        return Ok(None);
     }
-    let arch = match r.arch.as_ref().map(|a| a.get_ref().as_str()) {
-        None | Some("x86_64") => Arch::X86_64,
-        Some("arm64") => Arch::Arm64,
-        Some(other) => {
-            let at = r.arch.as_ref().map_or(0, |a| a.span().start);
-            return Err(loc.at(at, format!("boot.arch: {other:?} is not an architecture: use \"x86_64\" or \"arm64\"")));
+    let arch = match r.arch.as_ref().map(|a| (a.get_ref().as_str(), a.span().start)) {
+        None | Some(("x86_64", _)) => Arch::X86_64,
+        Some(("arm64", _)) => Arch::Arm64,
+        Some((other, at)) => {
+            return Err(loc.at(at, format!("boot.arch: {other:?} is not an architecture: use \"x86_64\" or \"arm64\"")))
         }
     };
-    let kernel = r.kernel.as_ref().ok_or_else(|| {
-        loc.at(raw.span().start, "boot: `uefi` needs `kernel`, the kernel's path in the root partition")
-    })?;
-    let esp = parts
-        .iter()
-        .position(|p| p.kind == PartitionType::Gpt(gpt::EFI_SYSTEM) || p.kind == PartitionType::Mbr(0xEF))
-        .filter(|&i| matches!(parts[i].filesystem, Filesystem::Vfat(_)))
-        .ok_or_else(|| {
+    let whole = raw.span().start;
+    let kernel = r
+        .kernel
+        .as_ref()
+        .ok_or_else(|| loc.at(whole, "boot: booting needs `kernel`, the kernel's path in the root partition"))?;
+    let esp = if uefi {
+        let found = parts
+            .iter()
+            .position(|p| p.kind == PartitionType::Gpt(gpt::EFI_SYSTEM) || p.kind == PartitionType::Mbr(0xEF))
+            .filter(|&i| matches!(parts[i].filesystem, Filesystem::Vfat(_)));
+        Some(found.ok_or_else(|| {
             loc.at(
-                raw.span().start,
+                whole,
                 "boot: UEFI needs an EFI system partition: a partition with type = \"esp\" and filesystem = \"vfat\"",
             )
-        })?;
-    let is_root_type = |p: &PartitionSpec| {
-        p.kind
-            == PartitionType::Gpt(match arch {
-                Arch::X86_64 => gpt::ROOT_X86_64,
-                Arch::Arm64 => gpt::ROOT_ARM64,
-            })
+        })?)
+    } else {
+        None
     };
+    let bios = if bios { Some(core_location(loc, r, parts, table, arch)?) } else { None };
+    let root_type = PartitionType::Gpt(match arch {
+        Arch::X86_64 => gpt::ROOT_X86_64,
+        Arch::Arm64 => gpt::ROOT_ARM64,
+    });
+    let is_ext4 = |p: &PartitionSpec| matches!(p.filesystem, Filesystem::Ext4(_));
     let root = parts
         .iter()
-        .position(|p| is_root_type(p) && matches!(p.filesystem, Filesystem::Ext4(_)))
-        .or_else(|| parts.iter().position(|p| matches!(p.filesystem, Filesystem::Ext4(_))))
+        .position(|p| p.kind == root_type && is_ext4(p))
+        .or_else(|| parts.iter().position(is_ext4))
         .ok_or_else(|| {
-            loc.at(
-                raw.span().start,
-                "boot: no root partition: give an ext4 partition (type = \"root-x86-64\" or \"root-arm64\")",
-            )
+            loc.at(whole, "boot: no root partition: give an ext4 partition (type = \"root-x86-64\" or \"root-arm64\")")
         })?;
     Ok(Some(Boot {
+        uefi,
+        bios,
         arch,
         kernel: kernel.get_ref().clone(),
         initrd: r.initrd.as_ref().map(|i| i.get_ref().clone()),
@@ -106,4 +128,23 @@ pub(crate) fn boot(
         esp,
         root,
     }))
+}
+
+fn core_location(
+    loc: &Locator,
+    r: &RawBoot,
+    parts: &[PartitionSpec],
+    table: TableKind,
+    arch: Arch,
+) -> Result<CoreLocation, RecipeError> {
+    let at = r.bios.as_ref().map_or(0, |b| b.span().start);
+    if arch != Arch::X86_64 {
+        return Err(loc.at(at, "boot.bios: BIOS boot exists on x86_64 only"));
+    }
+    match table {
+        TableKind::Gpt => parts.iter().position(|p| p.kind == PartitionType::Gpt(gpt::BIOS_BOOT)).map(CoreLocation::Partition).ok_or_else(|| {
+            loc.at(at, "boot.bios: GRUB on a GPT disk needs a BIOS boot partition: add one with type = \"bios-boot\" and size = \"1 MiB\"")
+        }),
+        TableKind::Mbr => Ok(CoreLocation::MbrGap),
+    }
 }

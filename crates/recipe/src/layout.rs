@@ -54,6 +54,20 @@ impl Recipe {
         self.seed.uuid(&format!("partition/{number}/guid"))
     }
 
+    /// The PARTUUID the kernel knows partition `number` (1-based) by: its GPT unique GUID,
+    /// or on MBR disks the disk signature and the partition number (`SSSSSSSS-PP`).
+    pub fn partuuid(&self, number: usize) -> String {
+        match self.table {
+            TableKind::Gpt => self.partition_guid(number).to_string(),
+            TableKind::Mbr => format!("{:08x}-{number:02x}", self.disk_signature()),
+        }
+    }
+
+    /// The MBR disk signature, from the seed.
+    pub fn disk_signature(&self) -> u32 {
+        self.seed.u32("disk/mbr-signature")
+    }
+
     /// Places the partitions. `content[i]` is the size partition `i`'s content needs,
     /// required for `size = "auto"` partitions (and for `fill` when the disk size is
     /// `auto`).
@@ -122,7 +136,7 @@ impl Recipe {
             disk_size,
             table: self.table,
             disk_guid: self.seed.uuid("disk/guid"),
-            disk_signature: self.seed.u32("disk/mbr-signature"),
+            disk_signature: self.disk_signature(),
             source_date_epoch: self.source_date_epoch,
             partitions: partitions.collect(),
         })

@@ -23,6 +23,7 @@ pub(crate) struct RawRecipe {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBoot {
     pub uefi: Option<Spanned<String>>,
+    pub bios: Option<Spanned<String>>,
     pub arch: Option<Spanned<String>>,
     pub kernel: Option<Spanned<String>>,
     pub initrd: Option<Spanned<String>>,

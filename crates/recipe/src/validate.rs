@@ -219,7 +219,7 @@ impl Recipe {
             ));
         }
         let boot = match &raw.boot {
-            Some(b) => crate::boot::boot(&loc, b, &partitions)?,
+            Some(b) => crate::boot::boot(&loc, b, &partitions, table)?,
             None => None,
         };
         Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, boot, loc, size_span })

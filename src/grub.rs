@@ -1,0 +1,143 @@
+//! BIOS boot with GRUB i386-pc, without grub-install and without a loop device:
+//! `grub-mkimage -O i386-pc` (an unprivileged host tool) makes core.img from the root
+//! tree's i386-pc modules; boot.img goes into the MBR's boot code area with the fields
+//! grub-bios-setup patches, and core.img into the BIOS boot partition (GPT) or the gap
+//! after the MBR, with its first-sector blocklist pointing at the rest of itself.
+
+use anyhow::{bail, Context, Result};
+use ingot_disk::{Image, SECTOR};
+use ingot_recipe::{Boot, CoreLocation, Plan, Recipe, TableKind};
+use ingot_tree::{Content, Kind, Meta, Tree};
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+/// Where Debian's grub-pc-bin puts the i386-pc images and modules, in the root tree.
+const GRUB_DIR: &str = "/usr/lib/grub/i386-pc";
+/// boot.img: LBA of core.img's first sector (GRUB_BOOT_MACHINE_KERNEL_SECTOR).
+const KERNEL_SECTOR: usize = 0x5c;
+/// boot.img: the floppy check grub-bios-setup turns into two NOPs for hard disks
+/// (GRUB_BOOT_MACHINE_DRIVE_CHECK).
+const DRIVE_CHECK: usize = 0x66;
+/// boot.img: the BIOS parameter block, kept from the disk as grub-bios-setup keeps it.
+const BPB: std::ops::Range<usize> = 0x03..0x5a;
+/// The boot code area of the MBR, before the disk signature.
+const BOOT_CODE: usize = 440;
+
+/// What BIOS boot writes once the partition table is in place.
+pub(crate) struct BiosCode {
+    boot_img: Vec<u8>,
+    core_img: Vec<u8>,
+    location: CoreLocation,
+}
+
+fn read_tree_file(tree: &Tree, path: &str) -> Result<Vec<u8>> {
+    match tree.lookup(path).map(|id| &tree.node(id).kind) {
+        Some(Kind::File(c)) => {
+            let mut v = Vec::new();
+            c.reader()?.read_to_end(&mut v).with_context(|| path.to_owned())?;
+            Ok(v)
+        }
+        _ => bail!("boot.bios = \"grub\": {path} is not a file in the root tree (Debian: grub-pc-bin)"),
+    }
+}
+
+/// Writes /boot/grub/grub.cfg into the root tree and makes core.img.
+pub(crate) fn prepare(
+    recipe: &Recipe,
+    boot: &Boot,
+    root: &mut Tree,
+    spool: &Path,
+    location: CoreLocation,
+) -> Result<BiosCode> {
+    let part = boot.root + 1;
+    let prefix = match recipe.table {
+        TableKind::Gpt => format!("(hd0,gpt{part})/boot/grub"),
+        TableKind::Mbr => format!("(hd0,msdos{part})/boot/grub"),
+    };
+    let guid = recipe.partuuid(part);
+    let mut cfg = format!(
+        "set timeout=0\nset default=0\nmenuentry \"{}\" {{\n    linux {} {} root=PARTUUID={guid} rootfstype=ext4\n",
+        recipe.name, boot.kernel, boot.cmdline
+    );
+    if let Some(initrd) = &boot.initrd {
+        cfg += &format!("    initrd {initrd}\n");
+    }
+    cfg += "}\n";
+    let content = Content::from_bytes(cfg.as_bytes(), spool).context("cannot spool grub.cfg")?;
+    root.add_content("/boot/grub/grub.cfg", content, Meta::root(0o644, recipe.source_date_epoch))
+        .map_err(anyhow::Error::msg)
+        .context("/boot/grub/grub.cfg")?;
+
+    let boot_img = read_tree_file(root, &format!("{GRUB_DIR}/boot.img"))?;
+    if boot_img.len() != SECTOR as usize {
+        bail!("{GRUB_DIR}/boot.img is {} bytes, not one sector", boot_img.len());
+    }
+    let modules = tempfile::tempdir_in(spool).context("cannot make a directory for GRUB's modules")?;
+    let Some(dir) = root.lookup(GRUB_DIR) else {
+        bail!("boot.bios = \"grub\": {GRUB_DIR} is not in the root tree (Debian: grub-pc-bin)")
+    };
+    for (name, id) in root.children(dir) {
+        if let Kind::File(c) = &root.node(id).kind {
+            let mut v = Vec::new();
+            c.reader()?.read_to_end(&mut v)?;
+            std::fs::write(modules.path().join(String::from_utf8_lossy(name).as_ref()), v)?;
+        }
+    }
+    let out = modules.path().join("core.img");
+    let partmap = if recipe.table == TableKind::Gpt { "part_gpt" } else { "part_msdos" };
+    let status = Command::new("grub-mkimage")
+        .args(["-O", "i386-pc", "-d"])
+        .arg(modules.path())
+        .arg("-o")
+        .arg(&out)
+        .args(["-p", &prefix, "biosdisk", partmap, "ext2", "normal", "linux", "echo"])
+        .status()
+        .context("boot.bios = \"grub\" runs grub-mkimage, which is not on this machine (Debian: grub-common)")?;
+    if !status.success() {
+        bail!("grub-mkimage failed ({status}) making core.img from the root tree's {GRUB_DIR}");
+    }
+    let core_img = std::fs::read(&out)?;
+    Ok(BiosCode { boot_img, core_img, location })
+}
+
+/// Writes boot.img into the MBR's boot code area and core.img into its place.
+pub(crate) fn install(code: &BiosCode, image: &mut Image, plan: &Plan) -> Result<()> {
+    let core_sectors = (code.core_img.len() as u64).div_ceil(SECTOR);
+    let (lba, room) = match code.location {
+        CoreLocation::Partition(i) => {
+            let p = &plan.partitions[i];
+            (p.offset / SECTOR, p.size / SECTOR)
+        }
+        CoreLocation::MbrGap => {
+            let first = plan.partitions.iter().map(|p| p.offset / SECTOR).min().unwrap_or(0);
+            (1, first.saturating_sub(1))
+        }
+    };
+    if core_sectors > room {
+        let place = match code.location {
+            CoreLocation::Partition(i) => format!("the BIOS boot partition (partition[{i}], {} bytes)", room * SECTOR),
+            CoreLocation::MbrGap => format!("the {} bytes between the MBR and the first partition", room * SECTOR),
+        };
+        bail!("GRUB's core.img is {} bytes and does not fit {place}; make it larger", code.core_img.len());
+    }
+    let mut core = code.core_img.clone();
+    core.resize((core_sectors * SECTOR) as usize, 0);
+    // The blocklist at the end of core.img's first sector: the remaining sectors, loaded
+    // at segment 0x820 (struct grub_pc_bios_boot_blocklist: start u64, len u16, segment u16).
+    let bl = SECTOR as usize - 12;
+    core[bl..bl + 8].copy_from_slice(&(lba + 1).to_le_bytes());
+    core[bl + 8..bl + 10].copy_from_slice(&((core_sectors - 1) as u16).to_le_bytes());
+    core[bl + 10..bl + 12].copy_from_slice(&0x820u16.to_le_bytes());
+    core[bl - 12..bl].fill(0); // the list ends here
+    image.write_at(&core, lba * SECTOR)?;
+
+    let mut mbr = vec![0u8; SECTOR as usize];
+    image.read_at(&mut mbr, 0)?;
+    let mut boot = code.boot_img.clone();
+    boot[BPB].copy_from_slice(&mbr[BPB]);
+    boot[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&lba.to_le_bytes());
+    boot[DRIVE_CHECK..DRIVE_CHECK + 2].copy_from_slice(&[0x90, 0x90]);
+    image.write_at(&boot[..BOOT_CODE], 0)?;
+    Ok(())
+}
