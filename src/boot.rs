@@ -11,7 +11,9 @@ fn loader_path(arch: Arch) -> String {
     format!("/usr/lib/systemd/boot/efi/systemd-boot{}.efi", arch.efi_suffix())
 }
 
-fn file_in(tree: &Tree, path: &str, key: &str, root: usize) -> Result<Content> {
+/// The content of the file at `path` in partition `root`'s tree; `key` names the recipe
+/// key that asked for it in errors.
+pub(crate) fn file_in(tree: &Tree, path: &str, key: &str, root: usize) -> Result<Content> {
     match tree.lookup(path).map(|id| &tree.node(id).kind) {
         Some(Kind::File(c)) => Ok(c.clone()),
         Some(other) => bail!("{key}: {path} is a {} in partition[{root}]'s tree, not a file", other.name()),

@@ -36,27 +36,7 @@ enum Loaded {
 pub fn build(opts: &BuildOptions) -> Result<Report> {
     let progress = &opts.progress;
     let recipe = Recipe::load(&opts.recipe)?;
-    let out = match &opts.out {
-        Some(o) => o.clone(),
-        None => {
-            fs::create_dir_all("out").context("cannot create the output directory `out`")?;
-            PathBuf::from("out").join(format!("{}.raw", recipe.name))
-        }
-    };
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        bail!("output directory {} does not exist; create it or choose another -o", dir.display());
-    }
-    let file_name = out.file_name().with_context(|| format!("output {} has no file name", out.display()))?;
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name.to_string_lossy()))
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in the output directory {}", dir.display()))?;
-
+    let (out, dir, temp) = output(opts, &recipe)?;
     let mut loaded = Vec::new();
     for (i, p) in recipe.partitions.iter().enumerate() {
         progress.stage(format!("reading the content of partition {}", i + 1));
@@ -97,8 +77,47 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     }
     progress.stage("syncing");
     image.sync()?;
-    let report = Report {
-        image: out.clone(),
+    let report = report(&plan, &out, digests.image, digests.data_bytes, reports);
+    persist(temp, &out, &report)?;
+    progress.finish();
+    Ok(report)
+}
+
+/// The output path, its directory (also where spool files go) and the temporary file
+/// the image is written to; a missing or unwritable directory is an error naming it.
+fn output(opts: &BuildOptions, recipe: &Recipe) -> Result<(PathBuf, PathBuf, tempfile::NamedTempFile)> {
+    let out = match &opts.out {
+        Some(o) => o.clone(),
+        None => {
+            fs::create_dir_all("out").context("cannot create the output directory `out`")?;
+            PathBuf::from("out").join(format!("{}.raw", recipe.name))
+        }
+    };
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!("output directory {} does not exist; create it or choose another -o", dir.display());
+    }
+    let file_name = out.file_name().with_context(|| format!("output {} has no file name", out.display()))?;
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name.to_string_lossy()))
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot write in the output directory {}", dir.display()))?;
+    Ok((out, dir, temp))
+}
+
+fn report(
+    plan: &Plan,
+    out: &Path,
+    sha256: Option<String>,
+    data_bytes: u64,
+    partitions: Vec<PartitionReport>,
+) -> Report {
+    Report {
+        image: out.to_path_buf(),
         name: plan.name.clone(),
         disk_size: plan.disk_size,
         table: match plan.table {
@@ -110,13 +129,10 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
             TableKind::Mbr => format!("{:08x}", plan.disk_signature),
         },
         source_date_epoch: plan.source_date_epoch,
-        sha256: digests.image,
-        data_bytes: digests.data_bytes,
-        partitions: reports,
-    };
-    persist(temp, &out, &report)?;
-    progress.finish();
-    Ok(report)
+        sha256,
+        data_bytes,
+        partitions,
+    }
 }
 
 /// Installs what `[boot]` asks for into the trees; returns the BIOS boot code to write

@@ -31,15 +31,12 @@ pub(crate) struct BiosCode {
     location: CoreLocation,
 }
 
-fn read_tree_file(tree: &Tree, path: &str) -> Result<Vec<u8>> {
-    match tree.lookup(path).map(|id| &tree.node(id).kind) {
-        Some(Kind::File(c)) => {
-            let mut v = Vec::new();
-            c.reader()?.read_to_end(&mut v).with_context(|| path.to_owned())?;
-            Ok(v)
-        }
-        _ => bail!("boot.bios = \"grub\": {path} is not a file in the root tree (Debian: grub-pc-bin)"),
-    }
+fn read_tree_file(tree: &Tree, path: &str, root: usize) -> Result<Vec<u8>> {
+    let content = crate::boot::file_in(tree, path, "boot.bios = \"grub\"", root)
+        .context("GRUB's i386-pc files come from the root tree (Debian: grub-pc-bin)")?;
+    let mut v = Vec::new();
+    content.reader()?.read_to_end(&mut v).with_context(|| path.to_owned())?;
+    Ok(v)
 }
 
 /// Writes /boot/grub/grub.cfg into the root tree and makes core.img.
@@ -69,7 +66,7 @@ pub(crate) fn prepare(
         .map_err(anyhow::Error::msg)
         .context("/boot/grub/grub.cfg")?;
 
-    let boot_img = read_tree_file(root, &format!("{GRUB_DIR}/boot.img"))?;
+    let boot_img = read_tree_file(root, &format!("{GRUB_DIR}/boot.img"), boot.root)?;
     if boot_img.len() != SECTOR as usize {
         bail!("{GRUB_DIR}/boot.img is {} bytes, not one sector", boot_img.len());
     }
@@ -79,9 +76,8 @@ pub(crate) fn prepare(
     };
     for (name, id) in root.children(dir) {
         if let Kind::File(c) = &root.node(id).kind {
-            let mut v = Vec::new();
-            c.reader()?.read_to_end(&mut v)?;
-            std::fs::write(modules.path().join(String::from_utf8_lossy(name).as_ref()), v)?;
+            let mut file = std::fs::File::create(modules.path().join(String::from_utf8_lossy(name).as_ref()))?;
+            std::io::copy(&mut c.reader()?, &mut file)?;
         }
     }
     let out = modules.path().join("core.img");
