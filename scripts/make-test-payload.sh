@@ -6,6 +6,7 @@
 #   - busybox-static: /bin/busybox for the test /init
 #   - systemd-boot-efi: /usr/lib/systemd/boot/efi/systemd-bootx64.efi
 #   - grub-pc-bin: /usr/lib/grub/i386-pc (boot.img and the modules core.img is made of)
+#   - grub-efi-amd64-bin: /usr/lib/grub/x86_64-efi (the modules of GRUB's EFI image)
 #   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci
 #     and virtio-blk in modules.dep order (depmod run on the payload, not the host),
 #     finds the root partition by the PARTUUID on the kernel command line (reading the
@@ -28,8 +29,8 @@ if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
 fi
 kernel=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kernel" ] || { echo "cannot find the package linux-image-cloud-amd64 depends on" >&2; exit 1; }
-(cd "$out/debs" && apt-get download -q "$kernel" busybox-static systemd-boot-efi grub-pc-bin >/dev/null 2>&1) || {
-    echo "apt-get download failed for $kernel busybox-static systemd-boot-efi grub-pc-bin" >&2
+(cd "$out/debs" && apt-get download -q "$kernel" busybox-static systemd-boot-efi grub-pc-bin grub-efi-amd64-bin >/dev/null 2>&1) || {
+    echo "apt-get download failed for $kernel busybox-static systemd-boot-efi grub-pc-bin grub-efi-amd64-bin" >&2
     exit 1
 }
 for deb in "$out"/debs/*.deb; do
@@ -39,6 +40,7 @@ cp "$root"/boot/vmlinuz-* "$root/boot/vmlinuz"
 test -x "$root/bin/busybox"
 test -f "$root/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 test -f "$root/usr/lib/grub/i386-pc/boot.img"
+test -f "$root/usr/lib/grub/x86_64-efi/linux.mod"
 
 # The initramfs.
 ver=$(basename "$(ls -d "$root"/lib/modules/*)")

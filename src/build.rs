@@ -2,7 +2,7 @@ use crate::hash::hash_image;
 use crate::{PartitionReport, Progress, Report};
 use anyhow::{bail, Context, Result};
 use ingot_disk::{gpt, mbr, Image, SECTOR};
-use ingot_recipe::{Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source, TableKind};
+use ingot_recipe::{Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source, TableKind, UefiLoader};
 use ingot_tree::Tree;
 use std::fs;
 use std::io;
@@ -143,12 +143,18 @@ fn install_boot(
     loaded: &mut [Loaded],
     spool: &Path,
 ) -> Result<Option<crate::grub::BiosCode>> {
+    let Loaded::Tree(root, _) = &mut loaded[boot.root] else { bail!("boot: the root partition needs a filesystem") };
+    let grub = boot.bios.is_some() || boot.uefi == Some(UefiLoader::Grub);
+    if grub {
+        crate::grub::write_config(recipe, boot, root, spool)?;
+    }
     let bios = match boot.bios {
-        Some(location) => match &mut loaded[boot.root] {
-            Loaded::Tree(root, _) => Some(crate::grub::prepare(recipe, boot, root, spool, location)?),
-            _ => bail!("boot: the root partition needs a filesystem"),
-        },
+        Some(location) => Some(crate::grub::prepare_bios(recipe, boot, root, spool, location)?),
         None => None,
+    };
+    let efi_grub = match boot.uefi {
+        Some(UefiLoader::Grub) => Some(crate::grub::make_efi(recipe, boot, root, spool)?),
+        _ => None,
     };
     if let Some(esp) = boot.esp {
         let (esp, root) = if esp < boot.root {
@@ -158,8 +164,11 @@ fn install_boot(
             let (a, b) = loaded.split_at_mut(esp);
             (&mut b[0], &a[boot.root])
         };
-        match (esp, root) {
-            (Loaded::Tree(esp, _), Loaded::Tree(root, _)) => crate::boot::install_uefi(recipe, boot, esp, root, spool)?,
+        match (esp, root, efi_grub) {
+            (Loaded::Tree(esp, _), _, Some(image)) => crate::grub::install_efi(recipe, boot, esp, image, spool)?,
+            (Loaded::Tree(esp, _), Loaded::Tree(root, _), None) => {
+                crate::boot::install_uefi(recipe, boot, esp, root, spool)?
+            }
             _ => bail!("boot: the ESP and the root partition need filesystems"),
         }
     }
@@ -240,7 +249,7 @@ fn write_partition(
             let opts = ingot_ext4::Options {
                 block_size: e.block_size,
                 label: e.label.clone(),
-                uuid: recipe.seed.uuid(&format!("partition/{n}/ext4-uuid")),
+                uuid: recipe.ext4_uuid(n),
                 hash_seed: recipe.seed.uuid(&format!("partition/{n}/ext4-hash-seed")),
                 inode_ratio: e.inode_ratio,
                 inode_count: e.inode_count,

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use ingot_disk::{Image, SECTOR};
-use ingot_recipe::{Boot, CoreLocation, Plan, Recipe, TableKind};
+use ingot_recipe::{Arch, Boot, CoreLocation, Plan, Recipe, TableKind};
 use ingot_tree::{Content, Kind, Meta, Tree};
 use std::io::Read;
 use std::path::Path;
@@ -39,20 +39,10 @@ fn read_tree_file(tree: &Tree, path: &str, root: usize) -> Result<Vec<u8>> {
     Ok(v)
 }
 
-/// Writes /boot/grub/grub.cfg into the root tree and makes core.img.
-pub(crate) fn prepare(
-    recipe: &Recipe,
-    boot: &Boot,
-    root: &mut Tree,
-    spool: &Path,
-    location: CoreLocation,
-) -> Result<BiosCode> {
-    let part = boot.root + 1;
-    let prefix = match recipe.table {
-        TableKind::Gpt => format!("(hd0,gpt{part})/boot/grub"),
-        TableKind::Mbr => format!("(hd0,msdos{part})/boot/grub"),
-    };
-    let guid = recipe.partuuid(part);
+/// Writes /boot/grub/grub.cfg into the root tree: one entry that boots the kernel with
+/// the root named by PARTUUID.
+pub(crate) fn write_config(recipe: &Recipe, boot: &Boot, root: &mut Tree, spool: &Path) -> Result<()> {
+    let guid = recipe.partuuid(boot.root + 1);
     let mut cfg = format!(
         "set timeout=0\nset default=0\nmenuentry \"{}\" {{\n    linux {} {} root=PARTUUID={guid} rootfstype=ext4\n",
         recipe.name, boot.kernel, boot.cmdline
@@ -65,14 +55,16 @@ pub(crate) fn prepare(
     root.add_content("/boot/grub/grub.cfg", content, Meta::root(0o644, recipe.source_date_epoch))
         .map_err(anyhow::Error::msg)
         .context("/boot/grub/grub.cfg")?;
+    Ok(())
+}
 
-    let boot_img = read_tree_file(root, &format!("{GRUB_DIR}/boot.img"), boot.root)?;
-    if boot_img.len() != SECTOR as usize {
-        bail!("{GRUB_DIR}/boot.img is {} bytes, not one sector", boot_img.len());
-    }
+/// Copies the root tree's GRUB modules for `platform` to a temporary directory and runs
+/// `grub-mkimage` over them; returns the image.
+fn mkimage(root: &Tree, spool: &Path, platform: &str, args: &[&str]) -> Result<Vec<u8>> {
+    let dir_path = format!("/usr/lib/grub/{platform}");
     let modules = tempfile::tempdir_in(spool).context("cannot make a directory for GRUB's modules")?;
-    let Some(dir) = root.lookup(GRUB_DIR) else {
-        bail!("boot.bios = \"grub\": {GRUB_DIR} is not in the root tree (Debian: grub-pc-bin)")
+    let Some(dir) = root.lookup(&dir_path) else {
+        bail!("GRUB's {platform} modules are not in the root tree at {dir_path} (Debian: {})", package(platform))
     };
     for (name, id) in root.children(dir) {
         if let Kind::File(c) = &root.node(id).kind {
@@ -80,20 +72,49 @@ pub(crate) fn prepare(
             std::io::copy(&mut c.reader()?, &mut file)?;
         }
     }
-    let out = modules.path().join("core.img");
-    let partmap = if recipe.table == TableKind::Gpt { "part_gpt" } else { "part_msdos" };
+    let out = modules.path().join("grub.img");
     let status = Command::new("grub-mkimage")
-        .args(["-O", "i386-pc", "-d"])
+        .args(["-O", platform, "-d"])
         .arg(modules.path())
         .arg("-o")
         .arg(&out)
-        .args(["-p", &prefix, "biosdisk", partmap, "ext2", "normal", "linux", "echo"])
+        .args(args)
         .status()
-        .context("boot.bios = \"grub\" runs grub-mkimage, which is not on this machine (Debian: grub-common)")?;
+        .context("GRUB images are made with grub-mkimage, which is not on this machine (Debian: grub-common)")?;
     if !status.success() {
-        bail!("grub-mkimage failed ({status}) making core.img from the root tree's {GRUB_DIR}");
+        bail!("grub-mkimage -O {platform} failed ({status}) over the root tree's {dir_path}");
     }
-    let core_img = std::fs::read(&out)?;
+    Ok(std::fs::read(&out)?)
+}
+
+fn package(platform: &str) -> &'static str {
+    match platform {
+        "i386-pc" => "grub-pc-bin",
+        "x86_64-efi" => "grub-efi-amd64-bin",
+        _ => "grub-efi-arm64-bin",
+    }
+}
+
+/// Makes core.img for BIOS boot (grub.cfg must be in the root tree already).
+pub(crate) fn prepare_bios(
+    recipe: &Recipe,
+    boot: &Boot,
+    root: &Tree,
+    spool: &Path,
+    location: CoreLocation,
+) -> Result<BiosCode> {
+    let part = boot.root + 1;
+    let prefix = match recipe.table {
+        TableKind::Gpt => format!("(hd0,gpt{part})/boot/grub"),
+        TableKind::Mbr => format!("(hd0,msdos{part})/boot/grub"),
+    };
+    let boot_img = read_tree_file(root, &format!("{GRUB_DIR}/boot.img"), boot.root)?;
+    if boot_img.len() != SECTOR as usize {
+        bail!("{GRUB_DIR}/boot.img is {} bytes, not one sector", boot_img.len());
+    }
+    let partmap = if recipe.table == TableKind::Gpt { "part_gpt" } else { "part_msdos" };
+    let core_img =
+        mkimage(root, spool, "i386-pc", &["-p", &prefix, "biosdisk", partmap, "ext2", "normal", "linux", "echo"])?;
     Ok(BiosCode { boot_img, core_img, location })
 }
 
@@ -135,5 +156,47 @@ pub(crate) fn install(code: &BiosCode, image: &mut Image, plan: &Plan) -> Result
     boot[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&lba.to_le_bytes());
     boot[DRIVE_CHECK..DRIVE_CHECK + 2].copy_from_slice(&[0x90, 0x90]);
     image.write_at(&boot[..BOOT_CODE], 0)?;
+    Ok(())
+}
+
+/// The GRUB EFI image for the ESP: it finds the root filesystem by its (seed-derived)
+/// UUID and reads /boot/grub/grub.cfg from it.
+pub(crate) fn make_efi(recipe: &Recipe, boot: &Boot, root: &Tree, spool: &Path) -> Result<Vec<u8>> {
+    let platform = match boot.arch {
+        Arch::X86_64 => "x86_64-efi",
+        Arch::Arm64 => "arm64-efi",
+    };
+    let uuid = recipe.ext4_uuid(boot.root + 1);
+    let early = format!(
+        "search --no-floppy --fs-uuid --set=root {uuid}\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n"
+    );
+    let cfg = tempfile::NamedTempFile::new_in(spool).context("cannot spool GRUB's early config")?;
+    std::fs::write(cfg.path(), early)?;
+    let cfg_path = cfg.path().to_string_lossy().into_owned();
+    let args = [
+        "-c",
+        cfg_path.as_str(),
+        "-p",
+        "/boot/grub",
+        "part_gpt",
+        "part_msdos",
+        "ext2",
+        "search",
+        "search_fs_uuid",
+        "configfile",
+        "normal",
+        "linux",
+        "echo",
+    ];
+    mkimage(root, spool, platform, &args)
+}
+
+/// Puts the GRUB EFI image on the ESP as the removable-media boot path.
+pub(crate) fn install_efi(recipe: &Recipe, boot: &Boot, esp: &mut Tree, image: Vec<u8>, spool: &Path) -> Result<()> {
+    let path = format!("/EFI/BOOT/BOOT{}.EFI", boot.arch.efi_suffix().to_uppercase());
+    let content = Content::from_bytes(&image, spool).context("cannot spool the GRUB EFI image")?;
+    esp.add_content(&path, content, Meta::root(0o644, recipe.source_date_epoch))
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("ESP: {path}"))?;
     Ok(())
 }

@@ -404,8 +404,8 @@ fn boot_section_errors() {
     let e = build_fails(&r, &out);
     assert!(e.contains("partition[0]") && e.contains("make the partition's `size` at least"), "{e}");
     expect(
-        &format!("{}[[partition]]\ntype = \"esp\"\nsize = \"1 MiB\"\n", BOOT.replace("systemd-boot", "grub")),
-        &["recipe.toml:4:8", "boot.uefi: \"grub\" is not available"],
+        &format!("{}[[partition]]\ntype = \"esp\"\nsize = \"1 MiB\"\n", BOOT.replace("systemd-boot", "uki")),
+        &["recipe.toml:4:8", "boot.uefi: \"uki\" is not available", "\"grub\""],
     );
     expect(
         &format!(
@@ -439,4 +439,17 @@ fn core_img_that_does_not_fit_its_place() {
         payload().display()
     );
     expect(&mbr, &["boot.bios", "does not fit the 65024 bytes between the MBR and the first partition"]);
+}
+
+#[test]
+fn uefi_grub_without_its_modules() {
+    let text = format!(
+        "{}[[partition]]\ntype = \"esp\"\nsize = \"32 MiB\"\nfilesystem = \"vfat\"\n[[partition]]\ntype = \"root-x86-64\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"root\"\n",
+        BOOT.replace("systemd-boot", "grub")
+    );
+    let (tmp, r, out) = setup(&text);
+    std::fs::create_dir_all(tmp.path().join("root/boot")).unwrap();
+    std::fs::write(tmp.path().join("root/boot/vmlinuz"), "kernel").unwrap();
+    let e = build_fails(&r, &out);
+    assert!(e.contains("/usr/lib/grub/x86_64-efi") && e.contains("grub-efi-amd64-bin"), "{e}");
 }

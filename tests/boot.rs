@@ -214,11 +214,11 @@ fn uefi_systemd_boot_on_virtio_blk_boots_to_the_marker() {
     build_and_boot(RECIPE, &[(Firmware::Uefi, "virtio-blk-pci")]);
 }
 
-/// GPT with a BIOS boot partition, an ESP and a root: GRUB from SeaBIOS and systemd-boot
-/// from OVMF boot the same image.
+/// GPT with a BIOS boot partition, an ESP and a root, GRUB both ways (as Debian, Ubuntu
+/// and Amazon Linux cloud images ship): SeaBIOS and OVMF boot the same image.
 #[test]
-fn hybrid_image_boots_with_bios_grub_and_with_uefi() {
-    let hybrid = RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"systemd-boot\"\nbios = \"grub\"").replace(
+fn hybrid_grub_image_boots_with_bios_and_with_uefi() {
+    let hybrid = RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"grub\"\nbios = \"grub\"").replace(
         "[[partition]]\nlabel = \"ESP\"",
         "[[partition]]\nlabel = \"bios\"\ntype = \"bios-boot\"\nsize = \"1 MiB\"\n[[partition]]\nlabel = \"ESP\"",
     );

@@ -34,11 +34,20 @@ pub enum CoreLocation {
     MbrGap,
 }
 
+/// The UEFI boot loader (`uefi`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UefiLoader {
+    /// systemd-boot, with the kernel and initrd on the ESP.
+    SystemdBoot,
+    /// GRUB, reading the kernel from the root filesystem.
+    Grub,
+}
+
 /// A validated `[boot]` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Boot {
-    /// UEFI boot with systemd-boot (`uefi = "systemd-boot"`).
-    pub uefi: bool,
+    /// The UEFI boot loader (`uefi`), if any.
+    pub uefi: Option<UefiLoader>,
     /// BIOS boot with GRUB i386-pc (`bios = "grub"`): where core.img goes.
     pub bios: Option<CoreLocation>,
     /// The architecture.
@@ -65,8 +74,9 @@ fn choice(loc: &Locator, key: &str, v: &Option<Spanned<String>>, on: &str) -> Re
     }
 }
 
-/// Validates `[boot]` against the partitions: `uefi = "systemd-boot"`, `bios = "grub"`,
-/// or both (a hybrid disk); `"none"` (or no section) leaves booting to the content.
+/// Validates `[boot]` against the partitions: `uefi = "systemd-boot"` or `"grub"`,
+/// `bios = "grub"`, or both (a hybrid disk); `"none"` (or no section) leaves booting
+/// to the content.
 pub(crate) fn boot(
     loc: &Locator,
     raw: &Spanned<RawBoot>,
@@ -74,9 +84,17 @@ pub(crate) fn boot(
     table: TableKind,
 ) -> Result<Option<Boot>, RecipeError> {
     let r = raw.get_ref();
-    let uefi = choice(loc, "uefi", &r.uefi, "systemd-boot")?;
+    let uefi = match r.uefi.as_ref().map(|u| (u.get_ref().as_str(), u.span().start)) {
+        None | Some(("none", _)) => None,
+        Some(("systemd-boot", _)) => Some(UefiLoader::SystemdBoot),
+        Some(("grub", _)) => Some(UefiLoader::Grub),
+        Some((other, at)) => {
+            return Err(loc
+                .at(at, format!("boot.uefi: {other:?} is not available: use \"systemd-boot\", \"grub\" or \"none\"")))
+        }
+    };
     let bios = choice(loc, "bios", &r.bios, "grub")?;
-    if !uefi && !bios {
+    if uefi.is_none() && !bios {
         return Ok(None);
     }
     let arch = match r.arch.as_ref().map(|a| (a.get_ref().as_str(), a.span().start)) {
@@ -91,7 +109,7 @@ pub(crate) fn boot(
         .kernel
         .as_ref()
         .ok_or_else(|| loc.at(whole, "boot: booting needs `kernel`, the kernel's path in the root partition"))?;
-    let esp = if uefi {
+    let esp = if uefi.is_some() {
         let found = parts
             .iter()
             .position(|p| p.kind == PartitionType::Gpt(gpt::EFI_SYSTEM) || p.kind == PartitionType::Mbr(0xEF))

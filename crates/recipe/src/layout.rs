@@ -63,6 +63,11 @@ impl Recipe {
         }
     }
 
+    /// The filesystem UUID of ext4 partition `number` (1-based), from the seed.
+    pub fn ext4_uuid(&self, number: usize) -> Uuid {
+        self.seed.uuid(&format!("partition/{number}/ext4-uuid"))
+    }
+
     /// The MBR disk signature, from the seed.
     pub fn disk_signature(&self) -> u32 {
         self.seed.u32("disk/mbr-signature")

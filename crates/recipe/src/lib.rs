@@ -34,7 +34,7 @@ mod seed;
 mod units;
 mod validate;
 
-pub use boot::{Arch, Boot, CoreLocation};
+pub use boot::{Arch, Boot, CoreLocation, UefiLoader};
 pub use caps::capability_xattr;
 pub use error::RecipeError;
 pub use filesystem::{Ext4, Filesystem, Vfat};
