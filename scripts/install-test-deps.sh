@@ -3,11 +3,12 @@
 # independently: sgdisk (gdisk), fsck.fat (dosfstools), mtools, sfdisk (fdisk),
 # e2fsck/debugfs (e2fsprogs), GNU tar, gzip, zstd, GNU time for the benchmarks, and
 # QEMU with OVMF and SeaBIOS for the boot tests, cpio and kmod (depmod) for the test
-# initramfs, and grub-common for grub-mkimage (what `bios = "grub"` runs).
+# initramfs, grub-common for grub-mkimage (what GRUB boot runs) and binutils for
+# objcopy (what a UKI is assembled with).
 # Installs only what is missing. Needs root or sudo.
 set -euo pipefail
 
-packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common)
+packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common binutils)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -49,3 +49,20 @@ pub(crate) fn install_uefi(recipe: &Recipe, boot: &Boot, esp: &mut Tree, root: &
     add(esp, "/loader/entries/ingot.conf", bytes(&entry)?)?;
     Ok(())
 }
+
+/// Puts an EFI image (GRUB's, or a UKI) on the ESP as the removable-media boot path,
+/// `/EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI`).
+pub(crate) fn install_removable(
+    recipe: &Recipe,
+    boot: &Boot,
+    esp: &mut Tree,
+    image: Vec<u8>,
+    spool: &Path,
+) -> Result<()> {
+    let path = format!("/EFI/BOOT/BOOT{}.EFI", boot.arch.efi_suffix().to_uppercase());
+    let content = Content::from_bytes(&image, spool).context("cannot spool the EFI image")?;
+    esp.add_content(&path, content, Meta::root(0o644, recipe.source_date_epoch))
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("ESP: {path}"))?;
+    Ok(())
+}

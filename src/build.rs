@@ -152,8 +152,9 @@ fn install_boot(
         Some(location) => Some(crate::grub::prepare_bios(recipe, boot, root, spool, location)?),
         None => None,
     };
-    let efi_grub = match boot.uefi {
+    let efi_image = match boot.uefi {
         Some(UefiLoader::Grub) => Some(crate::grub::make_efi(recipe, boot, root, spool)?),
+        Some(UefiLoader::Uki) => Some(crate::uki::make(recipe, boot, root, spool)?),
         _ => None,
     };
     if let Some(esp) = boot.esp {
@@ -164,8 +165,8 @@ fn install_boot(
             let (a, b) = loaded.split_at_mut(esp);
             (&mut b[0], &a[boot.root])
         };
-        match (esp, root, efi_grub) {
-            (Loaded::Tree(esp, _), _, Some(image)) => crate::grub::install_efi(recipe, boot, esp, image, spool)?,
+        match (esp, root, efi_image) {
+            (Loaded::Tree(esp, _), _, Some(image)) => crate::boot::install_removable(recipe, boot, esp, image, spool)?,
             (Loaded::Tree(esp, _), Loaded::Tree(root, _), None) => {
                 crate::boot::install_uefi(recipe, boot, esp, root, spool)?
             }

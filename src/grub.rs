@@ -190,13 +190,3 @@ pub(crate) fn make_efi(recipe: &Recipe, boot: &Boot, root: &Tree, spool: &Path) 
     ];
     mkimage(root, spool, platform, &args)
 }
-
-/// Puts the GRUB EFI image on the ESP as the removable-media boot path.
-pub(crate) fn install_efi(recipe: &Recipe, boot: &Boot, esp: &mut Tree, image: Vec<u8>, spool: &Path) -> Result<()> {
-    let path = format!("/EFI/BOOT/BOOT{}.EFI", boot.arch.efi_suffix().to_uppercase());
-    let content = Content::from_bytes(&image, spool).context("cannot spool the GRUB EFI image")?;
-    esp.add_content(&path, content, Meta::root(0o644, recipe.source_date_epoch))
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("ESP: {path}"))?;
-    Ok(())
-}

@@ -21,6 +21,7 @@ mod hash;
 mod inspect;
 mod progress;
 mod report;
+mod uki;
 
 pub use build::{build, BuildOptions};
 pub use inspect::{inspect, InspectedPartition, Inspection};

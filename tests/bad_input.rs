@@ -404,8 +404,8 @@ fn boot_section_errors() {
     let e = build_fails(&r, &out);
     assert!(e.contains("partition[0]") && e.contains("make the partition's `size` at least"), "{e}");
     expect(
-        &format!("{}[[partition]]\ntype = \"esp\"\nsize = \"1 MiB\"\n", BOOT.replace("systemd-boot", "uki")),
-        &["recipe.toml:4:8", "boot.uefi: \"uki\" is not available", "\"grub\""],
+        &format!("{}[[partition]]\ntype = \"esp\"\nsize = \"1 MiB\"\n", BOOT.replace("systemd-boot", "refind")),
+        &["recipe.toml:4:8", "boot.uefi: \"refind\" is not available", "\"uki\""],
     );
     expect(
         &format!(

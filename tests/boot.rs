@@ -252,3 +252,10 @@ dir = "sparse"
 "#;
     build_and_boot(mbr, &[(Firmware::Bios, "virtio-blk-pci")]);
 }
+
+/// A unified kernel image (systemd-stub + kernel + initrd + command line) as the ESP's
+/// default boot path, booted by OVMF directly.
+#[test]
+fn uki_boots_under_uefi_on_nvme() {
+    build_and_boot(&RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\""), &[(Firmware::Uefi, "nvme")]);
+}

@@ -41,6 +41,9 @@ pub enum UefiLoader {
     SystemdBoot,
     /// GRUB, reading the kernel from the root filesystem.
     Grub,
+    /// A unified kernel image (systemd-stub with the kernel, initrd and command line) as
+    /// the default boot path.
+    Uki,
 }
 
 /// A validated `[boot]` section.
@@ -88,9 +91,12 @@ pub(crate) fn boot(
         None | Some(("none", _)) => None,
         Some(("systemd-boot", _)) => Some(UefiLoader::SystemdBoot),
         Some(("grub", _)) => Some(UefiLoader::Grub),
+        Some(("uki", _)) => Some(UefiLoader::Uki),
         Some((other, at)) => {
-            return Err(loc
-                .at(at, format!("boot.uefi: {other:?} is not available: use \"systemd-boot\", \"grub\" or \"none\"")))
+            return Err(loc.at(
+                at,
+                format!("boot.uefi: {other:?} is not available: use \"systemd-boot\", \"grub\", \"uki\" or \"none\""),
+            ))
         }
     };
     let bios = choice(loc, "bios", &r.bios, "grub")?;
