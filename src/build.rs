@@ -77,7 +77,8 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     }
     progress.stage("syncing");
     image.sync()?;
-    let report = report(&plan, &out, digests.image, digests.data_bytes, reports);
+    let zeroed = image.zeroed().iter().collect();
+    let report = report(&plan, &out, digests.image, digests.data_bytes, zeroed, reports);
     persist(temp, &out, &report)?;
     progress.finish();
     Ok(report)
@@ -114,6 +115,7 @@ fn report(
     out: &Path,
     sha256: Option<String>,
     data_bytes: u64,
+    zeroed: Vec<(u64, u64)>,
     partitions: Vec<PartitionReport>,
 ) -> Report {
     Report {
@@ -131,6 +133,7 @@ fn report(
         source_date_epoch: plan.source_date_epoch,
         sha256,
         data_bytes,
+        zeroed,
         partitions,
     }
 }

@@ -80,3 +80,9 @@ fn hash_range(file: &File, data: &[(u64, u64)], start: u64, len: u64, progress: 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// SHA-256 (lowercase hex) of the first `size` bytes of `file`, holes hashed without reading.
+pub(crate) fn sha256_file(file: &File, size: u64) -> Result<String> {
+    let data = ingot_disk::data_ranges(file, size)?;
+    hash_range(file, &data, 0, size, &Progress::hidden())
+}

@@ -20,6 +20,7 @@ mod grub;
 mod hash;
 mod inspect;
 mod progress;
+pub mod publish;
 mod report;
 mod uki;
 

@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod aws_cli;
+use aws_cli::{AwsArgs, RegisterArgs, UploadArgs};
+
 /// Casts bootable disk images offline, without root.
 #[derive(Parser)]
 #[command(name = "ingot", version, about, long_about = None)]
@@ -45,6 +48,90 @@ leaves nothing at OUT. Same recipe and inputs give the same SHA-256.")]
         /// The raw image.
         image: PathBuf,
         /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upload a raw image to a new EBS snapshot through the EBS direct API; prints its id.
+    #[command(after_help = "Examples:
+  ingot upload out/hello.raw --region eu-west-1
+  ingot upload out/v2.raw --parent snap-0123 --parent-report v1-upload.json --json > v2-upload.json
+
+All-zero 512 KiB blocks and holes are skipped (written when --encrypted and a filesystem
+relies on them reading as zeros). The build report IMAGE.json, if present, supplies the
+image digest (the idempotency token of StartSnapshot) and those zero ranges.")]
+    Upload {
+        /// The raw image.
+        image: PathBuf,
+        /// A recipe whose [ami] section supplies tags, encryption and volume size.
+        #[arg(long)]
+        recipe: Option<PathBuf>,
+        #[command(flatten)]
+        upload: UploadArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Print the report as JSON (with every block's digest) and no progress.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register an existing snapshot as an AMI described by a recipe's [ami] section.
+    #[command(after_help = "Examples:
+  ingot register snap-0123456789abcdef0 --recipe recipes/hello.toml")]
+    Register {
+        /// The snapshot id.
+        snapshot: String,
+        /// The recipe with the [ami] section.
+        #[arg(long)]
+        recipe: PathBuf,
+        #[command(flatten)]
+        register: RegisterArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Print the report as JSON and no progress.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build (given a recipe), upload, wait, register, tag, share and copy: one AMI.
+    #[command(after_help = "Examples:
+  ingot publish recipes/hello.toml --region us-east-1
+  ingot publish out/hello.raw --recipe recipes/hello.toml     (an image built earlier)
+
+An AMI with the same name is reused without uploading anything unless --force.")]
+    Publish {
+        /// A recipe to build, or (with --recipe) an image built earlier.
+        input: PathBuf,
+        /// The recipe of an image built earlier.
+        #[arg(long)]
+        recipe: Option<PathBuf>,
+        /// Output image path when building (default: out/NAME.raw).
+        #[arg(short, long, conflicts_with = "recipe")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        upload: UploadArgs,
+        #[command(flatten)]
+        register: RegisterArgs,
+        /// Delete the snapshot when a later step fails.
+        #[arg(long)]
+        cleanup_on_failure: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Print the report as JSON and no progress.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a snapshot into a sparse raw image, verifying every block's checksum.
+    #[command(after_help = "Examples:
+  ingot download snap-0123456789abcdef0 restored.raw")]
+    Download {
+        /// The snapshot id.
+        snapshot: String,
+        /// The image to write.
+        out: PathBuf,
+        /// GetSnapshotBlock requests in flight.
+        #[arg(long, default_value_t = 32)]
+        workers: usize,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Print the report as JSON and no progress.
         #[arg(long)]
         json: bool,
     },
@@ -101,6 +188,16 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
             }
+        }
+        Command::Upload { image, recipe, upload, aws, json } => aws_cli::upload(image, recipe, &upload, &aws, json)?,
+        Command::Register { snapshot, recipe, register, aws, json } => {
+            aws_cli::register(snapshot, recipe, &register, &aws, json)?
+        }
+        Command::Publish { input, recipe, out, upload, register, cleanup_on_failure, aws, json } => {
+            aws_cli::publish(input, recipe, out, &upload, &register, cleanup_on_failure, &aws, json)?
+        }
+        Command::Download { snapshot, out, workers, aws, json } => {
+            aws_cli::download(snapshot, out, workers, &aws, json)?
         }
     }
     Ok(())

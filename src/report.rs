@@ -1,8 +1,8 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// What `ingot build` made: written next to the image as `OUT.json`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// The image path.
     pub image: PathBuf,
@@ -20,12 +20,16 @@ pub struct Report {
     pub sha256: Option<String>,
     /// Bytes of the image that hold data (the rest are holes that read as zeros).
     pub data_bytes: u64,
+    /// Byte ranges `[start, end)` the filesystems rely on reading as zeros and that the
+    /// image stores as holes. An upload to an encrypted snapshot writes the blocks they
+    /// touch, because unwritten blocks of an encrypted snapshot need not read as zeros.
+    pub zeroed: Vec<(u64, u64)>,
     /// The partitions in table order.
     pub partitions: Vec<PartitionReport>,
 }
 
 /// One partition of a [`Report`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PartitionReport {
     /// 1-based number.
     pub number: usize,

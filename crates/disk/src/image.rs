@@ -48,8 +48,8 @@ impl Image {
         &self.written
     }
 
-    /// Ranges a writer declared zero (with [`Image::zero`]) and left as holes: what a
-    /// filesystem relies on reading as zeros.
+    /// Ranges a writer declared zero (with [`Image::zero`]) or wrote as zeros over a hole,
+    /// and that were left as holes: what a filesystem relies on reading as zeros.
     pub fn zeroed(&self) -> &RangeSet {
         &self.zeroed
     }
@@ -138,6 +138,7 @@ impl Image {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "write past the end of the image"));
         }
         if is_zero(buf) && !self.written.overlaps(offset, end) {
+            self.zeroed.insert(offset, end);
             return Ok(());
         }
         self.file.write_all_at(buf, offset)?;

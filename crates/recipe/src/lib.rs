@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+mod ami;
 mod boot;
 mod caps;
 mod error;
@@ -34,6 +35,7 @@ mod seed;
 mod units;
 mod validate;
 
+pub use ami::Ami;
 pub use boot::{Arch, Boot, CoreLocation, UefiLoader};
 pub use caps::capability_xattr;
 pub use error::RecipeError;

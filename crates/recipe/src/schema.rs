@@ -17,6 +17,48 @@ pub(crate) struct RawRecipe {
     #[serde(default)]
     pub partition: Vec<Spanned<RawPartition>>,
     pub boot: Option<Spanned<RawBoot>>,
+    pub ami: Option<Spanned<RawAmi>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAmi {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub boot_mode: Option<Spanned<String>>,
+    pub ena: Option<bool>,
+    pub sriov: Option<bool>,
+    pub tpm: Option<Spanned<bool>>,
+    pub imds_v2: Option<bool>,
+    pub root_device: Option<String>,
+    pub volume_type: Option<Spanned<String>>,
+    pub volume_size: Option<Spanned<Value>>,
+    pub iops: Option<Spanned<u32>>,
+    pub throughput: Option<Spanned<u32>>,
+    pub delete_on_termination: Option<bool>,
+    pub uefi_data: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub launch_permissions: Option<RawLaunch>,
+    #[serde(default)]
+    pub regions: Vec<String>,
+    pub deprecate_at: Option<String>,
+    pub encrypted: Option<bool>,
+    pub kms_key_id: Option<Spanned<String>>,
+    pub snapshot_timeout: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLaunch {
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub organizations: Vec<String>,
+    #[serde(default)]
+    pub organizational_units: Vec<String>,
+    pub public: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

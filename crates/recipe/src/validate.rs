@@ -27,6 +27,8 @@ pub struct Recipe {
     pub partitions: Vec<PartitionSpec>,
     /// How the disk boots (`[boot]`), if the recipe says.
     pub boot: Option<crate::Boot>,
+    /// How `ingot publish` registers the image (`[ami]`), if the recipe says.
+    pub ami: Option<crate::Ami>,
     pub(crate) loc: Locator,
     pub(crate) size_span: Range<usize>,
 }
@@ -222,7 +224,12 @@ impl Recipe {
             Some(b) => crate::boot::boot(&loc, b, &partitions, table)?,
             None => None,
         };
-        Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, boot, loc, size_span })
+        let arch = boot.as_ref().map_or(crate::Arch::X86_64, |b| b.arch);
+        let ami = match &raw.ami {
+            Some(a) => Some(crate::ami::ami(&loc, a.get_ref(), arch, &base)?),
+            None => None,
+        };
+        Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, boot, ami, loc, size_span })
     }
 
     /// An error at the recipe file as a whole, for callers that validate against the

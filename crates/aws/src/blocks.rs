@@ -1,0 +1,266 @@
+//! Which 512 KiB blocks of an image an upload sends, read and hashed in index order.
+//!
+//! Candidates are the blocks that hold data (SEEK_DATA), plus, for an encrypted snapshot,
+//! the blocks the filesystems rely on reading as zeros, plus, for an incremental upload,
+//! the blocks the parent snapshot holds. Each candidate is read and hashed once; all-zero
+//! blocks are dropped unless something relies on them, and blocks equal to the parent's are
+//! dropped. What remains is sent, and its digests feed the LINEAR aggregate checksum in
+//! block-index order as they are read.
+
+use crate::Error;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// The EBS direct API's block size: every snapshot block is 512 KiB.
+pub const BLOCK_SIZE: u64 = 524_288;
+
+/// SHA-256 digests of blocks by index.
+pub type Digests = BTreeMap<u64, [u8; 32]>;
+
+/// What to do with all-zero blocks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZeroBlocks {
+    /// Skip them: unwritten blocks of an unencrypted snapshot read as zeros.
+    Skip,
+    /// Write the all-zero blocks that touch these byte ranges (what the filesystems rely
+    /// on reading as zeros); skip the rest.
+    WriteRelied(Vec<(u64, u64)>),
+    /// Write every block of the image, zero or not.
+    WriteAll,
+}
+
+/// One block chosen for upload.
+#[derive(Debug)]
+pub struct Block {
+    /// Block index (offset / 512 KiB).
+    pub index: u64,
+    /// Exactly [`BLOCK_SIZE`] bytes (the image's last block padded with zeros).
+    pub data: Vec<u8>,
+    /// SHA-256 of `data`.
+    pub digest: [u8; 32],
+}
+
+/// Why a candidate block was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skipped {
+    /// All zeros and nothing relies on it.
+    Zero,
+    /// Same digest as the parent snapshot's block.
+    Unchanged,
+}
+
+/// Walks the candidate blocks of an image in index order.
+pub struct Scanner {
+    file: File,
+    size: u64,
+    ranges: Vec<(u64, u64)>,
+    range: usize,
+    next: u64,
+    relied: Vec<(u64, u64)>,
+    parent: Digests,
+    /// The aggregate checksum state: digests of sent blocks in index order.
+    aggregate: Sha256,
+    /// Digests of every non-zero block seen (the new snapshot's content, for a later
+    /// incremental upload).
+    pub content: BTreeMap<u64, [u8; 32]>,
+}
+
+impl Scanner {
+    /// Opens `path` and plans its candidates.
+    pub fn open(path: &Path, zeros: &ZeroBlocks, parent: Digests) -> Result<Scanner, Error> {
+        let file = File::open(path).map_err(Error::io(path))?;
+        let size = file.metadata().map_err(Error::io(path))?.len();
+        let blocks = size.div_ceil(BLOCK_SIZE);
+        let mut ranges: Vec<(u64, u64)> = match zeros {
+            ZeroBlocks::WriteAll => vec![(0, blocks)],
+            _ => ingot_disk::data_ranges(&file, size).map_err(Error::io(path))?.iter().map(|&r| to_blocks(r)).collect(),
+        };
+        let relied: Vec<(u64, u64)> = match zeros {
+            ZeroBlocks::WriteRelied(r) => r.iter().map(|&r| to_blocks(r)).collect(),
+            _ => Vec::new(),
+        };
+        ranges.extend(&relied);
+        ranges.extend(parent.keys().map(|&k| (k, k + 1)));
+        Ok(Scanner {
+            file,
+            size,
+            ranges: merge(ranges),
+            range: 0,
+            next: 0,
+            relied: merge(relied),
+            parent,
+            aggregate: Sha256::new(),
+            content: BTreeMap::new(),
+        })
+    }
+
+    /// The image's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// How many candidate blocks there are (an upper bound of the blocks sent).
+    pub fn candidates(&self) -> u64 {
+        self.ranges.iter().map(|(s, e)| e - s).sum()
+    }
+
+    /// The next candidate index, in ascending order.
+    fn next_index(&mut self) -> Option<u64> {
+        while let Some(&(s, e)) = self.ranges.get(self.range) {
+            let i = self.next.max(s);
+            if i < e {
+                self.next = i + 1;
+                return Some(i);
+            }
+            self.range += 1;
+        }
+        None
+    }
+
+    /// Reads the next candidate into `buf` (reused between calls) and decides: `Ok(Some(Ok(block)))`
+    /// to send, `Ok(Some(Err(skipped)))` to skip, `Ok(None)` at the end.
+    pub fn next_block(&mut self, mut data: Vec<u8>) -> Result<Option<Result<Block, (Skipped, Vec<u8>)>>, Error> {
+        let Some(index) = self.next_index() else { return Ok(None) };
+        data.clear();
+        data.resize(BLOCK_SIZE as usize, 0);
+        let offset = index * BLOCK_SIZE;
+        if offset < self.size {
+            let n = (self.size - offset).min(BLOCK_SIZE) as usize;
+            self.file.read_exact_at(&mut data[..n], offset).map_err(|source| Error::Io {
+                path: format!("image block {index} (offset {offset})").into(),
+                source,
+            })?;
+        }
+        let zero = is_zero(&data);
+        let digest: [u8; 32] = Sha256::digest(&data).into();
+        if !zero {
+            self.content.insert(index, digest);
+        }
+        let send = match self.parent.get(&index) {
+            Some(p) if *p == digest => Err(Skipped::Unchanged),
+            Some(_) => Ok(()),
+            None if zero && !self.relies_on(index) => Err(Skipped::Zero),
+            None => Ok(()),
+        };
+        Ok(Some(match send {
+            Ok(()) => {
+                self.aggregate.update(digest);
+                Ok(Block { index, data, digest })
+            }
+            Err(why) => Err((why, data)),
+        }))
+    }
+
+    fn relies_on(&self, index: u64) -> bool {
+        let i = self.relied.partition_point(|&(_, e)| e <= index);
+        self.relied.get(i).is_some_and(|&(s, _)| s <= index)
+    }
+
+    /// The LINEAR aggregate checksum of the blocks sent: SHA-256 over their 32-byte
+    /// digests concatenated in block-index order.
+    pub fn aggregate(&self) -> [u8; 32] {
+        self.aggregate.clone().finalize().into()
+    }
+}
+
+/// The block indexes `[first, end)` that byte range `[start, end)` touches.
+fn to_blocks((start, end): (u64, u64)) -> (u64, u64) {
+    (start / BLOCK_SIZE, end.div_ceil(BLOCK_SIZE))
+}
+
+/// Sorts and coalesces ranges.
+fn merge(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    ranges.retain(|(s, e)| s < e);
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (s, e) in ranges {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// True if every byte is zero (checked 64 bytes at a time, stopping at the first data).
+pub fn is_zero(buf: &[u8]) -> bool {
+    buf.chunks(64).all(|c| c.iter().fold(0u8, |acc, &b| acc | b) == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn image(blocks: &[(u64, u8)], size: u64) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.as_file().set_len(size).unwrap();
+        for &(i, byte) in blocks {
+            f.as_file().write_all_at(&vec![byte; BLOCK_SIZE as usize], i * BLOCK_SIZE).unwrap();
+        }
+        f.flush().unwrap();
+        f
+    }
+
+    fn sent(s: &mut Scanner) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(b) = s.next_block(std::mem::take(&mut buf)).unwrap() {
+            match b {
+                Ok(b) => {
+                    out.push(b.index);
+                    buf = b.data;
+                }
+                Err((_, d)) => buf = d,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn zero_blocks_are_skipped_unless_relied_on() {
+        let f = image(&[(1, 7), (3, 0), (5, 9)], 8 * BLOCK_SIZE);
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new()).unwrap();
+        assert_eq!(sent(&mut s), vec![1, 5]);
+        let relied = ZeroBlocks::WriteRelied(vec![
+            (3 * BLOCK_SIZE + 10, 3 * BLOCK_SIZE + 20),
+            (7 * BLOCK_SIZE, 7 * BLOCK_SIZE + 1),
+        ]);
+        let mut s = Scanner::open(f.path(), &relied, Digests::new()).unwrap();
+        assert_eq!(sent(&mut s), vec![1, 3, 5, 7]);
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::WriteAll, Digests::new()).unwrap();
+        assert_eq!(sent(&mut s), (0..8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn unchanged_blocks_are_skipped_and_vanished_ones_written() {
+        let f = image(&[(1, 7), (5, 9)], 8 * BLOCK_SIZE);
+        let same: [u8; 32] = Sha256::digest(vec![7u8; BLOCK_SIZE as usize]).into();
+        let parent: Digests = [(1, same), (2, [1; 32]), (5, [2; 32])].into_iter().collect();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, parent).unwrap();
+        assert_eq!(sent(&mut s), vec![2, 5]);
+        assert_eq!(s.content.keys().copied().collect::<Vec<_>>(), vec![1, 5]);
+    }
+
+    #[test]
+    fn aggregate_is_sha256_of_digests_in_order() {
+        let f = image(&[(0, 1), (2, 2)], 3 * BLOCK_SIZE + 100);
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new()).unwrap();
+        assert_eq!(sent(&mut s), vec![0, 2]);
+        let mut h = Sha256::new();
+        h.update(Sha256::digest(vec![1u8; BLOCK_SIZE as usize]));
+        h.update(Sha256::digest(vec![2u8; BLOCK_SIZE as usize]));
+        assert_eq!(s.aggregate(), <[u8; 32]>::from(h.finalize()));
+    }
+
+    #[test]
+    fn is_zero_checks_every_byte() {
+        let mut v = vec![0u8; 1001];
+        assert!(is_zero(&v));
+        v[1000] = 1;
+        assert!(!is_zero(&v));
+    }
+}

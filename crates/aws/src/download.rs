@@ -1,0 +1,195 @@
+//! `download`: a snapshot into a sparse raw image, every block's checksum verified.
+
+use crate::blocks::BLOCK_SIZE;
+use crate::retry::retry;
+use crate::{b64, Digests, Error, Progress, Session};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// How to download.
+#[derive(Clone, Debug)]
+pub struct DownloadOptions {
+    /// GetSnapshotBlock requests in flight.
+    pub workers: usize,
+}
+
+/// What a download did.
+#[derive(Clone, Debug, Serialize)]
+pub struct DownloadReport {
+    /// The snapshot.
+    pub snapshot_id: String,
+    /// Image size in bytes (the volume size).
+    pub size: u64,
+    /// Blocks fetched.
+    pub blocks: u64,
+    /// Retried attempts.
+    pub retries: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+impl Session {
+    /// Writes snapshot `id` to `out` (created; blocks the snapshot lacks stay holes).
+    pub fn download(
+        &self,
+        id: &str,
+        out: &Path,
+        opts: &DownloadOptions,
+        progress: &Arc<Progress>,
+    ) -> Result<DownloadReport, Error> {
+        let started = std::time::Instant::now();
+        let (size, blocks) = self.rt.block_on(self.list_blocks(id, progress))?;
+        let file = File::create(out).map_err(Error::io(out))?;
+        file.set_len(size).map_err(Error::io(out))?;
+        progress.total.store(blocks.len() as u64, Ordering::Relaxed);
+        let path = out.to_path_buf();
+        let sink: Sink =
+            Arc::new(move |index, data| file.write_all_at(data, index * BLOCK_SIZE).map_err(Error::io(&path)));
+        self.rt.block_on(self.fetch_blocks(id, &blocks, sink, opts.workers.max(1), progress))?;
+        let file = File::open(out).map_err(Error::io(out))?;
+        file.sync_all().map_err(Error::io(out))?;
+        Ok(DownloadReport {
+            snapshot_id: id.to_string(),
+            size,
+            blocks: blocks.len() as u64,
+            retries: progress.retries.load(Ordering::Relaxed),
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// ListSnapshotBlocks, every page: the volume size in bytes and (index, token) pairs.
+    async fn list_blocks(&self, id: &str, progress: &Progress) -> Result<(u64, Vec<(i32, String)>), Error> {
+        let mut blocks = Vec::new();
+        let mut token: Option<String> = None;
+        let mut size;
+        loop {
+            let out = retry("ListSnapshotBlocks", &self.retry, &progress.retries, None, || {
+                self.ebs.list_snapshot_blocks().snapshot_id(id).set_next_token(token.clone()).max_results(10_000).send()
+            })
+            .await?;
+            if out.block_size() != Some(BLOCK_SIZE as i32) {
+                return Err(Error::Protocol(format!(
+                    "ListSnapshotBlocks reported BlockSize {:?} for {id}; EBS direct blocks are {BLOCK_SIZE} bytes",
+                    out.block_size()
+                )));
+            }
+            size = out.volume_size().unwrap_or(0) as u64 * (1 << 30);
+            for b in out.blocks() {
+                if let (Some(i), Some(t)) = (b.block_index(), b.block_token()) {
+                    blocks.push((i, t.to_string()));
+                }
+            }
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        if let Some(&(i, _)) = blocks.iter().find(|(i, _)| *i < 0 || (*i as u64 + 1) * BLOCK_SIZE > size) {
+            return Err(Error::Protocol(format!("{id}: block {i} lies outside the {size}-byte volume")));
+        }
+        Ok((size, blocks))
+    }
+
+    /// The SHA-256 of every block snapshot `id` holds, read back and verified: the parent
+    /// digests of an incremental upload when no earlier report has them.
+    pub fn snapshot_digests(&self, id: &str, workers: usize, progress: &Arc<Progress>) -> Result<Digests, Error> {
+        let (_, blocks) = self.rt.block_on(self.list_blocks(id, progress))?;
+        progress.total.store(blocks.len() as u64, Ordering::Relaxed);
+        let digests = Arc::new(Mutex::new(Digests::new()));
+        let d = digests.clone();
+        let sink: Sink = Arc::new(move |index, data| {
+            let digest: [u8; 32] = Sha256::digest(data).into();
+            if data.iter().any(|&b| b != 0) {
+                d.lock().unwrap_or_else(|e| e.into_inner()).insert(index, digest);
+            }
+            Ok(())
+        });
+        self.rt.block_on(self.fetch_blocks(id, &blocks, sink, workers.max(1), progress))?;
+        let out = std::mem::take(&mut *digests.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(out)
+    }
+
+    /// GetSnapshotBlock of every listed block, `workers` at a time, each verified and
+    /// handed to `sink`.
+    async fn fetch_blocks(
+        &self,
+        id: &str,
+        blocks: &[(i32, String)],
+        sink: Sink,
+        workers: usize,
+        progress: &Arc<Progress>,
+    ) -> Result<(), Error> {
+        let permits = Arc::new(Semaphore::new(workers));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, token) in blocks.iter().cloned() {
+            let permit = permits.clone().acquire_owned().await.map_err(|e| Error::Protocol(e.to_string()))?;
+            let (ebs, policy, id, sink, progress) =
+                (self.ebs.clone(), self.retry, id.to_string(), sink.clone(), progress.clone());
+            tasks.spawn(async move {
+                let data = get_block(&ebs, &policy, &id, index, &token, &progress).await?;
+                sink(index as u64, &data)?;
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                progress.bytes.fetch_add(BLOCK_SIZE, Ordering::Relaxed);
+                drop(permit);
+                Ok::<(), Error>(())
+            });
+            while let Some(r) = tasks.try_join_next() {
+                r.map_err(|e| Error::Protocol(e.to_string()))??;
+            }
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.map_err(|e| Error::Protocol(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+/// Where fetched blocks go.
+type Sink = Arc<dyn Fn(u64, &[u8]) -> Result<(), Error> + Send + Sync>;
+
+/// GetSnapshotBlock with retries; the data's SHA-256 must equal the checksum sent with it.
+async fn get_block(
+    ebs: &aws_sdk_ebs::Client,
+    policy: &crate::RetryPolicy,
+    id: &str,
+    index: i32,
+    token: &str,
+    progress: &Progress,
+) -> Result<Vec<u8>, Error> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let out = retry("GetSnapshotBlock", policy, &progress.retries, None, || {
+            ebs.get_snapshot_block().snapshot_id(id).block_index(index).block_token(token).send()
+        })
+        .await?;
+        let checksum = out.checksum().map(str::to_string);
+        let data = match out.block_data.collect().await {
+            Ok(d) => d.to_vec(),
+            Err(e) if attempts < policy.max_attempts => {
+                progress.retries.fetch_add(1, Ordering::Relaxed);
+                let _ = e;
+                continue;
+            }
+            Err(e) => {
+                return Err(Error::RetriesExhausted { operation: "GetSnapshotBlock", attempts, last: e.to_string() })
+            }
+        };
+        let want = b64(&Sha256::digest(&data));
+        if data.len() as u64 != BLOCK_SIZE || checksum.as_deref() != Some(want.as_str()) {
+            return Err(Error::Checksum {
+                snapshot: id.to_string(),
+                index: index as u64,
+                got: checksum.unwrap_or_else(|| "(none)".into()),
+                want: format!("{want}, {} bytes", data.len()),
+            });
+        }
+        return Ok(data);
+    }
+}

@@ -1,0 +1,184 @@
+//! EC2: wait for a snapshot, register it as an AMI, tag, share, deprecate and copy it.
+
+use crate::retry::{classify, hint, Failure};
+use crate::Error;
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+
+/// The boot mode of an AMI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum BootMode {
+    /// Legacy BIOS only.
+    LegacyBios,
+    /// UEFI only.
+    Uefi,
+    /// UEFI where the instance type supports it, else BIOS.
+    UefiPreferred,
+}
+
+impl BootMode {
+    /// Parses `legacy-bios`, `uefi` or `uefi-preferred`.
+    pub fn parse(s: &str) -> Option<BootMode> {
+        match s {
+            "legacy-bios" => Some(BootMode::LegacyBios),
+            "uefi" => Some(BootMode::Uefi),
+            "uefi-preferred" => Some(BootMode::UefiPreferred),
+            _ => None,
+        }
+    }
+}
+
+/// Who may launch the AMI.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LaunchPermissions {
+    /// 12-digit account ids.
+    pub accounts: Vec<String>,
+    /// Organization ARNs.
+    pub organizations: Vec<String>,
+    /// Organizational unit ARNs.
+    pub organizational_units: Vec<String>,
+    /// Everyone.
+    pub public: bool,
+}
+
+impl LaunchPermissions {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+            && self.organizations.is_empty()
+            && self.organizational_units.is_empty()
+            && !self.public
+    }
+}
+
+/// Everything RegisterImage and the calls after it need.
+#[derive(Clone, Debug, Serialize)]
+pub struct AmiSpec {
+    /// The AMI name (3–128 characters).
+    pub name: String,
+    /// The description.
+    pub description: String,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
+    /// The boot mode.
+    pub boot_mode: BootMode,
+    /// ENA support.
+    pub ena: bool,
+    /// SriovNetSupport `simple`.
+    pub sriov: bool,
+    /// NitroTPM v2.0 (UEFI only).
+    pub tpm: bool,
+    /// Require IMDSv2 on instances launched from it.
+    pub imds_v2: bool,
+    /// The root device name, e.g. `/dev/xvda`.
+    pub root_device_name: String,
+    /// The root volume's type (`gp3`, …).
+    pub volume_type: String,
+    /// The root volume's size in GiB (default: the snapshot's).
+    pub volume_size_gib: Option<u64>,
+    /// Provisioned IOPS (gp3, io1, io2).
+    pub iops: Option<u32>,
+    /// Provisioned throughput in MiB/s (gp3).
+    pub throughput: Option<u32>,
+    /// Delete the root volume when the instance terminates.
+    pub delete_on_termination: bool,
+    /// UEFI variable store (base64), as `aws ec2 get-instance-uefi-data` prints it.
+    pub uefi_data: Option<String>,
+    /// Tags on the AMI and its snapshot(s).
+    pub tags: Vec<(String, String)>,
+    /// Launch permissions, applied in every region.
+    pub launch: LaunchPermissions,
+    /// More regions to copy the AMI to.
+    pub regions: Vec<String>,
+    /// Deprecation time, RFC 3339 (`2027-01-01T00:00:00Z`).
+    pub deprecate_at: Option<String>,
+}
+
+impl AmiSpec {
+    /// Checks the fields against EC2's rules.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c);
+        if !(3..=128).contains(&self.name.len()) || !self.name.chars().all(ok_char) {
+            return bad(format!(
+                "AMI name {:?}: 3–128 characters of letters, digits, spaces and ( ) [ ] . / - ' @ _",
+                self.name
+            ));
+        }
+        if !matches!(self.architecture.as_str(), "x86_64" | "arm64") {
+            return bad(format!("architecture {:?}: expected x86_64 or arm64", self.architecture));
+        }
+        if self.tpm && self.boot_mode != BootMode::Uefi {
+            return bad("tpm = true needs boot_mode = \"uefi\" (NitroTPM is UEFI only)".into());
+        }
+        if self.architecture == "arm64" && self.boot_mode != BootMode::Uefi {
+            return bad("arm64 AMIs boot with UEFI only: set boot_mode = \"uefi\"".into());
+        }
+        if !matches!(self.volume_type.as_str(), "gp3" | "gp2" | "io1" | "io2" | "st1" | "sc1" | "standard") {
+            return bad(format!(
+                "volume_type {:?}: expected gp3, gp2, io1, io2, st1, sc1 or standard",
+                self.volume_type
+            ));
+        }
+        if self.iops.is_some() && !matches!(self.volume_type.as_str(), "gp3" | "io1" | "io2") {
+            return bad(format!("iops is only for gp3, io1 and io2 volumes, not {}", self.volume_type));
+        }
+        if self.throughput.is_some() && self.volume_type != "gp3" {
+            return bad(format!("throughput is only for gp3 volumes, not {}", self.volume_type));
+        }
+        if let Some(d) = &self.deprecate_at {
+            if aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::DateTime).is_err() {
+                return bad(format!("deprecate_at {d:?} is not an RFC 3339 time such as 2027-01-01T00:00:00Z"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An AMI in one region.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublishedImage {
+    /// The region.
+    pub region: String,
+    /// The AMI id.
+    pub image_id: String,
+}
+
+/// What registration did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegisterReport {
+    /// The AMI in the session's region.
+    pub image_id: String,
+    /// Its name.
+    pub name: String,
+    /// The session's region.
+    pub region: String,
+    /// The root snapshot.
+    pub snapshot_id: String,
+    /// True if an AMI of that name already existed and was kept.
+    pub reused: bool,
+    /// Copies in other regions.
+    pub copies: Vec<PublishedImage>,
+}
+
+/// Maps an EC2 SDK error to [`Error::Api`].
+pub(crate) fn api<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    move |err| {
+        let (code, message) = match classify(&err) {
+            Failure::Fatal { code, message } => (code, message),
+            Failure::Transient(m) | Failure::NotFound(m) => ("RetriesExhausted".into(), m),
+        };
+        let hint = hint(&code).to_string();
+        Error::Api { operation, code, message, hint }
+    }
+}
+
+pub(crate) fn tags(resource: ResourceType, tags: &[(String, String)]) -> TagSpecification {
+    let t = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+    TagSpecification::builder().resource_type(resource).set_tags(Some(t.collect())).build()
+}

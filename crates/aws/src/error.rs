@@ -1,0 +1,74 @@
+//! The errors of `ingot-aws`.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong talking to AWS or reading the image.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call failed and will not be retried: the message says what to fix.
+    #[error("{operation} failed: {code}: {message}{hint}")]
+    Api {
+        /// The API operation, e.g. `PutSnapshotBlock`.
+        operation: &'static str,
+        /// The service's error code (`AccessDeniedException`) or the transport failure.
+        code: String,
+        /// The service's message.
+        message: String,
+        /// What to do about it, starting with "; " (or empty).
+        hint: String,
+    },
+    /// A retryable call kept failing until the retry budget ran out.
+    #[error("{operation} still failing after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// The API operation.
+        operation: &'static str,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The service answered with something ingot refuses to work with.
+    #[error("{0}")]
+    Protocol(String),
+    /// The caller asked for something the API does not allow.
+    #[error("{0}")]
+    Invalid(String),
+    /// A bounded wait ran out.
+    #[error("{what} did not finish within {seconds} s{hint}")]
+    WaitTimeout {
+        /// What was waited for.
+        what: String,
+        /// The bound.
+        seconds: u64,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Reading or writing a local file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A block read back does not match its checksum.
+    #[error("block {index} of {snapshot}: checksum {got} does not match the data ({want})")]
+    Checksum {
+        /// The snapshot.
+        snapshot: String,
+        /// The block index.
+        index: u64,
+        /// The checksum the service sent.
+        got: String,
+        /// The SHA-256 of the data received.
+        want: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

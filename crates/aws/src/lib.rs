@@ -1,0 +1,52 @@
+//! The AWS side of ingot: EBS direct upload and download of raw images, and EC2
+//! registration of the snapshots as AMIs. The only ingot crate that links the AWS SDK;
+//! its API blocks (the async runtime lives inside [`Session`]).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! let session = ingot_aws::Session::connect(&ingot_aws::Connect::default())?;
+//! let progress = Arc::new(ingot_aws::Progress::default());
+//! let report = session.upload("disk.raw".as_ref(), &ingot_aws::UploadOptions::default(), &progress)?;
+//! println!("{} ({} blocks)", report.snapshot_id, report.blocks_written);
+//! # Ok::<(), ingot_aws::Error>(())
+//! ```
+
+pub mod blocks;
+mod download;
+mod ec2;
+mod error;
+mod register;
+pub mod retry;
+mod session;
+mod upload;
+
+pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
+pub use download::{DownloadOptions, DownloadReport};
+pub use ec2::{AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport};
+pub use error::Error;
+pub use register::RegisterOptions;
+pub use retry::RetryPolicy;
+pub use session::{Connect, Session};
+pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport};
+
+use base64::Engine;
+
+/// Standard base64 with padding, as the EBS API carries checksums.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes a base64 SHA-256 digest.
+pub fn digest_from_b64(s: &str) -> Option<[u8; 32]> {
+    base64::engine::general_purpose::STANDARD.decode(s).ok()?.try_into().ok()
+}
+
+/// A StartSnapshot client token derived from what the snapshot will hold: the image's
+/// SHA-256 and the options that change the snapshot. Same image, same token.
+pub fn client_token(image_sha256: &str, volume_gib: u64, encrypted: bool, parent: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("ingot-snapshot\\0{image_sha256}\\0{volume_gib}\\0{encrypted}\\0{}", parent.unwrap_or("")));
+    let d = h.finalize();
+    d.iter().take(24).map(|b| format!("{b:02x}")).collect()
+}

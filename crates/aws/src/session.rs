@@ -1,0 +1,110 @@
+//! A connection to one AWS account and region: SDK configuration, timeouts, the runtime.
+
+use crate::{Error, RetryPolicy};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use std::time::Duration;
+
+/// How to reach AWS. Credentials come from the standard chain (environment, shared
+/// profiles, SSO, process credentials, IMDS); endpoints may be overridden with the SDK's
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EBS` / `AWS_ENDPOINT_URL_EC2` variables.
+#[derive(Clone, Debug)]
+pub struct Connect {
+    /// A shared-config profile (`--profile`), else `AWS_PROFILE` / `default`.
+    pub profile: Option<String>,
+    /// The region (`--region`), else `AWS_REGION` / the profile's.
+    pub region: Option<String>,
+    /// Time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time to wait for the first byte of a response (and between reads).
+    pub read_timeout: Duration,
+    /// Time for one attempt of one request, body included.
+    pub attempt_timeout: Duration,
+    /// Retry bounds for every call.
+    pub retry: RetryPolicy,
+}
+
+impl Default for Connect {
+    fn default() -> Self {
+        Connect {
+            profile: None,
+            region: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// SDK clients for one region, and the runtime that drives them. Its methods block.
+pub struct Session {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) config: aws_config::SdkConfig,
+    pub(crate) ebs: aws_sdk_ebs::Client,
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) region: String,
+    pub(crate) retry: RetryPolicy,
+}
+
+impl Session {
+    /// Loads the configuration and builds the clients. Fails when no region is known.
+    ///
+    /// ```no_run
+    /// let session = ingot_aws::Session::connect(&ingot_aws::Connect::default())?;
+    /// println!("{}", session.region());
+    /// # Ok::<(), ingot_aws::Error>(())
+    /// ```
+    pub fn connect(c: &Connect) -> Result<Session, Error> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))?;
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(c.connect_timeout)
+            .read_timeout(c.read_timeout)
+            .operation_attempt_timeout(c.attempt_timeout)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+        if let Some(p) = &c.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &c.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let config = rt.block_on(loader.load());
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+            Error::Invalid("no AWS region: pass --region or set AWS_REGION (or a region in the profile)".into())
+        })?;
+        // EBS calls go through ingot's own classified retries (counted in the report);
+        // EC2 calls are few and use the SDK's standard retries with the same bound.
+        let ebs_conf = aws_sdk_ebs::config::Builder::from(&config).retry_config(RetryConfig::disabled()).build();
+        let ebs = aws_sdk_ebs::Client::from_conf(ebs_conf);
+        let ec2 = ec2_client(&config, None, &c.retry);
+        Ok(Session { rt, config, ebs, ec2, region, retry: c.retry })
+    }
+
+    /// The region the session works in.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// An EC2 client for another region (for CopyImage).
+    pub(crate) fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
+        ec2_client(&self.config, Some(region), &self.retry)
+    }
+}
+
+fn ec2_client(config: &aws_config::SdkConfig, region: Option<&str>, retry: &RetryPolicy) -> aws_sdk_ec2::Client {
+    let mut b = aws_sdk_ec2::config::Builder::from(config).retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(retry.max_attempts)
+            .with_initial_backoff(retry.base_delay)
+            .with_max_backoff(retry.max_delay),
+    );
+    if let Some(r) = region {
+        b = b.region(Region::new(r.to_string()));
+    }
+    aws_sdk_ec2::Client::from_conf(b.build())
+}

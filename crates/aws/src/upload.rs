@@ -1,0 +1,451 @@
+//! `upload`: an image into a new EBS snapshot through the EBS direct API.
+
+use crate::blocks::{Block, Digests, Scanner, Skipped, ZeroBlocks, BLOCK_SIZE};
+use crate::retry::retry;
+use crate::{b64, Error, Session};
+use aws_sdk_ebs::primitives::ByteStream;
+use aws_sdk_ebs::types::{ChecksumAggregationMethod, ChecksumAlgorithm, Status, Tag};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+const GIB: u64 = 1 << 30;
+
+/// What to upload and how.
+#[derive(Clone, Debug)]
+pub struct UploadOptions {
+    /// Volume size in GiB; default: the image size rounded up. Never smaller than that.
+    pub volume_size_gib: Option<u64>,
+    /// The snapshot's description.
+    pub description: String,
+    /// Tags on the snapshot.
+    pub tags: Vec<(String, String)>,
+    /// Idempotency token of StartSnapshot (≤ 64 characters): derive it from the image's
+    /// digest so that a retried publish of the same image reuses its snapshot.
+    pub client_token: Option<String>,
+    /// Encrypt the snapshot.
+    pub encrypted: bool,
+    /// The KMS key for an encrypted snapshot (default: the account's EBS key).
+    pub kms_key_arn: Option<String>,
+    /// Minutes EBS waits for CompleteSnapshot before it fails the snapshot (10–4320).
+    pub timeout_minutes: u32,
+    /// An incremental upload: the parent snapshot and the digests of its blocks.
+    pub parent: Option<(String, Digests)>,
+    /// What to do with all-zero blocks (see [`ZeroBlocks`]).
+    pub zero_blocks: ZeroBlocks,
+    /// PutSnapshotBlock requests in flight; also bounds memory to workers × 512 KiB.
+    pub workers: usize,
+    /// Client-side bound on PutSnapshotBlock requests per second (EBS allows 1,000 per snapshot).
+    pub requests_per_second: u32,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            volume_size_gib: None,
+            description: String::new(),
+            tags: Vec::new(),
+            client_token: None,
+            encrypted: false,
+            kms_key_arn: None,
+            timeout_minutes: 60,
+            parent: None,
+            zero_blocks: ZeroBlocks::Skip,
+            workers: 64,
+            requests_per_second: 950,
+        }
+    }
+}
+
+/// Live counters of an upload, read by a progress bar on another thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Candidate blocks (an upper bound of the blocks sent).
+    pub total: AtomicU64,
+    /// Candidate blocks dealt with (sent or skipped).
+    pub done: AtomicU64,
+    /// Bytes sent.
+    pub bytes: AtomicU64,
+    /// Retried attempts.
+    pub retries: AtomicU64,
+}
+
+/// What an upload did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UploadReport {
+    /// The snapshot.
+    pub snapshot_id: String,
+    /// The region.
+    pub region: String,
+    /// True when StartSnapshot returned a snapshot already completed (same client token).
+    pub reused: bool,
+    /// Volume size in GiB.
+    pub volume_size_gib: u64,
+    /// Always 524288.
+    pub block_size: u64,
+    /// Blocks sent with PutSnapshotBlock.
+    pub blocks_written: u64,
+    /// Candidate blocks skipped as all zeros.
+    pub blocks_zero_skipped: u64,
+    /// Candidate blocks skipped as equal to the parent's.
+    pub blocks_unchanged: u64,
+    /// Bytes sent.
+    pub bytes_written: u64,
+    /// Retried attempts of any call.
+    pub retries: u64,
+    /// The LINEAR aggregate checksum sent with CompleteSnapshot (base64).
+    pub checksum: String,
+    /// The parent snapshot, if incremental.
+    pub parent_snapshot_id: Option<String>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// SHA-256 (base64) of every non-zero block of the image, by index: what a later
+    /// `--parent` upload compares against.
+    pub blocks: BTreeMap<u64, String>,
+}
+
+/// Checks the options against the API's limits; returns the volume size in GiB.
+pub fn check(image_size: u64, opts: &UploadOptions) -> Result<u64, Error> {
+    let needed = image_size.div_ceil(GIB).max(1);
+    let size = opts.volume_size_gib.unwrap_or(needed);
+    if size < needed {
+        return Err(Error::Invalid(format!(
+            "volume size {size} GiB is smaller than the image ({image_size} bytes need {needed} GiB)"
+        )));
+    }
+    if !(1..=65_536).contains(&size) {
+        return Err(Error::Invalid(format!("volume size {size} GiB is outside EBS's 1–65536 GiB")));
+    }
+    if !(10..=4_320).contains(&opts.timeout_minutes) {
+        return Err(Error::Invalid(format!(
+            "snapshot timeout {} minutes is outside StartSnapshot's 10–4320",
+            opts.timeout_minutes
+        )));
+    }
+    if opts.encrypted && opts.parent.is_some() {
+        return Err(Error::Invalid(
+            "--encrypted and --parent cannot be combined: StartSnapshot takes the encryption of a parent snapshot from the parent; drop --encrypted".into(),
+        ));
+    }
+    if opts.kms_key_arn.is_some() && !opts.encrypted {
+        return Err(Error::Invalid("a KMS key is only used with encryption: add --encrypted".into()));
+    }
+    if opts.workers == 0 || opts.workers > 1024 {
+        return Err(Error::Invalid(format!("workers must be 1–1024, not {}", opts.workers)));
+    }
+    if opts.client_token.as_ref().is_some_and(|t| t.len() > 64) {
+        return Err(Error::Invalid("the client token is longer than 64 characters".into()));
+    }
+    Ok(size)
+}
+
+impl Session {
+    /// Uploads `image` into a new snapshot and completes it. Blocks until done.
+    pub fn upload(&self, image: &Path, opts: &UploadOptions, progress: &Arc<Progress>) -> Result<UploadReport, Error> {
+        let parent = opts.parent.as_ref().map(|p| p.1.clone()).unwrap_or_default();
+        let scanner = Scanner::open(image, &opts.zero_blocks, parent)?;
+        let volume = check(scanner.size(), opts)?;
+        self.rt.block_on(self.upload_async(scanner, volume, opts, progress))
+    }
+
+    async fn upload_async(
+        &self,
+        scanner: Scanner,
+        volume: u64,
+        opts: &UploadOptions,
+        progress: &Arc<Progress>,
+    ) -> Result<UploadReport, Error> {
+        let started = Instant::now();
+        let (snapshot_id, status) = self.start_snapshot(volume, opts, progress).await?;
+        let mut report = UploadReport {
+            snapshot_id: snapshot_id.clone(),
+            region: self.region.clone(),
+            reused: status == Status::Completed,
+            volume_size_gib: volume,
+            block_size: BLOCK_SIZE,
+            blocks_written: 0,
+            blocks_zero_skipped: 0,
+            blocks_unchanged: 0,
+            bytes_written: 0,
+            retries: 0,
+            checksum: String::new(),
+            parent_snapshot_id: opts.parent.as_ref().map(|p| p.0.clone()),
+            seconds: 0.0,
+            blocks: BTreeMap::new(),
+        };
+        match status {
+            Status::Pending => {}
+            Status::Completed => {
+                report.retries = progress.retries.load(Ordering::Relaxed);
+                report.seconds = started.elapsed().as_secs_f64();
+                return Ok(report);
+            }
+            other => {
+                return Err(Error::Protocol(format!(
+                    "StartSnapshot returned {snapshot_id} in state {other}; it cannot be written (a client token reused for another image?)"
+                )))
+            }
+        }
+        progress.total.store(scanner.candidates(), Ordering::Relaxed);
+        let scanned = self.put_blocks(&snapshot_id, scanner, opts, progress, started).await?;
+        let checksum = b64(&scanned.aggregate);
+        self.complete_snapshot(&snapshot_id, scanned.written, &checksum, progress, started).await?;
+        report.blocks_written = scanned.written;
+        report.blocks_zero_skipped = scanned.zero;
+        report.blocks_unchanged = scanned.unchanged;
+        report.bytes_written = progress.bytes.load(Ordering::Relaxed);
+        report.retries = progress.retries.load(Ordering::Relaxed);
+        report.checksum = checksum;
+        report.blocks = scanned.content.iter().map(|(&i, d)| (i, b64(d))).collect();
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    async fn start_snapshot(
+        &self,
+        volume: u64,
+        opts: &UploadOptions,
+        progress: &Progress,
+    ) -> Result<(String, Status), Error> {
+        let tags: Vec<Tag> = opts.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let out = retry("StartSnapshot", &self.retry, &progress.retries, None, || {
+            self.ebs
+                .start_snapshot()
+                .volume_size(volume as i64)
+                .description(&opts.description)
+                .set_tags(Some(tags.clone()))
+                .set_client_token(opts.client_token.clone())
+                .set_encrypted(opts.encrypted.then_some(true))
+                .set_kms_key_arn(opts.kms_key_arn.clone())
+                .timeout(opts.timeout_minutes as i32)
+                .set_parent_snapshot_id(opts.parent.as_ref().map(|p| p.0.clone()))
+                .send()
+        })
+        .await?;
+        let id = out.snapshot_id().ok_or_else(|| Error::Protocol("StartSnapshot returned no SnapshotId".into()))?;
+        if out.block_size() != Some(BLOCK_SIZE as i32) {
+            return Err(Error::Protocol(format!(
+                "StartSnapshot reported BlockSize {:?} for {id}; EBS direct blocks are {BLOCK_SIZE} bytes, so ingot will not write to it (the snapshot is left pending and expires after {} minutes)",
+                out.block_size(),
+                opts.timeout_minutes
+            )));
+        }
+        Ok((id.to_string(), out.status().cloned().unwrap_or(Status::Pending)))
+    }
+
+    async fn complete_snapshot(
+        &self,
+        id: &str,
+        changed: u64,
+        checksum: &str,
+        progress: &Progress,
+        started: Instant,
+    ) -> Result<(), Error> {
+        let window = self.retry.not_found_window.saturating_sub(started.elapsed());
+        let out = retry("CompleteSnapshot", &self.retry, &progress.retries, Some(window), || {
+            self.ebs
+                .complete_snapshot()
+                .snapshot_id(id)
+                .changed_blocks_count(changed as i32)
+                .checksum(checksum)
+                .checksum_algorithm(ChecksumAlgorithm::ChecksumAlgorithmSha256)
+                .checksum_aggregation_method(ChecksumAggregationMethod::ChecksumAggregationLinear)
+                .send()
+        })
+        .await?;
+        match out.status() {
+            Some(Status::Error) => Err(Error::Protocol(format!("CompleteSnapshot put {id} in state error"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends every block the scanner chooses with at most `workers` blocks in memory.
+    async fn put_blocks(
+        &self,
+        id: &str,
+        scanner: Scanner,
+        opts: &UploadOptions,
+        progress: &Arc<Progress>,
+        started: Instant,
+    ) -> Result<Scanned, Error> {
+        let permits = Arc::new(Semaphore::new(opts.workers));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
+        let reader = {
+            let (permits, handle) = (permits.clone(), tokio::runtime::Handle::current());
+            std::thread::spawn(move || read_blocks(scanner, permits, handle, tx, recycle_rx))
+        };
+        let ctx = Arc::new(PutContext {
+            ebs: self.ebs.clone(),
+            id: id.to_string(),
+            retry: self.retry,
+            limiter: RateLimiter::new(opts.requests_per_second),
+            not_found_until: started + self.retry.not_found_window,
+            progress: progress.clone(),
+        });
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut failure = None;
+        while let Some((block, permit)) = rx.recv().await {
+            let Some(block) = block else {
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let (ctx, recycle) = (ctx.clone(), recycle_tx.clone());
+            tasks.spawn(async move {
+                let data = ctx.put(block).await?;
+                drop(permit);
+                let _ = recycle.send(data);
+                Ok::<(), Error>(())
+            });
+            while let Some(done) = tasks.try_join_next() {
+                failure = failure.or(flatten(done).err());
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        drop(rx);
+        while failure.is_none() {
+            match tasks.join_next().await {
+                Some(done) => failure = flatten(done).err(),
+                None => break,
+            }
+        }
+        tasks.abort_all();
+        permits.close();
+        let scanned = reader.join().map_err(|_| Error::Protocol("the block reader panicked".into()))?;
+        match failure {
+            Some(e) => Err(e),
+            None => scanned,
+        }
+    }
+}
+
+/// What the reader found.
+struct Scanned {
+    written: u64,
+    zero: u64,
+    unchanged: u64,
+    aggregate: [u8; 32],
+    content: BTreeMap<u64, [u8; 32]>,
+}
+
+/// A block to send (or `None` for a skipped candidate) and the permit that bounds memory.
+type Item = (Option<Block>, Option<OwnedSemaphorePermit>);
+
+/// The reader thread: reads and hashes candidates in index order, one permit per block
+/// held until its upload ends. Stops when the receiver is gone or the permits are closed.
+fn read_blocks(
+    mut scanner: Scanner,
+    permits: Arc<Semaphore>,
+    handle: tokio::runtime::Handle,
+    tx: tokio::sync::mpsc::UnboundedSender<Item>,
+    recycle: mpsc::Receiver<Vec<u8>>,
+) -> Result<Scanned, Error> {
+    let (mut written, mut zero, mut unchanged) = (0, 0, 0);
+    loop {
+        let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else { break };
+        let buf = recycle.try_recv().unwrap_or_default();
+        let item = match scanner.next_block(buf)? {
+            None => break,
+            Some(Ok(block)) => {
+                written += 1;
+                (Some(block), Some(permit))
+            }
+            Some(Err((why, _))) => {
+                match why {
+                    Skipped::Zero => zero += 1,
+                    Skipped::Unchanged => unchanged += 1,
+                }
+                (None, None)
+            }
+        };
+        if tx.send(item).is_err() {
+            break;
+        }
+    }
+    Ok(Scanned {
+        written,
+        zero,
+        unchanged,
+        aggregate: scanner.aggregate(),
+        content: std::mem::take(&mut scanner.content),
+    })
+}
+
+fn flatten(r: Result<Result<(), Error>, tokio::task::JoinError>) -> Result<(), Error> {
+    r.map_err(|e| Error::Protocol(format!("an upload task failed: {e}")))?
+}
+
+/// Everything a PutSnapshotBlock task needs.
+struct PutContext {
+    ebs: aws_sdk_ebs::Client,
+    id: String,
+    retry: crate::RetryPolicy,
+    limiter: RateLimiter,
+    not_found_until: Instant,
+    progress: Arc<Progress>,
+}
+
+impl PutContext {
+    /// Sends one block (retrying as classified); returns its buffer for reuse.
+    async fn put(&self, block: Block) -> Result<Vec<u8>, Error> {
+        let checksum = b64(&block.digest);
+        let bytes = Bytes::from(block.data);
+        let total = self.progress.total.load(Ordering::Relaxed).max(1);
+        let percent = (self.progress.done.load(Ordering::Relaxed) * 100 / total).min(100) as i32;
+        let window = self.not_found_until.saturating_duration_since(Instant::now());
+        retry("PutSnapshotBlock", &self.retry, &self.progress.retries, Some(window), || {
+            let bytes = bytes.clone();
+            let checksum = checksum.clone();
+            async move {
+                self.limiter.wait().await;
+                self.ebs
+                    .put_snapshot_block()
+                    .snapshot_id(&self.id)
+                    .block_index(block.index as i32)
+                    .block_data(ByteStream::from(bytes))
+                    .data_length(BLOCK_SIZE as i32)
+                    .checksum(checksum)
+                    .checksum_algorithm(ChecksumAlgorithm::ChecksumAlgorithmSha256)
+                    .progress(percent)
+                    .send()
+                    .await
+            }
+        })
+        .await?;
+        self.progress.done.fetch_add(1, Ordering::Relaxed);
+        self.progress.bytes.fetch_add(BLOCK_SIZE, Ordering::Relaxed);
+        Ok(bytes.try_into_mut().map(Vec::from).unwrap_or_default())
+    }
+}
+
+/// Spaces requests at least `1 / rate` seconds apart (attempts of retries included).
+struct RateLimiter {
+    interval: Duration,
+    next: std::sync::Mutex<Instant>,
+}
+
+impl RateLimiter {
+    fn new(per_second: u32) -> RateLimiter {
+        RateLimiter {
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let at = (*next).max(Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}

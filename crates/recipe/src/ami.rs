@@ -1,0 +1,227 @@
+//! The `[ami]` section: how `ingot publish` registers the image as an AMI.
+
+use crate::error::Locator;
+use crate::schema::RawAmi;
+use crate::{parse_size, Arch, RecipeError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use toml::{Spanned, Value};
+
+/// A validated `[ami]` section. Names of EC2 fields are kept as EC2 spells them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ami {
+    /// The AMI name template (`name`, default `"{name}-{version}-{arch}"`): `{name}`,
+    /// `{version}`, `{date}` (UTC, YYYYMMDD, at publication) and `{arch}` are replaced.
+    pub name: String,
+    /// `{version}` (`version`, default `"0"`).
+    pub version: String,
+    /// The description (`description`).
+    pub description: String,
+    /// `x86_64` or `arm64`: from `[boot] arch`.
+    pub architecture: String,
+    /// `legacy-bios`, `uefi` or `uefi-preferred` (`boot_mode`; default `uefi-preferred` on
+    /// x86_64 and `uefi` on arm64).
+    pub boot_mode: String,
+    /// ENA support (`ena`, default true).
+    pub ena: bool,
+    /// SriovNetSupport simple (`sriov`, default true).
+    pub sriov: bool,
+    /// NitroTPM v2.0 (`tpm`, default false; UEFI only).
+    pub tpm: bool,
+    /// Require IMDSv2 (`imds_v2`, default true).
+    pub imds_v2: bool,
+    /// The root device name (`root_device`, default `/dev/xvda`).
+    pub root_device: String,
+    /// The root volume type (`volume_type`, default `gp3`).
+    pub volume_type: String,
+    /// Root volume size in GiB (`volume_size`, default: the image's size rounded up).
+    pub volume_size_gib: Option<u64>,
+    /// Provisioned IOPS (`iops`).
+    pub iops: Option<u32>,
+    /// Provisioned throughput, MiB/s (`throughput`).
+    pub throughput: Option<u32>,
+    /// Delete the root volume with the instance (`delete_on_termination`, default true).
+    pub delete_on_termination: bool,
+    /// A file holding the UEFI variable store in base64 (`uefi_data`, relative to the recipe).
+    pub uefi_data: Option<PathBuf>,
+    /// Tags on the AMI and its snapshots (`[ami.tags]`).
+    pub tags: BTreeMap<String, String>,
+    /// Accounts allowed to launch it (`[ami.launch_permissions] accounts`).
+    pub share_accounts: Vec<String>,
+    /// Organization ARNs (`organizations`).
+    pub share_organizations: Vec<String>,
+    /// Organizational unit ARNs (`organizational_units`).
+    pub share_organizational_units: Vec<String>,
+    /// Public (`public`, default false).
+    pub public: bool,
+    /// More regions to copy to (`regions`).
+    pub regions: Vec<String>,
+    /// Deprecation time, RFC 3339 (`deprecate_at`).
+    pub deprecate_at: Option<String>,
+    /// Encrypt the snapshot (`encrypted`, default false).
+    pub encrypted: bool,
+    /// KMS key for encryption (`kms_key_id`).
+    pub kms_key_id: Option<String>,
+    /// Minutes EBS waits for the upload to complete (`snapshot_timeout`, default 60, 10–4320).
+    pub snapshot_timeout: u32,
+}
+
+impl Ami {
+    /// The AMI name for recipe `recipe` published at `unix_time`.
+    ///
+    /// ```
+    /// let toml = "name = \"web\"\n[ami]\nname = \"{name}-{version}-{date}-{arch}\"\nversion = \"1.2\"\n";
+    /// let recipe = ingot_recipe::Recipe::parse(toml, "r.toml".as_ref()).unwrap();
+    /// let ami = recipe.ami.as_ref().unwrap();
+    /// assert_eq!(ami.expand_name("web", 1_800_000_000), "web-1.2-20270115-x86_64");
+    /// ```
+    pub fn expand_name(&self, recipe: &str, unix_time: i64) -> String {
+        self.name
+            .replace("{name}", recipe)
+            .replace("{version}", &self.version)
+            .replace("{arch}", &self.architecture)
+            .replace("{date}", &ymd(unix_time))
+    }
+}
+
+/// `YYYYMMDD` of a Unix time, UTC.
+fn ymd(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}")
+}
+
+fn one_of(
+    loc: &Locator,
+    key: &str,
+    v: &Option<Spanned<String>>,
+    allowed: &[&str],
+    default: &str,
+) -> Result<String, RecipeError> {
+    match v {
+        None => Ok(default.to_string()),
+        Some(s) if allowed.contains(&s.get_ref().as_str()) => Ok(s.get_ref().clone()),
+        Some(s) => {
+            Err(loc.at(s.span().start, format!("ami.{key}: {:?} is not one of {}", s.get_ref(), allowed.join(", "))))
+        }
+    }
+}
+
+/// Validates `[ami]`.
+pub(crate) fn ami(loc: &Locator, raw: &RawAmi, arch: Arch, base: &std::path::Path) -> Result<Ami, RecipeError> {
+    let architecture = match arch {
+        Arch::X86_64 => "x86_64",
+        Arch::Arm64 => "arm64",
+    };
+    let default_mode = if arch == Arch::Arm64 { "uefi" } else { "uefi-preferred" };
+    let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, &["legacy-bios", "uefi", "uefi-preferred"], default_mode)?;
+    if arch == Arch::Arm64 && boot_mode != "uefi" {
+        let at = raw.boot_mode.as_ref().map_or(0, |s| s.span().start);
+        return Err(loc.at(at, "ami.boot_mode: arm64 AMIs boot with UEFI only: use \"uefi\""));
+    }
+    if let Some(t) = raw.tpm.as_ref().filter(|t| *t.get_ref()) {
+        if boot_mode != "uefi" {
+            return Err(
+                loc.at(t.span().start, format!("ami.tpm: NitroTPM needs boot_mode = \"uefi\", not {boot_mode:?}"))
+            );
+        }
+    }
+    let volume_type =
+        one_of(loc, "volume_type", &raw.volume_type, &["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"], "gp3")?;
+    if let Some(i) = &raw.iops {
+        if !matches!(volume_type.as_str(), "gp3" | "io1" | "io2") {
+            return Err(
+                loc.at(i.span().start, format!("ami.iops: only gp3, io1 and io2 volumes take iops, not {volume_type}"))
+            );
+        }
+    }
+    if let Some(t) = &raw.throughput {
+        if volume_type != "gp3" {
+            return Err(
+                loc.at(t.span().start, format!("ami.throughput: only gp3 volumes take throughput, not {volume_type}"))
+            );
+        }
+    }
+    let volume_size_gib = match &raw.volume_size {
+        None => None,
+        Some(v) => Some(gib(loc, v)?),
+    };
+    let snapshot_timeout = match &raw.snapshot_timeout {
+        Some(t) if !(10..=4320).contains(t.get_ref()) => {
+            return Err(loc.at(t.span().start, "ami.snapshot_timeout: EBS takes 10–4320 minutes"))
+        }
+        Some(t) => *t.get_ref(),
+        None => 60,
+    };
+    if raw.kms_key_id.is_some() && !raw.encrypted.unwrap_or(false) {
+        let at = raw.kms_key_id.as_ref().map_or(0, |s| s.span().start);
+        return Err(loc.at(at, "ami.kms_key_id: a KMS key needs encrypted = true"));
+    }
+    let perms = raw.launch_permissions.as_ref();
+    let list = |f: fn(&crate::schema::RawLaunch) -> &Vec<String>| perms.map(|p| f(p).clone()).unwrap_or_default();
+    let share_accounts = list(|p| &p.accounts);
+    if let Some(bad) = share_accounts.iter().find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(loc.whole(format!("ami.launch_permissions.accounts: {bad:?} is not a 12-digit account id")));
+    }
+    Ok(Ami {
+        name: raw.name.clone().unwrap_or_else(|| "{name}-{version}-{arch}".into()),
+        version: raw.version.clone().unwrap_or_else(|| "0".into()),
+        description: raw.description.clone().unwrap_or_default(),
+        architecture: architecture.into(),
+        boot_mode,
+        ena: raw.ena.unwrap_or(true),
+        sriov: raw.sriov.unwrap_or(true),
+        tpm: raw.tpm.as_ref().is_some_and(|t| *t.get_ref()),
+        imds_v2: raw.imds_v2.unwrap_or(true),
+        root_device: raw.root_device.clone().unwrap_or_else(|| "/dev/xvda".into()),
+        volume_type,
+        volume_size_gib,
+        iops: raw.iops.as_ref().map(|i| *i.get_ref()),
+        throughput: raw.throughput.as_ref().map(|t| *t.get_ref()),
+        delete_on_termination: raw.delete_on_termination.unwrap_or(true),
+        uefi_data: raw.uefi_data.as_ref().map(|p| base.join(p)),
+        tags: raw.tags.clone(),
+        share_accounts,
+        share_organizations: list(|p| &p.organizations),
+        share_organizational_units: list(|p| &p.organizational_units),
+        public: perms.is_some_and(|p| p.public.unwrap_or(false)),
+        regions: raw.regions.clone(),
+        deprecate_at: raw.deprecate_at.clone(),
+        encrypted: raw.encrypted.unwrap_or(false),
+        kms_key_id: raw.kms_key_id.as_ref().map(|s| s.get_ref().clone()),
+        snapshot_timeout,
+    })
+}
+
+/// A whole number of GiB from a size (`"8 GiB"`) or an integer (GiB).
+fn gib(loc: &Locator, v: &Spanned<Value>) -> Result<u64, RecipeError> {
+    let at = v.span().start;
+    let bytes = match v.get_ref() {
+        Value::Integer(n) if *n > 0 => (*n as u64) << 30,
+        Value::String(s) => parse_size(s).map_err(|e| loc.at(at, format!("ami.volume_size: {e}")))?,
+        _ => return Err(loc.at(at, "ami.volume_size: expected a size such as \"8 GiB\"")),
+    };
+    if bytes % (1 << 30) != 0 || !(1..=65_536).contains(&(bytes >> 30)) {
+        return Err(loc.at(at, "ami.volume_size: EBS volumes are a whole number of GiB, 1–65536"));
+    }
+    Ok(bytes >> 30)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(super::ymd(0), "19700101");
+        assert_eq!(super::ymd(951_782_400), "20000229");
+        assert_eq!(super::ymd(1_795_737_600), "20261127");
+    }
+}

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""A moto server made strict where the EBS direct and EC2 APIs are strict.
+
+Usage: moto-server.py [PORT]   (0 or nothing: any free port)
+Prints "READY <port>" on stdout once it listens; serves until killed.
+
+moto 5.2 is lenient: it reports a 512-byte EBS block size, accepts any checksum, data
+length, block index, writes after completion and any completion checksum, ignores
+ClientToken and ParentSnapshotId, says `completed` for a snapshot still being written, and
+keeps little of RegisterImage. This launcher patches moto's classes at start-up (moto's files
+stay untouched) so that the server rejects, with the documented error codes, what EBS
+rejects, and it records every EC2 request so a test can check exactly what ingot sent:
+
+    GET /_ingot/requests   -> JSON list of {"service", "region", "action", "params"}
+"""
+
+import base64
+import hashlib
+import json
+import sys
+import threading
+from urllib.parse import parse_qsl
+
+from moto.core.exceptions import JsonRESTError
+from moto.ebs import models as ebs_models
+from moto.ebs import responses as ebs_responses
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+BLOCK_SIZE = 524288
+GIB = 1 << 30
+
+
+class EbsError(JsonRESTError):
+    def __init__(self, error_type, message, code=400):
+        super().__init__(error_type, message)
+        self.code = code
+
+
+def validation(message):
+    return EbsError("ValidationException", message, 400)
+
+
+def not_found(snapshot_id):
+    return EbsError(
+        "ResourceNotFoundException", f"The snapshot '{snapshot_id}' does not exist.", 404
+    )
+
+
+# --- EBS: the model -------------------------------------------------------------------
+
+_original_init = ebs_models.EBSSnapshot.__init__
+
+
+def _snapshot_init(self, account_id, snapshot):
+    _original_init(self, account_id, snapshot)
+    self.block_size = BLOCK_SIZE
+    self.written = {}  # index -> raw sha256 of blocks put into this snapshot
+    self.ec2_snapshot = snapshot
+
+
+ebs_models.EBSSnapshot.__init__ = _snapshot_init
+
+TOKENS = {}  # client token -> (request fingerprint, snapshot id)
+LOCK = threading.Lock()
+
+
+def _backend_snapshot(backend, snapshot_id):
+    snap = backend.snapshots.get(snapshot_id)
+    if snap is None:
+        raise not_found(snapshot_id)
+    return snap
+
+
+# --- EBS: the responses ---------------------------------------------------------------
+
+
+def start_snapshot(self):
+    size = self._get_param("VolumeSize")
+    timeout = self._get_param("Timeout")
+    token = self._get_param("ClientToken")
+    parent = self._get_param("ParentSnapshotId")
+    encrypted = self._get_param("Encrypted")
+    if size is None or not 1 <= int(size) <= 65536:
+        raise validation(f"VolumeSize {size} is outside 1-65536 GiB")
+    if timeout is not None and not 10 <= int(timeout) <= 4320:
+        raise validation(f"Timeout {timeout} is outside 10-4320 minutes")
+    if parent and encrypted:
+        raise validation("Encrypted must be omitted when ParentSnapshotId is given")
+    fingerprint = json.dumps([size, parent, encrypted, self._get_param("KmsKeyArn")])
+    with LOCK:
+        if token and token in TOKENS:
+            seen, snapshot_id = TOKENS[token]
+            if seen != fingerprint:
+                raise validation("ClientToken was used with different parameters")
+            return _start_result(self.ebs_backend.snapshots[snapshot_id])
+        if parent:
+            parent_snap = _backend_snapshot(self.ebs_backend, parent)
+            if parent_snap.status != "completed":
+                raise validation(f"The parent snapshot {parent} is not completed")
+            if int(size) < parent_snap.volume_size:
+                raise validation("VolumeSize is smaller than the parent snapshot's")
+        snap = self.ebs_backend.start_snapshot(
+            volume_size=int(size),
+            tags=self._get_param("Tags"),
+            description=self._get_param("Description"),
+        )
+        snap.ec2_snapshot.status = "pending"
+        if parent:
+            snap.blocks.update(parent_snap.blocks)
+        if token:
+            TOKENS[token] = (fingerprint, snap.snapshot_id)
+    return _start_result(snap)
+
+
+def _start_result(snap):
+    from moto.core.responses import ActionResult
+
+    return ActionResult(
+        {
+            "SnapshotId": snap.snapshot_id,
+            "OwnerId": snap.account_id,
+            "Status": snap.status,
+            "StartTime": snap.start_time,
+            "VolumeSize": snap.volume_size,
+            "BlockSize": snap.block_size,
+            "Tags": snap.tags,
+            "Description": snap.description,
+        }
+    )
+
+
+def put_snapshot_block(self):
+    snapshot_id = self._get_param("SnapshotId")
+    index = int(self._get_param("BlockIndex"))
+    data = self._get_param("BlockData") or b""
+    if isinstance(data, str):
+        data = data.encode()
+    checksum = self._get_param("Checksum")
+    algorithm = self._get_param("ChecksumAlgorithm")
+    length = self._get_param("DataLength")
+    snap = _backend_snapshot(self.ebs_backend, snapshot_id)
+    if snap.status != "pending":
+        raise validation(f"The snapshot {snapshot_id} is {snap.status}; blocks can only be written while pending")
+    if not 0 <= index < snap.volume_size * GIB // BLOCK_SIZE:
+        raise validation(f"BlockIndex {index} is outside the volume")
+    if length is None or int(length) != BLOCK_SIZE:
+        raise validation(f"DataLength {length} must be {BLOCK_SIZE}")
+    if len(data) != int(length):
+        raise validation(f"the body holds {len(data)} bytes, DataLength says {length}")
+    if algorithm != "SHA256":
+        raise validation(f"ChecksumAlgorithm {algorithm} is not SHA256")
+    digest = hashlib.sha256(data).digest()
+    if checksum != base64.b64encode(digest).decode():
+        raise validation("The checksum does not match the block data")
+    with LOCK:
+        snap.put_block(index, data, checksum, algorithm, int(length))
+        snap.written[index] = digest
+    from moto.core.responses import ActionResult
+
+    return ActionResult({"Checksum": checksum, "ChecksumAlgorithm": algorithm})
+
+
+def complete_snapshot(self):
+    snapshot_id = self._get_param("SnapshotId")
+    snap = _backend_snapshot(self.ebs_backend, snapshot_id)
+    count = self._get_param("ChangedBlocksCount")
+    checksum = self._get_param("Checksum")
+    algorithm = self._get_param("ChecksumAlgorithm")
+    method = self._get_param("ChecksumAggregationMethod")
+    with LOCK:
+        if snap.status != "pending":
+            raise validation(f"The snapshot {snapshot_id} is already {snap.status}")
+        if count is None or int(count) != len(snap.written):
+            raise validation(f"ChangedBlocksCount {count} does not match the {len(snap.written)} blocks written")
+        if checksum is not None:
+            if algorithm != "SHA256" or method != "LINEAR":
+                raise validation(f"unsupported checksum {algorithm}/{method}")
+            linear = hashlib.sha256(b"".join(snap.written[i] for i in sorted(snap.written))).digest()
+            if checksum != base64.b64encode(linear).decode():
+                raise validation("The aggregate checksum does not match the blocks written")
+        snap.status = "completed"
+    # EC2 sees the snapshot complete a moment later, as on AWS.
+    threading.Timer(1.5, lambda: setattr(snap.ec2_snapshot, "status", "completed")).start()
+    from moto.core.responses import ActionResult
+
+    return ActionResult({"Status": "completed"})
+
+
+def get_snapshot_block(self):
+    snapshot_id = self._get_param("SnapshotId")
+    index = int(self._get_param("BlockIndex"))
+    snap = _backend_snapshot(self.ebs_backend, snapshot_id)
+    block = snap.blocks.get(index)
+    if block is None:
+        raise validation(f"Block {index} of {snapshot_id} holds no data")
+    from moto.core.responses import ActionResult
+
+    return ActionResult(
+        {
+            "DataLength": block.data_length,
+            "BlockData": block.block_data,
+            "Checksum": block.checksum,
+            "ChecksumAlgorithm": block.checksum_algorithm,
+        }
+    )
+
+
+def list_snapshot_blocks(self):
+    snapshot_id = self._get_param("SnapshotId")
+    snap = _backend_snapshot(self.ebs_backend, snapshot_id)
+    from moto.core.responses import ActionResult
+
+    blocks = [{"BlockIndex": i, "BlockToken": snap.blocks[i].block_token} for i in sorted(snap.blocks)]
+    return ActionResult({"Blocks": blocks, "VolumeSize": snap.volume_size, "BlockSize": snap.block_size})
+
+
+ebs_responses.EBSResponse.start_snapshot = start_snapshot
+ebs_responses.EBSResponse.put_snapshot_block = put_snapshot_block
+ebs_responses.EBSResponse.complete_snapshot = complete_snapshot
+ebs_responses.EBSResponse.get_snapshot_block = get_snapshot_block
+ebs_responses.EBSResponse.list_snapshot_blocks = list_snapshot_blocks
+
+
+# --- recording ------------------------------------------------------------------------
+
+REQUESTS = []
+
+
+def scope(environ):
+    """(service, region) from the SigV4 credential scope of the Authorization header."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        cred = auth.split("Credential=")[1].split(",")[0]
+        _key, _date, region, service, _ = cred.split("/")
+        return service, region
+    except (IndexError, ValueError):
+        return "", ""
+
+
+def recording(app):
+    def wrapped(environ, start_response):
+        if environ.get("PATH_INFO") == "/_ingot/requests":
+            body = json.dumps(REQUESTS).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        service, region = scope(environ)
+        if service == "ec2":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length)
+            params = dict(parse_qsl(raw.decode(), keep_blank_values=True))
+            with LOCK:
+                REQUESTS.append(
+                    {"service": service, "region": region, "action": params.pop("Action", ""), "params": params}
+                )
+            import io
+
+            environ["wsgi.input"] = io.BytesIO(raw)
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    app = recording(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    print(f"READY {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+//! The AWS pipelines: upload an image as an EBS snapshot, register it as an AMI, or both
+//! (`publish`), and download a snapshot. The AWS work itself is in `ingot-aws`; this
+//! module turns recipes, build reports and flags into its options.
+
+use crate::{Progress, Report};
+use anyhow::{bail, Context, Result};
+use ingot_aws::{
+    AmiSpec, BootMode, Digests, DownloadReport, LaunchPermissions, RegisterOptions, RegisterReport, Session,
+    UploadOptions, UploadReport, ZeroBlocks,
+};
+use ingot_recipe::{Ami, Recipe};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Snapshot tag holding the image's size in bytes (the volume is whole GiB).
+pub const TAG_SIZE: &str = "ingot:image-size";
+/// Snapshot tag holding the image's SHA-256, when its build report had one.
+pub const TAG_SHA256: &str = "ingot:image-sha256";
+
+/// Upload settings that come from flags rather than the recipe.
+#[derive(Clone, Debug, Default)]
+pub struct UploadFlags {
+    /// Snapshot description.
+    pub description: Option<String>,
+    /// Volume size in GiB.
+    pub volume_size_gib: Option<u64>,
+    /// Encrypt the snapshot.
+    pub encrypted: bool,
+    /// KMS key ARN.
+    pub kms_key_arn: Option<String>,
+    /// Parent snapshot for an incremental upload.
+    pub parent: Option<String>,
+    /// An earlier upload's JSON report holding the parent's block digests.
+    pub parent_report: Option<PathBuf>,
+    /// PutSnapshotBlock requests in flight.
+    pub workers: usize,
+    /// Minutes EBS waits for completion.
+    pub timeout_minutes: Option<u32>,
+}
+
+/// An image and what its build said about it.
+pub struct ImageInput {
+    /// The raw image.
+    pub path: PathBuf,
+    /// Its build report (`IMAGE.json`), when there is one.
+    pub report: Option<Report>,
+}
+
+impl ImageInput {
+    /// The image at `path` with `path.json` if that exists and describes this image.
+    pub fn open(path: &Path) -> Result<ImageInput> {
+        let size = std::fs::metadata(path).with_context(|| format!("{}: cannot read the image", path.display()))?.len();
+        let json = PathBuf::from(format!("{}.json", path.display()));
+        let report = match std::fs::read(&json) {
+            Ok(bytes) => {
+                let r: Report = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{}: not an ingot build report", json.display()))?;
+                if r.disk_size != size {
+                    bail!(
+                        "{}: describes a {}-byte image but {} has {size} bytes",
+                        json.display(),
+                        r.disk_size,
+                        path.display()
+                    );
+                }
+                Some(r)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("{}", json.display())),
+        };
+        Ok(ImageInput { path: path.to_path_buf(), report })
+    }
+}
+
+/// Uploads `image` to a new snapshot; `ami` (the recipe's, if any) supplies encryption,
+/// volume size, tags and the timeout unless flags say otherwise.
+pub fn upload(
+    session: &Session,
+    image: &ImageInput,
+    ami: Option<&Ami>,
+    flags: &UploadFlags,
+    progress: &Progress,
+) -> Result<UploadReport> {
+    let encrypted = flags.encrypted || ami.is_some_and(|a| a.encrypted);
+    let digest = image.report.as_ref().and_then(|r| r.sha256.clone());
+    let size = std::fs::metadata(&image.path).with_context(|| format!("{}", image.path.display()))?.len();
+    let volume = flags.volume_size_gib.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(size.div_ceil(1 << 30));
+    let parent = match &flags.parent {
+        None => None,
+        Some(id) => Some((id.clone(), parent_digests(session, id, flags.parent_report.as_deref(), progress)?)),
+    };
+    let zero_blocks = match (encrypted, &image.report) {
+        (false, _) => ZeroBlocks::Skip,
+        (true, Some(r)) => ZeroBlocks::WriteRelied(r.zeroed.clone()),
+        (true, None) => ZeroBlocks::WriteAll,
+    };
+    let name = image.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tags: Vec<(String, String)> = ami.map(|a| a.tags.clone().into_iter().collect()).unwrap_or_default();
+    tags.push((TAG_SIZE.into(), size.to_string()));
+    if let Some(d) = &digest {
+        tags.push((TAG_SHA256.into(), d.clone()));
+    }
+    let opts = UploadOptions {
+        volume_size_gib: Some(volume),
+        description: flags.description.clone().unwrap_or_else(|| format!("ingot upload of {name}")),
+        tags,
+        client_token: digest
+            .as_deref()
+            .map(|d| ingot_aws::client_token(d, volume, encrypted, parent.as_ref().map(|p| p.0.as_str()))),
+        encrypted,
+        kms_key_arn: flags.kms_key_arn.clone().or(ami.and_then(|a| a.kms_key_id.clone())),
+        timeout_minutes: flags.timeout_minutes.or(ami.map(|a| a.snapshot_timeout)).unwrap_or(60),
+        parent,
+        zero_blocks,
+        workers: flags.workers,
+        ..UploadOptions::default()
+    };
+    ingot_aws::check_upload(size, &opts).with_context(|| format!("{}: cannot upload", image.path.display()))?;
+    let counters = Arc::new(ingot_aws::Progress::default());
+    let report = with_bar(progress, &counters, "uploading", || session.upload(&image.path, &opts, &counters))
+        .with_context(|| format!("uploading {} to EBS in {}", image.path.display(), session.region()))?;
+    Ok(report)
+}
+
+/// The parent's block digests: from an earlier upload report, or read from the snapshot.
+fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: &Progress) -> Result<Digests> {
+    if let Some(path) = report {
+        let text = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        if v.get("upload").is_some() {
+            v = v["upload"].take();
+        }
+        let r: UploadReport = serde_json::from_value(v)
+            .with_context(|| format!("{}: not an ingot upload or publish report", path.display()))?;
+        if r.snapshot_id != id {
+            bail!("{}: reports snapshot {} but --parent is {id}", path.display(), r.snapshot_id);
+        }
+        return r
+            .blocks
+            .iter()
+            .map(|(&i, d)| {
+                ingot_aws::digest_from_b64(d)
+                    .map(|d| (i, d))
+                    .with_context(|| format!("{}: block {i} has a bad digest", path.display()))
+            })
+            .collect();
+    }
+    let counters = Arc::new(ingot_aws::Progress::default());
+    with_bar(progress, &counters, "reading the parent's blocks", || session.snapshot_digests(id, 16, &counters))
+        .with_context(|| format!("reading the blocks of parent snapshot {id}"))
+}
+
+/// Runs `work` while a thread draws `counters` as a bar.
+fn with_bar<T, E>(
+    progress: &Progress,
+    counters: &Arc<ingot_aws::Progress>,
+    what: &str,
+    work: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let started = std::time::Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                let bytes = counters.bytes.load(Ordering::Relaxed);
+                let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001) / 1048576.0;
+                progress.count(
+                    format!("{what}: {rate:.1} MiB/s, {} retries", counters.retries.load(Ordering::Relaxed)),
+                    counters.done.load(Ordering::Relaxed),
+                    counters.total.load(Ordering::Relaxed),
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let r = work();
+        done.store(true, Ordering::Relaxed);
+        progress.finish();
+        r
+    })
+}
+
+/// Registration settings that come from flags rather than the recipe.
+#[derive(Clone, Debug, Default)]
+pub struct RegisterFlags {
+    /// AMI name (overrides the recipe's template).
+    pub name: Option<String>,
+    /// Replace an AMI of the same name.
+    pub force: bool,
+    /// Seconds between polls of the snapshot and copies.
+    pub poll_seconds: Option<u64>,
+}
+
+/// The AMI for `recipe` (its `[ami]` section, or defaults) as `ingot-aws` takes it.
+pub fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>) -> Result<AmiSpec> {
+    let ami = recipe.ami.clone().with_context(|| {
+        format!("{}: no [ami] section: add one to say how to register the image (docs/publish.md)", recipe_path(recipe))
+    })?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let name = flags.name.clone().unwrap_or_else(|| ami.expand_name(&recipe.name, now));
+    let uefi_data = match &ami.uefi_data {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("ami.uefi_data: {}", p.display()))?.trim().to_string(),
+        ),
+        None => None,
+    };
+    let boot_mode = BootMode::parse(&ami.boot_mode).context("ami.boot_mode")?;
+    let spec = AmiSpec {
+        name,
+        description: ami.description.clone(),
+        architecture: ami.architecture.clone(),
+        boot_mode,
+        ena: ami.ena,
+        sriov: ami.sriov,
+        tpm: ami.tpm,
+        imds_v2: ami.imds_v2,
+        root_device_name: ami.root_device.clone(),
+        volume_type: ami.volume_type.clone(),
+        volume_size_gib: ami.volume_size_gib.or(volume_gib),
+        iops: ami.iops,
+        throughput: ami.throughput,
+        delete_on_termination: ami.delete_on_termination,
+        uefi_data,
+        tags: ami.tags.clone().into_iter().collect(),
+        launch: LaunchPermissions {
+            accounts: ami.share_accounts.clone(),
+            organizations: ami.share_organizations.clone(),
+            organizational_units: ami.share_organizational_units.clone(),
+            public: ami.public,
+        },
+        regions: ami.regions.clone(),
+        deprecate_at: ami.deprecate_at.clone(),
+    };
+    spec.check().with_context(|| format!("{}: [ami]", recipe_path(recipe)))?;
+    Ok(spec)
+}
+
+fn recipe_path(recipe: &Recipe) -> String {
+    recipe.error("").to_string().trim_end_matches(": ").to_string()
+}
+
+/// What `ingot publish` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublishReport {
+    /// The image published.
+    pub image: PathBuf,
+    /// The upload (absent when an AMI of the same name was reused).
+    pub upload: Option<UploadReport>,
+    /// The registration.
+    pub register: RegisterReport,
+}
+
+/// Everything `publish` needs.
+pub struct PublishOptions<'a> {
+    /// The image (built just before, or earlier).
+    pub image: &'a ImageInput,
+    /// The recipe whose `[ami]` section says how to register.
+    pub recipe: &'a Recipe,
+    /// Upload flags.
+    pub upload: UploadFlags,
+    /// Registration flags.
+    pub register: RegisterFlags,
+    /// Remove the snapshot (and AMI) when a step after the upload fails.
+    pub cleanup_on_failure: bool,
+}
+
+/// Uploads, waits, registers, tags, shares and copies; reuses an AMI of the same name
+/// (unless forced) without uploading anything.
+pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) -> Result<PublishReport> {
+    let size = std::fs::metadata(&opts.image.path).with_context(|| format!("{}", opts.image.path.display()))?.len();
+    let ami = opts.recipe.ami.as_ref();
+    let volume = opts.upload.volume_size_gib.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(size.div_ceil(1 << 30));
+    let spec = ami_spec(opts.recipe, &opts.register, Some(volume))?;
+    let image = opts.image.path.clone();
+    if !opts.register.force {
+        if let Some(id) = session.find_image(&spec.name)? {
+            let register = RegisterReport {
+                image_id: id,
+                name: spec.name.clone(),
+                region: session.region().to_string(),
+                snapshot_id: String::new(),
+                reused: true,
+                copies: Vec::new(),
+            };
+            return Ok(PublishReport { image, upload: None, register });
+        }
+    }
+    let upload = upload(session, opts.image, ami, &opts.upload, progress)?;
+    let snapshot = upload.snapshot_id.clone();
+    match register_snapshot(session, &snapshot, &spec, &opts.register, progress) {
+        Ok(register) => Ok(PublishReport { image, upload: Some(upload), register }),
+        Err(e) if opts.cleanup_on_failure => match session.cleanup(None, &snapshot) {
+            Ok(()) => Err(e.context(format!("snapshot {snapshot} was deleted (--cleanup-on-failure)"))),
+            Err(c) => Err(e.context(format!("snapshot {snapshot} is left behind: deleting it failed too ({c})"))),
+        },
+        Err(e) => Err(e.context(format!(
+            "snapshot {snapshot} in {} is left behind: register it later with `ingot register {snapshot} --recipe ...`, or delete it with `aws ec2 delete-snapshot --snapshot-id {snapshot}` (or publish with --cleanup-on-failure)",
+            session.region()
+        ))),
+    }
+}
+
+/// Waits for `snapshot` and registers it as `spec`.
+pub fn register_snapshot(
+    session: &Session,
+    snapshot: &str,
+    spec: &AmiSpec,
+    flags: &RegisterFlags,
+    progress: &Progress,
+) -> Result<RegisterReport> {
+    let mut opts = RegisterOptions { force: flags.force, ..RegisterOptions::default() };
+    if let Some(p) = flags.poll_seconds {
+        opts.poll = Duration::from_secs(p);
+    }
+    progress.stage(format!("waiting for {snapshot} to complete"));
+    session
+        .wait_snapshot(snapshot, &opts, &|p| progress.stage(format!("waiting for {snapshot} to complete ({p})")))
+        .with_context(|| format!("waiting for snapshot {snapshot}"))?;
+    progress.stage(format!("registering {}", spec.name));
+    let r =
+        session.register(snapshot, spec, &opts).with_context(|| format!("registering {snapshot} as {:?}", spec.name));
+    progress.finish();
+    r
+}
+
+/// What `download` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Downloaded {
+    /// The EBS side.
+    #[serde(flatten)]
+    pub download: DownloadReport,
+    /// The image's size: the `ingot:image-size` tag's, else the volume's.
+    pub image_size: u64,
+    /// SHA-256 of the image written, when the snapshot's tag said what it must be (checked).
+    pub sha256: Option<String>,
+}
+
+/// Downloads snapshot `id` to `out` under a temporary name, renamed when complete. A
+/// snapshot ingot uploaded carries the image's size and SHA-256 in tags: the image is cut
+/// to that size and its digest checked.
+pub fn download(session: &Session, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!("output directory {} does not exist", dir.display());
+    }
+    let tags = session.snapshot_tags(id).with_context(|| format!("reading the tags of {id}"))?;
+    let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let temp = tempfile::Builder::new()
+        .prefix(".ingot-download.")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let counters = Arc::new(ingot_aws::Progress::default());
+    let opts = ingot_aws::DownloadOptions { workers };
+    let download = with_bar(progress, &counters, "downloading", || session.download(id, temp.path(), &opts, &counters))
+        .with_context(|| format!("downloading snapshot {id}"))?;
+    let mut image_size = download.size;
+    if let Some(size) = tag(TAG_SIZE).and_then(|s| s.parse::<u64>().ok()).filter(|&s| s <= download.size) {
+        let file = temp.as_file();
+        let data =
+            ingot_disk::data_ranges(file, download.size).with_context(|| format!("{}", temp.path().display()))?;
+        if data.iter().all(|&(_, end)| end <= size.next_multiple_of(ingot_aws::BLOCK_SIZE)) {
+            file.set_len(size).with_context(|| format!("{}", temp.path().display()))?;
+            image_size = size;
+        }
+    }
+    let sha256 = match tag(TAG_SHA256) {
+        Some(want) => {
+            let got = crate::hash::sha256_file(temp.as_file(), image_size)
+                .with_context(|| format!("{}: cannot read it back", temp.path().display()))?;
+            if got != want {
+                bail!("snapshot {id}: the downloaded image's SHA-256 is {got}, its {TAG_SHA256} tag says {want}");
+            }
+            Some(got)
+        }
+        None => None,
+    };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
+    temp.persist(out).with_context(|| format!("cannot rename the download to {}", out.display()))?;
+    Ok(Downloaded { download, image_size, sha256 })
+}
