@@ -70,7 +70,15 @@ impl Ami {
     /// The AMI name for recipe `recipe` published at `unix_time`.
     ///
     /// ```
-    /// let toml = "name = \"web\"\n[ami]\nname = \"{name}-{version}-{date}-{arch}\"\nversion = \"1.2\"\n";
+    /// let toml = r#"
+    /// name = "web"
+    /// [ami]
+    /// name = "{name}-{version}-{date}-{arch}"
+    /// version = "1.2"
+    /// [[partition]]
+    /// type = "linux"
+    /// size = "fill"
+    /// "#;
     /// let recipe = ingot_recipe::Recipe::parse(toml, "r.toml".as_ref()).unwrap();
     /// let ami = recipe.ami.as_ref().unwrap();
     /// assert_eq!(ami.expand_name("web", 1_800_000_000), "web-1.2-20270115-x86_64");
