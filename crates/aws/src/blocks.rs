@@ -52,6 +52,15 @@ pub enum Skipped {
     Unchanged,
 }
 
+/// The scanner's verdict on one candidate.
+#[derive(Debug)]
+pub enum Next {
+    /// Send it.
+    Send(Block),
+    /// Skip it; the buffer comes back for reuse.
+    Skip(Skipped, Vec<u8>),
+}
+
 /// Walks the candidate blocks of an image in index order.
 pub struct Scanner {
     file: File,
@@ -60,6 +69,7 @@ pub struct Scanner {
     range: usize,
     next: u64,
     relied: Vec<(u64, u64)>,
+    all_zeros: bool,
     parent: Digests,
     /// The aggregate checksum state: digests of sent blocks in index order.
     aggregate: Sha256,
@@ -91,6 +101,7 @@ impl Scanner {
             range: 0,
             next: 0,
             relied: merge(relied),
+            all_zeros: *zeros == ZeroBlocks::WriteAll,
             parent,
             aggregate: Sha256::new(),
             content: BTreeMap::new(),
@@ -120,9 +131,9 @@ impl Scanner {
         None
     }
 
-    /// Reads the next candidate into `buf` (reused between calls) and decides: `Ok(Some(Ok(block)))`
-    /// to send, `Ok(Some(Err(skipped)))` to skip, `Ok(None)` at the end.
-    pub fn next_block(&mut self, mut data: Vec<u8>) -> Result<Option<Result<Block, (Skipped, Vec<u8>)>>, Error> {
+    /// Reads the next candidate into `data` (a buffer reused between calls) and decides
+    /// what to do with it; `None` at the end.
+    pub fn next_block(&mut self, mut data: Vec<u8>) -> Result<Option<Next>, Error> {
         let Some(index) = self.next_index() else { return Ok(None) };
         data.clear();
         data.resize(BLOCK_SIZE as usize, 0);
@@ -148,13 +159,16 @@ impl Scanner {
         Ok(Some(match send {
             Ok(()) => {
                 self.aggregate.update(digest);
-                Ok(Block { index, data, digest })
+                Next::Send(Block { index, data, digest })
             }
-            Err(why) => Err((why, data)),
+            Err(why) => Next::Skip(why, data),
         }))
     }
 
     fn relies_on(&self, index: u64) -> bool {
+        if self.all_zeros {
+            return true;
+        }
         let i = self.relied.partition_point(|&(_, e)| e <= index);
         self.relied.get(i).is_some_and(|&(s, _)| s <= index)
     }
@@ -210,11 +224,11 @@ mod tests {
         let mut buf = Vec::new();
         while let Some(b) = s.next_block(std::mem::take(&mut buf)).unwrap() {
             match b {
-                Ok(b) => {
+                Next::Send(b) => {
                     out.push(b.index);
                     buf = b.data;
                 }
-                Err((_, d)) => buf = d,
+                Next::Skip(_, d) => buf = d,
             }
         }
         out

@@ -75,8 +75,8 @@ impl Session {
             .await?;
             if out.block_size() != Some(BLOCK_SIZE as i32) {
                 return Err(Error::Protocol(format!(
-                    "ListSnapshotBlocks reported BlockSize {:?} for {id}; EBS direct blocks are {BLOCK_SIZE} bytes",
-                    out.block_size()
+                    "ListSnapshotBlocks reported BlockSize {} for {id}; EBS direct blocks are {BLOCK_SIZE} bytes",
+                    out.block_size().map_or("(none)".into(), |b| b.to_string())
                 )));
             }
             size = out.volume_size().unwrap_or(0) as u64 * (1 << 30);

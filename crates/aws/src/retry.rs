@@ -51,7 +51,8 @@ impl RetryPolicy {
 pub enum Failure {
     /// Try again after a backoff.
     Transient(String),
-    /// The snapshot is not visible yet (or truly missing): retried only for a while.
+    /// The snapshot is not visible yet (or truly missing): retried only for a while. Holds
+    /// the service's message.
     NotFound(String),
     /// Give up now.
     Fatal {
@@ -70,7 +71,9 @@ where
     match err {
         SdkError::TimeoutError(_) => Failure::Transient("timed out".into()),
         SdkError::DispatchFailure(f) => {
-            if f.is_user() {
+            if f.is_timeout() {
+                Failure::Transient(format!("timed out: {}", describe(err)))
+            } else if f.is_user() {
                 Failure::Fatal { code: "RequestError".into(), message: describe(err) }
             } else {
                 Failure::Transient(format!("connection failed: {}", describe(err)))
@@ -109,7 +112,7 @@ pub fn classify_service(status: u16, code: &str, message: &str) -> Failure {
         return Failure::Transient(format!("{shown}: {message}"));
     }
     if code == "ResourceNotFoundException" && message.to_ascii_lowercase().contains("does not exist") {
-        return Failure::NotFound(format!("{shown}: {message}"));
+        return Failure::NotFound(message.to_string());
     }
     Failure::Fatal { code: shown, message: message.to_string() }
 }
@@ -177,7 +180,7 @@ where
                 return Err(Error::Api { operation, code, message, hint });
             }
             Failure::NotFound(m) => match not_found_window {
-                Some(w) if started.elapsed() < w => (m, true),
+                Some(w) if started.elapsed() < w => (format!("ResourceNotFoundException: {m}"), true),
                 _ => {
                     let hint = hint("ResourceNotFoundException").to_string();
                     return Err(Error::Api { operation, code: "ResourceNotFoundException".into(), message: m, hint });

@@ -1,6 +1,6 @@
 //! `upload`: an image into a new EBS snapshot through the EBS direct API.
 
-use crate::blocks::{Block, Digests, Scanner, Skipped, ZeroBlocks, BLOCK_SIZE};
+use crate::blocks::{Block, Digests, Next, Scanner, Skipped, ZeroBlocks, BLOCK_SIZE};
 use crate::retry::retry;
 use crate::{b64, Error, Session};
 use aws_sdk_ebs::primitives::ByteStream;
@@ -113,13 +113,13 @@ pub struct UploadReport {
 pub fn check(image_size: u64, opts: &UploadOptions) -> Result<u64, Error> {
     let needed = image_size.div_ceil(GIB).max(1);
     let size = opts.volume_size_gib.unwrap_or(needed);
+    if !(1..=65_536).contains(&size) {
+        return Err(Error::Invalid(format!("volume size {size} GiB is outside EBS's 1–65536 GiB")));
+    }
     if size < needed {
         return Err(Error::Invalid(format!(
             "volume size {size} GiB is smaller than the image ({image_size} bytes need {needed} GiB)"
         )));
-    }
-    if !(1..=65_536).contains(&size) {
-        return Err(Error::Invalid(format!("volume size {size} GiB is outside EBS's 1–65536 GiB")));
     }
     if !(10..=4_320).contains(&opts.timeout_minutes) {
         return Err(Error::Invalid(format!(
@@ -230,8 +230,8 @@ impl Session {
         let id = out.snapshot_id().ok_or_else(|| Error::Protocol("StartSnapshot returned no SnapshotId".into()))?;
         if out.block_size() != Some(BLOCK_SIZE as i32) {
             return Err(Error::Protocol(format!(
-                "StartSnapshot reported BlockSize {:?} for {id}; EBS direct blocks are {BLOCK_SIZE} bytes, so ingot will not write to it (the snapshot is left pending and expires after {} minutes)",
-                out.block_size(),
+                "StartSnapshot reported BlockSize {} for {id}; EBS direct blocks are {BLOCK_SIZE} bytes, so ingot will not write to it (the snapshot is left pending and expires after {} minutes)",
+                out.block_size().map_or("(none)".into(), |b| b.to_string()),
                 opts.timeout_minutes
             )));
         }
@@ -348,16 +348,18 @@ fn read_blocks(
     recycle: mpsc::Receiver<Vec<u8>>,
 ) -> Result<Scanned, Error> {
     let (mut written, mut zero, mut unchanged) = (0, 0, 0);
+    let mut spare = None;
     loop {
         let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else { break };
-        let buf = recycle.try_recv().unwrap_or_default();
+        let buf = spare.take().or_else(|| recycle.try_recv().ok()).unwrap_or_default();
         let item = match scanner.next_block(buf)? {
             None => break,
-            Some(Ok(block)) => {
+            Some(Next::Send(block)) => {
                 written += 1;
                 (Some(block), Some(permit))
             }
-            Some(Err((why, _))) => {
+            Some(Next::Skip(why, buf)) => {
+                spare = Some(buf);
                 match why {
                     Skipped::Zero => zero += 1,
                     Skipped::Unchanged => unchanged += 1,
