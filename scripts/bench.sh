@@ -3,6 +3,9 @@
 #   scripts/bench.sh        every benchmark
 #   scripts/bench.sh fat    the ESP build: ingot build vs truncate+sgdisk+mkfs.vfat+mcopy+dd
 #   scripts/bench.sh ext4   the ext4 writer vs mke2fs -t ext4 -d, and a 64 GiB sparse disk
+#   scripts/bench.sh upload EBS direct upload of a 4 GiB image holding 1 GiB, ingot vs
+#                           coldsnap 0.12 (built from crates.io into target/coldsnap), to
+#                           one local moto server (scripts/moto-server.py)
 # Wall time comes from criterion (target/criterion); peak RSS from GNU time; disk use from du.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,4 +98,52 @@ TOML
     done
     echo "  (with digests the time is the SHA-256 of all 64 GiB and of each partition)"
     rm -f "$data/big.img" "$data/build.img"
+fi
+
+if [[ "$which" == all || "$which" == upload ]]; then
+    cargo build --release --locked -q
+    coldsnap=target/coldsnap/bin/coldsnap
+    if [ ! -x "$coldsnap" ]; then
+        echo "building coldsnap 0.12 from crates.io into target/coldsnap (several minutes)" >&2
+        cargo install coldsnap --version '~0.12' --locked --root target/coldsnap -q
+    fi
+    data=target/bench-data/upload
+    mkdir -p "$data"
+    img="$data/disk.img"
+    if [ ! -f "$img" ]; then
+        truncate -s 4G "$img"
+        # 1 GiB of incompressible data in 8 runs of 128 MiB, 512 MiB apart.
+        for i in 0 1 2 3 4 5 6 7; do
+            head -c $((128 << 20)) /dev/urandom | dd of="$img" bs=1M seek=$((i * 512)) conv=notrunc status=none
+        done
+    fi
+    workers=64
+    export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    export AWS_EC2_METADATA_DISABLED=true
+    run_one() { # tool -> "wall user sys maxrss"
+        target/venv/bin/python scripts/moto-server.py 0 > "$data/moto.out" 2>/dev/null &
+        moto=$!
+        while ! grep -q READY "$data/moto.out" 2>/dev/null; do sleep 0.2; done
+        export AWS_ENDPOINT_URL="http://127.0.0.1:$(awk '/READY/{print $2}' "$data/moto.out")"
+        case "$1" in
+            ingot) /usr/bin/time -f "%e %U %S %M" -o "$data/time" target/release/ingot upload "$img" --workers $workers --json >/dev/null ;;
+            coldsnap) /usr/bin/time -f "%e %U %S %M" -o "$data/time" "$coldsnap" upload --omit-zero-blocks --upload-concurrency $workers "$img" >/dev/null ;;
+        esac
+        kill $moto; wait $moto 2>/dev/null || true
+        cat "$data/time"
+    }
+    read -r i_wall i_user i_sys i_rss <<< "$(run_one ingot)"
+    read -r c_wall c_user c_sys c_rss <<< "$(run_one coldsnap)"
+    # The floor: one SHA-256 pass over the 1 GiB of data (sha256sum, SHA-NI where the CPU has it).
+    hash_cpu=$( { /usr/bin/time -f "%U %S" sh -c "for i in 0 1 2 3 4 5 6 7; do dd if=$img bs=1M skip=\$((i * 512)) count=128 status=none; done | sha256sum >/dev/null"; } 2>&1 | tail -1 | awk '{print $1 + $2}')
+    i_cpu=$(python3 -c "print($i_user + $i_sys)")
+    c_cpu=$(python3 -c "print($c_user + $c_sys)")
+    echo
+    echo "EBS direct upload, 4 GiB image holding 1 GiB of data, $workers workers, local moto server:"
+    printf "  %-9s %8s %10s %12s\n" "" "wall s" "CPU s" "peak RSS KiB"
+    printf "  %-9s %8.2f %10.2f %12s\n" ingot "$i_wall" "$i_cpu" "$i_rss"
+    printf "  %-9s %8.2f %10.2f %12s\n" coldsnap "$c_wall" "$c_cpu" "$c_rss"
+    echo "  ratios ingot/coldsnap: wall $(ratio "$i_wall" "$c_wall"), client CPU $(ratio "$i_cpu" "$c_cpu"), RSS $(ratio "$i_rss" "$c_rss")"
+    echo "  client CPU per GiB uploaded: ingot ${i_cpu} s, coldsnap ${c_cpu} s; one SHA-256 pass over it: ${hash_cpu} s ($(ratio "$hash_cpu" "$i_cpu") of ingot's)"
+    echo "  (wall is bounded by the Python server on the same 2 cores; CPU is the client's alone)"
 fi

@@ -10,6 +10,8 @@ Every request to an EBS path (/snapshots...) draws one fault with the given prob
   reset  read half of the request body, then reset the connection (RST)
   slow   forward, but hold the response back for --slow-seconds
   --deny answers every EBS request with 403 AccessDeniedException
+  --not-found-first N answers the first N block writes with 404 "snapshot does not exist"
+    (what EBS may say right after StartSnapshot)
 Everything else is forwarded unchanged. GET /_proxy/stats returns the fault counts.
 """
 
@@ -20,7 +22,7 @@ import random
 import socket
 import struct
 
-COUNTS = {"requests": 0, "503": 0, "429": 0, "reset": 0, "slow": 0, "deny": 0}
+COUNTS = {"requests": 0, "503": 0, "429": 0, "reset": 0, "slow": 0, "deny": 0, "not_found": 0}
 
 
 async def read_head(reader):
@@ -94,9 +96,9 @@ async def handle(reader, writer, args, rng):
             if path == "/_proxy/stats":
                 await read_body(reader, headers)
                 body = json.dumps(COUNTS).encode()
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
                 await writer.drain()
-                continue
+                return
             ebs = path.startswith("/snapshots")
             fault = pick(rng, args.rates) if ebs else None
             COUNTS["requests"] += 1
@@ -104,6 +106,12 @@ async def handle(reader, writer, args, rng):
                 await read_body(reader, headers)
                 COUNTS["deny"] += 1
                 writer.write(reply(403, "Forbidden", "AccessDeniedException", "User is not authorized to perform: ebs:StartSnapshot"))
+                await writer.drain()
+                continue
+            if "/blocks/" in path and request_line.startswith("PUT") and COUNTS["not_found"] < args.not_found_first:
+                await read_body(reader, headers)
+                COUNTS["not_found"] += 1
+                writer.write(reply(404, "Not Found", "ResourceNotFoundException", "The snapshot does not exist."))
                 await writer.drain()
                 continue
             if fault == "reset" and int(headers.get("content-length", "0")) > 1:
@@ -143,6 +151,7 @@ async def main():
     p.add_argument("--rate", action="append", default=[])
     p.add_argument("--deny", action="store_true")
     p.add_argument("--slow-seconds", type=float, default=3.0)
+    p.add_argument("--not-found-first", type=int, default=0)
     args = p.parse_args()
     args.rates = [(k, float(v)) for k, v in (r.split("=") for r in args.rate)]
     rng = random.Random(args.seed)

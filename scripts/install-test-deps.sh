@@ -5,7 +5,9 @@
 # QEMU with OVMF and SeaBIOS for the boot tests, cpio and kmod (depmod) for the test
 # initramfs, grub-common for grub-mkimage (what GRUB boot runs) and binutils for
 # objcopy (what a UKI is assembled with).
-# Installs only what is missing. Needs root or sudo.
+# From PyPI, into target/venv: moto[server] (the AWS test server) and boto3 (the
+# independent read-back of uploaded blocks), at pinned versions.
+# Installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
 packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common binutils)
@@ -15,13 +17,24 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
-if ((${#missing[@]} == 0)); then
-    exit 0
+if ((${#missing[@]} > 0)); then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo=sudo
+    fi
+    echo "installing test dependencies: ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    sudo=sudo
+
+# The AWS test venv (tests/common/aws.rs runs target/venv/bin/python).
+cd "$(dirname "$0")/.."
+venv=target/venv
+pins=("moto[server]==5.2.5" "boto3==1.44.8")
+stamp="$venv/.ingot-pins"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
+    echo "creating $venv with ${pins[*]}" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
+    echo "${pins[*]}" > "$stamp"
 fi
-echo "installing test dependencies: ${missing[*]}" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

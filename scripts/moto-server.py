@@ -15,6 +15,7 @@ rejects, and it records every EC2 request so a test can check exactly what ingot
 """
 
 import base64
+import os
 import hashlib
 import json
 import sys
@@ -58,7 +59,8 @@ _original_init = ebs_models.EBSSnapshot.__init__
 
 def _snapshot_init(self, account_id, snapshot):
     _original_init(self, account_id, snapshot)
-    self.block_size = BLOCK_SIZE
+    # INGOT_MOTO_BLOCK_SIZE lets a test play a server that reports another block size.
+    self.block_size = int(os.environ.get("INGOT_MOTO_BLOCK_SIZE", BLOCK_SIZE))
     self.written = {}  # index -> raw sha256 of blocks put into this snapshot
     self.ec2_snapshot = snapshot
 
@@ -224,6 +226,25 @@ ebs_responses.EBSResponse.put_snapshot_block = put_snapshot_block
 ebs_responses.EBSResponse.complete_snapshot = complete_snapshot
 ebs_responses.EBSResponse.get_snapshot_block = get_snapshot_block
 ebs_responses.EBSResponse.list_snapshot_blocks = list_snapshot_blocks
+
+
+# --- EC2: EnableImageDeprecation (moto 5.2 lacks it) -------------------------------------
+
+from moto.core.responses import ActionResult as _ActionResult  # noqa: E402
+from moto.ec2.responses.amis import AmisResponse  # noqa: E402
+
+
+def enable_image_deprecation(self):
+    image_id = self._get_param("ImageId")
+    at = self._get_param("DeprecateAt")
+    (ami,) = self.ec2_backend.describe_images(ami_ids=[image_id])  # raises InvalidAMIID.NotFound
+    if not at:
+        raise validation("DeprecateAt is required")
+    ami.deprecation_time = at
+    return _ActionResult({"Return": True})
+
+
+AmisResponse.enable_image_deprecation = enable_image_deprecation
 
 
 # --- recording ------------------------------------------------------------------------

@@ -194,7 +194,7 @@ pub fn publish(
     };
     let report = ingot::publish::publish(&session, &opts, &progress)?;
     let mut line = report.register.image_id.clone();
-    if report.register.reused {
+    if report.register.reused && !json {
         eprintln!(
             "AMI {:?} already exists as {}: nothing uploaded (--force registers again)",
             report.register.name, line

@@ -88,10 +88,8 @@ pub fn upload(
     let digest = image.report.as_ref().and_then(|r| r.sha256.clone());
     let size = std::fs::metadata(&image.path).with_context(|| format!("{}", image.path.display()))?.len();
     let volume = flags.volume_size_gib.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(size.div_ceil(1 << 30));
-    let parent = match &flags.parent {
-        None => None,
-        Some(id) => Some((id.clone(), parent_digests(session, id, flags.parent_report.as_deref(), progress)?)),
-    };
+    // The parent's digests may take a while to read: check everything else first.
+    let parent = flags.parent.clone().map(|id| (id, Digests::new()));
     let zero_blocks = match (encrypted, &image.report) {
         (false, _) => ZeroBlocks::Skip,
         (true, Some(r)) => ZeroBlocks::WriteRelied(r.zeroed.clone()),
@@ -118,7 +116,11 @@ pub fn upload(
         workers: flags.workers,
         ..UploadOptions::default()
     };
+    let mut opts = opts;
     ingot_aws::check_upload(size, &opts).with_context(|| format!("{}: cannot upload", image.path.display()))?;
+    if let Some((id, digests)) = &mut opts.parent {
+        *digests = parent_digests(session, id, flags.parent_report.as_deref(), progress)?;
+    }
     let counters = Arc::new(ingot_aws::Progress::default());
     let report = with_bar(progress, &counters, "uploading", || session.upload(&image.path, &opts, &counters))
         .with_context(|| format!("uploading {} to EBS in {}", image.path.display(), session.region()))?;

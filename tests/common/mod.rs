@@ -3,6 +3,8 @@
 //! and names the script that installs it.
 #![allow(dead_code)]
 
+pub mod aws;
+
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
