@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent checks of what an EBS endpoint holds, with boto3 (not ingot's code).
 
-  ebs-check.py readback ENDPOINT SNAPSHOT IMAGE
+  ebs-check.py readback ENDPOINT SNAPSHOT IMAGE [REGION]
       Lists the snapshot's blocks (ListSnapshotBlocks, every page), reads each back
       (GetSnapshotBlock), verifies its checksum and compares it with the image.
       Prints JSON: {"listed": [...], "mismatched": [...], "bad_checksum": [...],
@@ -21,13 +21,13 @@ import boto3
 BLOCK = 524288
 
 
-def clients(endpoint):
-    kw = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+def clients(endpoint, region="us-east-1"):
+    kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
     return boto3.client("ebs", **kw), boto3.client("ec2", **kw)
 
 
-def readback(endpoint, snapshot, image):
-    ebs, ec2 = clients(endpoint)
+def readback(endpoint, snapshot, image, region="us-east-1"):
+    ebs, ec2 = clients(endpoint, region)
     blocks, token, size, block_size = [], None, 0, 0
     while True:
         kw = {"SnapshotId": snapshot}

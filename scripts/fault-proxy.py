@@ -10,6 +10,7 @@ Every request to an EBS path (/snapshots...) draws one fault with the given prob
   reset  read half of the request body, then reset the connection (RST)
   slow   forward, but hold the response back for --slow-seconds
   --deny answers every EBS request with 403 AccessDeniedException
+  --puts-only draws faults for block writes (PUT .../blocks/N) only
   --not-found-first N answers the first N block writes with 404 "snapshot does not exist"
     (what EBS may say right after StartSnapshot)
 Everything else is forwarded unchanged. GET /_proxy/stats returns the fault counts.
@@ -100,7 +101,8 @@ async def handle(reader, writer, args, rng):
                 await writer.drain()
                 return
             ebs = path.startswith("/snapshots")
-            fault = pick(rng, args.rates) if ebs else None
+            put = "/blocks/" in path and request_line.startswith("PUT")
+            fault = pick(rng, args.rates) if ebs and (put or not args.puts_only) else None
             COUNTS["requests"] += 1
             if ebs and args.deny:
                 await read_body(reader, headers)
@@ -152,6 +154,7 @@ async def main():
     p.add_argument("--deny", action="store_true")
     p.add_argument("--slow-seconds", type=float, default=3.0)
     p.add_argument("--not-found-first", type=int, default=0)
+    p.add_argument("--puts-only", action="store_true")
     args = p.parse_args()
     args.rates = [(k, float(v)) for k, v in (r.split("=") for r in args.rate)]
     rng = random.Random(args.seed)

@@ -4,13 +4,14 @@
 # e2fsck/debugfs (e2fsprogs), GNU tar, gzip, zstd, GNU time for the benchmarks, and
 # QEMU with OVMF and SeaBIOS for the boot tests, cpio and kmod (depmod) for the test
 # initramfs, grub-common for grub-mkimage (what GRUB boot runs) and binutils for
-# objcopy (what a UKI is assembled with).
+# objcopy (what a UKI is assembled with), debootstrap for the Debian rootfs of
+# recipes/debian-cloud.toml.
 # From PyPI, into target/venv: moto[server] (the AWS test server) and boto3 (the
 # independent read-back of uploaded blocks), at pinned versions.
 # Installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
-packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common binutils)
+packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common binutils debootstrap)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -292,17 +292,37 @@ pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) ->
     }
     let upload = upload(session, opts.image, ami, &opts.upload, progress)?;
     let snapshot = upload.snapshot_id.clone();
-    match register_snapshot(session, &snapshot, &spec, &opts.register, progress) {
-        Ok(register) => Ok(PublishReport { image, upload: Some(upload), register }),
-        Err(e) if opts.cleanup_on_failure => match session.cleanup(None, &snapshot) {
-            Ok(()) => Err(e.context(format!("snapshot {snapshot} was deleted (--cleanup-on-failure)"))),
-            Err(c) => Err(e.context(format!("snapshot {snapshot} is left behind: deleting it failed too ({c})"))),
-        },
-        Err(e) => Err(e.context(format!(
-            "snapshot {snapshot} in {} is left behind: register it later with `ingot register {snapshot} --recipe ...`, or delete it with `aws ec2 delete-snapshot --snapshot-id {snapshot}` (or publish with --cleanup-on-failure)",
-            session.region()
-        ))),
+    let (image_id, err) = match register_snapshot(session, &snapshot, &spec, &opts.register, progress) {
+        Ok(register) => return Ok(PublishReport { image, upload: Some(upload), register }),
+        Err(e) => {
+            let image_id = e.downcast_ref::<ingot_aws::Error>().and_then(|a| match a {
+                ingot_aws::Error::Registered { image_id, .. } => Some(image_id.clone()),
+                _ => None,
+            });
+            (image_id, e)
+        }
+    };
+    let what = match &image_id {
+        Some(ami) => format!("AMI {ami} and snapshot {snapshot}"),
+        None => format!("snapshot {snapshot}"),
+    };
+    if opts.cleanup_on_failure {
+        return match session.cleanup(image_id.as_deref(), &snapshot) {
+            Ok(()) => Err(err.context(format!("{what} removed (--cleanup-on-failure)"))),
+            Err(c) => {
+                Err(err.context(format!("{what} left behind in {}: removing them failed too ({c})", session.region())))
+            }
+        };
     }
+    let mut how = String::new();
+    if let Some(ami) = &image_id {
+        how.push_str(&format!("`aws ec2 deregister-image --image-id {ami}`, "));
+    }
+    how.push_str(&format!("`aws ec2 delete-snapshot --snapshot-id {snapshot}`"));
+    Err(err.context(format!(
+        "{what} left behind in {}: remove them with {how} (or publish with --cleanup-on-failure); `ingot register {snapshot} --recipe ...` retries the registration",
+        session.region()
+    )))
 }
 
 /// Waits for `snapshot` and registers it as `spec`.

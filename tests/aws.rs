@@ -57,6 +57,7 @@ throughput = 250
 delete_on_termination = true
 regions = ["eu-west-1"]
 deprecate_at = "2030-01-01T00:00:00Z"
+uefi_data = "uefi.b64"
 [ami.tags]
 project = "ingot"
 stage = "test"
@@ -70,8 +71,12 @@ fn upload(endpoint: &str, image: &Path, extra: &[&str]) -> serde_json::Value {
     json(ingot_aws(endpoint).arg("upload").arg(image).arg("--json").args(extra))
 }
 
-fn check_readback(endpoint: &str, snapshot: &str, image: &Path, want: &[u64]) {
-    let r = ebs_check(&["readback", endpoint, snapshot, image.to_str().unwrap()]);
+fn publish_json(endpoint: &str, image: &Path, recipe: &Path) -> serde_json::Value {
+    json(ingot_aws(endpoint).arg("publish").arg(image).arg("--recipe").arg(recipe).args(["--poll", "1", "--json"]))
+}
+
+fn check_readback(endpoint: &str, snapshot: &str, image: &Path, want: &[u64], region: &str) {
+    let r = ebs_check(&["readback", endpoint, snapshot, image.to_str().unwrap(), region]);
     let listed: Vec<u64> = r["listed"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(listed, want, "ListSnapshotBlocks lists exactly the blocks meant to be written");
     assert_eq!(r["mismatched"], serde_json::json!([]), "every block reads back as the image holds it");
@@ -95,7 +100,7 @@ fn upload_writes_exactly_the_nonzero_blocks_and_download_restores_the_image() {
     let snap = r["snapshot_id"].as_str().unwrap();
     // The strict server accepted every block checksum, the count and the LINEAR checksum
     // (it refuses CompleteSnapshot otherwise), and the blocks read back identical.
-    check_readback(&moto.endpoint(), snap, &img, &nonzero);
+    check_readback(&moto.endpoint(), snap, &img, &nonzero, "us-east-1");
 
     let restored = dir.path().join("restored.raw");
     let d = json(ingot_aws(&moto.endpoint()).args(["download", snap]).arg(&restored).arg("--json"));
@@ -114,15 +119,9 @@ fn upload_writes_exactly_the_nonzero_blocks_and_download_restores_the_image() {
 fn publish_sends_every_registration_field_and_twice_is_once() {
     let moto = Server::moto();
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("uefi.b64"), "QU1aTlVFRkk=\n").unwrap();
     let (recipe, img) = image(dir.path(), 2, 2, AMI);
-    let p = json(
-        ingot_aws(&moto.endpoint())
-            .arg("publish")
-            .arg(&img)
-            .arg("--recipe")
-            .arg(&recipe)
-            .args(["--poll", "1", "--json"]),
-    );
+    let p = publish_json(&moto.endpoint(), &img, &recipe);
     let snap = p["upload"]["snapshot_id"].as_str().unwrap().to_string();
     let ami = p["register"]["image_id"].as_str().unwrap().to_string();
     assert_eq!(p["register"]["name"], "aws-test-7-x86_64");
@@ -149,6 +148,7 @@ fn publish_sends_every_registration_field_and_twice_is_once() {
         ("BlockDeviceMapping.1.Ebs.Iops", "4000"),
         ("BlockDeviceMapping.1.Ebs.Throughput", "250"),
         ("BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true"),
+        ("UefiData", "QU1aTlVFRkk="),
         ("TagSpecification.1.ResourceType", "image"),
         ("TagSpecification.1.Tag.1.Key", "project"),
         ("TagSpecification.1.Tag.1.Value", "ingot"),
@@ -181,14 +181,7 @@ fn publish_sends_every_registration_field_and_twice_is_once() {
     assert_eq!(dep[0]["params"]["DeprecateAt"], "2030-01-01T00:00:00Z");
 
     // Publish again: the AMI is found by name; nothing is uploaded or registered.
-    let p2 = json(
-        ingot_aws(&moto.endpoint())
-            .arg("publish")
-            .arg(&img)
-            .arg("--recipe")
-            .arg(&recipe)
-            .args(["--poll", "1", "--json"]),
-    );
+    let p2 = publish_json(&moto.endpoint(), &img, &recipe);
     assert_eq!(p2["register"]["reused"], true);
     assert_eq!(p2["register"]["image_id"], ami.as_str());
     assert_eq!(p2["upload"], serde_json::Value::Null);
@@ -226,6 +219,42 @@ fn publish_builds_from_a_recipe_and_register_takes_an_existing_snapshot() {
 }
 
 #[test]
+fn a_failure_after_registration_names_what_is_left_and_cleanup_removes_it() {
+    let moto = Server::moto();
+    let dir = tempfile::tempdir().unwrap();
+    // Copying to a region moto does not know fails after RegisterImage.
+    let ami = "[ami]\nname = \"{name}-left\"\nregions = [\"mars-east-1\"]\n";
+    let (recipe, img) = image(dir.path(), 1, 12, ami);
+    let publish = |extra: &[&str]| {
+        let mut c = ingot_aws(&moto.endpoint());
+        c.arg("publish")
+            .arg(&img)
+            .arg("--recipe")
+            .arg(&recipe)
+            .args(["--poll", "1", "--max-attempts", "2"])
+            .args(extra);
+        run(&mut c)
+    };
+    let o = publish(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    let snap =
+        moto.ec2("RegisterImage")[0]["params"]["BlockDeviceMapping.1.Ebs.SnapshotId"].as_str().unwrap().to_string();
+    assert!(err.contains(&format!("and snapshot {snap} left behind in us-east-1")), "{err}");
+    assert!(err.contains("aws ec2 deregister-image --image-id ami-"), "{err}");
+    assert!(err.contains(&format!("aws ec2 delete-snapshot --snapshot-id {snap}")), "{err}");
+
+    let o = publish(&["--force", "--cleanup-on-failure"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("removed (--cleanup-on-failure)"), "{err}");
+    assert!(moto.ec2("DeregisterImage").len() >= 2, "the old AMI (--force) and the new one are deregistered");
+    let deleted = moto.ec2("DeleteSnapshot");
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["params"]["SnapshotId"], snap.as_str(), "the same image reuses its snapshot (client token)");
+}
+
+#[test]
 fn uploads_survive_503_throttling_resets_slow_responses_and_late_snapshots() {
     let moto = Server::moto();
     let proxy = Server::proxy(
@@ -253,7 +282,24 @@ fn uploads_survive_503_throttling_resets_slow_responses_and_late_snapshots() {
         assert!(stats[kind].as_u64().unwrap() > 0, "the proxy injected no {kind}: {stats}");
     }
     assert!(r["retries"].as_u64().unwrap() >= 5, "retries are counted: {r}");
-    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &img, &nonzero_blocks(&img));
+    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &img, &nonzero_blocks(&img), "us-east-1");
+}
+
+#[test]
+fn a_named_profile_supplies_credentials_and_region() {
+    let moto = Server::moto();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, img) = image(dir.path(), 1, 13, "");
+    let config = dir.path().join("config");
+    let creds = dir.path().join("credentials");
+    std::fs::write(&config, "[profile ingot-test]\nregion = eu-west-1\n").unwrap();
+    std::fs::write(&creds, "[ingot-test]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = secret\n").unwrap();
+    let mut c = ingot_aws(&moto.endpoint());
+    c.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY").env_remove("AWS_REGION");
+    c.env("AWS_CONFIG_FILE", &config).env("AWS_SHARED_CREDENTIALS_FILE", &creds);
+    let r = json(c.arg("upload").arg(&img).args(["--profile", "ingot-test", "--json"]));
+    assert_eq!(r["region"], "eu-west-1");
+    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &img, &nonzero_blocks(&img), "eu-west-1");
 }
 
 #[test]
@@ -270,6 +316,20 @@ fn access_denied_fails_at_once_with_what_to_do() {
     assert!(err.contains("StartSnapshot failed: AccessDeniedException"), "{err}");
     assert!(err.contains("check the credentials"), "{err}");
     assert_eq!(proxy.get("/_proxy/stats")["deny"], 1, "not retried");
+}
+
+#[test]
+fn a_failed_upload_names_the_snapshot_left_pending() {
+    let moto = Server::moto();
+    let proxy = Server::proxy(&moto, &["--rate", "503=1", "--puts-only"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, img) = image(dir.path(), 1, 11, "");
+    let o = run(ingot_aws(&proxy.endpoint()).arg("upload").arg(&img).args(["--max-attempts", "2"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("PutSnapshotBlock still failing after 2 attempts"), "{err}");
+    assert!(err.contains("is left pending: EBS fails it after 60 minutes"), "{err}");
+    assert!(o.stdout.is_empty(), "no snapshot id is printed for a failed upload");
 }
 
 #[test]
@@ -314,7 +374,7 @@ fn encrypted_uploads_write_the_zero_blocks_filesystems_rely_on() {
     assert!(want.len() > nonzero_blocks(&img).len(), "ext4 relies on zeroed blocks");
     let r = upload(&moto.endpoint(), &img, &["--encrypted"]);
     assert_eq!(r["blocks_written"], want.len() as u64);
-    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &img, &want);
+    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &img, &want, "us-east-1");
 }
 
 #[test]
@@ -342,7 +402,7 @@ fn incremental_uploads_send_only_changed_blocks() {
     assert_eq!(r["parent_snapshot_id"], parent);
     let mut want = blocks.clone();
     want.sort();
-    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &next, &want);
+    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &next, &want, "us-east-1");
 
     // Without a report the parent's digests are read back from EBS: same result.
     let r2 = upload(&moto.endpoint(), &next, &["--parent", parent, "--description", "again"]);

@@ -125,6 +125,12 @@ enum Firmware {
 /// Boots `image` with `firmware` on `disk` ("nvme" or "virtio-blk-pci") and returns the
 /// marker line, failing on a kernel panic or after five minutes.
 fn boot(image: &Path, firmware: Firmware, disk: &str, dir: &Path) -> String {
+    boot_until(image, firmware, disk, dir, "INGOT-BOOT-OK", Duration::from_secs(300))
+}
+
+/// Boots `image` and returns the first console line starting with `marker`; fails on a
+/// kernel panic, when QEMU exits, or after `limit`.
+fn boot_until(image: &Path, firmware: Firmware, disk: &str, dir: &Path, marker: &str, limit: Duration) -> String {
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args(["-machine", "q35", "-m", "1024", "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none"]);
     if firmware == Firmware::Uefi {
@@ -157,11 +163,11 @@ fn boot(image: &Path, firmware: Firmware, disk: &str, dir: &Path) -> String {
     let start = Instant::now();
     let mut log = Vec::new();
     let result = loop {
-        if start.elapsed() > Duration::from_secs(300) {
-            break Err("no marker within 5 minutes".into());
+        if start.elapsed() > limit {
+            break Err(format!("no {marker} within {limit:?}"));
         }
         match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(line) if line.starts_with("INGOT-BOOT-OK") => break Ok(line),
+            Ok(line) if line.starts_with(marker) => break Ok(line),
             Ok(line) if line.contains("Kernel panic") => break Err(format!("kernel panic: {line}")),
             Ok(line) => log.push(line),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break Err("QEMU exited without the marker".into()),
@@ -258,4 +264,35 @@ dir = "sparse"
 #[test]
 fn uki_boots_under_uefi_on_nvme() {
     build_and_boot(&RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\""), &[(Firmware::Uefi, "nvme")]);
+}
+
+/// recipes/debian-cloud.toml over the Debian rootfs scripts/make-debian-rootfs.sh makes
+/// (debootstrap minbase, cloud kernel, systemd, GRUB): the closest thing to a real AMI
+/// that runs here. UEFI on NVMe, as on Nitro, and (hybrid) SeaBIOS on virtio-blk; systemd
+/// must reach multi-user.target with no failed unit: a unit of the rootfs ordered after
+/// it prints the marker.
+#[test]
+fn debian_cloud_recipe_boots_to_multi_user_with_uefi_and_bios() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rootfs = repo.join("target/debian-rootfs/rootfs.tar.gz");
+    assert!(rootfs.exists(), "{} is missing: run scripts/make-debian-rootfs.sh", rootfs.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("debian.raw");
+    let report = build(&repo.join("recipes/debian-cloud.toml"), &out);
+    assert_eq!(report["disk_size"], 8u64 << 30);
+    sgdisk_verify(&out);
+    let parts = report["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[0]["size"], 1 << 20, "BIOS boot partition");
+    assert_eq!(parts[1]["size"], 256 << 20, "ESP");
+    fsck_fat(&out, parts[1]["offset"].as_u64().unwrap(), parts[1]["size"].as_u64().unwrap());
+    e2fsck_clean(&out, parts[2]["offset"].as_u64().unwrap(), parts[2]["size"].as_u64().unwrap());
+    let before = sha256_file(&out);
+    for (firmware, disk) in [(Firmware::Uefi, "nvme"), (Firmware::Bios, "virtio-blk-pci")] {
+        let line = boot_until(&out, firmware, disk, tmp.path(), "INGOT-DEBIAN-UP", Duration::from_secs(600));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.get(1..3), Some(&["active", "failed=0"][..]), "{line}");
+        assert!(words.get(3).is_some_and(|k| k.ends_with("-cloud-amd64")), "{line}");
+    }
+    assert_eq!(sha256_file(&out), before, "booting must not change the image");
 }

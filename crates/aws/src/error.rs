@@ -51,6 +51,24 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The upload failed after StartSnapshot: the snapshot is left pending.
+    #[error("{source}; snapshot {snapshot} is left pending: EBS fails it after {minutes} minutes (or delete it with `aws ec2 delete-snapshot --snapshot-id {snapshot}`)")]
+    Pending {
+        /// The snapshot left behind.
+        snapshot: String,
+        /// Its StartSnapshot timeout.
+        minutes: u32,
+        /// What failed.
+        source: Box<Error>,
+    },
+    /// A step after RegisterImage failed: the AMI (and its snapshot) exist.
+    #[error("{source}")]
+    Registered {
+        /// The AMI registered.
+        image_id: String,
+        /// What failed.
+        source: Box<Error>,
+    },
     /// A block read back does not match its checksum.
     #[error("block {index} of {snapshot}: checksum {got} does not match the data ({want})")]
     Checksum {

@@ -102,9 +102,7 @@ impl Session {
                 None => {}
             }
             report.image_id = register_image(&self.ec2, snapshot, spec).await?;
-            let left = |e: Error| {
-                Error::Protocol(format!("{e}; left behind: AMI {} and snapshot {snapshot}", report.image_id))
-            };
+            let left = |e: Error| Error::Registered { image_id: report.image_id.clone(), source: Box::new(e) };
             if !spec.tags.is_empty() {
                 let t: Vec<Tag> = spec.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
                 self.ec2

@@ -192,9 +192,14 @@ impl Session {
             }
         }
         progress.total.store(scanner.candidates(), Ordering::Relaxed);
-        let scanned = self.put_blocks(&snapshot_id, scanner, opts, progress, started).await?;
+        let pending = |e: Error| Error::Pending {
+            snapshot: snapshot_id.clone(),
+            minutes: opts.timeout_minutes,
+            source: Box::new(e),
+        };
+        let scanned = self.put_blocks(&snapshot_id, scanner, opts, progress, started).await.map_err(pending)?;
         let checksum = b64(&scanned.aggregate);
-        self.complete_snapshot(&snapshot_id, scanned.written, &checksum, progress, started).await?;
+        self.complete_snapshot(&snapshot_id, scanned.written, &checksum, progress, started).await.map_err(pending)?;
         report.blocks_written = scanned.written;
         report.blocks_zero_skipped = scanned.zero;
         report.blocks_unchanged = scanned.unchanged;
