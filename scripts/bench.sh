@@ -5,6 +5,8 @@
 #   scripts/bench.sh ext4   the ext4 writer vs mke2fs -t ext4 -d, and a 64 GiB sparse disk
 #   scripts/bench.sh debian recipes/debian-cloud.toml vs the classic pipeline (tar -x,
 #                           sgdisk, grub-mkimage, mkfs.vfat, mcopy, mke2fs -d, dd of boot code)
+#   scripts/bench.sh bundle the instance-store bundle of a 4 GiB image holding 1 GiB, ingot vs
+#                           tar -S | tee >(sha1) | gzip -9 | openssl enc | split + sha1 of parts
 #   scripts/bench.sh upload EBS direct upload of a 4 GiB image holding 1 GiB, ingot vs
 #                           coldsnap 0.12 (built from crates.io into target/coldsnap), to
 #                           one local moto server (scripts/moto-server.py)
@@ -216,4 +218,41 @@ PEER
     echo "  ratios ingot/classic: wall $(ratio "$i_wall" "$p_wall") (--no-digest $(ratio "$n_wall" "$p_wall")), disk $(ratio "$i_du" "$p_du")"
     echo "  (ingot's time includes the SHA-256 of all 8 GiB; the classic pipeline needs root to unpack the owners)"
     rm -rf "$data/root" "$data/peer.img" "$data/ingot.img" "$data/esp.img"
+fi
+
+if [[ "$which" == all || "$which" == bundle ]]; then
+    cargo build --release --locked -q
+    data="$PWD/target/bench-data/bundle"
+    mkdir -p "$data"
+    img="$data/disk.img"
+    if [ ! -f "$img" ]; then
+        truncate -s 4G "$img"
+        for i in 0 1 2 3 4 5 6 7; do
+            head -c $((128 << 20)) /dev/urandom | dd of="$img" bs=1M seek=$((i * 512)) conv=notrunc status=none
+        done
+    fi
+    [ -f "$data/pk.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=bench \
+        -keyout "$data/pk.pem" -out "$data/cert.pem" 2>/dev/null
+    rm -rf "$data/ingot" "$data/peer" && mkdir -p "$data/peer"
+    timed() { /usr/bin/time -f "%e %U %S %M" -o "$data/time" "$@" >/dev/null; cat "$data/time"; }
+    read -r i_wall i_user i_sys i_rss <<< "$(timed target/release/ingot bundle "$img" -d "$data/ingot" \
+        --cert "$data/cert.pem" --privatekey "$data/pk.pem" --ec2-cert "$data/cert.pem" --user 123456789012 --json)"
+    key=$(openssl rand -hex 16); iv=$(openssl rand -hex 16)
+    cat > "$data/peer.sh" <<PEER
+set -e
+cd "$data/peer"
+tar -c -h -S --owner 0 --group 0 -C "$data" disk.img | tee >(openssl sha1 > tar.sha1) | gzip -9 \
+    | openssl enc -e -aes-128-cbc -K $key -iv $iv | split -b 10485760 -d -a 3 - disk.img.part.
+openssl sha1 disk.img.part.* > parts.sha1
+PEER
+    read -r p_wall p_user p_sys p_rss <<< "$(timed bash "$data/peer.sh")"
+    i_du=$(du -sk "$data/ingot" | cut -f1); p_du=$(du -sk "$data/peer" | cut -f1)
+    echo
+    echo "Instance-store bundle of a 4 GiB image holding 1 GiB of random data:"
+    printf "  %-9s %8s %10s %12s %12s\n" "" "wall s" "CPU s" "peak RSS KiB" "bundle KiB"
+    printf "  %-9s %8.2f %10.2f %12s %12s\n" ingot "$i_wall" "$(python3 -c "print($i_user + $i_sys)")" "$i_rss" "$i_du"
+    printf "  %-9s %8.2f %10.2f %12s %12s\n" pipeline "$p_wall" "$(python3 -c "print($p_user + $p_sys)")" "$p_rss" "$p_du"
+    echo "  ratio ingot/pipeline: wall $(ratio "$i_wall" "$p_wall") (aim <= 0.8)"
+    echo "  (pipeline RSS is the largest single process's; CPU of the pipeline counts every process)"
+    rm -rf "$data/ingot" "$data/peer"
 fi

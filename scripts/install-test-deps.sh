@@ -5,13 +5,13 @@
 # QEMU with OVMF and SeaBIOS for the boot tests, cpio and kmod (depmod) for the test
 # initramfs, grub-common for grub-mkimage (what GRUB boot runs) and binutils for
 # objcopy (what a UKI is assembled with), debootstrap for the Debian rootfs of
-# recipes/debian-cloud.toml.
+# recipes/debian-cloud.toml, and the openssl command line that checks bundles.
 # From PyPI, into target/venv: moto[server] (the AWS test server) and boto3 (the
 # independent read-back of uploaded blocks), at pinned versions.
 # Installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
-packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common binutils debootstrap)
+packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common binutils debootstrap openssl)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

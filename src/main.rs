@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod aws_cli;
+mod bundle_cli;
 use aws_cli::{AwsArgs, RegisterArgs, UploadArgs};
 
 /// Casts bootable disk images offline, without root.
@@ -118,6 +119,58 @@ An AMI with the same name is reused without uploading anything unless --force.")
         #[arg(long)]
         json: bool,
     },
+    /// Write an instance-store bundle (manifest 2007-10-10) of a raw image to a directory.
+    #[command(after_help = "Examples:
+  ingot bundle out/hello.raw -d bundle --cert cert.pem --privatekey pk.pem \\
+      --ec2-cert cert-ec2.pem --user 123456789012
+
+The image is tarred (GNU sparse), compressed (gzip -9), encrypted (AES-128-CBC) and cut
+into 10 MiB parts NAME.part.N; NAME.manifest.xml is written last, signed with the private
+key. Images over 10 GiB are refused.")]
+    Bundle {
+        /// The raw image.
+        image: PathBuf,
+        /// Where the parts and the manifest go (created if missing).
+        #[arg(short = 'd', long)]
+        destination: PathBuf,
+        /// Your X.509 certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Your RSA private key (PEM), which signs the manifest.
+        #[arg(long)]
+        privatekey: PathBuf,
+        /// EC2's bundle certificate for the partition (the AMI tools' cert-ec2.pem).
+        #[arg(long)]
+        ec2_cert: PathBuf,
+        /// Your 12-digit AWS account id.
+        #[arg(long)]
+        user: String,
+        /// x86_64 or i386.
+        #[arg(long, default_value = "x86_64")]
+        arch: String,
+        /// The image name in the bundle (default: the image's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the report as JSON and no progress.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a bundle (signature, every digest) and restore its image.
+    #[command(after_help = "Examples:
+  ingot unbundle bundle/hello.raw.manifest.xml --privatekey pk.pem -d restored")]
+    Unbundle {
+        /// The bundle's NAME.manifest.xml (the parts are beside it).
+        manifest: PathBuf,
+        /// The private key the bundle was made with.
+        #[arg(long)]
+        privatekey: PathBuf,
+        /// Where the image goes (created if missing).
+        #[arg(short = 'd', long)]
+        destination: PathBuf,
+        /// Print the report as JSON and no progress.
+        #[arg(long)]
+        json: bool,
+    },
     /// Download a snapshot into a sparse raw image, verifying every block's checksum.
     #[command(after_help = "Examples:
   ingot download snap-0123456789abcdef0 restored.raw")]
@@ -198,6 +251,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Download { snapshot, out, workers, aws, json } => {
             aws_cli::download(snapshot, out, workers, &aws, json)?
+        }
+        Command::Bundle { image, destination, cert, privatekey, ec2_cert, user, arch, name, json } => {
+            bundle_cli::bundle(&image, &destination, &cert, &privatekey, &ec2_cert, &user, &arch, name, json)?
+        }
+        Command::Unbundle { manifest, privatekey, destination, json } => {
+            bundle_cli::unbundle(&manifest, &privatekey, &destination, json)?
         }
     }
     Ok(())
