@@ -16,6 +16,15 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 which="${1:-all}"
 
+# A 4 GiB sparse image holding 1 GiB of incompressible data in 8 runs of 128 MiB, 512 MiB
+# apart (made once).
+four_gib_image() {
+    [ -f "$1" ] && return
+    truncate -s 4G "$1"
+    for i in 0 1 2 3 4 5 6 7; do
+        head -c $((128 << 20)) /dev/urandom | dd of="$1" bs=1M seek=$((i * 512)) conv=notrunc status=none
+    done
+}
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
 mean_s() {
     python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mean']['point_estimate']/1e9)" \
@@ -114,13 +123,7 @@ if [[ "$which" == all || "$which" == upload ]]; then
     data=target/bench-data/upload
     mkdir -p "$data"
     img="$data/disk.img"
-    if [ ! -f "$img" ]; then
-        truncate -s 4G "$img"
-        # 1 GiB of incompressible data in 8 runs of 128 MiB, 512 MiB apart.
-        for i in 0 1 2 3 4 5 6 7; do
-            head -c $((128 << 20)) /dev/urandom | dd of="$img" bs=1M seek=$((i * 512)) conv=notrunc status=none
-        done
-    fi
+    four_gib_image "$img"
     workers=64
     export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     export AWS_EC2_METADATA_DISABLED=true
@@ -225,12 +228,7 @@ if [[ "$which" == all || "$which" == bundle ]]; then
     data="$PWD/target/bench-data/bundle"
     mkdir -p "$data"
     img="$data/disk.img"
-    if [ ! -f "$img" ]; then
-        truncate -s 4G "$img"
-        for i in 0 1 2 3 4 5 6 7; do
-            head -c $((128 << 20)) /dev/urandom | dd of="$img" bs=1M seek=$((i * 512)) conv=notrunc status=none
-        done
-    fi
+    four_gib_image "$img"
     [ -f "$data/pk.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=bench \
         -keyout "$data/pk.pem" -out "$data/cert.pem" 2>/dev/null
     rm -rf "$data/ingot" "$data/peer" && mkdir -p "$data/peer"

@@ -101,22 +101,25 @@ pub fn upload(
     if let Some(d) = &digest {
         tags.push((TAG_SHA256.into(), d.clone()));
     }
-    let opts = UploadOptions {
+    let description = flags.description.clone().unwrap_or_else(|| format!("ingot upload of {name}"));
+    let kms_key_arn = flags.kms_key_arn.clone().or(ami.and_then(|a| a.kms_key_id.clone()));
+    let request = serde_json::json!([description, tags, kms_key_arn]).to_string();
+    let token = digest
+        .as_deref()
+        .map(|d| ingot_aws::client_token(d, volume, encrypted, parent.as_ref().map(|p| p.0.as_str()), &request));
+    let mut opts = UploadOptions {
         volume_size_gib: Some(volume),
-        description: flags.description.clone().unwrap_or_else(|| format!("ingot upload of {name}")),
+        description,
         tags,
-        client_token: digest
-            .as_deref()
-            .map(|d| ingot_aws::client_token(d, volume, encrypted, parent.as_ref().map(|p| p.0.as_str()))),
+        client_token: token,
         encrypted,
-        kms_key_arn: flags.kms_key_arn.clone().or(ami.and_then(|a| a.kms_key_id.clone())),
+        kms_key_arn,
         timeout_minutes: flags.timeout_minutes.or(ami.map(|a| a.snapshot_timeout)).unwrap_or(60),
         parent,
         zero_blocks,
         workers: flags.workers,
         ..UploadOptions::default()
     };
-    let mut opts = opts;
     ingot_aws::check_upload(size, &opts).with_context(|| format!("{}: cannot upload", image.path.display()))?;
     if let Some((id, digests)) = &mut opts.parent {
         *digests = parent_digests(session, id, flags.parent_report.as_deref(), progress)?;

@@ -41,12 +41,25 @@ pub fn digest_from_b64(s: &str) -> Option<[u8; 32]> {
     base64::engine::general_purpose::STANDARD.decode(s).ok()?.try_into().ok()
 }
 
-/// A StartSnapshot client token derived from what the snapshot will hold: the image's
-/// SHA-256 and the options that change the snapshot. Same image, same token.
-pub fn client_token(image_sha256: &str, volume_gib: u64, encrypted: bool, parent: Option<&str>) -> String {
+/// A StartSnapshot client token derived from what the snapshot will hold and how it is
+/// asked for: the image's SHA-256, the volume size, encryption, the parent, and `request`
+/// (the description, tags and KMS key, which EBS also compares for a reused token).
+/// Same image and request, same token.
+pub fn client_token(
+    image_sha256: &str,
+    volume_gib: u64,
+    encrypted: bool,
+    parent: Option<&str>,
+    request: &str,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(format!("ingot-snapshot\\0{image_sha256}\\0{volume_gib}\\0{encrypted}\\0{}", parent.unwrap_or("")));
+    for part in
+        ["ingot-snapshot", image_sha256, &volume_gib.to_string(), &encrypted.to_string(), parent.unwrap_or(""), request]
+    {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
     let d = h.finalize();
     d.iter().take(24).map(|b| format!("{b:02x}")).collect()
 }
