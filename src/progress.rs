@@ -46,7 +46,7 @@ impl Progress {
 
     /// Shows a counted stage at `done` of `total` (blocks), with `message` before the bar.
     pub fn count(&self, message: String, done: u64, total: u64) {
-        if self.bar.length() != Some(total) || !self.counting() {
+        if self.bar.length() != Some(total) {
             let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} blocks {msg} eta {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
@@ -55,10 +55,6 @@ impl Progress {
         }
         self.bar.set_position(done);
         self.bar.set_message(message);
-    }
-
-    fn counting(&self) -> bool {
-        self.bar.length().unwrap_or(0) > 0
     }
 
     /// Advances a byte stage.

@@ -45,8 +45,17 @@ pub struct UploadFlags {
 pub struct ImageInput {
     /// The raw image.
     pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
     /// Its build report (`IMAGE.json`), when there is one.
     pub report: Option<Report>,
+}
+
+impl ImageInput {
+    /// The volume size in GiB: the flag's, else the recipe's, else the image's rounded up.
+    fn volume_gib(&self, flags: &UploadFlags, ami: Option<&Ami>) -> u64 {
+        flags.volume_size_gib.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(self.size.div_ceil(1 << 30))
+    }
 }
 
 impl ImageInput {
@@ -71,7 +80,7 @@ impl ImageInput {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("{}", json.display())),
         };
-        Ok(ImageInput { path: path.to_path_buf(), report })
+        Ok(ImageInput { path: path.to_path_buf(), size, report })
     }
 }
 
@@ -86,8 +95,8 @@ pub fn upload(
 ) -> Result<UploadReport> {
     let encrypted = flags.encrypted || ami.is_some_and(|a| a.encrypted);
     let digest = image.report.as_ref().and_then(|r| r.sha256.clone());
-    let size = std::fs::metadata(&image.path).with_context(|| format!("{}", image.path.display()))?.len();
-    let volume = flags.volume_size_gib.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(size.div_ceil(1 << 30));
+    let size = image.size;
+    let volume = image.volume_gib(flags, ami);
     // The parent's digests may take a while to read: check everything else first.
     let parent = flags.parent.clone().map(|id| (id, Digests::new()));
     let zero_blocks = match (encrypted, &image.report) {
@@ -275,9 +284,8 @@ pub struct PublishOptions<'a> {
 /// Uploads, waits, registers, tags, shares and copies; reuses an AMI of the same name
 /// (unless forced) without uploading anything.
 pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) -> Result<PublishReport> {
-    let size = std::fs::metadata(&opts.image.path).with_context(|| format!("{}", opts.image.path.display()))?.len();
     let ami = opts.recipe.ami.as_ref();
-    let volume = opts.upload.volume_size_gib.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(size.div_ceil(1 << 30));
+    let volume = opts.image.volume_gib(&opts.upload, ami);
     let spec = ami_spec(opts.recipe, &opts.register, Some(volume))?;
     let image = opts.image.path.clone();
     if !opts.register.force {

@@ -8,6 +8,7 @@
 //! block-index order as they are read.
 
 use crate::Error;
+use ingot_disk::is_zero;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -199,11 +200,6 @@ fn merge(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     out
 }
 
-/// True if every byte is zero (checked 64 bytes at a time, stopping at the first data).
-pub fn is_zero(buf: &[u8]) -> bool {
-    buf.chunks(64).all(|c| c.iter().fold(0u8, |acc, &b| acc | b) == 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,13 +264,5 @@ mod tests {
         h.update(Sha256::digest(vec![1u8; BLOCK_SIZE as usize]));
         h.update(Sha256::digest(vec![2u8; BLOCK_SIZE as usize]));
         assert_eq!(s.aggregate(), <[u8; 32]>::from(h.finalize()));
-    }
-
-    #[test]
-    fn is_zero_checks_every_byte() {
-        let mut v = vec![0u8; 1001];
-        assert!(is_zero(&v));
-        v[1000] = 1;
-        assert!(!is_zero(&v));
     }
 }

@@ -45,14 +45,13 @@ impl Session {
     ) -> Result<DownloadReport, Error> {
         let started = std::time::Instant::now();
         let (size, blocks) = self.rt.block_on(self.list_blocks(id, progress))?;
-        let file = File::create(out).map_err(Error::io(out))?;
+        let file = Arc::new(File::create(out).map_err(Error::io(out))?);
         file.set_len(size).map_err(Error::io(out))?;
         progress.total.store(blocks.len() as u64, Ordering::Relaxed);
-        let path = out.to_path_buf();
+        let (writer, path) = (file.clone(), out.to_path_buf());
         let sink: Sink =
-            Arc::new(move |index, data| file.write_all_at(data, index * BLOCK_SIZE).map_err(Error::io(&path)));
+            Arc::new(move |index, data| writer.write_all_at(data, index * BLOCK_SIZE).map_err(Error::io(&path)));
         self.rt.block_on(self.fetch_blocks(id, &blocks, sink, opts.workers.max(1), progress))?;
-        let file = File::open(out).map_err(Error::io(out))?;
         file.sync_all().map_err(Error::io(out))?;
         Ok(DownloadReport {
             snapshot_id: id.to_string(),
@@ -105,7 +104,7 @@ impl Session {
         let d = digests.clone();
         let sink: Sink = Arc::new(move |index, data| {
             let digest: [u8; 32] = Sha256::digest(data).into();
-            if data.iter().any(|&b| b != 0) {
+            if !ingot_disk::is_zero(data) {
                 d.lock().unwrap_or_else(|e| e.into_inner()).insert(index, digest);
             }
             Ok(())

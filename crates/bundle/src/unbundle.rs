@@ -45,7 +45,13 @@ pub fn unbundle(manifest_path: &Path, user_key_pem: &str, out_dir: &Path) -> Res
     let temp =
         tempfile::Builder::new().prefix(".ingot-unbundle.").tempfile_in(out_dir).map_err(BundleError::io(out_dir))?;
     let parts = Parts { dir: dir.to_path_buf(), list: m.parts.clone(), next: 0, data: Vec::new(), pos: 0 };
-    let clear = Decrypting { inner: parts, dec: Some(Decryptor::new(&aes_key, &aes_iv)), out: Vec::new(), pos: 0 };
+    let clear = Decrypting {
+        inner: parts,
+        dec: Some(Decryptor::new(&aes_key, &aes_iv)),
+        chunk: vec![0; 1 << 16],
+        out: Vec::new(),
+        pos: 0,
+    };
     let mut tar = Hashing { inner: flate2::read::GzDecoder::new(clear), sha1: Sha1::new() };
     let size = extract(&mut tar, &m, temp.as_file()).map_err(unwrap_io)?;
     io::copy(&mut tar, &mut io::sink()).map_err(unwrap_io)?;
@@ -144,6 +150,7 @@ impl Read for Parts {
 struct Decrypting<R> {
     inner: R,
     dec: Option<Decryptor>,
+    chunk: Vec<u8>,
     out: Vec<u8>,
     pos: usize,
 }
@@ -152,13 +159,12 @@ impl<R: Read> Read for Decrypting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.out.len() {
             let Some(dec) = self.dec.as_mut() else { return Ok(0) };
-            let mut chunk = vec![0u8; 1 << 16];
-            let n = self.inner.read(&mut chunk)?;
+            let n = self.inner.read(&mut self.chunk)?;
             self.out = if n == 0 {
                 let dec = self.dec.take().ok_or_else(|| fail("decryptor gone".into()))?;
                 dec.finish().map_err(|e| fail(e.to_string()))?
             } else {
-                dec.update(&chunk[..n])
+                dec.update(&self.chunk[..n])
             };
             self.pos = 0;
         }
@@ -248,7 +254,7 @@ fn extract(r: &mut impl Read, m: &Manifest, out: &File) -> io::Result<u64> {
         while pos < len {
             let n = (len - pos).min(buf.len() as u64) as usize;
             r.read_exact(&mut buf[..n])?;
-            if buf[..n].iter().any(|&b| b != 0) {
+            if !ingot_disk::is_zero(&buf[..n]) {
                 out.write_all_at(&buf[..n], off + pos)?;
             }
             pos += n as u64;
