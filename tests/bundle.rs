@@ -8,24 +8,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Makes an RSA key and a self-signed certificate with openssl: (key, cert, public key).
-fn identity(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let key = dir.join(format!("{name}-pk.pem"));
-    let cert = dir.join(format!("{name}-cert.pem"));
-    let public = dir.join(format!("{name}-pub.pem"));
-    let o = run(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"])
-        .arg(format!("/CN={name}"))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert));
-    assert!(o.status.success(), "openssl req: {}", String::from_utf8_lossy(&o.stderr));
-    let o = run(Command::new("openssl").args(["x509", "-pubkey", "-noout", "-in"]).arg(&cert));
-    std::fs::write(&public, o.stdout).unwrap();
-    (key, cert, public)
-}
-
 /// A sparse 64 MiB image: data at the start, in the middle and at the very end.
 fn image(dir: &Path) -> PathBuf {
     use std::os::unix::fs::FileExt;
@@ -310,4 +292,34 @@ fn bundling_streams_a_large_sparse_image_in_bounded_memory() {
         .arg(b.dir.path().join("r")));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(sha256_file(&b.dir.path().join("r/disk.raw")), sha256_file(&b.image));
+}
+
+#[test]
+fn without_ec2_cert_the_shipped_certificate_of_the_regions_partition_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path());
+    let user = identity(dir.path(), "user");
+    // (region, the RSA size of the shipped certificate in hex characters of ciphertext)
+    for (region, hex_len) in [("us-east-1", 256), ("us-gov-west-1", 256), ("cn-north-1", 512)] {
+        let out = dir.path().join(region);
+        let o = run(ingot()
+            .arg("bundle")
+            .arg(&img)
+            .arg("-d")
+            .arg(&out)
+            .arg("--cert")
+            .arg(&user.1)
+            .arg("--privatekey")
+            .arg(&user.0)
+            .args(["--user", "123456789012", "--region", region]));
+        assert!(o.status.success(), "ingot bundle --region {region}: {}", String::from_utf8_lossy(&o.stderr));
+        let m = std::fs::read_to_string(out.join("disk.raw.manifest.xml")).unwrap();
+        let ec2_key = between(&m, "<ec2_encrypted_key algorithm='AES-128-CBC'>", "<");
+        assert_eq!(ec2_key.len(), hex_len, "{region}");
+        // The user's half still opens with the user's key: the bundle is otherwise whole.
+        assert_eq!(
+            rsa_decrypt(dir.path(), &user.0, between(&m, "<user_encrypted_key algorithm='AES-128-CBC'>", "<")).len(),
+            32
+        );
+    }
 }

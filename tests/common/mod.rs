@@ -181,3 +181,21 @@ pub fn debugfs(image: &Path, offset: u64, len: u64, cmd: &str) -> String {
     assert!(complaints.is_empty(), "debugfs -R {cmd:?} complained: {stderr}");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Makes an RSA key and a self-signed certificate with openssl: (key, cert, public key).
+pub fn identity(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}-pk.pem"));
+    let cert = dir.join(format!("{name}-cert.pem"));
+    let public = dir.join(format!("{name}-pub.pem"));
+    let o = run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"])
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    assert!(o.status.success(), "openssl req: {}", String::from_utf8_lossy(&o.stderr));
+    let o = run(Command::new("openssl").args(["x509", "-pubkey", "-noout", "-in"]).arg(&cert));
+    std::fs::write(&public, o.stdout).unwrap();
+    (key, cert, public)
+}

@@ -16,7 +16,7 @@
 //!     architecture: "x86_64".into(),
 //!     user_cert: pem("cert.pem"),
 //!     user_key: pem("pk.pem"),
-//!     ec2_cert: pem("cert-ec2.pem"),
+//!     ec2_cert: ingot_bundle::ec2_certificate("us-east-1").pem.into(),
 //!     ..Default::default()
 //! };
 //! let report = ingot_bundle::bundle("disk.raw".as_ref(), "bundle".as_ref(), &opts)?;
@@ -24,12 +24,14 @@
 //! # Ok::<(), ingot_bundle::BundleError>(())
 //! ```
 
+mod certs;
 mod crypto;
 mod manifest;
 mod tar;
 mod unbundle;
 mod write;
 
+pub use certs::{ec2_certificate, Ec2Certificate, EC2_CHINA, EC2_COMMERCIAL, EC2_GOVCLOUD};
 pub use crypto::{hex, unhex};
 pub use manifest::Manifest;
 pub use unbundle::{unbundle, UnbundleReport};

@@ -42,7 +42,7 @@ pub struct BundleOptions {
 }
 
 /// What `bundle` wrote.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BundleReport {
     /// `DIR/NAME.manifest.xml`.
     pub manifest: PathBuf,
@@ -112,6 +112,25 @@ pub fn bundle(image: &Path, dir: &Path, opts: &BundleOptions) -> Result<BundleRe
     std::fs::write(&temp, m.to_xml()).map_err(BundleError::io(&temp))?;
     std::fs::rename(&temp, &manifest).map_err(BundleError::io(&manifest))?;
     Ok(BundleReport { manifest, bundled_size: m.bundled_size, parts, digest, size })
+}
+
+impl BundleReport {
+    /// Checks that every part on disk still has its size and SHA-1 (before reusing a
+    /// bundle written earlier).
+    pub fn check_parts(&self) -> Result<(), BundleError> {
+        for (path, size, sha1) in &self.parts {
+            let data = std::fs::read(path).map_err(BundleError::io(path))?;
+            let got = hex(&Sha1::digest(&data));
+            if data.len() as u64 != *size || got != *sha1 {
+                return Err(BundleError::Corrupt(format!(
+                    "{}: {} bytes with SHA-1 {got}, the bundle was written with {size} bytes and SHA-1 {sha1}",
+                    path.display(),
+                    data.len()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn check(opts: &BundleOptions) -> Result<(), BundleError> {
