@@ -137,6 +137,15 @@ impl AmiSpec {
     }
 }
 
+/// What an AMI boots from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum AmiRoot {
+    /// An EBS snapshot (an EBS-backed AMI).
+    Snapshot(String),
+    /// `bucket/prefix/NAME.manifest.xml`: an instance-store bundle in S3.
+    Manifest(String),
+}
+
 /// An AMI in one region.
 #[derive(Clone, Debug, Serialize)]
 pub struct PublishedImage {
@@ -155,8 +164,12 @@ pub struct RegisterReport {
     pub name: String,
     /// The session's region.
     pub region: String,
-    /// The root snapshot.
-    pub snapshot_id: String,
+    /// The root snapshot (EBS-backed AMIs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// The manifest in S3 (instance-store AMIs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_location: Option<String>,
     /// True if an AMI of that name already existed and was kept.
     pub reused: bool,
     /// Copies in other regions.

@@ -1,5 +1,5 @@
-//! The AWS side of ingot: EBS direct upload and download of raw images, and EC2
-//! registration of the snapshots as AMIs. The only ingot crate that links the AWS SDK;
+//! The AWS side of ingot: EBS direct upload and download of raw images, S3 upload of
+//! instance-store bundles, and EC2 registration of both as AMIs. The only ingot crate that links the AWS SDK;
 //! its API blocks (the async runtime lives inside [`Session`]).
 //!
 //! ```no_run
@@ -17,15 +17,17 @@ mod ec2;
 mod error;
 mod register;
 pub mod retry;
+mod s3;
 mod session;
 mod upload;
 
 pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
 pub use download::{DownloadOptions, DownloadReport};
-pub use ec2::{AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport};
+pub use ec2::{AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport};
 pub use error::Error;
 pub use register::RegisterOptions;
 pub use retry::RetryPolicy;
+pub use s3::{check_bucket_name, BundleObject, BundleUpload, BundleUploadReport, ObjectProgress};
 pub use session::{Connect, Session};
 pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport};
 

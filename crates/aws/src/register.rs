@@ -1,7 +1,7 @@
 //! The EC2 calls of a publish, as [`Session`] methods.
 
 use crate::ec2::{api, tags};
-use crate::{AmiSpec, BootMode, Error, LaunchPermissions, PublishedImage, RegisterReport, Session};
+use crate::{AmiRoot, AmiSpec, BootMode, Error, LaunchPermissions, PublishedImage, RegisterReport, Session};
 use aws_sdk_ec2::types::{
     ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, Filter, ImageState, ImdsSupportValues,
     LaunchPermission, LaunchPermissionModifications, PermissionGroup, ResourceType, SnapshotState, Tag,
@@ -76,17 +76,26 @@ impl Session {
         })
     }
 
-    /// Registers `snapshot` as an AMI described by `spec` (reusing one of the same name
-    /// unless `opts.force`), then tags, shares, deprecates and copies it.
-    pub fn register(&self, snapshot: &str, spec: &AmiSpec, opts: &RegisterOptions) -> Result<RegisterReport, Error> {
+    /// Registers `root` (a snapshot or a bundle's manifest) as an AMI described by `spec`
+    /// (reusing one of the same name unless `opts.force`), then tags, shares, deprecates
+    /// and copies it.
+    pub fn register(&self, root: &AmiRoot, spec: &AmiSpec, opts: &RegisterOptions) -> Result<RegisterReport, Error> {
         spec.check()?;
+        let snapshot = match root {
+            AmiRoot::Snapshot(s) => Some(s.clone()),
+            AmiRoot::Manifest(_) => None,
+        };
         self.rt.block_on(async {
             let existing = find_image(&self.ec2, &spec.name).await?;
             let mut report = RegisterReport {
                 image_id: String::new(),
                 name: spec.name.clone(),
                 region: self.region.clone(),
-                snapshot_id: snapshot.to_string(),
+                snapshot_id: snapshot.clone(),
+                image_location: match root {
+                    AmiRoot::Manifest(m) => Some(m.clone()),
+                    AmiRoot::Snapshot(_) => None,
+                },
                 reused: false,
                 copies: Vec::new(),
             };
@@ -101,9 +110,9 @@ impl Session {
                 }
                 None => {}
             }
-            report.image_id = register_image(&self.ec2, snapshot, spec).await?;
+            report.image_id = register_image(&self.ec2, root, spec).await?;
             let left = |e: Error| Error::Registered { image_id: report.image_id.clone(), source: Box::new(e) };
-            if !spec.tags.is_empty() {
+            if let (Some(snapshot), false) = (&snapshot, spec.tags.is_empty()) {
                 let t: Vec<Tag> = spec.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
                 self.ec2
                     .create_tags()
@@ -180,13 +189,16 @@ impl Session {
         })
     }
 
-    /// Deregisters `image` (if any) and deletes `snapshot`: what `--cleanup-on-failure` does.
-    pub fn cleanup(&self, image: Option<&str>, snapshot: &str) -> Result<(), Error> {
+    /// Deregisters `image` (if any) and deletes `snapshot` (if any): what
+    /// `--cleanup-on-failure` does.
+    pub fn cleanup(&self, image: Option<&str>, snapshot: Option<&str>) -> Result<(), Error> {
         self.rt.block_on(async {
             if let Some(id) = image {
                 self.ec2.deregister_image().image_id(id).send().await.map_err(api("DeregisterImage"))?;
             }
-            self.ec2.delete_snapshot().snapshot_id(snapshot).send().await.map_err(api("DeleteSnapshot"))?;
+            if let Some(snapshot) = snapshot {
+                self.ec2.delete_snapshot().snapshot_id(snapshot).send().await.map_err(api("DeleteSnapshot"))?;
+            }
             Ok(())
         })
     }
@@ -203,16 +215,9 @@ async fn find_image(ec2: &aws_sdk_ec2::Client, name: &str) -> Result<Option<Stri
     Ok(out.images().iter().find(|i| i.name() == Some(name)).and_then(|i| i.image_id()).map(str::to_string))
 }
 
-async fn register_image(ec2: &aws_sdk_ec2::Client, snapshot: &str, spec: &AmiSpec) -> Result<String, Error> {
-    let ebs = EbsBlockDevice::builder()
-        .snapshot_id(snapshot)
-        .volume_type(VolumeType::from(spec.volume_type.as_str()))
-        .set_volume_size(spec.volume_size_gib.map(|s| s as i32))
-        .set_iops(spec.iops.map(|i| i as i32))
-        .set_throughput(spec.throughput.map(|t| t as i32))
-        .delete_on_termination(spec.delete_on_termination)
-        .build();
-    let mapping = BlockDeviceMapping::builder().device_name(&spec.root_device_name).ebs(ebs).build();
+/// RegisterImage: the root volume's mapping for a snapshot, ImageLocation for a bundle
+/// (whose block device mappings come from its manifest).
+async fn register_image(ec2: &aws_sdk_ec2::Client, root: &AmiRoot, spec: &AmiSpec) -> Result<String, Error> {
     let boot = match spec.boot_mode {
         BootMode::LegacyBios => BootModeValues::LegacyBios,
         BootMode::Uefi => BootModeValues::Uefi,
@@ -224,11 +229,24 @@ async fn register_image(ec2: &aws_sdk_ec2::Client, snapshot: &str, spec: &AmiSpe
         .description(&spec.description)
         .architecture(ArchitectureValues::from(spec.architecture.as_str()))
         .virtualization_type("hvm")
-        .root_device_name(&spec.root_device_name)
-        .block_device_mappings(mapping)
         .boot_mode(boot)
         .ena_support(spec.ena)
         .set_uefi_data(spec.uefi_data.clone());
+    match root {
+        AmiRoot::Snapshot(snapshot) => {
+            let ebs = EbsBlockDevice::builder()
+                .snapshot_id(snapshot)
+                .volume_type(VolumeType::from(spec.volume_type.as_str()))
+                .set_volume_size(spec.volume_size_gib.map(|s| s as i32))
+                .set_iops(spec.iops.map(|i| i as i32))
+                .set_throughput(spec.throughput.map(|t| t as i32))
+                .delete_on_termination(spec.delete_on_termination)
+                .build();
+            let mapping = BlockDeviceMapping::builder().device_name(&spec.root_device_name).ebs(ebs).build();
+            req = req.root_device_name(&spec.root_device_name).block_device_mappings(mapping);
+        }
+        AmiRoot::Manifest(location) => req = req.image_location(location),
+    }
     if spec.sriov {
         req = req.sriov_net_support("simple");
     }

@@ -104,6 +104,7 @@ pub fn classify_service(status: u16, code: &str, message: &str) -> Failure {
             | "Throttling"
             | "RequestLimitExceeded"
             | "SlowDown"
+            | "RequestTimeout"
     );
     if transient_code || status >= 500 || status == 429 {
         return Failure::Transient(format!("{shown}: {message}"));

@@ -44,6 +44,7 @@ pub struct Session {
     pub(crate) config: aws_config::SdkConfig,
     pub(crate) ebs: aws_sdk_ebs::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) region: String,
     pub(crate) retry: RetryPolicy,
 }
@@ -82,12 +83,20 @@ impl Session {
         let ebs_conf = aws_sdk_ebs::config::Builder::from(&config).retry_config(RetryConfig::disabled()).build();
         let ebs = aws_sdk_ebs::Client::from_conf(ebs_conf);
         let ec2 = ec2_client(&config, None, &c.retry);
-        Ok(Session { rt, config, ebs, ec2, region, retry: c.retry })
+        let s3 = s3_client(&config);
+        Ok(Session { rt, config, ebs, ec2, s3, region, retry: c.retry })
     }
 
     /// The region the session works in.
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// The 12-digit id of the account the credentials belong to (STS GetCallerIdentity).
+    pub fn account_id(&self) -> Result<String, Error> {
+        let sts = aws_sdk_sts::Client::new(&self.config);
+        let out = self.rt.block_on(sts.get_caller_identity().send()).map_err(crate::ec2::api("GetCallerIdentity"))?;
+        out.account().map(str::to_string).ok_or_else(|| Error::Protocol("GetCallerIdentity returned no account".into()))
     }
 
     /// An EC2 client for another region (for CopyImage).
@@ -107,4 +116,15 @@ fn ec2_client(config: &aws_config::SdkConfig, region: Option<&str>, retry: &Retr
         b = b.region(Region::new(r.to_string()));
     }
     aws_sdk_ec2::Client::from_conf(b.build())
+}
+
+/// S3 with ingot's own (counted) retries, Content-MD5 instead of the SDK's default CRC32
+/// checksums, and path-style addressing when the endpoint is overridden (a local S3).
+fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let b = aws_sdk_s3::config::Builder::from(config)
+        .retry_config(RetryConfig::disabled())
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+        .force_path_style(config.endpoint_url().is_some());
+    aws_sdk_s3::Client::from_conf(b.build())
 }
