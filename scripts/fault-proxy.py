@@ -13,6 +13,9 @@ Every request to an EBS path (/snapshots...) draws one fault with the given prob
   --puts-only draws faults for block writes (PUT .../blocks/N) only
   --not-found-first N answers the first N block writes with 404 "snapshot does not exist"
     (what EBS may say right after StartSnapshot)
+  --s3-puts also draws faults for S3 object writes (PUT with a body outside /snapshots)
+  --deny-suffix S answers requests whose path ends with S with S3's 403 AccessDenied
+  --deny-action A answers EC2 requests for action A with 403 UnauthorizedOperation
 Everything else is forwarded unchanged. GET /_proxy/stats returns the fault counts.
 """
 
@@ -102,8 +105,20 @@ async def handle(reader, writer, args, rng):
                 return
             ebs = path.startswith("/snapshots")
             put = "/blocks/" in path and request_line.startswith("PUT")
-            fault = pick(rng, args.rates) if ebs and (put or not args.puts_only) else None
+            s3_put = request_line.startswith("PUT") and not ebs and int(headers.get("content-length", "0")) > 0
+            drawn = (ebs and (put or not args.puts_only)) or (s3_put and args.s3_puts)
+            fault = pick(rng, args.rates) if drawn else None
             COUNTS["requests"] += 1
+            if args.deny_suffix and path.split("?")[0].endswith(args.deny_suffix):
+                await read_body(reader, headers)
+                COUNTS["deny"] += 1
+                body = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                writer.write(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
+                await writer.drain()
+                continue
             if ebs and args.deny:
                 await read_body(reader, headers)
                 COUNTS["deny"] += 1
@@ -122,6 +137,15 @@ async def handle(reader, writer, args, rng):
                 reset(writer)
                 return
             body = await read_body(reader, headers)
+            if args.deny_action and f"Action={args.deny_action}&".encode() in body + b"&":
+                COUNTS["deny"] += 1
+                xml = (
+                    b"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>UnauthorizedOperation</Code>"
+                    b"<Message>You are not authorized to perform this operation.</Message></Error></Errors></Response>"
+                )
+                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n%s" % (len(xml), xml))
+                await writer.drain()
+                continue
             if fault == "503":
                 COUNTS["503"] += 1
                 writer.write(reply(503, "Service Unavailable", "InternalServerException", "injected 503"))
@@ -155,6 +179,9 @@ async def main():
     p.add_argument("--slow-seconds", type=float, default=3.0)
     p.add_argument("--not-found-first", type=int, default=0)
     p.add_argument("--puts-only", action="store_true")
+    p.add_argument("--s3-puts", action="store_true")
+    p.add_argument("--deny-suffix")
+    p.add_argument("--deny-action")
     args = p.parse_args()
     args.rates = [(k, float(v)) for k, v in (r.split("=") for r in args.rate)]
     rng = random.Random(args.seed)

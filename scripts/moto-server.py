@@ -7,11 +7,16 @@ Prints "READY <port>" on stdout once it listens; serves until killed.
 moto 5.2 is lenient: it reports a 512-byte EBS block size, accepts any checksum, data
 length, block index, writes after completion and any completion checksum, ignores
 ClientToken and ParentSnapshotId, says `completed` for a snapshot still being written, and
-keeps little of RegisterImage. This launcher patches moto's classes at start-up (moto's files
-stay untouched) so that the server rejects, with the documented error codes, what EBS
-rejects, and it records every EC2 request so a test can check exactly what ingot sent:
+keeps little of RegisterImage; its S3 neither checks Content-MD5 nor grants EC2 anything
+for the aws-exec-read canned ACL. This launcher patches moto's classes at start-up (moto's
+files stay untouched) so that the server rejects, with the documented error codes, what EBS,
+S3 and EC2 reject (a bad Content-MD5 is BadDigest; RegisterImage of a manifest that is not
+in S3 is InvalidManifest), keeps what RegisterImage was given, and records every EC2 and S3
+request so a test can check exactly what ingot sent:
 
     GET /_ingot/requests   -> JSON list of {"service", "region", "action", "params"}
+                              (S3: action is the HTTP method, params has path, acl,
+                              content_md5 and length)
 """
 
 import base64
@@ -247,6 +252,73 @@ def enable_image_deprecation(self):
 AmisResponse.enable_image_deprecation = enable_image_deprecation
 
 
+# --- EC2: RegisterImage keeps what it is given; a manifest must be in S3 -----------------
+
+from moto.ec2.exceptions import EC2ClientError  # noqa: E402
+from moto.s3 import models as s3_models  # noqa: E402
+from moto.s3 import responses as s3_responses  # noqa: E402
+
+
+def register_image(self):
+    p = self._get_param
+    location = p("ImageLocation")
+    if location:
+        bucket, _, key = location.partition("/")
+        s3 = s3_models.s3_backends[self.current_account]["aws"]
+        try:
+            found = s3.get_object(bucket, key)
+        except Exception:  # MissingBucket
+            found = None
+        if found is None:
+            raise EC2ClientError(
+                "InvalidManifest",
+                f"The specified AMI has an unparsable manifest, or you may not have access to the location where the manifest file is stored: {location}",
+            )
+    ami = self.ec2_backend.register_image(p("Name"), p("Description", ""))
+    ami.image_location = location
+    ami.architecture = p("Architecture") or "x86_64"
+    ami.virtualization_type = p("VirtualizationType") or "paravirtual"
+    ami.root_device_type = "instance-store" if location else "ebs"
+    ami.root_device_name = p("RootDeviceName") or "/dev/sda1"
+    ami.boot_mode = p("BootMode")
+    ami.ena_support = p("EnaSupport") in (True, "true")
+    ami.imds_support = p("ImdsSupport")
+    ami.sriov = p("SriovNetSupport")
+    tags = self._parse_tag_specification().get("image", {})
+    if tags:
+        self.ec2_backend.create_tags([ami.id], tags)
+    return _ActionResult({"ImageId": ami.id})
+
+
+AmisResponse.register_image = register_image
+
+
+# --- S3: aws-exec-read grants EC2 read ---------------------------------------------------
+
+# S3 documents aws-exec-read as "Owner gets FULL_CONTROL. Amazon EC2 gets READ access to
+# GET an Amazon Machine Image (AMI) bundle from Amazon S3"; EC2's grantee is this canonical
+# user (the one the AMI tools grant read to).
+EC2_READER = "6aa5a366c34c1cbe25dc49211496e913e0351eb0e8c37aa3477e40942ec6b97c"
+_original_canned_acl = s3_models.get_canned_acl
+
+
+def get_canned_acl(acl):
+    if acl != "aws-exec-read":
+        return _original_canned_acl(acl)
+    owner = s3_models.FakeGrantee(grantee_id=s3_models.OWNER)
+    ec2 = s3_models.FakeGrantee(grantee_id=EC2_READER, display_name="za-team")
+    return s3_models.FakeAcl(
+        grants=[
+            s3_models.FakeGrant([owner], [s3_models.PERMISSION_FULL_CONTROL]),
+            s3_models.FakeGrant([ec2], [s3_models.PERMISSION_READ]),
+        ]
+    )
+
+
+s3_models.get_canned_acl = get_canned_acl
+s3_responses.get_canned_acl = get_canned_acl
+
+
 # --- recording ------------------------------------------------------------------------
 
 REQUESTS = []
@@ -281,9 +353,40 @@ def recording(app):
             import io
 
             environ["wsgi.input"] = io.BytesIO(raw)
+        if service == "s3":
+            return s3_request(app, environ, start_response, region)
         return app(environ, start_response)
 
     return wrapped
+
+
+def s3_request(app, environ, start_response, region):
+    """Records an S3 request and, for a PUT with Content-MD5, checks it as S3 does."""
+    import io
+
+    method = environ.get("REQUEST_METHOD", "")
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    sent_md5 = environ.get("HTTP_CONTENT_MD5")
+    params = {
+        "path": environ.get("PATH_INFO", ""),
+        "query": environ.get("QUERY_STRING", ""),
+        "acl": environ.get("HTTP_X_AMZ_ACL"),
+        "content_md5": sent_md5,
+        "length": length,
+    }
+    with LOCK:
+        REQUESTS.append({"service": "s3", "region": region, "action": method, "params": params})
+    if method == "PUT" and sent_md5 is not None:
+        if base64.b64encode(hashlib.md5(raw).digest()).decode() != sent_md5:
+            body = (
+                "<?xml version='1.0' encoding='UTF-8'?><Error><Code>BadDigest</Code>"
+                "<Message>The Content-MD5 you specified did not match what we received.</Message></Error>"
+            ).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+    return app(environ, start_response)
 
 
 def main():

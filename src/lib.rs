@@ -19,6 +19,7 @@ mod build;
 mod grub;
 mod hash;
 mod inspect;
+pub mod instance_store;
 mod progress;
 pub mod publish;
 mod report;

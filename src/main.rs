@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod aws_cli;
 mod bundle_cli;
 use aws_cli::{AwsArgs, RegisterArgs, UploadArgs};
+use bundle_cli::InstanceStoreArgs;
 
 /// Casts bootable disk images offline, without root.
 #[derive(Parser)]
@@ -95,8 +96,13 @@ image digest (the idempotency token of StartSnapshot) and those zero ranges.")]
     #[command(after_help = "Examples:
   ingot publish recipes/hello.toml --region us-east-1
   ingot publish out/hello.raw --recipe recipes/hello.toml     (an image built earlier)
+  ingot publish recipes/hello.toml --instance-store --bucket my-bundles \\
+      --cert cert.pem --privatekey pk.pem                     (instance-store AMI)
 
-An AMI with the same name is reused without uploading anything unless --force.")]
+An AMI with the same name is reused without uploading anything unless --force.
+--instance-store bundles the image into IMAGE.bundle/, uploads the parts and then the
+manifest to s3://BUCKET/PREFIX/ (aws-exec-read, Content-MD5; parts already there are
+skipped) and registers the manifest; images over 10 GiB are refused.")]
     Publish {
         /// A recipe to build, or (with --recipe) an image built earlier.
         input: PathBuf,
@@ -110,9 +116,11 @@ An AMI with the same name is reused without uploading anything unless --force.")
         upload: UploadArgs,
         #[command(flatten)]
         register: RegisterArgs,
-        /// Delete the snapshot when a later step fails.
+        /// Delete the snapshot (or the bundle in S3) when a later step fails.
         #[arg(long)]
         cleanup_on_failure: bool,
+        #[command(flatten)]
+        instance_store: Box<InstanceStoreArgs>,
         #[command(flatten)]
         aws: AwsArgs,
         /// Print the report as JSON and no progress.
@@ -121,8 +129,8 @@ An AMI with the same name is reused without uploading anything unless --force.")
     },
     /// Write an instance-store bundle (manifest 2007-10-10) of a raw image to a directory.
     #[command(after_help = "Examples:
-  ingot bundle out/hello.raw -d bundle --cert cert.pem --privatekey pk.pem \\
-      --ec2-cert cert-ec2.pem --user 123456789012
+  ingot bundle out/hello.raw -d bundle --cert cert.pem --privatekey pk.pem --user 123456789012
+  ingot bundle out/hello.raw -d bundle ... --region us-gov-west-1    (GovCloud's EC2 certificate)
 
 The image is tarred (GNU sparse), compressed (gzip -9), encrypted (AES-128-CBC) and cut
 into 10 MiB parts NAME.part.N; NAME.manifest.xml is written last, signed with the private
@@ -139,9 +147,14 @@ key. Images over 10 GiB are refused.")]
         /// Your RSA private key (PEM), which signs the manifest.
         #[arg(long)]
         privatekey: PathBuf,
-        /// EC2's bundle certificate for the partition (the AMI tools' cert-ec2.pem).
+        /// EC2's bundle certificate (default: the one ingot ships for --region's partition,
+        /// as the AMI tools' cert-ec2.pem, cert-ec2-gov.pem, cert-ec2-cn-north-1.pem).
         #[arg(long)]
-        ec2_cert: PathBuf,
+        ec2_cert: Option<PathBuf>,
+        /// The region the bundle is for: picks EC2's certificate (us-gov-*: GovCloud,
+        /// cn-*: China, else commercial).
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
         /// Your 12-digit AWS account id.
         #[arg(long)]
         user: String,
@@ -157,9 +170,11 @@ key. Images over 10 GiB are refused.")]
     },
     /// Check a bundle (signature, every digest) and restore its image.
     #[command(after_help = "Examples:
-  ingot unbundle bundle/hello.raw.manifest.xml --privatekey pk.pem -d restored")]
+  ingot unbundle bundle/hello.raw.manifest.xml --privatekey pk.pem -d restored
+  ingot unbundle bundle --privatekey pk.pem -d restored     (the one manifest in bundle/)")]
     Unbundle {
-        /// The bundle's NAME.manifest.xml (the parts are beside it).
+        /// The bundle's NAME.manifest.xml (the parts are beside it), or the directory
+        /// holding it.
         manifest: PathBuf,
         /// The private key the bundle was made with.
         #[arg(long)]
@@ -246,14 +261,29 @@ fn run(cli: Cli) -> Result<()> {
         Command::Register { snapshot, recipe, register, aws, json } => {
             aws_cli::register(snapshot, recipe, &register, &aws, json)?
         }
-        Command::Publish { input, recipe, out, upload, register, cleanup_on_failure, aws, json } => {
-            aws_cli::publish(input, recipe, out, &upload, &register, cleanup_on_failure, &aws, json)?
+        Command::Publish { input, recipe, out, upload, register, cleanup_on_failure, instance_store, aws, json } => {
+            if instance_store.instance_store {
+                bundle_cli::publish(
+                    input,
+                    recipe,
+                    out,
+                    &upload,
+                    &instance_store,
+                    &register,
+                    cleanup_on_failure,
+                    &aws,
+                    json,
+                )?
+            } else {
+                aws_cli::publish(input, recipe, out, &upload, &register, cleanup_on_failure, &aws, json)?
+            }
         }
         Command::Download { snapshot, out, workers, aws, json } => {
             aws_cli::download(snapshot, out, workers, &aws, json)?
         }
-        Command::Bundle { image, destination, cert, privatekey, ec2_cert, user, arch, name, json } => {
-            bundle_cli::bundle(&image, &destination, &cert, &privatekey, &ec2_cert, &user, &arch, name, json)?
+        Command::Bundle { image, destination, cert, privatekey, ec2_cert, region, user, arch, name, json } => {
+            let keys = bundle_cli::Keys { cert, privatekey, ec2_cert, region };
+            bundle_cli::bundle(&image, &destination, &keys, &user, &arch, name, json)?
         }
         Command::Unbundle { manifest, privatekey, destination, json } => {
             bundle_cli::unbundle(&manifest, &privatekey, &destination, json)?

@@ -5,7 +5,7 @@
 use crate::{Progress, Report};
 use anyhow::{bail, Context, Result};
 use ingot_aws::{
-    AmiSpec, BootMode, Digests, DownloadReport, LaunchPermissions, RegisterOptions, RegisterReport, Session,
+    AmiRoot, AmiSpec, BootMode, Digests, DownloadReport, LaunchPermissions, RegisterOptions, RegisterReport, Session,
     UploadOptions, UploadReport, ZeroBlocks,
 };
 use ingot_recipe::{Ami, Recipe};
@@ -294,7 +294,8 @@ pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) ->
                 image_id: id,
                 name: spec.name.clone(),
                 region: session.region().to_string(),
-                snapshot_id: String::new(),
+                snapshot_id: None,
+                image_location: None,
                 reused: true,
                 copies: Vec::new(),
             };
@@ -318,7 +319,7 @@ pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) ->
         None => format!("snapshot {snapshot}"),
     };
     if opts.cleanup_on_failure {
-        return match session.cleanup(image_id.as_deref(), &snapshot) {
+        return match session.cleanup(image_id.as_deref(), Some(&snapshot)) {
             Ok(()) => Err(err.context(format!("{what} removed (--cleanup-on-failure)"))),
             Err(c) => {
                 Err(err.context(format!("{what} left behind in {}: removing them failed too ({c})", session.region())))
@@ -353,8 +354,8 @@ pub fn register_snapshot(
         .wait_snapshot(snapshot, &opts, &|p| progress.stage(format!("waiting for {snapshot} to complete ({p})")))
         .with_context(|| format!("waiting for snapshot {snapshot}"))?;
     progress.stage(format!("registering {}", spec.name));
-    let r =
-        session.register(snapshot, spec, &opts).with_context(|| format!("registering {snapshot} as {:?}", spec.name));
+    let root = AmiRoot::Snapshot(snapshot.to_string());
+    let r = session.register(&root, spec, &opts).with_context(|| format!("registering {snapshot} as {:?}", spec.name));
     progress.finish();
     r
 }
@@ -417,4 +418,16 @@ pub fn download(session: &Session, id: &str, out: &Path, workers: usize, progres
     std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
     temp.persist(out).with_context(|| format!("cannot rename the download to {}", out.display()))?;
     Ok(Downloaded { download, image_size, sha256 })
+}
+
+/// SHA-256 (lowercase hex) of the image at `path`, holes hashed without reading.
+pub(crate) fn image_sha256(path: &Path, size: u64) -> Result<String> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}: cannot read the image", path.display()))?;
+    crate::hash::sha256_file(&file, size).with_context(|| format!("hashing {}", path.display()))
+}
+
+/// SHA-256 (lowercase hex) of a text.
+pub(crate) fn text_sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,0 +1,288 @@
+//! `ingot publish --instance-store`: bundle the image, upload the bundle to S3, register it.
+//!
+//! The bundle goes to a directory beside the image (`IMAGE.bundle/`) with a stamp,
+//! `ingot-bundle.json`, naming the image digest, account, architecture and certificates it
+//! was made for. A re-run with the same inputs reuses that bundle, and the upload then skips
+//! every object S3 already holds with the same size and MD5: an interrupted publish
+//! resumes where it stopped. (A fresh bundle has a fresh random AES key, so nothing of an
+//! older one could be reused.)
+
+use crate::publish::{ami_spec, ImageInput, RegisterFlags};
+use crate::Progress;
+use anyhow::{bail, Context, Result};
+use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectProgress, RegisterOptions, RegisterReport, Session};
+use ingot_bundle::{BundleOptions, BundleReport};
+use ingot_recipe::Recipe;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// What the instance-store path needs besides the recipe.
+#[derive(Clone, Debug, Default)]
+pub struct InstanceStoreFlags {
+    /// The S3 bucket (created in the region if missing).
+    pub bucket: String,
+    /// Key prefix (default: the AMI name, with characters other than letters, digits,
+    /// `.`, `_` and `-` turned into `-`).
+    pub prefix: Option<String>,
+    /// Where the bundle is written (default: `IMAGE.bundle`).
+    pub bundle_dir: Option<PathBuf>,
+    /// The user's X.509 certificate (PEM).
+    pub cert: PathBuf,
+    /// The user's RSA private key (PEM).
+    pub privatekey: PathBuf,
+    /// EC2's certificate (default: the one shipped for the region's partition).
+    pub ec2_cert: Option<PathBuf>,
+    /// The 12-digit account id (default: the caller's, from STS).
+    pub user: Option<String>,
+    /// PutObject requests in flight.
+    pub workers: usize,
+}
+
+/// The bundle a publish used.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BundleStamp {
+    /// SHA-256 of the image bundled.
+    pub image_sha256: String,
+    /// The account id in the manifest.
+    pub user: String,
+    /// The manifest's architecture.
+    pub architecture: String,
+    /// SHA-256 of the EC2 certificate (PEM text).
+    pub ec2_cert_sha256: String,
+    /// SHA-256 of the user certificate (PEM text).
+    pub user_cert_sha256: String,
+    /// What the bundler wrote.
+    pub bundle: BundleReport,
+}
+
+/// What `ingot publish --instance-store` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceStoreReport {
+    /// The image published.
+    pub image: PathBuf,
+    /// The bundle (absent when an AMI of the same name was reused).
+    pub bundle: Option<BundleStamp>,
+    /// True when an earlier run's bundle (same image, account and certificates) was used.
+    pub bundle_reused: bool,
+    /// True when ingot created the bucket.
+    pub bucket_created: bool,
+    /// The S3 upload (absent when an AMI of the same name was reused).
+    pub upload: Option<BundleUploadReport>,
+    /// The registration.
+    pub register: RegisterReport,
+}
+
+/// Bundles, uploads and registers `image` as an instance-store AMI described by `recipe`;
+/// reuses an AMI of the same name (unless forced) without doing anything else.
+pub fn publish(
+    session: &Session,
+    image: &ImageInput,
+    recipe: &Recipe,
+    flags: &InstanceStoreFlags,
+    reg: &RegisterFlags,
+    cleanup_on_failure: bool,
+    progress: &Progress,
+) -> Result<InstanceStoreReport> {
+    let spec = ami_spec(recipe, reg, None)?;
+    if image.size > ingot_bundle::SIZE_LIMIT {
+        bail!(
+            "{}: {} bytes is over the 10 GiB an instance-store AMI may hold; publish it without --instance-store (EBS-backed)",
+            image.path.display(),
+            image.size
+        );
+    }
+    if spec.architecture != "x86_64" {
+        bail!("ami.architecture = {:?}: instance-store AMIs are x86_64 only", spec.architecture);
+    }
+    ingot_aws::check_bucket_name(&flags.bucket).context("--bucket")?;
+    let mut report = InstanceStoreReport {
+        image: image.path.clone(),
+        bundle: None,
+        bundle_reused: false,
+        bucket_created: false,
+        upload: None,
+        register: reused(session, &spec),
+    };
+    if !reg.force {
+        if let Some(id) = session.find_image(&spec.name)? {
+            report.register.image_id = id;
+            return Ok(report);
+        }
+    }
+    report.bucket_created =
+        session.prepare_bucket(&flags.bucket).with_context(|| format!("preparing bucket {:?}", flags.bucket))?;
+    let (stamp, bundle_reused) = bundle(session, image, &spec.architecture, flags, progress)?;
+    let prefix = flags.prefix.clone().unwrap_or_else(|| default_prefix(&spec.name));
+    let up = BundleUpload {
+        bucket: flags.bucket.clone(),
+        prefix: prefix.trim_matches('/').to_string(),
+        parts: stamp.bundle.parts.iter().map(|p| p.0.clone()).collect(),
+        manifest: stamp.bundle.manifest.clone(),
+        workers: flags.workers,
+    };
+    let upload = upload(session, &up, progress)?;
+    report.bundle = Some(stamp);
+    report.bundle_reused = bundle_reused;
+    let location = upload.image_location.clone();
+    let mut opts = RegisterOptions { force: reg.force, ..RegisterOptions::default() };
+    if let Some(p) = reg.poll_seconds {
+        opts.poll = Duration::from_secs(p);
+    }
+    progress.stage(format!("registering {} from {location}", spec.name));
+    let registered = session.register(&AmiRoot::Manifest(location.clone()), &spec, &opts);
+    progress.finish();
+    match registered {
+        Ok(r) => {
+            report.register = r;
+            report.upload = Some(upload);
+            Ok(report)
+        }
+        Err(e) => Err(left_behind(session, e, &upload, cleanup_on_failure)),
+    }
+}
+
+fn reused(session: &Session, spec: &ingot_aws::AmiSpec) -> RegisterReport {
+    RegisterReport {
+        image_id: String::new(),
+        name: spec.name.clone(),
+        region: session.region().to_string(),
+        snapshot_id: None,
+        image_location: None,
+        reused: true,
+        copies: Vec::new(),
+    }
+}
+
+/// The AMI name as a key prefix: letters, digits, `.`, `_`, `-`; anything else `-`.
+pub fn default_prefix(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect()
+}
+
+/// The error of a failed registration, naming the bundle (and AMI) left behind, or
+/// removing them with `--cleanup-on-failure`.
+fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport, cleanup: bool) -> anyhow::Error {
+    let image_id = match &err {
+        ingot_aws::Error::Registered { image_id, .. } => Some(image_id.clone()),
+        _ => None,
+    };
+    let keys: Vec<String> = up.objects.iter().map(|o| o.key.clone()).collect();
+    let mut what = format!("the bundle s3://{}", up.image_location);
+    if let Some(ami) = &image_id {
+        what = format!("AMI {ami} and {what}");
+    }
+    let err = anyhow::Error::new(err).context(format!("registering s3://{}", up.image_location));
+    if cleanup {
+        let removed =
+            session.cleanup(image_id.as_deref(), None).and_then(|()| session.delete_objects(&up.bucket, &keys));
+        return match removed {
+            Ok(()) => err.context(format!("{what} removed (--cleanup-on-failure)")),
+            Err(c) => err.context(format!("{what} left behind: removing them failed too ({c})")),
+        };
+    }
+    let dir = up.image_location.rsplit_once('/').map_or(up.bucket.as_str(), |(d, _)| d);
+    let mut how = String::new();
+    if let Some(ami) = &image_id {
+        how.push_str(&format!("`aws ec2 deregister-image --image-id {ami}`, "));
+    }
+    how.push_str(&format!("`aws s3 rm --recursive s3://{dir}/`"));
+    err.context(format!(
+        "{what} left behind in {}: remove them with {how} (or publish with --cleanup-on-failure); running the same publish again reuses the uploaded parts",
+        session.region()
+    ))
+}
+
+/// Uploads with a progress bar of objects.
+fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<BundleUploadReport> {
+    let counters = ObjectProgress::default();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let what = format!("uploading to s3://{}/{}", up.bucket, up.prefix);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                let (d, t) = (counters.done.load(Ordering::Relaxed), counters.total.load(Ordering::Relaxed));
+                progress.count(what.clone(), d, t);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let r = session.upload_bundle(up, &counters);
+        done.store(true, Ordering::Relaxed);
+        progress.finish();
+        r
+    })
+    .with_context(|| {
+        format!(
+            "uploading the bundle to s3://{}/{} (running the same publish again skips the parts already there)",
+            up.bucket, up.prefix
+        )
+    })
+}
+
+/// The bundle for `image`: the one already in the bundle directory when its stamp
+/// matches, else a new one.
+fn bundle(
+    session: &Session,
+    image: &ImageInput,
+    architecture: &str,
+    flags: &InstanceStoreFlags,
+    progress: &Progress,
+) -> Result<(BundleStamp, bool)> {
+    let read = |p: &Path, what: &str| std::fs::read_to_string(p).with_context(|| format!("{what} {}", p.display()));
+    let user_cert = read(&flags.cert, "--cert")?;
+    let user_key = read(&flags.privatekey, "--privatekey")?;
+    let ec2_cert = match &flags.ec2_cert {
+        Some(p) => read(p, "--ec2-cert")?,
+        None => ingot_bundle::ec2_certificate(session.region()).pem.to_string(),
+    };
+    let user = match &flags.user {
+        Some(u) => u.clone(),
+        None => session.account_id().context("finding the account id for the manifest (or pass --user)")?,
+    };
+    let name = image.path.file_name().context("the image path has no file name")?.to_string_lossy().into_owned();
+    let dir = flags.bundle_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.bundle", image.path.display())));
+    progress.stage(format!("hashing {}", image.path.display()));
+    let image_sha256 = match image.report.as_ref().and_then(|r| r.sha256.clone()) {
+        Some(d) => d,
+        None => crate::publish::image_sha256(&image.path, image.size)?,
+    };
+    let want = |bundle: BundleReport| BundleStamp {
+        image_sha256: image_sha256.clone(),
+        user: user.clone(),
+        architecture: architecture.to_string(),
+        ec2_cert_sha256: crate::publish::text_sha256(&ec2_cert),
+        user_cert_sha256: crate::publish::text_sha256(&user_cert),
+        bundle,
+    };
+    let stamp_path = dir.join("ingot-bundle.json");
+    if let Some(old) = read_stamp(&stamp_path) {
+        if old == want(old.bundle.clone()) && old.bundle.manifest.is_file() {
+            progress.stage(format!("checking the bundle in {}", dir.display()));
+            if old.bundle.check_parts().is_ok() {
+                return Ok((old, true));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&stamp_path);
+    let opts = BundleOptions {
+        name,
+        user: user.clone(),
+        architecture: architecture.to_string(),
+        user_cert: user_cert.clone(),
+        user_key,
+        ec2_cert: ec2_cert.clone(),
+        ..Default::default()
+    };
+    progress.stage(format!("bundling {} into {}", image.path.display(), dir.display()));
+    let report =
+        ingot_bundle::bundle(&image.path, &dir, &opts).with_context(|| format!("bundling {}", image.path.display()));
+    progress.finish();
+    let stamp = want(report?);
+    let json = serde_json::to_vec_pretty(&stamp)?;
+    std::fs::write(&stamp_path, json).with_context(|| format!("writing {}", stamp_path.display()))?;
+    Ok((stamp, false))
+}
+
+fn read_stamp(path: &Path) -> Option<BundleStamp> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
