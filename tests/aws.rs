@@ -35,7 +35,7 @@ to = "/data"
     let r = dir.join(format!("recipe{seed}.toml"));
     std::fs::write(&r, text).unwrap();
     let out = dir.join(format!("disk{seed}.raw"));
-    build(&r, &out);
+    build_checked(&r, &out);
     (r, out)
 }
 
@@ -113,6 +113,7 @@ fn upload_writes_exactly_the_nonzero_blocks_and_download_restores_the_image() {
     let again = upload(&moto.endpoint(), &img, &[]);
     assert_eq!(again["snapshot_id"], r["snapshot_id"]);
     assert_eq!(again["reused"], true);
+    assert_eq!(again["blocks"], r["blocks"], "the reused snapshot's block digests are reported too");
 }
 
 #[test]

@@ -42,10 +42,7 @@ team = "images"
 "#,
     );
     let out = dir.join("store.raw");
-    let report = build(&r, &out);
-    sgdisk_verify(&out);
-    let p = &report["partitions"][0];
-    e2fsck_clean(&out, p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+    build_checked(&r, &out);
     (r, out)
 }
 

@@ -33,6 +33,24 @@ pub fn build(recipe: &Path, out: &Path) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("build --json prints a JSON report")
 }
 
+/// Builds like [`build`], then checks the image with the independent tools: `sgdisk -v`
+/// (GPT), `e2fsck -fn` on every ext4 partition, `fsck.fat -n` on every FAT one.
+pub fn build_checked(recipe: &Path, out: &Path) -> serde_json::Value {
+    let report = build(recipe, out);
+    if report["table"] == "gpt" {
+        sgdisk_verify(out);
+    }
+    for p in report["partitions"].as_array().unwrap() {
+        let (offset, size) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+        match p["filesystem"].as_str() {
+            Some("ext4") => e2fsck_clean(out, offset, size),
+            Some("vfat") => fsck_fat(out, offset, size),
+            _ => {}
+        }
+    }
+    report
+}
+
 /// Runs `ingot build` expecting failure; returns stderr. Asserts that nothing is left
 /// at OUT, at OUT.json, or as a temporary file in OUT's directory.
 pub fn build_fails(recipe: &Path, out: &Path) -> String {
