@@ -174,6 +174,20 @@ impl Scanner {
         self.relied.get(i).is_some_and(|&(s, _)| s <= index)
     }
 
+    /// Reads every candidate without sending anything and returns the digests of the
+    /// non-zero blocks: the content of a snapshot an earlier upload of the same image
+    /// (same client token) already made.
+    pub fn content_only(mut self) -> Result<Digests, Error> {
+        let mut buf = Vec::new();
+        while let Some(next) = self.next_block(buf)? {
+            buf = match next {
+                Next::Send(b) => b.data,
+                Next::Skip(_, data) => data,
+            };
+        }
+        Ok(self.content)
+    }
+
     /// The LINEAR aggregate checksum of the blocks sent: SHA-256 over their 32-byte
     /// digests concatenated in block-index order.
     pub fn aggregate(&self) -> [u8; 32] {

@@ -181,6 +181,11 @@ impl Session {
         match status {
             Status::Pending => {}
             Status::Completed => {
+                // The client token covers the image's digest and the request, so the
+                // snapshot holds what this upload would have written: its block digests
+                // (for a later --parent-report) are computed here, nothing is sent.
+                let content = tokio::task::block_in_place(|| scanner.content_only())?;
+                report.blocks = content.iter().map(|(&i, d)| (i, b64(d))).collect();
                 report.retries = progress.retries.load(Ordering::Relaxed);
                 report.seconds = started.elapsed().as_secs_f64();
                 return Ok(report);
