@@ -35,7 +35,7 @@ pins=("moto[server]==5.2.5" "boto3==1.44.8")
 stamp="$venv/.ingot-pins"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
     echo "creating $venv with ${pins[*]}" >&2
-    python3 -m venv "$venv"
+    python3 -m venv --clear "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
     echo "${pins[*]}" > "$stamp"
 fi
