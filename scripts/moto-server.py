@@ -360,8 +360,28 @@ def recording(app):
     return wrapped
 
 
+def s3_error(start_response, status, code, message):
+    body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    body = body.encode()
+    start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def acls_disabled(bucket_name):
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    try:
+        bucket = s3_models.s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket_name)
+    except Exception:  # MissingBucket: moto answers that itself
+        return False
+    return getattr(bucket, "ownership_rule", None) == "BucketOwnerEnforced"
+
+
 def s3_request(app, environ, start_response, region):
-    """Records an S3 request and, for a PUT with Content-MD5, checks it as S3 does."""
+    """Records an S3 request and checks what moto does not: Content-MD5 (BadDigest), and,
+    as S3 does since April 2023, a new bucket's ACLs are disabled unless CreateBucket asks
+    otherwise (x-amz-object-ownership), and an object ACL on such a bucket is refused
+    (AccessControlListNotSupported)."""
     import io
 
     method = environ.get("REQUEST_METHOD", "")
@@ -376,16 +396,19 @@ def s3_request(app, environ, start_response, region):
         "content_md5": sent_md5,
         "length": length,
     }
+    params["object_ownership"] = environ.get("HTTP_X_AMZ_OBJECT_OWNERSHIP")
     with LOCK:
         REQUESTS.append({"service": "s3", "region": region, "action": method, "params": params})
+    names = params["path"].strip("/").split("/", 1)
+    if method == "PUT" and len(names) == 1 and names[0] and not params["query"]:
+        environ.setdefault("HTTP_X_AMZ_OBJECT_OWNERSHIP", "BucketOwnerEnforced")
+    acl = params["acl"]
+    if method == "PUT" and len(names) == 2 and acl not in (None, "bucket-owner-full-control") and acls_disabled(names[0]):
+        return s3_error(start_response, "400 Bad Request", "AccessControlListNotSupported", "The bucket does not allow ACLs")
     if method == "PUT" and sent_md5 is not None:
         if base64.b64encode(hashlib.md5(raw).digest()).decode() != sent_md5:
-            body = (
-                "<?xml version='1.0' encoding='UTF-8'?><Error><Code>BadDigest</Code>"
-                "<Message>The Content-MD5 you specified did not match what we received.</Message></Error>"
-            ).encode()
-            start_response("400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
-            return [body]
+            message = "The Content-MD5 you specified did not match what we received."
+            return s3_error(start_response, "400 Bad Request", "BadDigest", message)
     return app(environ, start_response)
 
 

@@ -8,6 +8,8 @@
       permission], ...]}]}
   s3-check.py image ENDPOINT REGION AMI
       Prints DescribeImages' record of the AMI as JSON.
+  s3-check.py mkbucket ENDPOINT REGION BUCKET
+      Creates a bucket with S3's defaults (no Object Ownership asked for).
 """
 
 import hashlib
@@ -73,6 +75,11 @@ def main():
         out = objects(*args)
     elif cmd == "image":
         out = image(*args)
+    elif cmd == "mkbucket":
+        endpoint, region, bucket = args
+        kw = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        client("s3", endpoint, region).create_bucket(Bucket=bucket, **kw)
+        out = {"created": bucket}
     else:
         sys.exit(f"unknown command {cmd}")
     json.dump(out, sys.stdout, default=str)

@@ -75,7 +75,8 @@ pub struct InstanceStoreReport {
 }
 
 /// Bundles, uploads and registers `image` as an instance-store AMI described by `recipe`;
-/// reuses an AMI of the same name (unless forced) without doing anything else.
+/// reuses an AMI of the same name (unless forced) without doing anything else. Every
+/// input is checked before the first request that changes anything.
 pub fn publish(
     session: &Session,
     image: &ImageInput,
@@ -86,17 +87,7 @@ pub fn publish(
     progress: &Progress,
 ) -> Result<InstanceStoreReport> {
     let spec = ami_spec(recipe, reg, None)?;
-    if image.size > ingot_bundle::SIZE_LIMIT {
-        bail!(
-            "{}: {} bytes is over the 10 GiB an instance-store AMI may hold; publish it without --instance-store (EBS-backed)",
-            image.path.display(),
-            image.size
-        );
-    }
-    if spec.architecture != "x86_64" {
-        bail!("ami.architecture = {:?}: instance-store AMIs are x86_64 only", spec.architecture);
-    }
-    ingot_aws::check_bucket_name(&flags.bucket).context("--bucket")?;
+    let prefix = check_request(image, recipe, &spec, flags)?;
     let mut report = InstanceStoreReport {
         image: image.path.clone(),
         bundle: None,
@@ -111,27 +102,27 @@ pub fn publish(
             return Ok(report);
         }
     }
+    let opts = bundle_options(session, image, &spec.architecture, flags)?;
     report.bucket_created =
         session.prepare_bucket(&flags.bucket).with_context(|| format!("preparing bucket {:?}", flags.bucket))?;
-    let (stamp, bundle_reused) = bundle(session, image, &spec.architecture, flags, progress)?;
-    let prefix = flags.prefix.clone().unwrap_or_else(|| default_prefix(&spec.name));
+    let (stamp, bundle_reused) = bundle(image, &opts, flags, progress)?;
     let up = BundleUpload {
         bucket: flags.bucket.clone(),
-        prefix: prefix.trim_matches('/').to_string(),
+        prefix,
         parts: stamp.bundle.parts.iter().map(|p| p.0.clone()).collect(),
         manifest: stamp.bundle.manifest.clone(),
         workers: flags.workers,
+        replace: reg.force,
     };
     let upload = upload(session, &up, progress)?;
     report.bundle = Some(stamp);
     report.bundle_reused = bundle_reused;
-    let location = upload.image_location.clone();
     let mut opts = RegisterOptions { force: reg.force, ..RegisterOptions::default() };
     if let Some(p) = reg.poll_seconds {
         opts.poll = Duration::from_secs(p);
     }
-    progress.stage(format!("registering {} from {location}", spec.name));
-    let registered = session.register(&AmiRoot::Manifest(location.clone()), &spec, &opts);
+    progress.stage(format!("registering {} from {}", spec.name, upload.image_location));
+    let registered = session.register(&AmiRoot::Manifest(upload.image_location.clone()), &spec, &opts);
     progress.finish();
     match registered {
         Ok(r) => {
@@ -141,6 +132,48 @@ pub fn publish(
         }
         Err(e) => Err(left_behind(session, e, &upload, cleanup_on_failure)),
     }
+}
+
+/// What can be checked offline: size, architecture, settings only EBS-backed AMIs have,
+/// bucket name and prefix. Returns the prefix.
+fn check_request(
+    image: &ImageInput,
+    recipe: &Recipe,
+    spec: &ingot_aws::AmiSpec,
+    flags: &InstanceStoreFlags,
+) -> Result<String> {
+    if image.size > ingot_bundle::SIZE_LIMIT {
+        bail!(
+            "{}: {} bytes is over the 10 GiB an instance-store AMI may hold; publish it without --instance-store (EBS-backed)",
+            image.path.display(),
+            image.size
+        );
+    }
+    if spec.architecture != "x86_64" {
+        bail!("ami.architecture = {:?}: instance-store AMIs are x86_64 only", spec.architecture);
+    }
+    if let Some(ami) = &recipe.ami {
+        let ebs_only = [
+            ("encrypted", ami.encrypted),
+            ("kms_key_id", ami.kms_key_id.is_some()),
+            ("volume_size", ami.volume_size_gib.is_some()),
+            ("iops", ami.iops.is_some()),
+            ("throughput", ami.throughput.is_some()),
+        ];
+        if let Some((key, _)) = ebs_only.iter().find(|(_, set)| *set) {
+            bail!(
+                "{}: ami.{key} is for EBS-backed AMIs; an instance-store AMI's root comes from its bundle (remove it, or publish without --instance-store)",
+                crate::publish::recipe_path(recipe)
+            );
+        }
+    }
+    ingot_aws::check_bucket_name(&flags.bucket).context("--bucket")?;
+    let prefix = match &flags.prefix {
+        Some(p) => p.clone(),
+        None => default_prefix(&spec.name),
+    };
+    ingot_aws::check_prefix(&prefix).context("--prefix")?;
+    Ok(prefix)
 }
 
 fn reused(session: &Session, spec: &ingot_aws::AmiSpec) -> RegisterReport {
@@ -161,32 +194,40 @@ pub fn default_prefix(name: &str) -> String {
 }
 
 /// The error of a failed registration, naming the bundle (and AMI) left behind, or
-/// removing them with `--cleanup-on-failure`.
+/// removing them with `--cleanup-on-failure` (the objects this run sent; objects that
+/// were already there may serve another AMI and are kept).
 fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport, cleanup: bool) -> anyhow::Error {
     let image_id = match &err {
         ingot_aws::Error::Registered { image_id, .. } => Some(image_id.clone()),
         _ => None,
     };
-    let keys: Vec<String> = up.objects.iter().map(|o| o.key.clone()).collect();
     let mut what = format!("the bundle s3://{}", up.image_location);
     if let Some(ami) = &image_id {
         what = format!("AMI {ami} and {what}");
     }
     let err = anyhow::Error::new(err).context(format!("registering s3://{}", up.image_location));
     if cleanup {
+        let sent: Vec<String> = up.objects.iter().filter(|o| !o.skipped).map(|o| o.key.clone()).collect();
+        let kept = up.objects.len() - sent.len();
         let removed =
-            session.cleanup(image_id.as_deref(), None).and_then(|()| session.delete_objects(&up.bucket, &keys));
+            session.cleanup(image_id.as_deref(), None).and_then(|()| session.delete_objects(&up.bucket, &sent));
         return match removed {
-            Ok(()) => err.context(format!("{what} removed (--cleanup-on-failure)")),
+            Ok(()) if kept == 0 => err.context(format!("{what} removed (--cleanup-on-failure)")),
+            Ok(()) => err.context(format!(
+                "{what} removed (--cleanup-on-failure), except {kept} objects that were already there before this run"
+            )),
             Err(c) => err.context(format!("{what} left behind: removing them failed too ({c})")),
         };
     }
-    let dir = up.image_location.rsplit_once('/').map_or(up.bucket.as_str(), |(d, _)| d);
+    let (dir, file) = up.image_location.rsplit_once('/').unwrap_or((up.bucket.as_str(), ""));
+    let name = file.trim_end_matches(".manifest.xml");
     let mut how = String::new();
     if let Some(ami) = &image_id {
         how.push_str(&format!("`aws ec2 deregister-image --image-id {ami}`, "));
     }
-    how.push_str(&format!("`aws s3 rm --recursive s3://{dir}/`"));
+    how.push_str(&format!(
+        "`aws s3 rm --recursive s3://{dir}/ --exclude '*' --include '{name}.part.*' --include '{name}.manifest.xml'`"
+    ));
     err.context(format!(
         "{what} left behind in {}: remove them with {how} (or publish with --cleanup-on-failure); running the same publish again reuses the uploaded parts",
         session.region()
@@ -219,65 +260,76 @@ fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<B
     })
 }
 
-/// The bundle for `image`: the one already in the bundle directory when its stamp
-/// matches, else a new one.
-fn bundle(
+/// The bundle's options: keys and certificates read and checked, the account id from
+/// `--user` or STS; fails naming the flag before anything is written.
+fn bundle_options(
     session: &Session,
     image: &ImageInput,
     architecture: &str,
     flags: &InstanceStoreFlags,
-    progress: &Progress,
-) -> Result<(BundleStamp, bool)> {
+) -> Result<BundleOptions> {
     let read = |p: &Path, what: &str| std::fs::read_to_string(p).with_context(|| format!("{what} {}", p.display()));
-    let user_cert = read(&flags.cert, "--cert")?;
-    let user_key = read(&flags.privatekey, "--privatekey")?;
-    let ec2_cert = match &flags.ec2_cert {
-        Some(p) => read(p, "--ec2-cert")?,
-        None => ingot_bundle::ec2_certificate(session.region()).pem.to_string(),
-    };
     let user = match &flags.user {
         Some(u) => u.clone(),
         None => session.account_id().context("finding the account id for the manifest (or pass --user)")?,
     };
-    let name = image.path.file_name().context("the image path has no file name")?.to_string_lossy().into_owned();
+    let opts = BundleOptions {
+        name: image.path.file_name().context("the image path has no file name")?.to_string_lossy().into_owned(),
+        user,
+        architecture: architecture.to_string(),
+        user_cert: read(&flags.cert, "--cert")?,
+        user_key: read(&flags.privatekey, "--privatekey")?,
+        ec2_cert: match &flags.ec2_cert {
+            Some(p) => read(p, "--ec2-cert")?,
+            None => ingot_bundle::ec2_certificate(session.region()).pem.to_string(),
+        },
+        ..Default::default()
+    };
+    ingot_bundle::check_options(&opts).context("checking --user, --cert, --privatekey and --ec2-cert")?;
+    Ok(opts)
+}
+
+/// The bundle for `image`: the one already in the bundle directory when its stamp
+/// matches (the image hashed again, every part's SHA-1 checked), else a new one, written
+/// after the old bundle's files are removed.
+fn bundle(
+    image: &ImageInput,
+    opts: &BundleOptions,
+    flags: &InstanceStoreFlags,
+    progress: &Progress,
+) -> Result<(BundleStamp, bool)> {
     let dir = flags.bundle_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.bundle", image.path.display())));
     progress.stage(format!("hashing {}", image.path.display()));
-    let image_sha256 = match image.report.as_ref().and_then(|r| r.sha256.clone()) {
-        Some(d) => d,
-        None => crate::publish::image_sha256(&image.path, image.size)?,
-    };
-    let want = |bundle: BundleReport| BundleStamp {
-        image_sha256: image_sha256.clone(),
-        user: user.clone(),
-        architecture: architecture.to_string(),
-        ec2_cert_sha256: crate::publish::text_sha256(&ec2_cert),
-        user_cert_sha256: crate::publish::text_sha256(&user_cert),
-        bundle,
+    let want = |bundle: BundleReport| -> Result<BundleStamp> {
+        Ok(BundleStamp {
+            image_sha256: crate::publish::image_sha256(&image.path, image.size)?,
+            user: opts.user.clone(),
+            architecture: opts.architecture.clone(),
+            ec2_cert_sha256: crate::publish::text_sha256(&opts.ec2_cert),
+            user_cert_sha256: crate::publish::text_sha256(&opts.user_cert),
+            bundle,
+        })
     };
     let stamp_path = dir.join("ingot-bundle.json");
-    if let Some(old) = read_stamp(&stamp_path) {
-        if old == want(old.bundle.clone()) && old.bundle.manifest.is_file() {
+    let old = read_stamp(&stamp_path);
+    if let Some(old) = &old {
+        if *old == want(old.bundle.clone())? && old.bundle.manifest.is_file() {
             progress.stage(format!("checking the bundle in {}", dir.display()));
             if old.bundle.check_parts().is_ok() {
-                return Ok((old, true));
+                return Ok((old.clone(), true));
             }
         }
     }
     let _ = std::fs::remove_file(&stamp_path);
-    let opts = BundleOptions {
-        name,
-        user: user.clone(),
-        architecture: architecture.to_string(),
-        user_cert: user_cert.clone(),
-        user_key,
-        ec2_cert: ec2_cert.clone(),
-        ..Default::default()
-    };
+    let _ = std::fs::remove_file(dir.join(format!("{}.manifest.xml", opts.name)));
+    for (part, _, _) in old.iter().flat_map(|o| &o.bundle.parts) {
+        let _ = std::fs::remove_file(part);
+    }
     progress.stage(format!("bundling {} into {}", image.path.display(), dir.display()));
     let report =
-        ingot_bundle::bundle(&image.path, &dir, &opts).with_context(|| format!("bundling {}", image.path.display()));
+        ingot_bundle::bundle(&image.path, &dir, opts).with_context(|| format!("bundling {}", image.path.display()));
     progress.finish();
-    let stamp = want(report?);
+    let stamp = want(report?)?;
     let json = serde_json::to_vec_pretty(&stamp)?;
     std::fs::write(&stamp_path, json).with_context(|| format!("writing {}", stamp_path.display()))?;
     Ok((stamp, false))

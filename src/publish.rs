@@ -252,7 +252,7 @@ pub fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>)
     Ok(spec)
 }
 
-fn recipe_path(recipe: &Recipe) -> String {
+pub(crate) fn recipe_path(recipe: &Recipe) -> String {
     recipe.error("").to_string().trim_end_matches(": ").to_string()
 }
 

@@ -68,6 +68,19 @@ impl Rig {
 
     /// The same for another image.
     fn publish_image(&self, image: &Path, endpoint: &str, region: &str, bucket: &str, extra: &[&str]) -> Command {
+        self.publish_as(image, &self.user.1, endpoint, region, bucket, extra)
+    }
+
+    /// The same with another certificate.
+    fn publish_as(
+        &self,
+        image: &Path,
+        cert: &Path,
+        endpoint: &str,
+        region: &str,
+        bucket: &str,
+        extra: &[&str],
+    ) -> Command {
         let mut c = ingot_aws(endpoint);
         c.arg("publish")
             .arg(image)
@@ -75,7 +88,7 @@ impl Rig {
             .arg(&self.recipe)
             .args(["--instance-store", "--bucket", bucket, "--region", region, "--max-attempts", "8"])
             .arg("--cert")
-            .arg(&self.user.1)
+            .arg(cert)
             .arg("--privatekey")
             .arg(&self.user.0)
             .args(extra);
@@ -256,19 +269,98 @@ fn a_failed_registration_names_the_bundle_left_or_removes_it() {
     let ep = moto.endpoint();
     let dir = rig.bundle_dir();
     let dir = dir.to_str().unwrap();
+    let count = |prefix: &str| {
+        s3_check(&["objects", &ep, "us-east-1", "left", prefix, dir])["objects"].as_array().unwrap().len()
+    };
     let o = run(&mut rig.publish(&proxy.endpoint(), "us-east-1", "left", &["--prefix", "x"]));
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("RegisterImage failed: UnauthorizedOperation"), "{err}");
     assert!(err.contains("the bundle s3://left/x/store.raw.manifest.xml left behind"), "{err}");
-    assert!(err.contains("aws s3 rm --recursive s3://left/x/"), "{err}");
-    assert!(!s3_check(&["objects", &ep, "us-east-1", "left", "x", dir])["objects"].as_array().unwrap().is_empty());
+    let rm = "aws s3 rm --recursive s3://left/x/ --exclude '*' --include 'store.raw.part.*' --include 'store.raw.manifest.xml'";
+    assert!(err.contains(rm), "the command removes this bundle's objects only: {err}");
+    let left = count("x");
+    assert!(left >= 4, "parts and manifest left: {left}");
 
-    let o = run(&mut rig.publish(&proxy.endpoint(), "us-east-1", "left", &["--prefix", "x", "--cleanup-on-failure"]));
+    // Cleanup removes what the run sent...
+    let o = run(&mut rig.publish(&proxy.endpoint(), "us-east-1", "left", &["--prefix", "y", "--cleanup-on-failure"]));
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("AMI") || err.contains("the bundle s3://left/y/"), "{err}");
     assert!(err.contains("removed (--cleanup-on-failure)"), "{err}");
-    assert!(s3_check(&["objects", &ep, "us-east-1", "left", "x", dir])["objects"].as_array().unwrap().is_empty());
+    assert_eq!(count("y"), 0);
+    // ...and keeps objects that were there before it (they may serve another AMI).
+    let o = run(&mut rig.publish(&proxy.endpoint(), "us-east-1", "left", &["--prefix", "x", "--cleanup-on-failure"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("except {left} objects that were already there")), "{err}");
+    assert_eq!(count("x"), left);
+}
+
+#[test]
+fn a_changed_image_is_bundled_again_and_never_overwrites_another_bundle_silently() {
+    let rig = rig();
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let first = json(&mut rig.publish(&ep, "us-east-1", "shared", &["--prefix", "p", "--json"]));
+
+    // Same size, other content (and the build report left as it was): the stamp no longer
+    // matches, so the bundle is made again; its objects differ from those at p/.
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(&rig.image).unwrap();
+    f.write_all_at(&bytes(77, 4096), 40 << 20).unwrap();
+    let args = ["--prefix", "p", "--name", "store-next"];
+    let o = run(&mut rig.publish(&ep, "us-east-1", "shared", &args));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("s3://shared/p/store.raw.part.") && err.contains("already holds other content"), "{err}");
+    assert!(err.contains("pick another --prefix, or pass --force"), "{err}");
+    assert_eq!(moto.ec2("RegisterImage").len(), 1, "the first AMI's bundle is left alone");
+
+    let r = json(&mut rig.publish(
+        &ep,
+        "us-east-1",
+        "shared",
+        &["--prefix", "p", "--name", "store-next", "--force", "--json"],
+    ));
+    assert_ne!(r["bundle"]["image_sha256"], first["bundle"]["image_sha256"], "the image changed: a new bundle");
+    assert_ne!(r["bundle"]["bundle"]["digest"], first["bundle"]["bundle"]["digest"]);
+    assert!(r["upload"]["objects"].as_array().unwrap().iter().all(|o| o["skipped"] == false), "{}", r["upload"]);
+    let s3 = s3_check(&["objects", &ep, "us-east-1", "shared", "p", rig.bundle_dir().to_str().unwrap()]);
+    assert!(s3["objects"].as_array().unwrap().iter().all(|o| o["same_as_local"] == true), "{s3}");
+
+    // A damaged part on disk is not reused either.
+    let part = rig.bundle_dir().join("store.raw.part.0");
+    let f = std::fs::OpenOptions::new().write(true).open(&part).unwrap();
+    f.write_all_at(b"X", 100).unwrap();
+    let r = json(&mut rig.publish(&ep, "us-east-1", "shared", &["--prefix", "q", "--name", "store-q", "--json"]));
+    assert_eq!(r["bundle_reused"], false);
+}
+
+#[test]
+fn buckets_get_acls_enabled_and_a_bucket_without_acls_is_refused() {
+    let rig = rig();
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    json(&mut rig.publish(&ep, "us-east-1", "made-by-ingot", &["--json"]));
+    let all = moto.get("/_ingot/requests");
+    let create = all.as_array().unwrap().iter().find(|r| {
+        r["service"] == "s3"
+            && r["params"]["path"].as_str().unwrap().trim_end_matches('/') == "/made-by-ingot"
+            && r["action"] == "PUT"
+    });
+    assert_eq!(create.unwrap()["params"]["object_ownership"], "BucketOwnerPreferred");
+
+    // A bucket made with today's defaults (ACLs disabled): refused before any upload.
+    s3_check(&["mkbucket", &ep, "us-east-1", "no-acls"]);
+    let o = run(&mut rig.publish(&ep, "us-east-1", "no-acls", &["--name", "other"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("has ACLs disabled (Object Ownership: bucket owner enforced)"),
+        "{err}"
+    );
+    assert!(err.contains("put-bucket-ownership-controls --bucket no-acls"), "{err}");
+    let puts = object_puts(&moto);
+    assert!(puts.iter().all(|p| !p.0.starts_with("/no-acls/")), "{puts:?}");
 }
 
 #[test]
@@ -290,13 +382,28 @@ fn bad_input_is_refused_before_anything_is_uploaded() {
     // Over the instance-store limit: refused before any request.
     let big = rig.dir.path().join("big.raw");
     std::fs::File::create(&big).unwrap().set_len(11 << 30).unwrap();
-    fails(&mut rig.publish_image(&big, &ep, "us-east-1", "b1", &[]), "over the 10 GiB an instance-store AMI may hold");
+    fails(
+        &mut rig.publish_image(&big, &ep, "us-east-1", "bkt1", &[]),
+        "over the 10 GiB an instance-store AMI may hold",
+    );
     assert!(!rig.dir.path().join("big.raw.bundle").exists());
     fails(&mut rig.publish(&ep, "us-east-1", "Bad_Bucket", &[]), "--bucket: bucket \"Bad_Bucket\": S3 bucket names");
-    fails(&mut rig.publish(&ep, "us-east-1", "b1", &["--encrypted"]), "are for EBS-backed AMIs, not --instance-store");
-    let o = run(ingot_aws(&ep).args(["publish", "x.raw", "--recipe", "r.toml", "--instance-store", "--bucket", "b1"]));
+    fails(
+        &mut rig.publish(&ep, "us-east-1", "bkt1", &["--encrypted"]),
+        "are for EBS-backed AMIs, not --instance-store",
+    );
+    let o =
+        run(ingot_aws(&ep).args(["publish", "x.raw", "--recipe", "r.toml", "--instance-store", "--bucket", "bkt1"]));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("--cert <CERT>") && err.contains("--privatekey"), "{err}");
+    let other = identity(rig.dir.path(), "other");
+    let mut c = rig.publish_as(&rig.image, &other.1, &ep, "us-east-1", "bkt1", &[]);
+    fails(&mut c, "the user private key does not belong to the user certificate");
+    fails(&mut rig.publish(&ep, "us-east-1", "bkt1", &["--user", "12345"]), "user \"12345\": expected the 12-digit");
+    fails(&mut rig.publish(&ep, "us-east-1", "bkt1", &["--prefix", "a//b"]), "--prefix: prefix \"a//b\"");
+    let mut c = rig.publish(&ep, "us-east-1", "bkt1", &["--ec2-cert"]);
+    c.arg(rig.dir.path().join("missing.pem"));
+    fails(&mut c, "--ec2-cert");
     assert_eq!(s3_requests(), 0, "nothing reached S3");
 
     // A bucket in another region: EC2 would not read it; nothing is uploaded.

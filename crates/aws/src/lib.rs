@@ -27,7 +27,7 @@ pub use ec2::{AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, Reg
 pub use error::Error;
 pub use register::RegisterOptions;
 pub use retry::RetryPolicy;
-pub use s3::{check_bucket_name, BundleObject, BundleUpload, BundleUploadReport, ObjectProgress};
+pub use s3::{check_bucket_name, check_prefix, BundleObject, BundleUpload, BundleUploadReport, ObjectProgress};
 pub use session::{Connect, Session};
 pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport};
 

@@ -1,16 +1,19 @@
 //! S3: the files of an instance-store bundle, uploaded where RegisterImage can read them.
 //!
 //! Parts first, the manifest last (EC2 reads the manifest, then the parts it names), each
-//! object with the `aws-exec-read` canned ACL (the owner and EC2 may read it) and a
-//! Content-MD5 that S3 checks. An object already there with the same size and MD5 (its
-//! ETag, for single-part uploads) is skipped, so a re-run after a failure sends only what
-//! is missing. The bucket is created in the session's region when it does not exist, and
-//! refused when it lives in another region (EC2 reads bundles from the AMI's region only).
+//! object with the `aws-exec-read` canned ACL (the owner and EC2 may read it), a
+//! Content-MD5 that S3 checks, and the MD5 again as metadata `x-amz-meta-ingot-md5` (an
+//! ETag is the MD5 only without SSE-KMS). An object already there with the same size and
+//! MD5 is skipped, so a re-run after a failure sends only what is missing; one with other
+//! content is refused unless `replace` (it may be the bundle of a live AMI). The bucket is
+//! created in the session's region, with ACLs enabled (Object Ownership "bucket owner
+//! preferred": new buckets default to ACLs disabled, which refuses aws-exec-read), when it
+//! does not exist; a bucket in another region, or one with ACLs disabled, is refused.
 
 use crate::retry::{classify, hint, retry, Failure};
 use crate::{Error, Session};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectCannedAcl};
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectCannedAcl, ObjectOwnership};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -30,6 +33,8 @@ pub struct BundleUpload {
     pub manifest: PathBuf,
     /// PutObject requests in flight (memory: workers × 10 MiB).
     pub workers: usize,
+    /// Overwrite objects that hold something else (else refuse).
+    pub replace: bool,
 }
 
 /// One object of the bundle in S3.
@@ -86,7 +91,8 @@ impl Session {
         self.rt.block_on(async {
             let mut objects = self.put_parts(up, &retries, progress).await?;
             let manifest_key = key(&up.prefix, &up.manifest);
-            let manifest = put_file(&self.s3, &up.bucket, &manifest_key, &up.manifest, &self.retry, &retries).await?;
+            let to = Target { s3: self.s3.clone(), bucket: up.bucket.clone(), replace: up.replace, policy: self.retry };
+            let manifest = put_file(&to, &manifest_key, &up.manifest, &retries).await?;
             progress.done.fetch_add(1, Ordering::Relaxed);
             objects.push(manifest);
             Ok(BundleUploadReport {
@@ -131,10 +137,10 @@ impl Session {
         };
         for (i, part) in up.parts.iter().enumerate() {
             let permit = sem.clone().acquire_owned().await.map_err(|_| Error::Protocol("upload stopped".into()))?;
-            let (s3, bucket, key) = (self.s3.clone(), up.bucket.clone(), key(&up.prefix, part));
-            let (path, policy, retries) = (part.clone(), self.retry, retries.clone());
+            let to = Target { s3: self.s3.clone(), bucket: up.bucket.clone(), replace: up.replace, policy: self.retry };
+            let (key, path, retries) = (key(&up.prefix, part), part.clone(), retries.clone());
             tasks.spawn(async move {
-                let r = put_file(&s3, &bucket, &key, &path, &policy, &retries).await;
+                let r = put_file(&to, &key, &path, &retries).await;
                 drop(permit);
                 (i, r)
             });
@@ -162,8 +168,12 @@ impl Session {
             }
         };
         if let Err(e) = head {
+            let elsewhere = e.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region"));
+            if let Some(at) = elsewhere.filter(|at| *at != self.region) {
+                return Err(wrong_region(bucket, at, &self.region));
+            }
             match e.raw_response().map(|r| r.status().as_u16()) {
-                Some(404) => return self.create_bucket(bucket).await,
+                Some(404) => return self.create_bucket(bucket, retries).await,
                 Some(403) => {
                     return Err(Error::Api {
                         operation: "HeadBucket",
@@ -174,10 +184,7 @@ impl Session {
                         hint: hint("AccessDenied").into(),
                     })
                 }
-                Some(301) => {
-                    let r = e.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region"));
-                    return Err(wrong_region(bucket, r.unwrap_or("another region"), &self.region));
-                }
+                Some(301) => return Err(wrong_region(bucket, "another region", &self.region)),
                 _ => return Err(crate::ec2::api("HeadBucket")(e)),
             }
         }
@@ -193,21 +200,43 @@ impl Session {
         if location != self.region {
             return Err(wrong_region(bucket, location, &self.region));
         }
+        self.check_acls_enabled(bucket).await?;
         Ok(false)
     }
 
-    /// CreateBucket in the session's region; true (created) unless it was ours already.
-    async fn create_bucket(&self, bucket: &str) -> Result<bool, Error> {
-        let mut create = self.s3.create_bucket().bucket(bucket);
-        if self.region != "us-east-1" {
-            let c = BucketLocationConstraint::from(self.region.as_str());
-            create =
-                create.create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(c).build());
+    /// Refuses a bucket whose Object Ownership disables ACLs (aws-exec-read would fail).
+    /// No ownership controls, or no permission to read them, passes.
+    async fn check_acls_enabled(&self, bucket: &str) -> Result<(), Error> {
+        let Ok(out) = self.s3.get_bucket_ownership_controls().bucket(bucket).send().await else { return Ok(()) };
+        let rules = out.ownership_controls().map(|c| c.rules()).unwrap_or_default();
+        if rules.iter().any(|r| r.object_ownership() == &ObjectOwnership::BucketOwnerEnforced) {
+            return Err(Error::Invalid(format!(
+                "bucket {bucket:?} has ACLs disabled (Object Ownership: bucket owner enforced), but EC2 reads a bundle through the aws-exec-read ACL: run `aws s3api put-bucket-ownership-controls --bucket {bucket} --ownership-controls Rules=[{{ObjectOwnership=BucketOwnerPreferred}}]` or pick another bucket"
+            )));
         }
-        match create.send().await {
+        Ok(())
+    }
+
+    /// CreateBucket in the session's region with ACLs enabled; true (created) unless it
+    /// was ours already.
+    async fn create_bucket(&self, bucket: &str, retries: &AtomicU64) -> Result<bool, Error> {
+        let config = (self.region != "us-east-1").then(|| {
+            let c = BucketLocationConstraint::from(self.region.as_str());
+            CreateBucketConfiguration::builder().location_constraint(c).build()
+        });
+        let created = retry("CreateBucket", &self.retry, retries, None, || {
+            self.s3
+                .create_bucket()
+                .bucket(bucket)
+                .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+                .set_create_bucket_configuration(config.clone())
+                .send()
+        })
+        .await;
+        match created {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => Ok(false),
-            Err(e) => Err(crate::ec2::api("CreateBucket")(e)),
+            Err(Error::Api { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }
@@ -228,39 +257,67 @@ fn key(prefix: &str, path: &std::path::Path) -> String {
     }
 }
 
-/// Uploads one file unless an object of the same size and MD5 is already at `key`.
-async fn put_file(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    path: &std::path::Path,
-    policy: &crate::RetryPolicy,
-    retries: &AtomicU64,
-) -> Result<BundleObject, Error> {
+/// Where [`put_file`] writes.
+struct Target {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    replace: bool,
+    policy: crate::RetryPolicy,
+}
+
+/// Uploads one file unless an object of the same size and MD5 is already at `key`;
+/// refuses to overwrite other content unless `to.replace`.
+async fn put_file(to: &Target, key: &str, path: &std::path::Path, retries: &AtomicU64) -> Result<BundleObject, Error> {
     let data = bytes::Bytes::from(tokio::fs::read(path).await.map_err(Error::io(path))?);
     let md5: [u8; 16] = Md5::digest(&data).into();
     let md5_hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
     let mut object = BundleObject { key: key.to_string(), size: data.len() as u64, md5: md5_hex, skipped: false };
-    if let Ok(head) = s3.head_object().bucket(bucket).key(key).send().await {
+    if let Ok(head) = to.s3.head_object().bucket(&to.bucket).key(key).send().await {
         let etag = head.e_tag().unwrap_or("").trim_matches('"');
-        if head.content_length() == Some(object.size as i64) && etag == object.md5 {
+        let meta = head.metadata().and_then(|m| m.get("ingot-md5")).map(String::as_str);
+        let same_md5 = meta == Some(object.md5.as_str()) || etag == object.md5;
+        if head.content_length() == Some(object.size as i64) && same_md5 {
             object.skipped = true;
             return Ok(object);
         }
+        if !to.replace {
+            return Err(Error::Invalid(format!(
+                "s3://{}/{key} already holds other content ({} bytes): it may be the bundle of another AMI; pick another --prefix, or pass --force to replace it",
+                to.bucket,
+                head.content_length().unwrap_or(0)
+            )));
+        }
     }
     let content_md5 = crate::b64(&md5);
-    retry("PutObject", policy, retries, None, || {
-        s3.put_object()
-            .bucket(bucket)
+    retry("PutObject", &to.policy, retries, None, || {
+        to.s3
+            .put_object()
+            .bucket(&to.bucket)
             .key(key)
             .acl(ObjectCannedAcl::AwsExecRead)
             .content_md5(&content_md5)
             .content_length(object.size as i64)
+            .metadata("ingot-md5", &object.md5)
             .body(ByteStream::from(data.clone()))
             .send()
     })
     .await?;
     Ok(object)
+}
+
+/// A key prefix ingot accepts: `/`-separated segments of letters, digits, `.`, `_`, `-`
+/// (no empty, `.` or `..` segment), at most 512 characters; empty means the bucket's root.
+pub fn check_prefix(prefix: &str) -> Result<(), Error> {
+    let ok_segment = |s: &str| {
+        !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
+    if prefix.is_empty() || (prefix.len() <= 512 && prefix.split('/').all(ok_segment)) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "prefix {prefix:?}: '/'-separated names of letters, digits, '.', '_' and '-', no leading, trailing or doubled '/', at most 512 characters"
+        )))
+    }
 }
 
 /// S3's bucket naming rules, checked before any request.
@@ -288,6 +345,16 @@ mod tests {
         assert!(check_bucket_name("my-bundles.2026").is_ok());
         for bad in ["ab", "My-Bucket", "-a-b", "a..b", "a_b", "bucket/"] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_are_plain_paths() {
+        for good in ["", "images", "images/v1.2/x_y-z"] {
+            assert!(check_prefix(good).is_ok(), "{good}");
+        }
+        for bad in ["/a", "a/", "a//b", "s3://b/x", "a b", "a/../b", "a/./b", "\u{7}"] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
         }
     }
 

@@ -35,7 +35,7 @@ pub use certs::{ec2_certificate, Ec2Certificate, EC2_CHINA, EC2_COMMERCIAL, EC2_
 pub use crypto::{hex, unhex};
 pub use manifest::Manifest;
 pub use unbundle::{unbundle, UnbundleReport};
-pub use write::{bundle, BundleOptions, BundleReport, PART_SIZE, SIZE_LIMIT};
+pub use write::{bundle, check_options, BundleOptions, BundleReport, PART_SIZE, SIZE_LIMIT};
 
 use std::path::PathBuf;
 

@@ -59,7 +59,7 @@ pub struct BundleReport {
 /// Bundles `image` into `dir` (created if missing). On failure the parts written so far
 /// are removed and no manifest is left.
 pub fn bundle(image: &Path, dir: &Path, opts: &BundleOptions) -> Result<BundleReport, BundleError> {
-    check(opts)?;
+    let (ec2, user_pub, user_key) = keys(opts)?;
     let file = File::open(image).map_err(BundleError::io(image))?;
     let size = file.metadata().map_err(BundleError::io(image))?.len();
     if size > SIZE_LIMIT {
@@ -67,12 +67,6 @@ pub fn bundle(image: &Path, dir: &Path, opts: &BundleOptions) -> Result<BundleRe
             "{}: {size} bytes is over the 10 GiB an instance-store AMI may hold; publish it as an EBS-backed AMI instead",
             image.display()
         )));
-    }
-    let ec2 = crypto::certificate_key(&opts.ec2_cert, "the EC2 certificate")?;
-    let user_pub = crypto::certificate_key(&opts.user_cert, "the user certificate")?;
-    let user_key = crypto::private_key(&opts.user_key, "the user private key")?;
-    if rsa::RsaPublicKey::from(&user_key) != user_pub {
-        return Err(BundleError::Key("the user private key does not belong to the user certificate".into()));
     }
     std::fs::create_dir_all(dir).map_err(BundleError::io(dir))?;
     let key: [u8; 16] = random()?;
@@ -131,6 +125,25 @@ impl BundleReport {
         }
         Ok(())
     }
+}
+
+/// Checks `opts` as [`bundle`] does before reading the image: the account id, name and
+/// architecture, that the certificates and key are RSA PEM, and that the key belongs to
+/// the user's certificate. For callers that want to fail before other work.
+pub fn check_options(opts: &BundleOptions) -> Result<(), BundleError> {
+    keys(opts).map(|_| ())
+}
+
+/// The EC2 and user public keys and the user's private key, after [`check`].
+fn keys(opts: &BundleOptions) -> Result<(rsa::RsaPublicKey, rsa::RsaPublicKey, rsa::RsaPrivateKey), BundleError> {
+    check(opts)?;
+    let ec2 = crypto::certificate_key(&opts.ec2_cert, "the EC2 certificate")?;
+    let user_pub = crypto::certificate_key(&opts.user_cert, "the user certificate")?;
+    let user_key = crypto::private_key(&opts.user_key, "the user private key")?;
+    if rsa::RsaPublicKey::from(&user_key) != user_pub {
+        return Err(BundleError::Key("the user private key does not belong to the user certificate".into()));
+    }
+    Ok((ec2, user_pub, user_key))
 }
 
 fn check(opts: &BundleOptions) -> Result<(), BundleError> {
