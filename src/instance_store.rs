@@ -300,20 +300,19 @@ fn bundle(
 ) -> Result<(BundleStamp, bool)> {
     let dir = flags.bundle_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.bundle", image.path.display())));
     progress.stage(format!("hashing {}", image.path.display()));
-    let want = |bundle: BundleReport| -> Result<BundleStamp> {
-        Ok(BundleStamp {
-            image_sha256: crate::publish::image_sha256(&image.path, image.size)?,
-            user: opts.user.clone(),
-            architecture: opts.architecture.clone(),
-            ec2_cert_sha256: crate::publish::text_sha256(&opts.ec2_cert),
-            user_cert_sha256: crate::publish::text_sha256(&opts.user_cert),
-            bundle,
-        })
+    let image_sha256 = crate::publish::image_sha256(&image.path, image.size)?;
+    let want = |bundle: BundleReport| BundleStamp {
+        image_sha256: image_sha256.clone(),
+        user: opts.user.clone(),
+        architecture: opts.architecture.clone(),
+        ec2_cert_sha256: crate::publish::text_sha256(&opts.ec2_cert),
+        user_cert_sha256: crate::publish::text_sha256(&opts.user_cert),
+        bundle,
     };
     let stamp_path = dir.join("ingot-bundle.json");
     let old = read_stamp(&stamp_path);
     if let Some(old) = &old {
-        if *old == want(old.bundle.clone())? && old.bundle.manifest.is_file() {
+        if *old == want(old.bundle.clone()) && old.bundle.manifest.is_file() {
             progress.stage(format!("checking the bundle in {}", dir.display()));
             if old.bundle.check_parts().is_ok() {
                 return Ok((old.clone(), true));
@@ -329,7 +328,7 @@ fn bundle(
     let report =
         ingot_bundle::bundle(&image.path, &dir, opts).with_context(|| format!("bundling {}", image.path.display()));
     progress.finish();
-    let stamp = want(report?)?;
+    let stamp = want(report?);
     let json = serde_json::to_vec_pretty(&stamp)?;
     std::fs::write(&stamp_path, json).with_context(|| format!("writing {}", stamp_path.display()))?;
     Ok((stamp, false))

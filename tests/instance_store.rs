@@ -404,6 +404,14 @@ fn bad_input_is_refused_before_anything_is_uploaded() {
     let mut c = rig.publish(&ep, "us-east-1", "bkt1", &["--ec2-cert"]);
     c.arg(rig.dir.path().join("missing.pem"));
     fails(&mut c, "--ec2-cert");
+    let text = std::fs::read_to_string(&rig.recipe).unwrap().replace("[ami]\n", "[ami]\nencrypted = true\n");
+    let ebs_only = rig.dir.path().join("ebs-only.toml");
+    std::fs::write(&ebs_only, text).unwrap();
+    let mut c = ingot_aws(&ep);
+    c.arg("publish").arg(&rig.image).arg("--recipe").arg(&ebs_only);
+    c.args(["--instance-store", "--bucket", "bkt1", "--region", "us-east-1", "--cert"]).arg(&rig.user.1);
+    c.arg("--privatekey").arg(&rig.user.0);
+    fails(&mut c, "ebs-only.toml: ami.encrypted is for EBS-backed AMIs");
     assert_eq!(s3_requests(), 0, "nothing reached S3");
 
     // A bucket in another region: EC2 would not read it; nothing is uploaded.
