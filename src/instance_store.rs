@@ -243,7 +243,7 @@ fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<B
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 let (d, t) = (counters.done.load(Ordering::Relaxed), counters.total.load(Ordering::Relaxed));
-                progress.count(what.clone(), d, t);
+                progress.count("objects", what.clone(), d, t);
                 std::thread::sleep(Duration::from_millis(200));
             }
         });

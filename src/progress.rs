@@ -44,10 +44,12 @@ impl Progress {
         self.bar.set_message(message.into());
     }
 
-    /// Shows a counted stage at `done` of `total` (blocks), with `message` before the bar.
-    pub fn count(&self, message: String, done: u64, total: u64) {
+    /// Shows a counted stage at `done` of `total` `unit`s (`"blocks"`, `"objects"`), with
+    /// `message` after the count.
+    pub fn count(&self, unit: &str, message: String, done: u64, total: u64) {
         if self.bar.length() != Some(total) {
-            let style = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} blocks {msg} eta {eta}")
+            let template = format!("{{spinner}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}} eta {{eta}}");
+            let style = ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
             self.bar.set_style(style);

@@ -183,6 +183,7 @@ fn with_bar<T, E>(
                 let bytes = counters.bytes.load(Ordering::Relaxed);
                 let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001) / 1048576.0;
                 progress.count(
+                    "blocks",
                     format!("{what}: {rate:.1} MiB/s, {} retries", counters.retries.load(Ordering::Relaxed)),
                     counters.done.load(Ordering::Relaxed),
                     counters.total.load(Ordering::Relaxed),
