@@ -14,7 +14,7 @@ Every request to an EBS path (/snapshots...) draws one fault with the given prob
   --not-found-first N answers the first N block writes with 404 "snapshot does not exist"
     (what EBS may say right after StartSnapshot)
   --s3-puts also draws faults for S3 object writes (PUT with a body outside /snapshots)
-  --deny-suffix S answers requests whose path ends with S with S3's 403 AccessDenied
+  --deny-suffix S answers writes (PUT) whose path ends with S with S3's 403 AccessDenied
   --deny-action A answers EC2 requests for action A with 403 UnauthorizedOperation
 Everything else is forwarded unchanged. GET /_proxy/stats returns the fault counts.
 """
@@ -109,7 +109,7 @@ async def handle(reader, writer, args, rng):
             drawn = (ebs and (put or not args.puts_only)) or (s3_put and args.s3_puts)
             fault = pick(rng, args.rates) if drawn else None
             COUNTS["requests"] += 1
-            if args.deny_suffix and path.split("?")[0].endswith(args.deny_suffix):
+            if args.deny_suffix and request_line.startswith("PUT") and path.split("?")[0].endswith(args.deny_suffix):
                 await read_body(reader, headers)
                 COUNTS["deny"] += 1
                 body = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"

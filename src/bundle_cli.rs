@@ -15,7 +15,7 @@ pub struct InstanceStoreArgs {
     /// S3 bucket for the bundle (created in the region if missing).
     #[arg(long, requires = "instance_store")]
     pub bucket: Option<String>,
-    /// Key prefix in the bucket (default: the AMI name).
+    /// Key prefix in the bucket (default: AMI-NAME/ID, ID unique to the bundle).
     #[arg(long, requires = "instance_store")]
     pub prefix: Option<String>,
     /// Where the bundle is written (default: IMAGE.bundle).

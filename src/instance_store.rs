@@ -23,8 +23,8 @@ use std::time::Duration;
 pub struct InstanceStoreFlags {
     /// The S3 bucket (created in the region if missing).
     pub bucket: String,
-    /// Key prefix (default: the AMI name, with characters other than letters, digits,
-    /// `.`, `_` and `-` turned into `-`).
+    /// Key prefix (default: `AMI-NAME/ID`: the AMI name with characters other than
+    /// letters, digits, `.`, `_` and `-` turned into `-`, and an id of the bundle).
     pub prefix: Option<String>,
     /// Where the bundle is written (default: `IMAGE.bundle`).
     pub bundle_dir: Option<PathBuf>,
@@ -103,16 +103,18 @@ pub fn publish(
         }
     }
     let opts = bundle_options(session, image, &spec.architecture, flags)?;
+    let (stamp, bundle_reused) = bundle(image, &opts, flags, progress)?;
     report.bucket_created =
         session.prepare_bucket(&flags.bucket).with_context(|| format!("preparing bucket {:?}", flags.bucket))?;
-    let (stamp, bundle_reused) = bundle(image, &opts, flags, progress)?;
     let up = BundleUpload {
         bucket: flags.bucket.clone(),
-        prefix,
+        prefix: match prefix {
+            Some(p) => p,
+            None => format!("{}/{}", default_prefix(&spec.name), bundle_id(&stamp.bundle)?),
+        },
         parts: stamp.bundle.parts.iter().map(|p| p.0.clone()).collect(),
         manifest: stamp.bundle.manifest.clone(),
         workers: flags.workers,
-        replace: reg.force,
     };
     let upload = upload(session, &up, progress)?;
     report.bundle = Some(stamp);
@@ -135,13 +137,13 @@ pub fn publish(
 }
 
 /// What can be checked offline: size, architecture, settings only EBS-backed AMIs have,
-/// bucket name and prefix. Returns the prefix.
+/// the image's file name, bucket name and prefix. Returns the prefix, if one was given.
 fn check_request(
     image: &ImageInput,
     recipe: &Recipe,
     spec: &ingot_aws::AmiSpec,
     flags: &InstanceStoreFlags,
-) -> Result<String> {
+) -> Result<Option<String>> {
     if image.size > ingot_bundle::SIZE_LIMIT {
         bail!(
             "{}: {} bytes is over the 10 GiB an instance-store AMI may hold; publish it without --instance-store (EBS-backed)",
@@ -167,13 +169,27 @@ fn check_request(
             );
         }
     }
+    let name = image.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) || name.starts_with('.')
+    {
+        bail!(
+            "{}: the image's file name names the bundle's S3 objects: use letters, digits, '.', '_' and '-' only",
+            image.path.display()
+        );
+    }
     ingot_aws::check_bucket_name(&flags.bucket).context("--bucket")?;
-    let prefix = match &flags.prefix {
-        Some(p) => p.clone(),
-        None => default_prefix(&spec.name),
-    };
-    ingot_aws::check_prefix(&prefix).context("--prefix")?;
-    Ok(prefix)
+    if let Some(p) = &flags.prefix {
+        ingot_aws::check_prefix(p).context("--prefix")?;
+    }
+    Ok(flags.prefix.clone())
+}
+
+/// 16 hex digits naming one bundle (of the SHA-256 of its manifest, which holds the
+/// bundle's random key): the default prefix is `AMI-NAME/ID`, so two bundles never share
+/// keys and a re-run of the same bundle finds its objects again.
+fn bundle_id(bundle: &BundleReport) -> Result<String> {
+    let m = std::fs::read_to_string(&bundle.manifest).with_context(|| format!("{}", bundle.manifest.display()))?;
+    Ok(crate::publish::text_sha256(&m)[..16].to_string())
 }
 
 fn reused(session: &Session, spec: &ingot_aws::AmiSpec) -> RegisterReport {
@@ -194,8 +210,9 @@ pub fn default_prefix(name: &str) -> String {
 }
 
 /// The error of a failed registration, naming the bundle (and AMI) left behind, or
-/// removing them with `--cleanup-on-failure` (the objects this run sent; objects that
-/// were already there may serve another AMI and are kept).
+/// removing them with `--cleanup-on-failure`: every object when this run wrote the
+/// manifest (no AMI can use the bundle then), else only the objects it sent (a manifest
+/// that was already there may serve another AMI).
 fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport, cleanup: bool) -> anyhow::Error {
     let image_id = match &err {
         ingot_aws::Error::Registered { image_id, .. } => Some(image_id.clone()),
@@ -207,14 +224,19 @@ fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport
     }
     let err = anyhow::Error::new(err).context(format!("registering s3://{}", up.image_location));
     if cleanup {
-        let sent: Vec<String> = up.objects.iter().filter(|o| !o.skipped).map(|o| o.key.clone()).collect();
+        let manifest_sent = up.objects.last().is_some_and(|m| !m.skipped);
+        let sent: Vec<String> =
+            up.objects.iter().filter(|o| manifest_sent || !o.skipped).map(|o| o.key.clone()).collect();
         let kept = up.objects.len() - sent.len();
         let removed =
             session.cleanup(image_id.as_deref(), None).and_then(|()| session.delete_objects(&up.bucket, &sent));
         return match removed {
             Ok(()) if kept == 0 => err.context(format!("{what} removed (--cleanup-on-failure)")),
+            Ok(()) if sent.is_empty() && image_id.is_none() => err.context(format!(
+                "nothing removed (--cleanup-on-failure): all {kept} objects of {what} were there before this run, with a manifest another AMI may use"
+            )),
             Ok(()) => err.context(format!(
-                "{what} removed (--cleanup-on-failure), except {kept} objects that were already there before this run"
+                "{what} removed (--cleanup-on-failure), except {kept} objects that were there before this run, with a manifest another AMI may use"
             )),
             Err(c) => err.context(format!("{what} left behind: removing them failed too ({c})")),
         };
@@ -252,11 +274,12 @@ fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<B
         progress.finish();
         r
     })
-    .with_context(|| {
-        format!(
-            "uploading the bundle to s3://{}/{} (running the same publish again skips the parts already there)",
-            up.bucket, up.prefix
-        )
+    .map_err(|e| {
+        let again = match e {
+            ingot_aws::Error::Conflict(_) | ingot_aws::Error::Invalid(_) => "",
+            _ => " (running the same publish again skips the objects already there)",
+        };
+        anyhow::Error::new(e).context(format!("uploading the bundle to s3://{}/{}{again}", up.bucket, up.prefix))
     })
 }
 
@@ -311,19 +334,17 @@ fn bundle(
     };
     let stamp_path = dir.join("ingot-bundle.json");
     let old = read_stamp(&stamp_path);
+    let manifest = dir.join(format!("{}.manifest.xml", opts.name));
+    let inside = |b: &BundleReport| b.manifest == manifest && b.parts.iter().all(|p| p.0.parent() == Some(&*dir));
     if let Some(old) = &old {
-        if *old == want(old.bundle.clone()) && old.bundle.manifest.is_file() {
+        if *old == want(old.bundle.clone()) && inside(&old.bundle) && manifest.is_file() {
             progress.stage(format!("checking the bundle in {}", dir.display()));
             if old.bundle.check_parts().is_ok() {
                 return Ok((old.clone(), true));
             }
         }
     }
-    let _ = std::fs::remove_file(&stamp_path);
-    let _ = std::fs::remove_file(dir.join(format!("{}.manifest.xml", opts.name)));
-    for (part, _, _) in old.iter().flat_map(|o| &o.bundle.parts) {
-        let _ = std::fs::remove_file(part);
-    }
+    remove_bundle_files(&dir, &opts.name);
     progress.stage(format!("bundling {} into {}", image.path.display(), dir.display()));
     let report =
         ingot_bundle::bundle(&image.path, &dir, opts).with_context(|| format!("bundling {}", image.path.display()));
@@ -332,6 +353,19 @@ fn bundle(
     let json = serde_json::to_vec_pretty(&stamp)?;
     std::fs::write(&stamp_path, json).with_context(|| format!("writing {}", stamp_path.display()))?;
     Ok((stamp, false))
+}
+
+/// Removes the stamp, `NAME.manifest.xml` and every `NAME.part.*` in `dir`, so a bundle
+/// that fails half-way leaves nothing that looks finished.
+fn remove_bundle_files(dir: &Path, name: &str) {
+    let _ = std::fs::remove_file(dir.join("ingot-bundle.json"));
+    let _ = std::fs::remove_file(dir.join(format!("{name}.manifest.xml")));
+    let part = format!("{name}.part.");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&part) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn read_stamp(path: &Path) -> Option<BundleStamp> {

@@ -226,7 +226,7 @@ fn an_interrupted_publish_resumes_and_skips_the_parts_already_uploaded() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("PutObject failed: AccessDenied"), "{err}");
-    assert!(err.contains("running the same publish again skips the parts already there"), "{err}");
+    assert!(err.contains("running the same publish again skips the objects already there"), "{err}");
     assert!(moto.ec2("RegisterImage").is_empty(), "nothing is registered without the manifest");
     let first = object_puts(&moto);
     assert!(first.len() >= 3 && first.iter().all(|p| p.0.contains(".part.")), "{first:?}");
@@ -292,7 +292,7 @@ fn a_failed_registration_names_the_bundle_left_or_removes_it() {
     // ...and keeps objects that were there before it (they may serve another AMI).
     let o = run(&mut rig.publish(&proxy.endpoint(), "us-east-1", "left", &["--prefix", "x", "--cleanup-on-failure"]));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(&format!("except {left} objects that were already there")), "{err}");
+    assert!(err.contains(&format!("nothing removed (--cleanup-on-failure): all {left} objects")), "{err}");
     assert_eq!(count("x"), left);
 }
 
@@ -304,28 +304,42 @@ fn a_changed_image_is_bundled_again_and_never_overwrites_another_bundle_silently
     let first = json(&mut rig.publish(&ep, "us-east-1", "shared", &["--prefix", "p", "--json"]));
 
     // Same size, other content (and the build report left as it was): the stamp no longer
-    // matches, so the bundle is made again; its objects differ from those at p/.
+    // matches, so the bundle is made again; its objects differ from those at p/, which
+    // are refused before anything is written, --force or not.
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().write(true).open(&rig.image).unwrap();
     f.write_all_at(&bytes(77, 4096), 40 << 20).unwrap();
-    let args = ["--prefix", "p", "--name", "store-next"];
-    let o = run(&mut rig.publish(&ep, "us-east-1", "shared", &args));
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("s3://shared/p/store.raw.part.") && err.contains("already holds other content"), "{err}");
-    assert!(err.contains("pick another --prefix, or pass --force"), "{err}");
+    let puts = object_puts(&moto).len();
+    for force in [&[][..], &["--force"][..]] {
+        let args = [&["--prefix", "p", "--name", "store-next"][..], force].concat();
+        let o = run(&mut rig.publish(&ep, "us-east-1", "shared", &args));
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("s3://shared/p/store.raw.") && err.contains("already holds other content"), "{err}");
+        assert!(err.contains("pick another --prefix") && !err.contains("running the same publish again"), "{err}");
+        assert_eq!(object_puts(&moto).len(), puts, "nothing written");
+    }
     assert_eq!(moto.ec2("RegisterImage").len(), 1, "the first AMI's bundle is left alone");
+    let dir = rig.bundle_dir();
+    let at_p = s3_check(&["objects", &ep, "us-east-1", "shared", "p", dir.to_str().unwrap()]);
+    let md5s = |objects: &Value| {
+        let mut v: Vec<String> =
+            objects.as_array().unwrap().iter().map(|o| o["md5"].as_str().unwrap().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(md5s(&at_p["objects"]), md5s(&first["upload"]["objects"]));
 
-    let r = json(&mut rig.publish(
-        &ep,
-        "us-east-1",
-        "shared",
-        &["--prefix", "p", "--name", "store-next", "--force", "--json"],
-    ));
+    // The default prefix is unique to each bundle: AMI-NAME/ID.
+    let r = json(&mut rig.publish(&ep, "us-east-1", "shared", &["--name", "store-next", "--json"]));
     assert_ne!(r["bundle"]["image_sha256"], first["bundle"]["image_sha256"], "the image changed: a new bundle");
     assert_ne!(r["bundle"]["bundle"]["digest"], first["bundle"]["bundle"]["digest"]);
+    let location = r["register"]["image_location"].as_str().unwrap();
+    let (prefix, id) = location.strip_prefix("shared/store-next/").unwrap().split_once('/').unwrap();
+    assert!(prefix.len() == 16 && prefix.bytes().all(|b| b.is_ascii_hexdigit()), "{location}");
+    assert_eq!(id, "store.raw.manifest.xml");
     assert!(r["upload"]["objects"].as_array().unwrap().iter().all(|o| o["skipped"] == false), "{}", r["upload"]);
-    let s3 = s3_check(&["objects", &ep, "us-east-1", "shared", "p", rig.bundle_dir().to_str().unwrap()]);
+    let s3 = s3_check(&["objects", &ep, "us-east-1", "shared", &format!("store-next/{prefix}"), dir.to_str().unwrap()]);
     assert!(s3["objects"].as_array().unwrap().iter().all(|o| o["same_as_local"] == true), "{s3}");
 
     // A damaged part on disk is not reused either.

@@ -33,6 +33,9 @@ pub enum Error {
     /// The caller asked for something the API does not allow.
     #[error("{0}")]
     Invalid(String),
+    /// The destination holds something else that must not be overwritten.
+    #[error("{0}")]
+    Conflict(String),
     /// A bounded wait ran out.
     #[error("{what} did not finish within {seconds} s{hint}")]
     WaitTimeout {

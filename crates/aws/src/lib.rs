@@ -38,6 +38,11 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Decodes a base64 SHA-256 digest.
 pub fn digest_from_b64(s: &str) -> Option<[u8; 32]> {
     base64::engine::general_purpose::STANDARD.decode(s).ok()?.try_into().ok()

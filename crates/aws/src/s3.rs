@@ -4,8 +4,9 @@
 //! object with the `aws-exec-read` canned ACL (the owner and EC2 may read it), a
 //! Content-MD5 that S3 checks, and the MD5 again as metadata `x-amz-meta-ingot-md5` (an
 //! ETag is the MD5 only without SSE-KMS). An object already there with the same size and
-//! MD5 is skipped, so a re-run after a failure sends only what is missing; one with other
-//! content is refused unless `replace` (it may be the bundle of a live AMI). The bucket is
+//! MD5 is skipped, so a re-run after a failure sends only what is missing; other content
+//! at any key fails the upload before anything is written (it may be the bundle of a live
+//! AMI). The bucket is
 //! created in the session's region, with ACLs enabled (Object Ownership "bucket owner
 //! preferred": new buckets default to ACLs disabled, which refuses aws-exec-read), when it
 //! does not exist; a bucket in another region, or one with ACLs disabled, is refused.
@@ -16,7 +17,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectCannedAcl, ObjectOwnership};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -33,8 +34,6 @@ pub struct BundleUpload {
     pub manifest: PathBuf,
     /// PutObject requests in flight (memory: workers × 10 MiB).
     pub workers: usize,
-    /// Overwrite objects that hold something else (else refuse).
-    pub replace: bool,
 }
 
 /// One object of the bundle in S3.
@@ -83,20 +82,47 @@ impl Session {
         self.rt.block_on(self.ensure_bucket(bucket, &AtomicU64::new(0)))
     }
 
-    /// Uploads a bundle's parts, then its manifest; see the module documentation.
+    /// Uploads a bundle's parts, then its manifest; see the module documentation. First
+    /// every key is looked at (HeadObject) and every file's MD5 taken: other content at
+    /// any key fails the upload before anything is written.
     pub fn upload_bundle(&self, up: &BundleUpload, progress: &ObjectProgress) -> Result<BundleUploadReport, Error> {
         check_bucket_name(&up.bucket)?;
         let retries = Arc::new(AtomicU64::new(0));
-        progress.total.store(up.parts.len() as u64 + 1, Ordering::Relaxed);
+        let mut files: Vec<(String, PathBuf)> = up.parts.iter().map(|p| (key(&up.prefix, p), p.clone())).collect();
+        files.push((key(&up.prefix, &up.manifest), up.manifest.clone()));
+        let files = Arc::new(files);
+        progress.total.store(files.len() as u64, Ordering::Relaxed);
+        let to = Arc::new(Target { s3: self.s3.clone(), bucket: up.bucket.clone(), policy: self.retry });
         self.rt.block_on(async {
-            let mut objects = self.put_parts(up, &retries, progress).await?;
-            let manifest_key = key(&up.prefix, &up.manifest);
-            let to = Target { s3: self.s3.clone(), bucket: up.bucket.clone(), replace: up.replace, policy: self.retry };
-            let manifest = put_file(&to, &manifest_key, &up.manifest, &retries).await?;
-            progress.done.fetch_add(1, Ordering::Relaxed);
-            objects.push(manifest);
+            let look = |i: usize| {
+                let (to, files, retries) = (to.clone(), files.clone(), retries.clone());
+                async move { survey(&to, &files[i].0, &files[i].1, &retries).await }
+            };
+            let objects = each(files.len(), up.workers, look, &mut |_| {}).await?;
+            let skipped = objects.iter().filter(|o| o.skipped).count() as u64;
+            progress.done.fetch_add(skipped, Ordering::Relaxed);
+            // The parts (those not already there), then the manifest.
+            let objects = Arc::new(objects);
+            let last = files.len() - 1;
+            let put = |i: usize| {
+                let (to, files, objects, retries) = (to.clone(), files.clone(), objects.clone(), retries.clone());
+                async move {
+                    if objects[i].skipped {
+                        return Ok(false);
+                    }
+                    put_file(&to, &objects[i], &files[i].1, &retries).await.map(|()| true)
+                }
+            };
+            let mut count = |sent: &bool| {
+                if *sent {
+                    progress.done.fetch_add(1, Ordering::Relaxed);
+                }
+            };
+            each(last, up.workers, put, &mut count).await?;
+            each(1, 1, |_| put(last), &mut count).await?;
+            let objects = Arc::try_unwrap(objects).unwrap_or_else(|o| (*o).clone());
             Ok(BundleUploadReport {
-                image_location: format!("{}/{manifest_key}", up.bucket),
+                image_location: format!("{}/{}", up.bucket, files[last].0),
                 bucket: up.bucket.clone(),
                 bytes_sent: objects.iter().filter(|o| !o.skipped).map(|o| o.size).sum(),
                 objects,
@@ -117,41 +143,6 @@ impl Session {
             }
             Ok(())
         })
-    }
-
-    /// The parts, `up.workers` at a time; stops at the first failure.
-    async fn put_parts(
-        &self,
-        up: &BundleUpload,
-        retries: &Arc<AtomicU64>,
-        progress: &ObjectProgress,
-    ) -> Result<Vec<BundleObject>, Error> {
-        let sem = Arc::new(tokio::sync::Semaphore::new(up.workers.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut objects: Vec<Option<BundleObject>> = vec![None; up.parts.len()];
-        let mut record = |done: Result<(usize, Result<BundleObject, Error>), tokio::task::JoinError>| {
-            let (i, r) = done.map_err(|e| Error::Protocol(format!("upload task failed: {e}")))?;
-            objects[i] = Some(r?);
-            progress.done.fetch_add(1, Ordering::Relaxed);
-            Ok::<(), Error>(())
-        };
-        for (i, part) in up.parts.iter().enumerate() {
-            let permit = sem.clone().acquire_owned().await.map_err(|_| Error::Protocol("upload stopped".into()))?;
-            let to = Target { s3: self.s3.clone(), bucket: up.bucket.clone(), replace: up.replace, policy: self.retry };
-            let (key, path, retries) = (key(&up.prefix, part), part.clone(), retries.clone());
-            tasks.spawn(async move {
-                let r = put_file(&to, &key, &path, &retries).await;
-                drop(permit);
-                (i, r)
-            });
-            while let Some(done) = tasks.try_join_next() {
-                record(done)?;
-            }
-        }
-        while let Some(done) = tasks.join_next().await {
-            record(done)?;
-        }
-        Ok(objects.into_iter().flatten().collect())
     }
 
     async fn ensure_bucket(&self, bucket: &str, retries: &AtomicU64) -> Result<bool, Error> {
@@ -188,6 +179,11 @@ impl Session {
                 _ => return Err(crate::ec2::api("HeadBucket")(e)),
             }
         }
+        self.check_existing(bucket, retries).await.map(|()| false)
+    }
+
+    /// An existing bucket must be in the session's region and have ACLs enabled.
+    async fn check_existing(&self, bucket: &str, retries: &AtomicU64) -> Result<(), Error> {
         let out = retry("GetBucketLocation", &self.retry, retries, None, || {
             self.s3.get_bucket_location().bucket(bucket).send()
         })
@@ -200,14 +196,25 @@ impl Session {
         if location != self.region {
             return Err(wrong_region(bucket, location, &self.region));
         }
-        self.check_acls_enabled(bucket).await?;
-        Ok(false)
+        self.check_acls_enabled(bucket, retries).await
     }
 
     /// Refuses a bucket whose Object Ownership disables ACLs (aws-exec-read would fail).
-    /// No ownership controls, or no permission to read them, passes.
-    async fn check_acls_enabled(&self, bucket: &str) -> Result<(), Error> {
-        let Ok(out) = self.s3.get_bucket_ownership_controls().bucket(bucket).send().await else { return Ok(()) };
+    /// No ownership controls, or no permission to read them, passes (PutObject will say).
+    async fn check_acls_enabled(&self, bucket: &str, retries: &AtomicU64) -> Result<(), Error> {
+        let out = retry("GetBucketOwnershipControls", &self.retry, retries, None, || {
+            self.s3.get_bucket_ownership_controls().bucket(bucket).send()
+        })
+        .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(Error::Api { code, .. })
+                if matches!(code.as_str(), "OwnershipControlsNotFoundError" | "AccessDenied") =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
         let rules = out.ownership_controls().map(|c| c.rules()).unwrap_or_default();
         if rules.iter().any(|r| r.object_ownership() == &ObjectOwnership::BucketOwnerEnforced) {
             return Err(Error::Invalid(format!(
@@ -235,7 +242,11 @@ impl Session {
         .await;
         match created {
             Ok(_) => Ok(true),
-            Err(Error::Api { code, .. }) if code == "BucketAlreadyOwnedByYou" => Ok(false),
+            // A retried CreateBucket whose first attempt succeeded, or a race with another
+            // run: check it as an existing bucket.
+            Err(Error::Api { code, .. }) if code == "BucketAlreadyOwnedByYou" => {
+                self.check_existing(bucket, retries).await.map(|()| false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -257,43 +268,93 @@ fn key(prefix: &str, path: &std::path::Path) -> String {
     }
 }
 
-/// Where [`put_file`] writes.
+/// Runs `job(0..n)` with at most `workers` in flight on the runtime's threads, calling
+/// `done` as each finishes; stops at the first error. The results in index order.
+async fn each<T, F, Fut>(n: usize, workers: usize, job: F, done: &mut dyn FnMut(&T)) -> Result<Vec<T>, Error>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+    T: Send + 'static,
+{
+    let sem = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let mut record = |r: Result<(usize, Result<T, Error>), tokio::task::JoinError>| {
+        let (i, r) = r.map_err(|e| Error::Protocol(format!("upload task failed: {e}")))?;
+        let v = r?;
+        done(&v);
+        out[i] = Some(v);
+        Ok::<(), Error>(())
+    };
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.map_err(|_| Error::Protocol("upload stopped".into()))?;
+        let fut = job(i);
+        tasks.spawn(async move {
+            let r = fut.await;
+            drop(permit);
+            (i, r)
+        });
+        while let Some(r) = tasks.try_join_next() {
+            record(r)?;
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        record(r)?;
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Where the objects go.
 struct Target {
     s3: aws_sdk_s3::Client,
     bucket: String,
-    replace: bool,
     policy: crate::RetryPolicy,
 }
 
-/// Uploads one file unless an object of the same size and MD5 is already at `key`;
-/// refuses to overwrite other content unless `to.replace`.
-async fn put_file(to: &Target, key: &str, path: &std::path::Path, retries: &AtomicU64) -> Result<BundleObject, Error> {
+/// The file's size and MD5, and whether S3 already holds it at `key` (then it is
+/// skipped); other content at `key` is an error.
+async fn survey(to: &Target, key: &str, path: &Path, retries: &AtomicU64) -> Result<BundleObject, Error> {
+    let data = tokio::fs::read(path).await.map_err(Error::io(path))?;
+    let md5 = md5_hex(&data);
+    let mut object = BundleObject { key: key.to_string(), size: data.len() as u64, md5, skipped: false };
+    let head =
+        retry("HeadObject", &to.policy, retries, None, || to.s3.head_object().bucket(&to.bucket).key(key).send()).await;
+    let head = match head {
+        Ok(h) => h,
+        Err(Error::Api { code, .. }) if code == "NotFound" || code == "HTTP 404" => return Ok(object),
+        Err(e) => return Err(e),
+    };
+    let etag = head.e_tag().unwrap_or("").trim_matches('"');
+    let meta = head.metadata().and_then(|m| m.get("ingot-md5")).map(String::as_str);
+    let same_md5 = meta == Some(object.md5.as_str()) || etag == object.md5;
+    if head.content_length() == Some(object.size as i64) && same_md5 {
+        object.skipped = true;
+        return Ok(object);
+    }
+    Err(Error::Conflict(format!(
+        "s3://{}/{key} already holds other content ({} bytes): it may be the bundle of another AMI, which reads it at every launch; pick another --prefix (the default one is unique to each bundle)",
+        to.bucket,
+        head.content_length().unwrap_or(0)
+    )))
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    crate::hex(&Md5::digest(data))
+}
+
+/// PutObject of `path` as `object` (aws-exec-read, Content-MD5, `ingot-md5` metadata).
+async fn put_file(to: &Target, object: &BundleObject, path: &Path, retries: &AtomicU64) -> Result<(), Error> {
     let data = bytes::Bytes::from(tokio::fs::read(path).await.map_err(Error::io(path))?);
     let md5: [u8; 16] = Md5::digest(&data).into();
-    let md5_hex: String = md5.iter().map(|b| format!("{b:02x}")).collect();
-    let mut object = BundleObject { key: key.to_string(), size: data.len() as u64, md5: md5_hex, skipped: false };
-    if let Ok(head) = to.s3.head_object().bucket(&to.bucket).key(key).send().await {
-        let etag = head.e_tag().unwrap_or("").trim_matches('"');
-        let meta = head.metadata().and_then(|m| m.get("ingot-md5")).map(String::as_str);
-        let same_md5 = meta == Some(object.md5.as_str()) || etag == object.md5;
-        if head.content_length() == Some(object.size as i64) && same_md5 {
-            object.skipped = true;
-            return Ok(object);
-        }
-        if !to.replace {
-            return Err(Error::Invalid(format!(
-                "s3://{}/{key} already holds other content ({} bytes): it may be the bundle of another AMI; pick another --prefix, or pass --force to replace it",
-                to.bucket,
-                head.content_length().unwrap_or(0)
-            )));
-        }
+    if crate::hex(&md5) != object.md5 {
+        return Err(Error::Invalid(format!("{} changed during the upload", path.display())));
     }
     let content_md5 = crate::b64(&md5);
     retry("PutObject", &to.policy, retries, None, || {
         to.s3
             .put_object()
             .bucket(&to.bucket)
-            .key(key)
+            .key(&object.key)
             .acl(ObjectCannedAcl::AwsExecRead)
             .content_md5(&content_md5)
             .content_length(object.size as i64)
@@ -302,7 +363,7 @@ async fn put_file(to: &Target, key: &str, path: &std::path::Path, retries: &Atom
             .send()
     })
     .await?;
-    Ok(object)
+    Ok(())
 }
 
 /// A key prefix ingot accepts: `/`-separated segments of letters, digits, `.`, `_`, `-`
