@@ -118,7 +118,27 @@ impl RegisterArgs {
     }
 }
 
-fn progress(json: bool) -> ingot::Progress {
+/// What `ingot publish` works on: `input` built when it is a recipe (then `out` is where
+/// the image goes), or `input` as an image built earlier with `recipe`.
+pub fn publish_input(
+    input: PathBuf,
+    recipe: Option<PathBuf>,
+    out: Option<PathBuf>,
+    progress: &ingot::Progress,
+) -> Result<(ImageInput, ingot_recipe::Recipe)> {
+    let (image, recipe_path) = match recipe {
+        Some(r) => (input, r),
+        None => {
+            let opts = ingot::BuildOptions { recipe: input.clone(), out, progress: progress.clone(), digest: true };
+            (ingot::build(&opts)?.image, input)
+        }
+    };
+    let recipe = ingot_recipe::Recipe::load(&recipe_path)?;
+    Ok((ImageInput::open(&image)?, recipe))
+}
+
+/// Progress on stderr, or none with `--json`.
+pub fn progress(json: bool) -> ingot::Progress {
     if json {
         ingot::Progress::hidden()
     } else {
@@ -175,15 +195,7 @@ pub fn publish(
     json: bool,
 ) -> Result<()> {
     let progress = progress(json);
-    let (image, recipe_path) = match recipe {
-        Some(r) => (input, r),
-        None => {
-            let opts = ingot::BuildOptions { recipe: input.clone(), out, progress: progress.clone(), digest: true };
-            (ingot::build(&opts)?.image, input)
-        }
-    };
-    let recipe = ingot_recipe::Recipe::load(&recipe_path)?;
-    let image = ImageInput::open(&image)?;
+    let (image, recipe) = publish_input(input, recipe, out, &progress)?;
     let session = aws.session()?;
     let opts = PublishOptions {
         image: &image,

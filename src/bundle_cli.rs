@@ -91,7 +91,7 @@ pub fn bundle(
         mtime,
         ..Default::default()
     };
-    let progress = if json { ingot::Progress::hidden() } else { ingot::Progress::stderr() };
+    let progress = crate::aws_cli::progress(json);
     progress.stage(format!("bundling {} (tar, gzip -9, AES-128-CBC, 10 MiB parts)", image.display()));
     let report = ingot_bundle::bundle(image, dir, &opts).with_context(|| format!("bundling {}", image.display()));
     progress.finish();
@@ -109,7 +109,7 @@ pub fn unbundle(manifest: &Path, privatekey: &Path, dir: &PathBuf, json: bool) -
     let key = pem(privatekey, "--privatekey")?;
     let manifest = &find_manifest(manifest)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let progress = if json { ingot::Progress::hidden() } else { ingot::Progress::stderr() };
+    let progress = crate::aws_cli::progress(json);
     progress.stage(format!("checking and unpacking {}", manifest.display()));
     let report =
         ingot_bundle::unbundle(manifest, &key, dir).with_context(|| format!("unbundling {}", manifest.display()));
@@ -158,16 +158,8 @@ pub fn publish(
     if up.encrypted || up.parent.is_some() || up.volume_size.is_some() || up.kms_key_id.is_some() {
         bail!("--encrypted, --kms-key-id, --parent and --volume-size are for EBS-backed AMIs, not --instance-store");
     }
-    let progress = if json { ingot::Progress::hidden() } else { ingot::Progress::stderr() };
-    let (image, recipe_path) = match recipe {
-        Some(r) => (input, r),
-        None => {
-            let opts = ingot::BuildOptions { recipe: input.clone(), out, progress: progress.clone(), digest: true };
-            (ingot::build(&opts)?.image, input)
-        }
-    };
-    let recipe = ingot_recipe::Recipe::load(&recipe_path)?;
-    let image = ingot::publish::ImageInput::open(&image)?;
+    let progress = crate::aws_cli::progress(json);
+    let (image, recipe) = crate::aws_cli::publish_input(input, recipe, out, &progress)?;
     let flags = InstanceStoreFlags {
         bucket: is.bucket.clone().unwrap_or_default(),
         prefix: is.prefix.clone(),

@@ -10,7 +10,7 @@
 use crate::publish::{ami_spec, ImageInput, RegisterFlags};
 use crate::Progress;
 use anyhow::{bail, Context, Result};
-use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectProgress, RegisterOptions, RegisterReport, Session};
+use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectProgress, RegisterReport, Session};
 use ingot_bundle::{BundleOptions, BundleReport};
 use ingot_recipe::Recipe;
 use serde::{Deserialize, Serialize};
@@ -88,23 +88,21 @@ pub fn publish(
 ) -> Result<InstanceStoreReport> {
     let spec = ami_spec(recipe, reg, None)?;
     let prefix = check_request(image, recipe, &spec, flags)?;
-    let mut report = InstanceStoreReport {
-        image: image.path.clone(),
-        bundle: None,
-        bundle_reused: false,
-        bucket_created: false,
-        upload: None,
-        register: reused(session, &spec),
-    };
     if !reg.force {
         if let Some(id) = session.find_image(&spec.name)? {
-            report.register.image_id = id;
-            return Ok(report);
+            return Ok(InstanceStoreReport {
+                image: image.path.clone(),
+                bundle: None,
+                bundle_reused: false,
+                bucket_created: false,
+                upload: None,
+                register: RegisterReport::reused(id, &spec.name, session.region()),
+            });
         }
     }
     let opts = bundle_options(session, image, &spec.architecture, flags)?;
     let (stamp, bundle_reused) = bundle(image, &opts, flags, progress)?;
-    report.bucket_created =
+    let bucket_created =
         session.prepare_bucket(&flags.bucket).with_context(|| format!("preparing bucket {:?}", flags.bucket))?;
     let up = BundleUpload {
         bucket: flags.bucket.clone(),
@@ -117,21 +115,18 @@ pub fn publish(
         workers: flags.workers,
     };
     let upload = upload(session, &up, progress)?;
-    report.bundle = Some(stamp);
-    report.bundle_reused = bundle_reused;
-    let mut opts = RegisterOptions { force: reg.force, ..RegisterOptions::default() };
-    if let Some(p) = reg.poll_seconds {
-        opts.poll = Duration::from_secs(p);
-    }
     progress.stage(format!("registering {} from {}", spec.name, upload.image_location));
-    let registered = session.register(&AmiRoot::Manifest(upload.image_location.clone()), &spec, &opts);
+    let registered = session.register(&AmiRoot::Manifest(upload.image_location.clone()), &spec, &reg.options());
     progress.finish();
     match registered {
-        Ok(r) => {
-            report.register = r;
-            report.upload = Some(upload);
-            Ok(report)
-        }
+        Ok(register) => Ok(InstanceStoreReport {
+            image: image.path.clone(),
+            bundle: Some(stamp),
+            bundle_reused,
+            bucket_created,
+            upload: Some(upload),
+            register,
+        }),
         Err(e) => Err(left_behind(session, e, &upload, cleanup_on_failure)),
     }
 }
@@ -190,18 +185,6 @@ fn check_request(
 fn bundle_id(bundle: &BundleReport) -> Result<String> {
     let m = std::fs::read_to_string(&bundle.manifest).with_context(|| format!("{}", bundle.manifest.display()))?;
     Ok(crate::publish::text_sha256(&m)[..16].to_string())
-}
-
-fn reused(session: &Session, spec: &ingot_aws::AmiSpec) -> RegisterReport {
-    RegisterReport {
-        image_id: String::new(),
-        name: spec.name.clone(),
-        region: session.region().to_string(),
-        snapshot_id: None,
-        image_location: None,
-        reused: true,
-        copies: Vec::new(),
-    }
 }
 
 /// The AMI name as a key prefix: letters, digits, `.`, `_`, `-`; anything else `-`.

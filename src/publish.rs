@@ -209,6 +209,17 @@ pub struct RegisterFlags {
     pub poll_seconds: Option<u64>,
 }
 
+impl RegisterFlags {
+    /// The registration's bounds and `--force`, as `ingot-aws` takes them.
+    pub fn options(&self) -> RegisterOptions {
+        let mut opts = RegisterOptions { force: self.force, ..RegisterOptions::default() };
+        if let Some(p) = self.poll_seconds {
+            opts.poll = Duration::from_secs(p);
+        }
+        opts
+    }
+}
+
 /// The AMI for `recipe` (its `[ami]` section, or defaults) as `ingot-aws` takes it.
 pub fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>) -> Result<AmiSpec> {
     let ami = recipe.ami.clone().with_context(|| {
@@ -291,15 +302,7 @@ pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) ->
     let image = opts.image.path.clone();
     if !opts.register.force {
         if let Some(id) = session.find_image(&spec.name)? {
-            let register = RegisterReport {
-                image_id: id,
-                name: spec.name.clone(),
-                region: session.region().to_string(),
-                snapshot_id: None,
-                image_location: None,
-                reused: true,
-                copies: Vec::new(),
-            };
+            let register = RegisterReport::reused(id, &spec.name, session.region());
             return Ok(PublishReport { image, upload: None, register });
         }
     }
@@ -346,10 +349,7 @@ pub fn register_snapshot(
     flags: &RegisterFlags,
     progress: &Progress,
 ) -> Result<RegisterReport> {
-    let mut opts = RegisterOptions { force: flags.force, ..RegisterOptions::default() };
-    if let Some(p) = flags.poll_seconds {
-        opts.poll = Duration::from_secs(p);
-    }
+    let opts = flags.options();
     progress.stage(format!("waiting for {snapshot} to complete"));
     session
         .wait_snapshot(snapshot, &opts, &|p| progress.stage(format!("waiting for {snapshot} to complete ({p})")))

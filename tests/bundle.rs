@@ -35,21 +35,18 @@ fn make(image_of: impl Fn(&Path) -> PathBuf) -> Bundle {
     let user = identity(dir.path(), "user");
     let ec2 = identity(dir.path(), "ec2");
     let out = dir.path().join("bundle");
-    let o = run(ingot()
-        .arg("bundle")
-        .arg(&image)
-        .arg("-d")
-        .arg(&out)
-        .arg("--cert")
-        .arg(&user.1)
-        .arg("--privatekey")
-        .arg(&user.0)
-        .arg("--ec2-cert")
-        .arg(&ec2.1)
-        .args(["--user", "123456789012", "--json"]));
+    let o = run(bundle_cmd(&image, &out, &user).arg("--ec2-cert").arg(&ec2.1).arg("--json"));
     assert!(o.status.success(), "ingot bundle: {}", String::from_utf8_lossy(&o.stderr));
     let report = serde_json::from_slice(&o.stdout).unwrap();
     Bundle { dir, image, out, user, ec2, report }
+}
+
+/// `ingot bundle IMAGE -d OUT --cert --privatekey --user 123456789012` for `user`'s identity.
+fn bundle_cmd(image: &Path, out: &Path, user: &(PathBuf, PathBuf, PathBuf)) -> Command {
+    let mut c = ingot();
+    c.arg("bundle").arg(image).arg("-d").arg(out).arg("--cert").arg(&user.1).arg("--privatekey").arg(&user.0);
+    c.args(["--user", "123456789012"]);
+    c
 }
 
 fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
@@ -302,16 +299,7 @@ fn without_ec2_cert_the_shipped_certificate_of_the_regions_partition_is_used() {
     // (region, the RSA size of the shipped certificate in hex characters of ciphertext)
     for (region, hex_len) in [("us-east-1", 256), ("us-gov-west-1", 256), ("cn-north-1", 512)] {
         let out = dir.path().join(region);
-        let o = run(ingot()
-            .arg("bundle")
-            .arg(&img)
-            .arg("-d")
-            .arg(&out)
-            .arg("--cert")
-            .arg(&user.1)
-            .arg("--privatekey")
-            .arg(&user.0)
-            .args(["--user", "123456789012", "--region", region]));
+        let o = run(bundle_cmd(&img, &out, &user).args(["--region", region]));
         assert!(o.status.success(), "ingot bundle --region {region}: {}", String::from_utf8_lossy(&o.stderr));
         let m = std::fs::read_to_string(out.join("disk.raw.manifest.xml")).unwrap();
         let ec2_key = between(&m, "<ec2_encrypted_key algorithm='AES-128-CBC'>", "<");

@@ -176,6 +176,21 @@ pub struct RegisterReport {
     pub copies: Vec<PublishedImage>,
 }
 
+impl RegisterReport {
+    /// The report of an AMI that already existed under `name` and was kept.
+    pub fn reused(image_id: String, name: &str, region: &str) -> RegisterReport {
+        RegisterReport {
+            image_id,
+            name: name.to_string(),
+            region: region.to_string(),
+            snapshot_id: None,
+            image_location: None,
+            reused: true,
+            copies: Vec::new(),
+        }
+    }
+}
+
 /// Maps an EC2 SDK error to [`Error::Api`].
 pub(crate) fn api<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error
 where
