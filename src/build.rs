@@ -1,8 +1,8 @@
+use crate::error::{bail, OptionExt, Result, ResultExt};
 use crate::hash::hash_image;
 use crate::{PartitionReport, Progress, Report};
-use anyhow::{bail, Context, Result};
 use ingot_disk::{gpt, mbr, Image, SECTOR};
-use ingot_recipe::{Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source, TableKind, UefiLoader};
+use ingot_recipe::{CoreLocation, Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source, TableKind};
 use ingot_tree::Tree;
 use std::fs;
 use std::io;
@@ -34,18 +34,28 @@ enum Loaded {
 /// output, then renames it into place with its `OUT.json` report. On error nothing is
 /// left at the output path.
 pub fn build(opts: &BuildOptions) -> Result<Report> {
-    let progress = &opts.progress;
     let recipe = Recipe::load(&opts.recipe)?;
-    let (out, dir, temp) = output(opts, &recipe)?;
+    build_recipe(&recipe, &opts.recipe, opts.out.clone(), opts.digest, &opts.progress)
+}
+
+/// [`build`] of a recipe already loaded from `path`.
+pub(crate) fn build_recipe(
+    recipe: &Recipe,
+    path: &Path,
+    out: Option<PathBuf>,
+    digest: bool,
+    progress: &Progress,
+) -> Result<Report> {
+    let (out, dir, temp) = output(out, recipe)?;
     let mut loaded = Vec::new();
     for (i, p) in recipe.partitions.iter().enumerate() {
         progress.stage(format!("reading the content of partition {}", i + 1));
-        loaded.push(load(&recipe, p, &dir).with_context(|| format!("{}: partition[{i}]", opts.recipe.display()))?);
+        loaded.push(load(recipe, p, &dir).with_context(|| format!("{}: partition[{i}]", path.display()))?);
     }
     let mut bios = None;
     if let Some(boot) = &recipe.boot {
         progress.stage("installing the boot loader");
-        bios = install_boot(&recipe, boot, &mut loaded, &dir).with_context(|| format!("{}", opts.recipe.display()))?;
+        bios = install_boot(recipe, boot, &mut loaded, &dir).with_context(|| format!("{}", path.display()))?;
     }
     let sizes: Vec<Option<u64>> = loaded
         .iter()
@@ -61,17 +71,17 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
     let mut reports = Vec::new();
     for (part, content) in plan.partitions.iter().zip(&loaded) {
         progress.stage(format!("writing partition {} ({})", part.number, part.spec.label));
-        let r = write_partition(&recipe, &mut image, part, content)
-            .with_context(|| format!("{}: partition[{}]", opts.recipe.display(), part.number - 1))?;
+        let r = write_partition(recipe, &mut image, part, content)
+            .with_context(|| format!("{}: partition[{}]", path.display(), part.number - 1))?;
         reports.push(r);
     }
     write_table(&mut image, &plan)?;
     if let Some(code) = &bios {
-        crate::grub::install(code, &mut image, &plan)
-            .with_context(|| format!("{}: boot.bios", opts.recipe.display()))?;
+        ingot_boot::write_bios(code, &mut image, core_area(&plan, code.location()))
+            .with_context(|| format!("{}: boot.bios", path.display()))?;
     }
     let ranges: Vec<(u64, u64)> = plan.partitions.iter().map(|p| (p.offset, p.size)).collect();
-    let digests = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, opts.digest, progress)?;
+    let digests = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, digest, progress)?;
     for (r, h) in reports.iter_mut().zip(digests.ranges) {
         r.sha256 = h;
     }
@@ -86,9 +96,9 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
 
 /// The output path, its directory (also where spool files go) and the temporary file
 /// the image is written to; a missing or unwritable directory is an error naming it.
-fn output(opts: &BuildOptions, recipe: &Recipe) -> Result<(PathBuf, PathBuf, tempfile::NamedTempFile)> {
-    let out = match &opts.out {
-        Some(o) => o.clone(),
+fn output(out: Option<PathBuf>, recipe: &Recipe) -> Result<(PathBuf, PathBuf, tempfile::NamedTempFile)> {
+    let out = match out {
+        Some(o) => o,
         None => {
             fs::create_dir_all("out").context("cannot create the output directory `out`")?;
             PathBuf::from("out").join(format!("{}.raw", recipe.name))
@@ -145,38 +155,55 @@ fn install_boot(
     boot: &ingot_recipe::Boot,
     loaded: &mut [Loaded],
     spool: &Path,
-) -> Result<Option<crate::grub::BiosCode>> {
-    let Loaded::Tree(root, _) = &mut loaded[boot.root] else { bail!("boot: the root partition needs a filesystem") };
-    let grub = boot.bios.is_some() || boot.uefi == Some(UefiLoader::Grub);
-    if grub {
-        crate::grub::write_config(recipe, boot, root, spool)?;
-    }
-    let bios = match boot.bios {
-        Some(location) => Some(crate::grub::prepare_bios(recipe, boot, root, spool, location)?),
-        None => None,
+) -> Result<Option<ingot_boot::BiosCode>> {
+    let number = boot.root + 1;
+    let config = ingot_boot::Config {
+        uefi: boot.uefi,
+        bios: boot.bios,
+        arch: boot.arch,
+        table: recipe.table,
+        title: recipe.name.clone(),
+        kernel: boot.kernel.clone(),
+        initrd: boot.initrd.clone(),
+        cmdline: boot.cmdline.clone(),
+        root_index: boot.root,
+        root_partuuid: recipe.partuuid(number),
+        root_fs_uuid: recipe.ext4_uuid(number),
+        source_date_epoch: recipe.source_date_epoch,
     };
-    let efi_image = match boot.uefi {
-        Some(UefiLoader::Grub) => Some(crate::grub::make_efi(recipe, boot, root, spool)?),
-        Some(UefiLoader::Uki) => Some(crate::uki::make(recipe, boot, root, spool)?),
-        _ => None,
-    };
-    if let Some(esp) = boot.esp {
-        let (esp, root) = if esp < boot.root {
+    let (root, esp) = match boot.esp {
+        None => (&mut loaded[boot.root], None),
+        Some(esp) if esp < boot.root => {
             let (a, b) = loaded.split_at_mut(boot.root);
-            (&mut a[esp], &b[0])
-        } else {
+            (&mut b[0], Some(&mut a[esp]))
+        }
+        Some(esp) => {
             let (a, b) = loaded.split_at_mut(esp);
-            (&mut b[0], &a[boot.root])
-        };
-        match (esp, root, efi_image) {
-            (Loaded::Tree(esp, _), _, Some(image)) => crate::boot::install_removable(recipe, boot, esp, image, spool)?,
-            (Loaded::Tree(esp, _), Loaded::Tree(root, _), None) => {
-                crate::boot::install_uefi(recipe, boot, esp, root, spool)?
-            }
-            _ => bail!("boot: the ESP and the root partition need filesystems"),
+            (&mut a[boot.root], Some(&mut b[0]))
+        }
+    };
+    let Loaded::Tree(root, _) = root else { bail!("boot: the root partition needs a filesystem") };
+    let esp = match esp {
+        None => None,
+        Some(Loaded::Tree(esp, _)) => Some(esp),
+        Some(_) => bail!("boot: the ESP and the root partition need filesystems"),
+    };
+    Ok(ingot_boot::install(&config, root, esp, spool)?)
+}
+
+/// The sectors GRUB's core.img may take: the BIOS boot partition, or the gap between the
+/// MBR and the first partition.
+fn core_area(plan: &Plan, location: CoreLocation) -> ingot_boot::CoreArea {
+    match location {
+        CoreLocation::Partition(i) => {
+            let p = &plan.partitions[i];
+            ingot_boot::CoreArea { lba: p.offset / SECTOR, sectors: p.size / SECTOR }
+        }
+        CoreLocation::MbrGap => {
+            let first = plan.partitions.iter().map(|p| p.offset / SECTOR).min().unwrap_or(0);
+            ingot_boot::CoreArea { lba: 1, sectors: first.saturating_sub(1) }
         }
     }
-    Ok(bios)
 }
 
 fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result<()> {
@@ -190,8 +217,10 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result
     for p in [temp.path(), json.path()] {
         fs::set_permissions(p, fs::Permissions::from_mode(0o644)).with_context(|| format!("{}", p.display()))?;
     }
-    temp.persist(out).with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
-    json.persist(&json_path).with_context(|| format!("cannot write {}", json_path.display()))?;
+    temp.persist(out)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
+    json.persist(&json_path).map_err(|e| e.error).with_context(|| format!("cannot write {}", json_path.display()))?;
     Ok(())
 }
 
@@ -219,9 +248,7 @@ fn load(recipe: &Recipe, p: &ingot_recipe::PartitionSpec, spool: &Path) -> Resul
     }
     tree.exclude(&p.exclude).context("exclude")?;
     for (j, o) in p.overrides.iter().enumerate() {
-        tree.set_meta(&o.path, o.mode, o.uid, o.gid, &o.xattrs)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("override[{j}]"))?;
+        tree.set_meta(&o.path, o.mode, o.uid, o.gid, &o.xattrs).with_context(|| format!("override[{j}]"))?;
     }
     Ok(Loaded::Tree(tree, p.filesystem.clone()))
 }
@@ -249,21 +276,7 @@ fn write_partition(
     };
     match (&part.spec.filesystem, content) {
         (Filesystem::Ext4(e), Loaded::Tree(tree, _)) => {
-            let n = part.number;
-            let opts = ingot_ext4::Options {
-                block_size: e.block_size,
-                label: e.label.clone(),
-                uuid: recipe.ext4_uuid(n),
-                hash_seed: recipe.seed.uuid(&format!("partition/{n}/ext4-hash-seed")),
-                inode_ratio: e.inode_ratio,
-                inode_count: e.inode_count,
-                reserved_percent: e.reserved_percent,
-                journal: e.journal,
-                dir_index: e.dir_index,
-                ext_attr: e.ext_attr,
-                metadata_csum_seed: e.metadata_csum_seed,
-                time: recipe.source_date_epoch,
-            };
+            let opts = recipe.ext4_options(part.number, e);
             let info = ingot_ext4::write(tree, image, part.offset, part.size, &opts)?;
             let free = info.free_blocks * u64::from(info.block_size);
             if free < e.free_space {
@@ -278,9 +291,8 @@ fn write_partition(
             report.filesystem_uuid = Some(info.uuid.to_string());
         }
         (Filesystem::Vfat(v), Loaded::Tree(tree, _)) => {
-            let serial = recipe.seed.u32(&format!("partition/{}/vfat-serial", part.number));
-            let opts =
-                ingot_fat::Options { label: v.label.clone(), serial, fat: v.fat, time: recipe.source_date_epoch };
+            let opts = recipe.vfat_options(part.number, v);
+            let serial = opts.serial;
             let region = image.region(part.offset, part.size)?;
             let info = ingot_fat::write(tree, region, part.size, &opts)?;
             report.filesystem = "vfat".into();

@@ -1,5 +1,5 @@
+use crate::error::{Error, Result, ResultExt};
 use crate::Progress;
-use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -41,7 +41,7 @@ pub(crate) fn hash_image(
             ranges.iter().map(|&(off, len)| hash_range(file, &data, off, len, progress)).collect();
         (whole.join(), parts)
     });
-    let image = image.map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?;
+    let image = image.map_err(|_| Error::invalid("the hashing thread panicked"))?;
     let image = image.with_context(|| format!("{}: cannot read it back", path.display()))?;
     let ranges = parts.with_context(|| format!("{}: cannot read it back", path.display()))?;
     Ok(Digests { image: Some(image), ranges: ranges.into_iter().map(Some).collect(), data_bytes })
@@ -73,12 +73,7 @@ fn hash_range(file: &File, data: &[(u64, u64)], start: u64, len: u64, progress: 
         pos += n;
         progress.inc(n);
     }
-    Ok(hex(&h.finalize()))
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(h.finalize()))
 }
 
 /// SHA-256 (lowercase hex) of the first `size` bytes of `file`, holes hashed without reading.

@@ -1,4 +1,4 @@
-use anyhow::{Context, Result};
+use crate::error::{Result, ResultExt};
 use ingot_disk::{read_table, Table, SECTOR};
 use serde::Serialize;
 use std::fs::File;

@@ -7,9 +7,9 @@
 //! resumes where it stopped. (A fresh bundle has a fresh random AES key, so nothing of an
 //! older one could be reused.)
 
-use crate::publish::{ami_spec, ImageInput, RegisterFlags};
-use crate::Progress;
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Error, OptionExt, Result, ResultExt};
+use crate::publish::{ami_spec, ImageInput, PublishInput};
+use crate::{AwsFlags, InstanceStoreFlags, Progress, RegisterFlags, UploadFlags};
 use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectProgress, RegisterReport, Session};
 use ingot_bundle::{BundleOptions, BundleReport};
 use ingot_recipe::Recipe;
@@ -17,28 +17,6 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// What the instance-store path needs besides the recipe.
-#[derive(Clone, Debug, Default)]
-pub struct InstanceStoreFlags {
-    /// The S3 bucket (created in the region if missing).
-    pub bucket: String,
-    /// Key prefix (default: `AMI-NAME/ID`: the AMI name with characters other than
-    /// letters, digits, `.`, `_` and `-` turned into `-`, and an id of the bundle).
-    pub prefix: Option<String>,
-    /// Where the bundle is written (default: `IMAGE.bundle`).
-    pub bundle_dir: Option<PathBuf>,
-    /// The user's X.509 certificate (PEM).
-    pub cert: PathBuf,
-    /// The user's RSA private key (PEM).
-    pub privatekey: PathBuf,
-    /// EC2's certificate (default: the one shipped for the region's partition).
-    pub ec2_cert: Option<PathBuf>,
-    /// The 12-digit account id (default: the caller's, from STS).
-    pub user: Option<String>,
-    /// PutObject requests in flight.
-    pub workers: usize,
-}
 
 /// The bundle a publish used.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,18 +52,27 @@ pub struct InstanceStoreReport {
     pub register: RegisterReport,
 }
 
-/// Bundles, uploads and registers `image` as an instance-store AMI described by `recipe`;
-/// reuses an AMI of the same name (unless forced) without doing anything else. Every
-/// input is checked before the first request that changes anything.
+/// `ingot publish --instance-store`: bundles, uploads and registers the image (built first
+/// when `input` is a recipe) as an instance-store AMI described by its recipe; reuses an
+/// AMI of the same name (unless forced) without doing anything else. Every input is
+/// checked before the first request that changes anything; the upload flags that only
+/// EBS-backed AMIs take are refused.
 pub fn publish(
-    session: &Session,
-    image: &ImageInput,
-    recipe: &Recipe,
+    aws: &AwsFlags,
+    input: &PublishInput,
+    upload_flags: &UploadFlags,
     flags: &InstanceStoreFlags,
     reg: &RegisterFlags,
     cleanup_on_failure: bool,
     progress: &Progress,
 ) -> Result<InstanceStoreReport> {
+    let u = upload_flags;
+    if u.encrypted || u.parent.is_some() || u.volume_size.is_some() || u.kms_key_id.is_some() {
+        bail!("--encrypted, --kms-key-id, --parent and --volume-size are for EBS-backed AMIs, not --instance-store");
+    }
+    let (input, recipe) = input.resolve(progress)?;
+    let (image, recipe) = (&input, &recipe);
+    let session = &aws.session()?;
     let spec = ami_spec(recipe, reg, None)?;
     let prefix = check_request(image, recipe, &spec, flags)?;
     if !reg.force {
@@ -102,17 +89,17 @@ pub fn publish(
     }
     let opts = bundle_options(session, image, &spec.architecture, flags)?;
     let (stamp, bundle_reused) = bundle(image, &opts, flags, progress)?;
-    let bucket_created =
-        session.prepare_bucket(&flags.bucket).with_context(|| format!("preparing bucket {:?}", flags.bucket))?;
+    let bucket = bucket(flags)?;
+    let bucket_created = session.prepare_bucket(bucket).with_context(|| format!("preparing bucket {bucket:?}"))?;
     let up = BundleUpload {
-        bucket: flags.bucket.clone(),
+        bucket: bucket.to_string(),
         prefix: match prefix {
             Some(p) => p,
             None => format!("{}/{}", default_prefix(&spec.name), bundle_id(&stamp.bundle)?),
         },
         parts: stamp.bundle.parts.iter().map(|p| p.0.clone()).collect(),
         manifest: stamp.bundle.manifest.clone(),
-        workers: flags.workers,
+        workers: flags.s3_workers,
     };
     let upload = upload(session, &up, progress)?;
     progress.stage(format!("registering {} from {}", spec.name, upload.image_location));
@@ -160,7 +147,7 @@ fn check_request(
         if let Some((key, _)) = ebs_only.iter().find(|(_, set)| *set) {
             bail!(
                 "{}: ami.{key} is for EBS-backed AMIs; an instance-store AMI's root comes from its bundle (remove it, or publish without --instance-store)",
-                crate::publish::recipe_path(recipe)
+                recipe.path().display()
             );
         }
     }
@@ -172,11 +159,16 @@ fn check_request(
             image.path.display()
         );
     }
-    ingot_aws::check_bucket_name(&flags.bucket).context("--bucket")?;
+    ingot_aws::check_bucket_name(bucket(flags)?).context("--bucket")?;
     if let Some(p) = &flags.prefix {
         ingot_aws::check_prefix(p).context("--prefix")?;
     }
     Ok(flags.prefix.clone())
+}
+
+/// `--bucket`, which `--instance-store` requires.
+fn bucket(flags: &InstanceStoreFlags) -> Result<&str> {
+    flags.bucket.as_deref().context("--instance-store needs --bucket")
 }
 
 /// 16 hex digits naming one bundle (of the SHA-256 of its manifest, which holds the
@@ -196,7 +188,7 @@ pub fn default_prefix(name: &str) -> String {
 /// removing them with `--cleanup-on-failure`: every object when this run wrote the
 /// manifest (no AMI can use the bundle then), else only the objects it sent (a manifest
 /// that was already there may serve another AMI).
-fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport, cleanup: bool) -> anyhow::Error {
+fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport, cleanup: bool) -> Error {
     let image_id = match &err {
         ingot_aws::Error::Registered { image_id, .. } => Some(image_id.clone()),
         _ => None,
@@ -205,7 +197,7 @@ fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport
     if let Some(ami) = &image_id {
         what = format!("AMI {ami} and {what}");
     }
-    let err = anyhow::Error::new(err).context(format!("registering s3://{}", up.image_location));
+    let err = Error::from(err).context(format!("registering s3://{}", up.image_location));
     if cleanup {
         let manifest_sent = up.objects.last().is_some_and(|m| !m.skipped);
         let sent: Vec<String> =
@@ -262,7 +254,7 @@ fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<B
             ingot_aws::Error::Conflict(_) | ingot_aws::Error::Invalid(_) => "",
             _ => " (running the same publish again skips the objects already there)",
         };
-        anyhow::Error::new(e).context(format!("uploading the bundle to s3://{}/{}{again}", up.bucket, up.prefix))
+        Error::from(e).context(format!("uploading the bundle to s3://{}/{}{again}", up.bucket, up.prefix))
     })
 }
 
@@ -274,21 +266,20 @@ fn bundle_options(
     architecture: &str,
     flags: &InstanceStoreFlags,
 ) -> Result<BundleOptions> {
-    let read = |p: &Path, what: &str| std::fs::read_to_string(p).with_context(|| format!("{what} {}", p.display()));
+    let cert = flags.cert.as_deref().context("--instance-store needs --cert")?;
+    let privatekey = flags.privatekey.as_deref().context("--instance-store needs --privatekey")?;
     let user = match &flags.user {
         Some(u) => u.clone(),
         None => session.account_id().context("finding the account id for the manifest (or pass --user)")?,
     };
     let opts = BundleOptions {
-        name: image.path.file_name().context("the image path has no file name")?.to_string_lossy().into_owned(),
+        name: crate::bundle::image_name(&image.path)?,
         user,
         architecture: architecture.to_string(),
-        user_cert: read(&flags.cert, "--cert")?,
-        user_key: read(&flags.privatekey, "--privatekey")?,
-        ec2_cert: match &flags.ec2_cert {
-            Some(p) => read(p, "--ec2-cert")?,
-            None => ingot_bundle::ec2_certificate(session.region()).pem.to_string(),
-        },
+        user_cert: crate::bundle::read_pem(cert, "--cert")?,
+        user_key: crate::bundle::read_pem(privatekey, "--privatekey")?,
+        ec2_cert: crate::bundle::ec2_certificate(flags.ec2_cert.as_deref(), session.region())?,
+        mtime: crate::bundle::image_mtime(&image.path)?,
         ..Default::default()
     };
     ingot_bundle::check_options(&opts).context("checking --user, --cert, --privatekey and --ec2-cert")?;
@@ -353,4 +344,13 @@ fn remove_bundle_files(dir: &Path, name: &str) {
 
 fn read_stamp(path: &Path) -> Option<BundleStamp> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_prefix_keeps_safe_characters_only() {
+        assert_eq!(super::default_prefix("web-1.2_x"), "web-1.2_x");
+        assert_eq!(super::default_prefix("web 1/2 (beta)"), "web-1-2--beta-");
+    }
 }

@@ -1,5 +1,6 @@
-//! ingot's pipelines: they tie the recipe, tree, filesystem and disk crates together.
-//! The `ingot` binary is a thin command line over these functions.
+//! ingot's pipelines: they tie the recipe, tree, filesystem, boot, disk, bundle and AWS
+//! crates together. The `ingot` binary is a thin command line over these functions: it
+//! parses flags into the option types here, draws [`Progress`] and prints the reports.
 //!
 //! ```no_run
 //! let opts = ingot::BuildOptions {
@@ -8,24 +9,25 @@
 //!     progress: ingot::Progress::hidden(),
 //!     digest: true,
 //! };
-//! let report = ingot::build(&opts).unwrap();
+//! let report = ingot::build(&opts)?;
 //! println!("{} {:?}", report.image.display(), report.sha256);
+//! # Ok::<(), ingot::Error>(())
 //! ```
 
-#![warn(missing_docs)]
-
-mod boot;
 mod build;
-mod grub;
+pub mod bundle;
+mod error;
+mod flags;
 mod hash;
 mod inspect;
 pub mod instance_store;
 mod progress;
 pub mod publish;
 mod report;
-mod uki;
 
 pub use build::{build, BuildOptions};
+pub use error::{Error, Result};
+pub use flags::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags, DEFAULT_BUNDLE_REGION};
 pub use inspect::{inspect, InspectedPartition, Inspection};
-pub use progress::Progress;
+pub use progress::{Event, Progress};
 pub use report::{PartitionReport, Report};

@@ -2,13 +2,14 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use ingot::publish::PublishInput;
+use ingot::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod aws_cli;
-mod bundle_cli;
-use aws_cli::{AwsArgs, RegisterArgs, UploadArgs};
-use bundle_cli::InstanceStoreArgs;
+mod cli;
+use cli::print;
+use cli::progress::terminal;
 
 /// Casts bootable disk images offline, without root.
 #[derive(Parser)]
@@ -68,9 +69,9 @@ image digest (the idempotency token of StartSnapshot) and those zero ranges.")]
         #[arg(long)]
         recipe: Option<PathBuf>,
         #[command(flatten)]
-        upload: UploadArgs,
+        upload: UploadFlags,
         #[command(flatten)]
-        aws: AwsArgs,
+        aws: AwsFlags,
         /// Print the report as JSON (with every block's digest) and no progress.
         #[arg(long)]
         json: bool,
@@ -85,9 +86,9 @@ image digest (the idempotency token of StartSnapshot) and those zero ranges.")]
         #[arg(long)]
         recipe: PathBuf,
         #[command(flatten)]
-        register: RegisterArgs,
+        register: RegisterFlags,
         #[command(flatten)]
-        aws: AwsArgs,
+        aws: AwsFlags,
         /// Print the report as JSON and no progress.
         #[arg(long)]
         json: bool,
@@ -113,16 +114,16 @@ skipped) and registers the manifest; images over 10 GiB are refused.")]
         #[arg(short, long, conflicts_with = "recipe")]
         out: Option<PathBuf>,
         #[command(flatten)]
-        upload: UploadArgs,
+        upload: UploadFlags,
         #[command(flatten)]
-        register: RegisterArgs,
+        register: RegisterFlags,
         /// Delete the snapshot (or the bundle in S3) when a later step fails.
         #[arg(long)]
         cleanup_on_failure: bool,
         #[command(flatten)]
-        instance_store: Box<InstanceStoreArgs>,
+        instance_store: Box<InstanceStoreFlags>,
         #[command(flatten)]
-        aws: AwsArgs,
+        aws: AwsFlags,
         /// Print the report as JSON and no progress.
         #[arg(long)]
         json: bool,
@@ -141,29 +142,8 @@ key. Images over 10 GiB are refused.")]
         /// Where the parts and the manifest go (created if missing).
         #[arg(short = 'd', long)]
         destination: PathBuf,
-        /// Your X.509 certificate (PEM).
-        #[arg(long)]
-        cert: PathBuf,
-        /// Your RSA private key (PEM), which signs the manifest.
-        #[arg(long)]
-        privatekey: PathBuf,
-        /// EC2's bundle certificate (default: the one ingot ships for --region's partition,
-        /// as the AMI tools' cert-ec2.pem, cert-ec2-gov.pem, cert-ec2-cn-north-1.pem).
-        #[arg(long)]
-        ec2_cert: Option<PathBuf>,
-        /// The region the bundle is for: picks EC2's certificate (us-gov-*: GovCloud,
-        /// cn-*: China, else commercial).
-        #[arg(long, default_value = "us-east-1")]
-        region: String,
-        /// Your 12-digit AWS account id.
-        #[arg(long)]
-        user: String,
-        /// x86_64 or i386.
-        #[arg(long, default_value = "x86_64")]
-        arch: String,
-        /// The image name in the bundle (default: the image's file name).
-        #[arg(long)]
-        name: Option<String>,
+        #[command(flatten)]
+        keys: BundleFlags,
         /// Print the report as JSON and no progress.
         #[arg(long)]
         json: bool,
@@ -195,10 +175,10 @@ key. Images over 10 GiB are refused.")]
         /// The image to write.
         out: PathBuf,
         /// GetSnapshotBlock requests in flight.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = ingot::publish::DEFAULT_DOWNLOAD_WORKERS)]
         workers: usize,
         #[command(flatten)]
-        aws: AwsArgs,
+        aws: AwsFlags,
         /// Print the report as JSON and no progress.
         #[arg(long)]
         json: bool,
@@ -218,76 +198,111 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Build { recipe, out, json, no_digest } => {
-            let progress = if json { ingot::Progress::hidden() } else { ingot::Progress::stderr() };
+            let progress = terminal(json);
             let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digest: !no_digest })?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{}  {}", report.sha256.as_deref().unwrap_or("(no digest)"), report.image.display());
-                for p in &report.partitions {
-                    println!(
-                        "  {:>2}  {:<12} {:>10} MiB at {:>8} KiB  {:<5} {}",
-                        p.number,
-                        p.label,
-                        p.size >> 20,
-                        p.offset >> 10,
-                        p.filesystem,
-                        p.guid
-                    );
-                }
-            }
+            print(json, &report, &build_lines(&report))?;
         }
         Command::Inspect { image, json } => {
             let i = ingot::inspect(&image)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&i)?);
-            } else {
-                println!("{}: {} bytes, {} table, disk id {}", image.display(), i.size, i.table, i.disk_id);
-                for p in &i.partitions {
-                    println!(
-                        "  {:>2}  offset {:>12}  size {:>12}  type {}  {}{}{}",
-                        p.number,
-                        p.offset,
-                        p.size,
-                        p.kind,
-                        p.filesystem.as_deref().unwrap_or("-"),
-                        p.label.as_ref().map(|l| format!("  name {l:?}")).unwrap_or_default(),
-                        p.guid.as_ref().map(|g| format!("  guid {g}")).unwrap_or_default(),
-                    );
-                }
-            }
+            print(json, &i, &inspect_lines(&image, &i))?;
         }
-        Command::Upload { image, recipe, upload, aws, json } => aws_cli::upload(image, recipe, &upload, &aws, json)?,
+        Command::Upload { image, recipe, upload, aws, json } => {
+            let report = ingot::publish::upload_image(&aws, &image, recipe.as_deref(), &upload, &terminal(json))?;
+            if !json && report.reused {
+                eprintln!("{} already holds this image (same client token): nothing uploaded", report.snapshot_id);
+            }
+            print(json, &report, &report.snapshot_id)?;
+        }
         Command::Register { snapshot, recipe, register, aws, json } => {
-            aws_cli::register(snapshot, recipe, &register, &aws, json)?
+            let report = ingot::publish::register(&aws, &snapshot, &recipe, &register, &terminal(json))?;
+            print(json, &report, &report.image_id)?;
         }
         Command::Publish { input, recipe, out, upload, register, cleanup_on_failure, instance_store, aws, json } => {
+            let input = PublishInput::new(input, recipe, out);
+            let progress = terminal(json);
             if instance_store.instance_store {
-                bundle_cli::publish(
-                    input,
-                    recipe,
-                    out,
+                let r = ingot::instance_store::publish(
+                    &aws,
+                    &input,
                     &upload,
                     &instance_store,
                     &register,
                     cleanup_on_failure,
-                    &aws,
-                    json,
-                )?
+                    &progress,
+                )?;
+                print(json, &r, &published(json, &r.register, "bundled or uploaded"))?;
             } else {
-                aws_cli::publish(input, recipe, out, &upload, &register, cleanup_on_failure, &aws, json)?
+                let r = ingot::publish::publish(&aws, &input, &upload, &register, cleanup_on_failure, &progress)?;
+                print(json, &r, &published(json, &r.register, "uploaded"))?;
             }
         }
         Command::Download { snapshot, out, workers, aws, json } => {
-            aws_cli::download(snapshot, out, workers, &aws, json)?
+            let report = ingot::publish::download(&aws, &snapshot, &out, workers, &terminal(json))?;
+            let digest = report.sha256.as_deref().unwrap_or("(no ingot:image-sha256 tag: digest not checked)");
+            print(json, &report, &format!("{digest}  {}", out.display()))?;
         }
-        Command::Bundle { image, destination, cert, privatekey, ec2_cert, region, user, arch, name, json } => {
-            let keys = bundle_cli::Keys { cert, privatekey, ec2_cert, region };
-            bundle_cli::bundle(&image, &destination, &keys, &user, &arch, name, json)?
+        Command::Bundle { image, destination, keys, json } => {
+            let report = ingot::bundle::bundle(&image, &destination, &keys, &terminal(json))?;
+            let line =
+                format!("{}  ({} parts, {} bytes)", report.manifest.display(), report.parts.len(), report.bundled_size);
+            print(json, &report, &line)?;
         }
         Command::Unbundle { manifest, privatekey, destination, json } => {
-            bundle_cli::unbundle(&manifest, &privatekey, &destination, json)?
+            let report = ingot::bundle::unbundle(&manifest, &privatekey, &destination, &terminal(json))?;
+            let line = format!("{}  ({} bytes, {} parts checked)", report.image.display(), report.size, report.parts);
+            print(json, &report, &line)?;
         }
     }
     Ok(())
+}
+
+/// `ingot publish`'s lines: the AMI, then each copy's region and AMI. Says on stderr when
+/// an AMI of the same name was reused (nothing `skipped`).
+fn published(json: bool, register: &ingot::publish::RegisterReport, skipped: &str) -> String {
+    if register.reused && !json {
+        eprintln!(
+            "AMI {:?} already exists as {}: nothing {skipped} (--force registers again)",
+            register.name, register.image_id
+        );
+    }
+    let mut line = register.image_id.clone();
+    for c in &register.copies {
+        line.push_str(&format!("\n{} {}", c.region, c.image_id));
+    }
+    line
+}
+
+/// `ingot build`'s summary: the digest and path, then a line per partition.
+fn build_lines(report: &ingot::Report) -> String {
+    let mut out = format!("{}  {}", report.sha256.as_deref().unwrap_or("(no digest)"), report.image.display());
+    for p in &report.partitions {
+        out += &format!(
+            "\n  {:>2}  {:<12} {:>10} MiB at {:>8} KiB  {:<5} {}",
+            p.number,
+            p.label,
+            p.size >> 20,
+            p.offset >> 10,
+            p.filesystem,
+            p.guid
+        );
+    }
+    out
+}
+
+/// `ingot inspect`'s table: the disk, then a line per partition.
+fn inspect_lines(image: &std::path::Path, i: &ingot::Inspection) -> String {
+    let mut out = format!("{}: {} bytes, {} table, disk id {}", image.display(), i.size, i.table, i.disk_id);
+    for p in &i.partitions {
+        out += &format!(
+            "\n  {:>2}  offset {:>12}  size {:>12}  type {}  {}{}{}",
+            p.number,
+            p.offset,
+            p.size,
+            p.kind,
+            p.filesystem.as_deref().unwrap_or("-"),
+            p.label.as_ref().map(|l| format!("  name {l:?}")).unwrap_or_default(),
+            p.guid.as_ref().map(|g| format!("  guid {g}")).unwrap_or_default(),
+        );
+    }
+    out
 }

@@ -2,12 +2,11 @@
 //! (`publish`), and download a snapshot. The AWS work itself is in `ingot-aws`; this
 //! module turns recipes, build reports and flags into its options.
 
-use crate::{Progress, Report};
-use anyhow::{bail, Context, Result};
-use ingot_aws::{
-    AmiRoot, AmiSpec, BootMode, Digests, DownloadReport, LaunchPermissions, RegisterOptions, RegisterReport, Session,
-    UploadOptions, UploadReport, ZeroBlocks,
-};
+use crate::error::{bail, Error, OptionExt, Result, ResultExt};
+use crate::{AwsFlags, Progress, RegisterFlags, Report, UploadFlags};
+use ingot_aws::{AmiRoot, AmiSpec, BootMode, Digests, LaunchPermissions, Session, UploadOptions, ZeroBlocks};
+pub use ingot_aws::{DownloadReport, RegisterReport, UploadReport, DEFAULT_DOWNLOAD_WORKERS};
+use ingot_disk::ebs;
 use ingot_recipe::{Ami, Recipe};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -19,27 +18,6 @@ use std::time::Duration;
 pub const TAG_SIZE: &str = "ingot:image-size";
 /// Snapshot tag holding the image's SHA-256, when its build report had one.
 pub const TAG_SHA256: &str = "ingot:image-sha256";
-
-/// Upload settings that come from flags rather than the recipe.
-#[derive(Clone, Debug, Default)]
-pub struct UploadFlags {
-    /// Snapshot description.
-    pub description: Option<String>,
-    /// Volume size in GiB.
-    pub volume_size_gib: Option<u64>,
-    /// Encrypt the snapshot.
-    pub encrypted: bool,
-    /// KMS key ARN.
-    pub kms_key_arn: Option<String>,
-    /// Parent snapshot for an incremental upload.
-    pub parent: Option<String>,
-    /// An earlier upload's JSON report holding the parent's block digests.
-    pub parent_report: Option<PathBuf>,
-    /// PutSnapshotBlock requests in flight.
-    pub workers: usize,
-    /// Minutes EBS waits for completion.
-    pub timeout_minutes: Option<u32>,
-}
 
 /// An image and what its build said about it.
 pub struct ImageInput {
@@ -54,11 +32,14 @@ pub struct ImageInput {
 impl ImageInput {
     /// The volume size in GiB: the flag's, else the recipe's, else the image's rounded up.
     fn volume_gib(&self, flags: &UploadFlags, ami: Option<&Ami>) -> u64 {
-        flags.volume_size_gib.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(self.size.div_ceil(1 << 30))
+        flags.volume_size.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(self.size.div_ceil(1 << 30))
     }
-}
 
-impl ImageInput {
+    /// The image a build just made, described by its report.
+    pub fn built(report: Report) -> ImageInput {
+        ImageInput { path: report.image.clone(), size: report.disk_size, report: Some(report) }
+    }
+
     /// The image at `path` with `path.json` if that exists and describes this image.
     pub fn open(path: &Path) -> Result<ImageInput> {
         let size = std::fs::metadata(path).with_context(|| format!("{}: cannot read the image", path.display()))?.len();
@@ -84,9 +65,83 @@ impl ImageInput {
     }
 }
 
+/// What `ingot publish` works on: a recipe to build first, or an image built earlier with
+/// its recipe.
+#[derive(Clone, Debug)]
+pub enum PublishInput {
+    /// Build `recipe` (to `out`, default `out/NAME.raw`), then publish the image.
+    Recipe {
+        /// The recipe.
+        recipe: PathBuf,
+        /// Where the image goes.
+        out: Option<PathBuf>,
+    },
+    /// Publish `image`, built earlier from `recipe`.
+    Image {
+        /// The image.
+        image: PathBuf,
+        /// Its recipe, whose `[ami]` says how to register it.
+        recipe: PathBuf,
+    },
+}
+
+impl PublishInput {
+    /// `input` is a recipe unless `recipe` is given, then it is an image built earlier.
+    pub fn new(input: PathBuf, recipe: Option<PathBuf>, out: Option<PathBuf>) -> PublishInput {
+        match recipe {
+            Some(recipe) => PublishInput::Image { image: input, recipe },
+            None => PublishInput::Recipe { recipe: input, out },
+        }
+    }
+
+    /// The image (built now, when the input is a recipe: its report is used as it is) and
+    /// the recipe, loaded once.
+    pub(crate) fn resolve(&self, progress: &Progress) -> Result<(ImageInput, Recipe)> {
+        match self {
+            PublishInput::Recipe { recipe: path, out } => {
+                let recipe = Recipe::load(path)?;
+                let report = crate::build::build_recipe(&recipe, path, out.clone(), true, progress)?;
+                Ok((ImageInput::built(report), recipe))
+            }
+            PublishInput::Image { image, recipe } => {
+                let recipe = Recipe::load(recipe)?;
+                Ok((ImageInput::open(image)?, recipe))
+            }
+        }
+    }
+}
+
+/// `ingot upload IMAGE [--recipe R]`: uploads the image to a new snapshot.
+pub fn upload_image(
+    aws: &AwsFlags,
+    image: &Path,
+    recipe: Option<&Path>,
+    flags: &UploadFlags,
+    progress: &Progress,
+) -> Result<UploadReport> {
+    let input = ImageInput::open(image)?;
+    let recipe = recipe.map(Recipe::load).transpose()?;
+    let session = aws.session()?;
+    upload(&session, &input, recipe.as_ref().and_then(|r| r.ami.as_ref()), flags, progress)
+}
+
+/// `ingot register SNAPSHOT --recipe R`: registers a snapshot as the recipe's AMI.
+pub fn register(
+    aws: &AwsFlags,
+    snapshot: &str,
+    recipe: &Path,
+    flags: &RegisterFlags,
+    progress: &Progress,
+) -> Result<RegisterReport> {
+    let recipe = Recipe::load(recipe)?;
+    let spec = ami_spec(&recipe, flags, None)?;
+    let session = aws.session()?;
+    register_snapshot(&session, snapshot, &spec, flags, progress)
+}
+
 /// Uploads `image` to a new snapshot; `ami` (the recipe's, if any) supplies encryption,
 /// volume size, tags and the timeout unless flags say otherwise.
-pub fn upload(
+pub(crate) fn upload(
     session: &Session,
     image: &ImageInput,
     ami: Option<&Ami>,
@@ -111,7 +166,7 @@ pub fn upload(
         tags.push((TAG_SHA256.into(), d.clone()));
     }
     let description = flags.description.clone().unwrap_or_else(|| format!("ingot upload of {name}"));
-    let kms_key_arn = flags.kms_key_arn.clone().or(ami.and_then(|a| a.kms_key_id.clone()));
+    let kms_key_arn = flags.kms_key_id.clone().or(ami.and_then(|a| a.kms_key_id.clone()));
     let request = serde_json::json!([description, tags, kms_key_arn]).to_string();
     let token = digest
         .as_deref()
@@ -123,7 +178,10 @@ pub fn upload(
         client_token: token,
         encrypted,
         kms_key_arn,
-        timeout_minutes: flags.timeout_minutes.or(ami.map(|a| a.snapshot_timeout)).unwrap_or(60),
+        timeout_minutes: flags
+            .snapshot_timeout
+            .or(ami.map(|a| a.snapshot_timeout))
+            .unwrap_or(ebs::DEFAULT_SNAPSHOT_TIMEOUT_MINUTES),
         parent,
         zero_blocks,
         workers: flags.workers,
@@ -164,8 +222,10 @@ fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: 
             .collect();
     }
     let counters = Arc::new(ingot_aws::Progress::default());
-    with_bar(progress, &counters, "reading the parent's blocks", || session.snapshot_digests(id, 16, &counters))
-        .with_context(|| format!("reading the blocks of parent snapshot {id}"))
+    with_bar(progress, &counters, "reading the parent's blocks", || {
+        session.snapshot_digests(id, ingot_aws::PARENT_READ_WORKERS, &counters)
+    })
+    .with_context(|| format!("reading the blocks of parent snapshot {id}"))
 }
 
 /// Runs `work` while a thread draws `counters` as a bar.
@@ -198,32 +258,13 @@ fn with_bar<T, E>(
     })
 }
 
-/// Registration settings that come from flags rather than the recipe.
-#[derive(Clone, Debug, Default)]
-pub struct RegisterFlags {
-    /// AMI name (overrides the recipe's template).
-    pub name: Option<String>,
-    /// Replace an AMI of the same name.
-    pub force: bool,
-    /// Seconds between polls of the snapshot and copies.
-    pub poll_seconds: Option<u64>,
-}
-
-impl RegisterFlags {
-    /// The registration's bounds and `--force`, as `ingot-aws` takes them.
-    pub fn options(&self) -> RegisterOptions {
-        let mut opts = RegisterOptions { force: self.force, ..RegisterOptions::default() };
-        if let Some(p) = self.poll_seconds {
-            opts.poll = Duration::from_secs(p);
-        }
-        opts
-    }
-}
-
 /// The AMI for `recipe` (its `[ami]` section, or defaults) as `ingot-aws` takes it.
-pub fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>) -> Result<AmiSpec> {
+pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>) -> Result<AmiSpec> {
     let ami = recipe.ami.clone().with_context(|| {
-        format!("{}: no [ami] section: add one to say how to register the image (docs/publish.md)", recipe_path(recipe))
+        format!(
+            "{}: no [ami] section: add one to say how to register the image (docs/publish.md)",
+            recipe.path().display()
+        )
     })?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let name = flags.name.clone().unwrap_or_else(|| ami.expand_name(&recipe.name, now));
@@ -233,7 +274,11 @@ pub fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>)
         ),
         None => None,
     };
-    let boot_mode = BootMode::parse(&ami.boot_mode).context("ami.boot_mode")?;
+    let boot_mode = match ami.boot_mode {
+        ingot_recipe::BootMode::LegacyBios => BootMode::LegacyBios,
+        ingot_recipe::BootMode::Uefi => BootMode::Uefi,
+        ingot_recipe::BootMode::UefiPreferred => BootMode::UefiPreferred,
+    };
     let spec = AmiSpec {
         name,
         description: ami.description.clone(),
@@ -244,7 +289,7 @@ pub fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>)
         tpm: ami.tpm,
         imds_v2: ami.imds_v2,
         root_device_name: ami.root_device.clone(),
-        volume_type: ami.volume_type.clone(),
+        volume_type: ami.volume_type.as_str().to_string(),
         volume_size_gib: ami.volume_size_gib.or(volume_gib),
         iops: ami.iops,
         throughput: ami.throughput,
@@ -260,12 +305,8 @@ pub fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>)
         regions: ami.regions.clone(),
         deprecate_at: ami.deprecate_at.clone(),
     };
-    spec.check().with_context(|| format!("{}: [ami]", recipe_path(recipe)))?;
+    spec.check().with_context(|| format!("{}: [ami]", recipe.path().display()))?;
     Ok(spec)
-}
-
-pub(crate) fn recipe_path(recipe: &Recipe) -> String {
-    recipe.error("").to_string().trim_end_matches(": ").to_string()
 }
 
 /// What `ingot publish` did.
@@ -279,50 +320,43 @@ pub struct PublishReport {
     pub register: RegisterReport,
 }
 
-/// Everything `publish` needs.
-pub struct PublishOptions<'a> {
-    /// The image (built just before, or earlier).
-    pub image: &'a ImageInput,
-    /// The recipe whose `[ami]` section says how to register.
-    pub recipe: &'a Recipe,
-    /// Upload flags.
-    pub upload: UploadFlags,
-    /// Registration flags.
-    pub register: RegisterFlags,
-    /// Remove the snapshot (and AMI) when a step after the upload fails.
-    pub cleanup_on_failure: bool,
-}
-
-/// Uploads, waits, registers, tags, shares and copies; reuses an AMI of the same name
-/// (unless forced) without uploading anything.
-pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) -> Result<PublishReport> {
-    let ami = opts.recipe.ami.as_ref();
-    let volume = opts.image.volume_gib(&opts.upload, ami);
-    let spec = ami_spec(opts.recipe, &opts.register, Some(volume))?;
-    let image = opts.image.path.clone();
-    if !opts.register.force {
+/// `ingot publish`: builds (given a recipe), uploads, waits, registers, tags, shares and
+/// copies; reuses an AMI of the same name (unless forced) without uploading anything.
+/// With `cleanup_on_failure`, a failure after the upload removes the snapshot (and AMI).
+pub fn publish(
+    aws: &AwsFlags,
+    input: &PublishInput,
+    upload_flags: &UploadFlags,
+    register: &RegisterFlags,
+    cleanup_on_failure: bool,
+    progress: &Progress,
+) -> Result<PublishReport> {
+    let (input, recipe) = input.resolve(progress)?;
+    let session = aws.session()?;
+    let ami = recipe.ami.as_ref();
+    let volume = input.volume_gib(upload_flags, ami);
+    let spec = ami_spec(&recipe, register, Some(volume))?;
+    let image = input.path.clone();
+    if !register.force {
         if let Some(id) = session.find_image(&spec.name)? {
             let register = RegisterReport::reused(id, &spec.name, session.region());
             return Ok(PublishReport { image, upload: None, register });
         }
     }
-    let upload = upload(session, opts.image, ami, &opts.upload, progress)?;
+    let upload = upload(&session, &input, ami, upload_flags, progress)?;
     let snapshot = upload.snapshot_id.clone();
-    let (image_id, err) = match register_snapshot(session, &snapshot, &spec, &opts.register, progress) {
+    let (image_id, err) = match register_snapshot(&session, &snapshot, &spec, register, progress) {
         Ok(register) => return Ok(PublishReport { image, upload: Some(upload), register }),
-        Err(e) => {
-            let image_id = e.downcast_ref::<ingot_aws::Error>().and_then(|a| match a {
-                ingot_aws::Error::Registered { image_id, .. } => Some(image_id.clone()),
-                _ => None,
-            });
-            (image_id, e)
-        }
+        Err(e) => match e.root() {
+            Error::Aws(ingot_aws::Error::Registered { image_id, .. }) => (Some(image_id.clone()), e),
+            _ => (None, e),
+        },
     };
     let what = match &image_id {
         Some(ami) => format!("AMI {ami} and snapshot {snapshot}"),
         None => format!("snapshot {snapshot}"),
     };
-    if opts.cleanup_on_failure {
+    if cleanup_on_failure {
         return match session.cleanup(image_id.as_deref(), Some(&snapshot)) {
             Ok(()) => Err(err.context(format!("{what} removed (--cleanup-on-failure)"))),
             Err(c) => {
@@ -342,7 +376,7 @@ pub fn publish(session: &Session, opts: &PublishOptions, progress: &Progress) ->
 }
 
 /// Waits for `snapshot` and registers it as `spec`.
-pub fn register_snapshot(
+pub(crate) fn register_snapshot(
     session: &Session,
     snapshot: &str,
     spec: &AmiSpec,
@@ -376,7 +410,7 @@ pub struct Downloaded {
 /// Downloads snapshot `id` to `out` under a temporary name, renamed when complete. A
 /// snapshot ingot uploaded carries the image's size and SHA-256 in tags: the image is cut
 /// to that size and its digest checked.
-pub fn download(session: &Session, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
+pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -384,6 +418,7 @@ pub fn download(session: &Session, id: &str, out: &Path, workers: usize, progres
     if !dir.is_dir() {
         bail!("output directory {} does not exist", dir.display());
     }
+    let session = aws.session()?;
     let tags = session.snapshot_tags(id).with_context(|| format!("reading the tags of {id}"))?;
     let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let temp = tempfile::Builder::new()
@@ -417,7 +452,9 @@ pub fn download(session: &Session, id: &str, out: &Path, workers: usize, progres
     };
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
-    temp.persist(out).with_context(|| format!("cannot rename the download to {}", out.display()))?;
+    temp.persist(out)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename the download to {}", out.display()))?;
     Ok(Downloaded { download, image_size, sha256 })
 }
 
@@ -430,5 +467,103 @@ pub(crate) fn image_sha256(path: &Path, size: u64) -> Result<String> {
 /// SHA-256 (lowercase hex) of a text.
 pub(crate) fn text_sha256(text: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECIPE: &str = r#"
+name = "web"
+[boot]
+uefi = "systemd-boot"
+arch = "arm64"
+kernel = "/boot/vmlinuz"
+[ami]
+name = "{name}-{version}-{arch}"
+version = "7"
+volume_type = "io2"
+iops = 4000
+tpm = true
+[ami.tags]
+team = "images"
+[[partition]]
+type = "esp"
+size = "64 MiB"
+filesystem = "vfat"
+[[partition]]
+type = "root-arm64"
+size = "fill"
+filesystem = "ext4"
+"#;
+
+    #[test]
+    fn ami_section_becomes_the_request_as_validated() {
+        let recipe = Recipe::parse(RECIPE, "r.toml".as_ref()).unwrap();
+        let spec = ami_spec(&recipe, &RegisterFlags::default(), Some(9)).unwrap();
+        assert_eq!(spec.name, "web-7-arm64");
+        assert_eq!(spec.architecture, "arm64");
+        assert_eq!(spec.boot_mode, BootMode::Uefi, "arm64 defaults to UEFI");
+        assert!(spec.tpm);
+        assert_eq!((spec.volume_type.as_str(), spec.iops), ("io2", Some(4000)));
+        assert_eq!(spec.volume_size_gib, Some(9), "the image's size when the recipe names none");
+        assert_eq!(spec.tags, [("team".to_string(), "images".to_string())]);
+        let named = RegisterFlags { name: Some("other name".into()), ..Default::default() };
+        assert_eq!(ami_spec(&recipe, &named, None).unwrap().name, "other name");
+    }
+
+    #[test]
+    fn a_bad_ami_name_fails_before_anything_is_sent() {
+        let recipe = Recipe::parse(RECIPE, "r.toml".as_ref()).unwrap();
+        let flags = RegisterFlags { name: Some("x".into()), ..Default::default() };
+        let e = ami_spec(&recipe, &flags, None).unwrap_err().to_string();
+        assert!(e.contains("r.toml: [ami]"), "{e}");
+    }
+
+    #[test]
+    fn a_recipe_without_ami_says_what_to_add() {
+        let text = "name = \"bare\"\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n";
+        let recipe = Recipe::parse(text, "bare.toml".as_ref()).unwrap();
+        let e = ami_spec(&recipe, &RegisterFlags::default(), None).unwrap_err().to_string();
+        assert!(e.contains("bare.toml: no [ami] section"), "{e}");
+    }
+
+    #[test]
+    fn publish_input_is_a_recipe_unless_one_is_named() {
+        let built = PublishInput::new("r.toml".into(), None, Some("o.raw".into()));
+        assert!(matches!(built, PublishInput::Recipe { ref recipe, out: Some(_) } if recipe.ends_with("r.toml")));
+        let earlier = PublishInput::new("i.raw".into(), Some("r.toml".into()), None);
+        assert!(matches!(earlier, PublishInput::Image { ref image, .. } if image.ends_with("i.raw")));
+    }
+
+    #[test]
+    fn an_image_is_opened_with_its_report_only_when_the_report_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.raw");
+        std::fs::File::create(&image).unwrap().set_len(1 << 20).unwrap();
+        let bare = ImageInput::open(&image).unwrap();
+        assert_eq!((bare.size, bare.report.is_none()), (1 << 20, true));
+        let report = Report {
+            image: image.clone(),
+            name: "disk".into(),
+            disk_size: 1 << 20,
+            table: "gpt".into(),
+            disk_id: "x".into(),
+            source_date_epoch: 0,
+            sha256: Some("ab".into()),
+            data_bytes: 0,
+            zeroed: vec![],
+            partitions: vec![],
+        };
+        let json = dir.path().join("disk.raw.json");
+        std::fs::write(&json, serde_json::to_vec(&report).unwrap()).unwrap();
+        let opened = ImageInput::open(&image).unwrap();
+        assert_eq!(opened.report.and_then(|r| r.sha256).as_deref(), Some("ab"));
+        std::fs::File::options().write(true).open(&image).unwrap().set_len(2 << 20).unwrap();
+        let e = ImageInput::open(&image).err().unwrap().to_string();
+        assert!(e.contains("describes a 1048576-byte image"), "{e}");
+        let built = ImageInput::built(report);
+        assert_eq!((built.size, built.path), (1 << 20, image));
+    }
 }

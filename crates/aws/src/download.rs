@@ -1,7 +1,8 @@
 //! `download`: a snapshot into a sparse raw image, every block's checksum verified.
 
 use crate::blocks::BLOCK_SIZE;
-use crate::retry::retry;
+use crate::pool::each;
+use crate::retry::{classify, retry, retry_classified, Failure};
 use crate::{b64, Digests, Error, Progress, Session};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -10,7 +11,15 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+
+/// GetSnapshotBlock requests in flight by default: GetSnapshotBlock has its own
+/// per-snapshot limit (1,000 a second) and a download writes every block to a local
+/// file; 32 keeps a local disk busy with 16 MiB of blocks in memory.
+pub const DEFAULT_DOWNLOAD_WORKERS: usize = 32;
+
+/// GetSnapshotBlock requests in flight when reading a parent snapshot's blocks only to
+/// hash them: half the download's, since nothing is written and the upload follows.
+pub const PARENT_READ_WORKERS: usize = 16;
 
 /// How to download.
 #[derive(Clone, Debug)]
@@ -124,27 +133,19 @@ impl Session {
         workers: usize,
         progress: &Arc<Progress>,
     ) -> Result<(), Error> {
-        let permits = Arc::new(Semaphore::new(workers));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, token) in blocks.iter().cloned() {
-            let permit = permits.clone().acquire_owned().await.map_err(|e| Error::Protocol(e.to_string()))?;
+        let job = |i: usize| {
+            let (index, token) = blocks[i].clone();
             let (ebs, policy, id, sink, progress) =
                 (self.ebs.clone(), self.retry, id.to_string(), sink.clone(), progress.clone());
-            tasks.spawn(async move {
+            async move {
                 let data = get_block(&ebs, &policy, &id, index, &token, &progress).await?;
                 sink(index as u64, &data)?;
                 progress.done.fetch_add(1, Ordering::Relaxed);
                 progress.bytes.fetch_add(BLOCK_SIZE, Ordering::Relaxed);
-                drop(permit);
-                Ok::<(), Error>(())
-            });
-            while let Some(r) = tasks.try_join_next() {
-                r.map_err(|e| Error::Protocol(e.to_string()))??;
+                Ok(())
             }
-        }
-        while let Some(r) = tasks.join_next().await {
-            r.map_err(|e| Error::Protocol(e.to_string()))??;
-        }
+        };
+        each(blocks.len(), workers, job, &mut |_| {}).await?;
         Ok(())
     }
 }
@@ -161,34 +162,31 @@ async fn get_block(
     token: &str,
     progress: &Progress,
 ) -> Result<Vec<u8>, Error> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let out = retry("GetSnapshotBlock", policy, &progress.retries, None, || {
-            ebs.get_snapshot_block().snapshot_id(id).block_index(index).block_token(token).send()
-        })
-        .await?;
+    // The request and its body are one attempt: a body cut off mid-way is retried (with
+    // backoff, counted) like a failed request.
+    let attempt = || async {
+        let out = ebs
+            .get_snapshot_block()
+            .snapshot_id(id)
+            .block_index(index)
+            .block_token(token)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
         let checksum = out.checksum().map(str::to_string);
-        let data = match out.block_data.collect().await {
-            Ok(d) => d.to_vec(),
-            Err(e) if attempts < policy.max_attempts => {
-                progress.retries.fetch_add(1, Ordering::Relaxed);
-                let _ = e;
-                continue;
-            }
-            Err(e) => {
-                return Err(Error::RetriesExhausted { operation: "GetSnapshotBlock", attempts, last: e.to_string() })
-            }
-        };
-        let want = b64(&Sha256::digest(&data));
-        if data.len() as u64 != BLOCK_SIZE || checksum.as_deref() != Some(want.as_str()) {
-            return Err(Error::Checksum {
-                snapshot: id.to_string(),
-                index: index as u64,
-                got: checksum.unwrap_or_else(|| "(none)".into()),
-                want: format!("{want}, {} bytes", data.len()),
-            });
-        }
-        return Ok(data);
+        let data = out.block_data.collect().await;
+        let data = data.map_err(|e| Failure::Transient(format!("reading the block's data: {e}")))?;
+        Ok((checksum, data.to_vec()))
+    };
+    let (checksum, data) = retry_classified("GetSnapshotBlock", policy, &progress.retries, None, attempt).await?;
+    let want = b64(&Sha256::digest(&data));
+    if data.len() as u64 != BLOCK_SIZE || checksum.as_deref() != Some(want.as_str()) {
+        return Err(Error::Checksum {
+            snapshot: id.to_string(),
+            index: index as u64,
+            got: checksum.unwrap_or_else(|| "(none)".into()),
+            want: format!("{want}, {} bytes", data.len()),
+        });
     }
+    Ok(data)
 }

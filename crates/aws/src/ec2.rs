@@ -100,13 +100,7 @@ impl AmiSpec {
     /// Checks the fields against EC2's rules.
     pub fn check(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Invalid(m));
-        let ok_char = |c: char| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c);
-        if !(3..=128).contains(&self.name.len()) || !self.name.chars().all(ok_char) {
-            return bad(format!(
-                "AMI name {:?}: 3–128 characters of letters, digits, spaces and ( ) [ ] . / - ' @ _",
-                self.name
-            ));
-        }
+        check_ami_name(&self.name)?;
         if !matches!(self.architecture.as_str(), "x86_64" | "arm64") {
             return bad(format!("architecture {:?}: expected x86_64 or arm64", self.architecture));
         }
@@ -135,6 +129,18 @@ impl AmiSpec {
         }
         Ok(())
     }
+}
+
+/// Checks an AMI name against EC2's rules: 3–128 characters of letters, digits, spaces
+/// and `( ) [ ] . / - ' @ _`.
+pub fn check_ami_name(name: &str) -> Result<(), Error> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c);
+    if !(3..=128).contains(&name.len()) || !name.chars().all(ok_char) {
+        return Err(Error::Invalid(format!(
+            "AMI name {name:?}: 3–128 characters of letters, digits, spaces and ( ) [ ] . / - ' @ _"
+        )));
+    }
+    Ok(())
 }
 
 /// What an AMI boots from.

@@ -15,6 +15,7 @@ pub mod blocks;
 mod download;
 mod ec2;
 mod error;
+mod pool;
 mod register;
 pub mod retry;
 mod s3;
@@ -22,25 +23,24 @@ mod session;
 mod upload;
 
 pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
-pub use download::{DownloadOptions, DownloadReport};
-pub use ec2::{AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport};
+pub use download::{DownloadOptions, DownloadReport, DEFAULT_DOWNLOAD_WORKERS, PARENT_READ_WORKERS};
+pub use ec2::{check_ami_name, AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport};
 pub use error::Error;
 pub use register::RegisterOptions;
-pub use retry::RetryPolicy;
-pub use s3::{check_bucket_name, check_prefix, BundleObject, BundleUpload, BundleUploadReport, ObjectProgress};
-pub use session::{Connect, Session};
-pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport};
+pub use retry::{RetryPolicy, DEFAULT_MAX_ATTEMPTS};
+pub use s3::{
+    check_bucket_name, check_prefix, BundleObject, BundleUpload, BundleUploadReport, ObjectProgress, DEFAULT_S3_WORKERS,
+};
+pub use session::{
+    Connect, Session, DEFAULT_ATTEMPT_TIMEOUT_SECS, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS,
+};
+pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport, DEFAULT_WORKERS, WORKERS};
 
 use base64::Engine;
 
 /// Standard base64 with padding, as the EBS API carries checksums.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Decodes a base64 SHA-256 digest.
@@ -67,6 +67,5 @@ pub fn client_token(
         h.update(part.as_bytes());
         h.update([0]);
     }
-    let d = h.finalize();
-    d.iter().take(24).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&h.finalize()[..24])
 }

@@ -12,6 +12,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Attempts of one request by default, the first included: with the backoff below, ten
+/// attempts span about a minute of throttling or 5xx answers before ingot gives up.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
 /// Bounds of the retry loop: exponential backoff with full jitter.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -28,7 +32,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 10,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(20),
             not_found_window: Duration::from_secs(120),
@@ -156,8 +160,9 @@ pub fn describe(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Runs `attempt` until it succeeds, fails fatally or exhausts `policy`; counts retries
-/// in `retries`. `not_found_ok_until` bounds how long a not-found answer is retried.
+/// Runs the SDK call `attempt` until it succeeds, fails fatally or exhausts `policy`;
+/// counts retries in `retries`. `not_found_window` bounds how long a not-found answer is
+/// retried.
 pub async fn retry<T, E, F, Fut>(
     operation: &'static str,
     policy: &RetryPolicy,
@@ -170,15 +175,37 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
 {
+    let classified = || {
+        let call = attempt();
+        async move { call.await.map_err(|e| classify(&e)) }
+    };
+    retry_classified(operation, policy, retries, not_found_window, classified).await
+}
+
+/// The one retry loop of ingot's AWS calls: runs `attempt`, whose failures are already
+/// classified (an SDK error by [`classify`], a broken response body as
+/// [`Failure::Transient`]), with [`RetryPolicy::backoff`] between attempts, until it
+/// succeeds, fails fatally or exhausts `policy`; counts retries in `retries`.
+pub async fn retry_classified<T, F, Fut>(
+    operation: &'static str,
+    policy: &RetryPolicy,
+    retries: &AtomicU64,
+    not_found_window: Option<Duration>,
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
     let started = tokio::time::Instant::now();
     let mut n = 0u32;
     loop {
         n += 1;
-        let err = match attempt().await {
+        let failure = match attempt().await {
             Ok(v) => return Ok(v),
-            Err(e) => e,
+            Err(f) => f,
         };
-        let (last, windowed) = match classify(&err) {
+        let (last, windowed) = match failure {
             Failure::Fatal { code, message } => {
                 let hint = hint(&code).to_string();
                 return Err(Error::Api { operation, code, message, hint });

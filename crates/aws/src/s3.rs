@@ -11,7 +11,8 @@
 //! preferred": new buckets default to ACLs disabled, which refuses aws-exec-read), when it
 //! does not exist; a bucket in another region, or one with ACLs disabled, is refused.
 
-use crate::retry::{classify, hint, retry, Failure};
+use crate::pool::each;
+use crate::retry::{classify, hint, retry, retry_classified, Failure};
 use crate::{Error, Session};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, ObjectCannedAcl, ObjectOwnership};
@@ -20,6 +21,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// PutObject requests in flight by default: eight 10 MiB parts (80 MiB of memory) fill
+/// a gigabit link to S3; more only adds memory.
+pub const DEFAULT_S3_WORKERS: usize = 8;
 
 /// Where and how to upload a bundle (to a bucket [`Session::prepare_bucket`] made ready).
 #[derive(Clone, Debug)]
@@ -146,18 +151,15 @@ impl Session {
     }
 
     async fn ensure_bucket(&self, bucket: &str, retries: &AtomicU64) -> Result<bool, Error> {
-        let mut attempt = 1;
-        let head = loop {
-            let r = self.s3.head_bucket().bucket(bucket).send().await;
-            match &r {
-                Err(e) if matches!(classify(e), Failure::Transient(_)) && attempt < self.retry.max_attempts => {
-                    retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                _ => break r,
+        // Transient failures are retried; any other answer (404, 403, a 301 naming the
+        // bucket's region) is read below.
+        let head = retry_classified("HeadBucket", &self.retry, retries, None, || async {
+            match self.s3.head_bucket().bucket(bucket).send().await {
+                Err(e) if matches!(classify(&e), Failure::Transient(_)) => Err(classify(&e)),
+                answer => Ok(answer),
             }
-        };
+        })
+        .await?;
         if let Err(e) = head {
             let elsewhere = e.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region"));
             if let Some(at) = elsewhere.filter(|at| *at != self.region) {
@@ -268,42 +270,6 @@ fn key(prefix: &str, path: &std::path::Path) -> String {
     }
 }
 
-/// Runs `job(0..n)` with at most `workers` in flight on the runtime's threads, calling
-/// `done` as each finishes; stops at the first error. The results in index order.
-async fn each<T, F, Fut>(n: usize, workers: usize, job: F, done: &mut dyn FnMut(&T)) -> Result<Vec<T>, Error>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
-    T: Send + 'static,
-{
-    let sem = Arc::new(tokio::sync::Semaphore::new(workers.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    let mut record = |r: Result<(usize, Result<T, Error>), tokio::task::JoinError>| {
-        let (i, r) = r.map_err(|e| Error::Protocol(format!("upload task failed: {e}")))?;
-        let v = r?;
-        done(&v);
-        out[i] = Some(v);
-        Ok::<(), Error>(())
-    };
-    for i in 0..n {
-        let permit = sem.clone().acquire_owned().await.map_err(|_| Error::Protocol("upload stopped".into()))?;
-        let fut = job(i);
-        tasks.spawn(async move {
-            let r = fut.await;
-            drop(permit);
-            (i, r)
-        });
-        while let Some(r) = tasks.try_join_next() {
-            record(r)?;
-        }
-    }
-    while let Some(r) = tasks.join_next().await {
-        record(r)?;
-    }
-    Ok(out.into_iter().flatten().collect())
-}
-
 /// Where the objects go.
 struct Target {
     s3: aws_sdk_s3::Client,
@@ -339,14 +305,14 @@ async fn survey(to: &Target, key: &str, path: &Path, retries: &AtomicU64) -> Res
 }
 
 fn md5_hex(data: &[u8]) -> String {
-    crate::hex(&Md5::digest(data))
+    hex::encode(Md5::digest(data))
 }
 
 /// PutObject of `path` as `object` (aws-exec-read, Content-MD5, `ingot-md5` metadata).
 async fn put_file(to: &Target, object: &BundleObject, path: &Path, retries: &AtomicU64) -> Result<(), Error> {
     let data = bytes::Bytes::from(tokio::fs::read(path).await.map_err(Error::io(path))?);
     let md5: [u8; 16] = Md5::digest(&data).into();
-    if crate::hex(&md5) != object.md5 {
+    if hex::encode(md5) != object.md5 {
         return Err(Error::Invalid(format!("{} changed during the upload", path.display())));
     }
     let content_md5 = crate::b64(&md5);

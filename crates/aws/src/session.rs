@@ -6,6 +6,16 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use std::time::Duration;
 
+/// Seconds to establish a connection by default: a TLS handshake to a regional endpoint
+/// takes well under a second; ten leaves room for a slow network without hiding a dead one.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+/// Seconds to wait for a response to start (and between reads) by default: EBS and EC2
+/// answer within seconds; a minute covers their slowest calls (CopyImage, DescribeImages).
+pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 60;
+/// Seconds for one attempt of one request by default: a 10 MiB S3 part at 1 MiB/s fits,
+/// and a hung request is abandoned and retried within two minutes.
+pub const DEFAULT_ATTEMPT_TIMEOUT_SECS: u64 = 120;
+
 /// How to reach AWS. Credentials come from the standard chain (environment, shared
 /// profiles, SSO, process credentials, IMDS); endpoints may be overridden with the SDK's
 /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EBS` / `AWS_ENDPOINT_URL_EC2` variables.
@@ -30,9 +40,9 @@ impl Default for Connect {
         Connect {
             profile: None,
             region: None,
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
-            attempt_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(DEFAULT_CONNECT_TIMEOUT_SECS),
+            read_timeout: Duration::from_secs(DEFAULT_READ_TIMEOUT_SECS),
+            attempt_timeout: Duration::from_secs(DEFAULT_ATTEMPT_TIMEOUT_SECS),
             retry: RetryPolicy::default(),
         }
     }

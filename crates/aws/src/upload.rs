@@ -6,6 +6,7 @@ use crate::{b64, Error, Session};
 use aws_sdk_ebs::primitives::ByteStream;
 use aws_sdk_ebs::types::{ChecksumAggregationMethod, ChecksumAlgorithm, Status, Tag};
 use bytes::Bytes;
+use ingot_disk::ebs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 const GIB: u64 = 1 << 30;
+
+/// PutSnapshotBlock requests in flight by default: enough to keep EBS's per-snapshot
+/// limit of 1,000 requests a second busy at tens of milliseconds per request, while
+/// holding at most 64 × 512 KiB = 32 MiB of blocks in memory.
+pub const DEFAULT_WORKERS: usize = 64;
+
+/// Requests in flight a caller may ask for: at least one, and no more than 1,024 (512 MiB
+/// of blocks in memory, far past what one snapshot's request rate can use).
+pub const WORKERS: std::ops::RangeInclusive<usize> = 1..=1024;
 
 /// What to upload and how.
 #[derive(Clone, Debug)]
@@ -53,10 +63,10 @@ impl Default for UploadOptions {
             client_token: None,
             encrypted: false,
             kms_key_arn: None,
-            timeout_minutes: 60,
+            timeout_minutes: ebs::DEFAULT_SNAPSHOT_TIMEOUT_MINUTES,
             parent: None,
             zero_blocks: ZeroBlocks::Skip,
-            workers: 64,
+            workers: DEFAULT_WORKERS,
             requests_per_second: 950,
         }
     }
@@ -113,17 +123,19 @@ pub struct UploadReport {
 pub fn check(image_size: u64, opts: &UploadOptions) -> Result<u64, Error> {
     let needed = image_size.div_ceil(GIB).max(1);
     let size = opts.volume_size_gib.unwrap_or(needed);
-    if !(1..=65_536).contains(&size) {
-        return Err(Error::Invalid(format!("volume size {size} GiB is outside EBS's 1–65536 GiB")));
+    if !ebs::VOLUME_SIZE_GIB.contains(&size) {
+        let (lo, hi) = ebs::VOLUME_SIZE_GIB.into_inner();
+        return Err(Error::Invalid(format!("volume size {size} GiB is outside EBS's {lo}–{hi} GiB")));
     }
     if size < needed {
         return Err(Error::Invalid(format!(
             "volume size {size} GiB is smaller than the image ({image_size} bytes need {needed} GiB)"
         )));
     }
-    if !(10..=4_320).contains(&opts.timeout_minutes) {
+    if !ebs::SNAPSHOT_TIMEOUT_MINUTES.contains(&opts.timeout_minutes) {
+        let (lo, hi) = ebs::SNAPSHOT_TIMEOUT_MINUTES.into_inner();
         return Err(Error::Invalid(format!(
-            "snapshot timeout {} minutes is outside StartSnapshot's 10–4320",
+            "snapshot timeout {} minutes is outside StartSnapshot's {lo}–{hi}",
             opts.timeout_minutes
         )));
     }
@@ -135,8 +147,13 @@ pub fn check(image_size: u64, opts: &UploadOptions) -> Result<u64, Error> {
     if opts.kms_key_arn.is_some() && !opts.encrypted {
         return Err(Error::Invalid("a KMS key is only used with encryption: add --encrypted".into()));
     }
-    if opts.workers == 0 || opts.workers > 1024 {
-        return Err(Error::Invalid(format!("workers must be 1–1024, not {}", opts.workers)));
+    if !WORKERS.contains(&opts.workers) {
+        return Err(Error::Invalid(format!(
+            "workers must be {}–{}, not {}",
+            WORKERS.start(),
+            WORKERS.end(),
+            opts.workers
+        )));
     }
     if opts.client_token.as_ref().is_some_and(|t| t.len() > 64) {
         return Err(Error::Invalid("the client token is longer than 64 characters".into()));

@@ -71,7 +71,7 @@ mod tests {
         for c in [EC2_COMMERCIAL, EC2_GOVCLOUD, EC2_CHINA] {
             let cert = x509_cert::Certificate::from_pem(c.pem).expect(c.file);
             let der = cert.to_der().expect(c.file);
-            let got: String = Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect();
+            let got = hex::encode(Sha256::digest(&der));
             assert_eq!(got, c.sha256, "{}", c.file);
             crate::crypto::certificate_key(c.pem, c.file).expect(c.file);
         }

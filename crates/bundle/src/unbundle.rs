@@ -55,7 +55,7 @@ pub fn unbundle(manifest_path: &Path, user_key_pem: &str, out_dir: &Path) -> Res
     let mut tar = Hashing { inner: flate2::read::GzDecoder::new(clear), sha1: Sha1::new() };
     let size = extract(&mut tar, &m, temp.as_file()).map_err(unwrap_io)?;
     io::copy(&mut tar, &mut io::sink()).map_err(unwrap_io)?;
-    let digest = crypto::hex(&tar.sha1.finalize());
+    let digest = hex::encode(tar.sha1.finalize());
     if digest != m.digest {
         return Err(BundleError::Corrupt(format!(
             "the tar stream's SHA-1 is {digest}, the manifest says {}",
@@ -72,7 +72,7 @@ pub fn unbundle(manifest_path: &Path, user_key_pem: &str, out_dir: &Path) -> Res
 /// Decrypts one of the manifest's hex key/IV fields: 32 hex characters → 16 bytes.
 fn secret(key: &rsa::RsaPrivateKey, field: &str, what: &str) -> Result<[u8; 16], BundleError> {
     let text = crypto::open(key, field, what)?;
-    let bytes = std::str::from_utf8(&text).ok().and_then(crypto::unhex);
+    let bytes = std::str::from_utf8(&text).ok().and_then(|t| hex::decode(t).ok());
     bytes.and_then(|b| b.try_into().ok()).ok_or_else(|| BundleError::Corrupt(format!("{what} is not 32 hex digits")))
 }
 
@@ -123,7 +123,7 @@ impl Parts {
         if self.data.len() as u64 > crate::PART_SIZE {
             return Err(fail(format!("part {name} is larger than a part can be")));
         }
-        let got = crypto::hex(&Sha1::digest(&self.data));
+        let got = hex::encode(Sha1::digest(&self.data));
         if &got != want {
             return Err(fail(format!("part {name}: SHA-1 {got} does not match the manifest's {want}")));
         }

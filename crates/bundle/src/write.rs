@@ -1,6 +1,6 @@
 //! Writing a bundle: tar, gzip, encrypt and split on three threads.
 
-use crate::crypto::{self, hex, Encryptor};
+use crate::crypto::{self, Encryptor};
 use crate::{tar, BundleError, Manifest};
 use flate2::{Compression, GzBuilder};
 use sha1::{Digest, Sha1};
@@ -80,7 +80,7 @@ pub fn bundle(image: &Path, dir: &Path, opts: &BundleOptions) -> Result<BundleRe
         }
     };
     let parts = splitter.finish()?;
-    let (key_hex, iv_hex) = (hex(&key), hex(&iv));
+    let (key_hex, iv_hex) = (hex::encode(key), hex::encode(iv));
     let mut m = Manifest {
         bundler: ("ingot".into(), env!("CARGO_PKG_VERSION").into(), "0".into()),
         architecture: opts.architecture.clone(),
@@ -114,7 +114,7 @@ impl BundleReport {
     pub fn check_parts(&self) -> Result<(), BundleError> {
         for (path, size, sha1) in &self.parts {
             let data = std::fs::read(path).map_err(BundleError::io(path))?;
-            let got = hex(&Sha1::digest(&data));
+            let got = hex::encode(Sha1::digest(&data));
             if data.len() as u64 != *size || got != *sha1 {
                 return Err(BundleError::Corrupt(format!(
                     "{}: {} bytes with SHA-1 {got}, the bundle was written with {size} bytes and SHA-1 {sha1}",
@@ -192,7 +192,7 @@ fn stream(
             let mut w = Chunks::new(tar_tx);
             tar::write(file, &opts.name, size, opts.mtime, &mut w)?;
             w.flush()?;
-            Ok(hex(&w.sha1.finalize()))
+            Ok(hex::encode(w.sha1.finalize()))
         });
         let gz = s.spawn(move || compress(tar_rx, gz_tx));
         let mut enc = Encryptor::new(key, iv);
@@ -300,7 +300,7 @@ impl Splitter {
         if let Some((f, n, sha)) = self.current.take() {
             let path = self.temp(self.done.len());
             f.sync_all().map_err(BundleError::io(&path))?;
-            self.done.push((path, n, hex(&sha.finalize())));
+            self.done.push((path, n, hex::encode(sha.finalize())));
         }
         Ok(())
     }

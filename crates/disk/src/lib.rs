@@ -34,8 +34,7 @@
 //! # let _ = SECTOR;
 //! ```
 
-#![warn(missing_docs)]
-
+pub mod ebs;
 mod error;
 pub mod gpt;
 mod image;

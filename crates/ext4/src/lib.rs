@@ -23,8 +23,6 @@
 //! assert_eq!(info.block_size, 1024);
 //! ```
 
-#![warn(missing_docs)]
-
 mod crc;
 mod dir_entry;
 mod extent;

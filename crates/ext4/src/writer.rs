@@ -78,7 +78,8 @@ pub fn write(tree: &Tree, image: &mut Image, offset: u64, size: u64, opts: &Opti
     let geo = Geometry::new(size, u64::from(bs), ratio, opts.inode_count).map_err(Ext4Error::Geometry)?;
     let mut tree = tree.clone();
     if tree.lookup("/lost+found").is_none() {
-        tree.add_directory("/lost+found", Meta::root(0o700, opts.time)).map_err(Ext4Error::Geometry)?;
+        tree.add_directory("/lost+found", Meta::root(0o700, opts.time))
+            .map_err(|e| Ext4Error::Geometry(e.to_string()))?;
     }
     let (order, inos) = number_inodes(&tree, &geo)?;
     let mut fs = Fs::format(image, offset, size, geo, opts)?;

@@ -15,8 +15,6 @@
 //! assert_eq!(info.fat_type, 32);
 //! ```
 
-#![warn(missing_docs)]
-
 mod cache;
 mod layout;
 mod time;

@@ -3,6 +3,7 @@
 use crate::error::Locator;
 use crate::schema::RawAmi;
 use crate::{parse_size, Arch, RecipeError};
+use ingot_disk::ebs;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use toml::{Spanned, Value};
@@ -21,7 +22,7 @@ pub struct Ami {
     pub architecture: String,
     /// `legacy-bios`, `uefi` or `uefi-preferred` (`boot_mode`; default `uefi-preferred` on
     /// x86_64 and `uefi` on arm64).
-    pub boot_mode: String,
+    pub boot_mode: BootMode,
     /// ENA support (`ena`, default true).
     pub ena: bool,
     /// SriovNetSupport simple (`sriov`, default true).
@@ -33,7 +34,7 @@ pub struct Ami {
     /// The root device name (`root_device`, default `/dev/xvda`).
     pub root_device: String,
     /// The root volume type (`volume_type`, default `gp3`).
-    pub volume_type: String,
+    pub volume_type: VolumeType,
     /// Root volume size in GiB (`volume_size`, default: the image's size rounded up).
     pub volume_size_gib: Option<u64>,
     /// Provisioned IOPS (`iops`).
@@ -62,8 +63,71 @@ pub struct Ami {
     pub encrypted: bool,
     /// KMS key for encryption (`kms_key_id`).
     pub kms_key_id: Option<String>,
-    /// Minutes EBS waits for the upload to complete (`snapshot_timeout`, default 60, 10–4320).
+    /// Minutes EBS waits for the upload to complete (`snapshot_timeout`, default and range
+    /// in [`ingot_disk::ebs`]).
     pub snapshot_timeout: u32,
+}
+
+/// Defines an enum of EC2 names: each variant with the string EC2 spells it as.
+macro_rules! ec2_names {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order the documentation lists them.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The name as EC2 spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+ec2_names! {
+    /// An AMI's boot mode (`boot_mode`).
+    BootMode {
+        /// `legacy-bios`: BIOS only.
+        LegacyBios = "legacy-bios",
+        /// `uefi`: UEFI only (arm64, NitroTPM, Secure Boot).
+        Uefi = "uefi",
+        /// `uefi-preferred`: UEFI where the instance type has it, else BIOS.
+        UefiPreferred = "uefi-preferred",
+    }
+}
+
+ec2_names! {
+    /// An EBS volume type (`volume_type`).
+    VolumeType {
+        /// General purpose SSD, gp3 (takes iops and throughput).
+        Gp3 = "gp3",
+        /// General purpose SSD, gp2.
+        Gp2 = "gp2",
+        /// Provisioned IOPS SSD, io1.
+        Io1 = "io1",
+        /// Provisioned IOPS SSD, io2.
+        Io2 = "io2",
+        /// Throughput-optimised HDD.
+        St1 = "st1",
+        /// Cold HDD.
+        Sc1 = "sc1",
+        /// Magnetic (previous generation).
+        Standard = "standard",
+    }
+}
+
+impl VolumeType {
+    /// Whether the volume takes provisioned IOPS (`iops`).
+    pub fn takes_iops(self) -> bool {
+        matches!(self, VolumeType::Gp3 | VolumeType::Io1 | VolumeType::Io2)
+    }
 }
 
 impl Ami {
@@ -108,20 +172,20 @@ fn ymd(t: i64) -> String {
     format!("{y:04}{m:02}{d:02}")
 }
 
-fn one_of(
+/// The value of `key` among `all` (by EC2 name), or `default` when absent.
+fn one_of<T: Copy>(
     loc: &Locator,
     key: &str,
     v: &Option<Spanned<String>>,
-    allowed: &[&str],
-    default: &str,
-) -> Result<String, RecipeError> {
-    match v {
-        None => Ok(default.to_string()),
-        Some(s) if allowed.contains(&s.get_ref().as_str()) => Ok(s.get_ref().clone()),
-        Some(s) => {
-            Err(loc.at(s.span().start, format!("ami.{key}: {:?} is not one of {}", s.get_ref(), allowed.join(", "))))
-        }
-    }
+    all: &[T],
+    name: fn(T) -> &'static str,
+    default: T,
+) -> Result<T, RecipeError> {
+    let Some(s) = v else { return Ok(default) };
+    all.iter().copied().find(|&t| name(t) == s.get_ref()).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|&t| name(t)).collect();
+        loc.at(s.span().start, format!("ami.{key}: {:?} is not one of {}", s.get_ref(), names.join(", ")))
+    })
 }
 
 /// Validates `[ami]`.
@@ -130,33 +194,31 @@ pub(crate) fn ami(loc: &Locator, raw: &RawAmi, arch: Arch, base: &std::path::Pat
         Arch::X86_64 => "x86_64",
         Arch::Arm64 => "arm64",
     };
-    let default_mode = if arch == Arch::Arm64 { "uefi" } else { "uefi-preferred" };
-    let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, &["legacy-bios", "uefi", "uefi-preferred"], default_mode)?;
-    if arch == Arch::Arm64 && boot_mode != "uefi" {
+    let default_mode = if arch == Arch::Arm64 { BootMode::Uefi } else { BootMode::UefiPreferred };
+    let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, BootMode::ALL, BootMode::as_str, default_mode)?;
+    if arch == Arch::Arm64 && boot_mode != BootMode::Uefi {
         let at = raw.boot_mode.as_ref().map_or(0, |s| s.span().start);
         return Err(loc.at(at, "ami.boot_mode: arm64 AMIs boot with UEFI only: use \"uefi\""));
     }
     if let Some(t) = raw.tpm.as_ref().filter(|t| *t.get_ref()) {
-        if boot_mode != "uefi" {
-            return Err(
-                loc.at(t.span().start, format!("ami.tpm: NitroTPM needs boot_mode = \"uefi\", not {boot_mode:?}"))
-            );
+        if boot_mode != BootMode::Uefi {
+            return Err(loc.at(
+                t.span().start,
+                format!("ami.tpm: NitroTPM needs boot_mode = \"uefi\", not {:?}", boot_mode.as_str()),
+            ));
         }
     }
     let volume_type =
-        one_of(loc, "volume_type", &raw.volume_type, &["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"], "gp3")?;
+        one_of(loc, "volume_type", &raw.volume_type, VolumeType::ALL, VolumeType::as_str, VolumeType::Gp3)?;
+    let vt = volume_type.as_str();
     if let Some(i) = &raw.iops {
-        if !matches!(volume_type.as_str(), "gp3" | "io1" | "io2") {
-            return Err(
-                loc.at(i.span().start, format!("ami.iops: only gp3, io1 and io2 volumes take iops, not {volume_type}"))
-            );
+        if !volume_type.takes_iops() {
+            return Err(loc.at(i.span().start, format!("ami.iops: only gp3, io1 and io2 volumes take iops, not {vt}")));
         }
     }
     if let Some(t) = &raw.throughput {
-        if volume_type != "gp3" {
-            return Err(
-                loc.at(t.span().start, format!("ami.throughput: only gp3 volumes take throughput, not {volume_type}"))
-            );
+        if volume_type != VolumeType::Gp3 {
+            return Err(loc.at(t.span().start, format!("ami.throughput: only gp3 volumes take throughput, not {vt}")));
         }
     }
     let volume_size_gib = match &raw.volume_size {
@@ -164,11 +226,12 @@ pub(crate) fn ami(loc: &Locator, raw: &RawAmi, arch: Arch, base: &std::path::Pat
         Some(v) => Some(gib(loc, v)?),
     };
     let snapshot_timeout = match &raw.snapshot_timeout {
-        Some(t) if !(10..=4320).contains(t.get_ref()) => {
-            return Err(loc.at(t.span().start, "ami.snapshot_timeout: EBS takes 10–4320 minutes"))
+        Some(t) if !ebs::SNAPSHOT_TIMEOUT_MINUTES.contains(t.get_ref()) => {
+            let (lo, hi) = ebs::SNAPSHOT_TIMEOUT_MINUTES.into_inner();
+            return Err(loc.at(t.span().start, format!("ami.snapshot_timeout: EBS takes {lo}–{hi} minutes")));
         }
         Some(t) => *t.get_ref(),
-        None => 60,
+        None => ebs::DEFAULT_SNAPSHOT_TIMEOUT_MINUTES,
     };
     if raw.kms_key_id.is_some() && !raw.encrypted.unwrap_or(false) {
         let at = raw.kms_key_id.as_ref().map_or(0, |s| s.span().start);
@@ -218,8 +281,9 @@ fn gib(loc: &Locator, v: &Spanned<Value>) -> Result<u64, RecipeError> {
         Value::String(s) => parse_size(s).map_err(|e| loc.at(at, format!("ami.volume_size: {e}")))?,
         _ => return Err(loc.at(at, "ami.volume_size: expected a size such as \"8 GiB\"")),
     };
-    if bytes % (1 << 30) != 0 || !(1..=65_536).contains(&(bytes >> 30)) {
-        return Err(loc.at(at, "ami.volume_size: EBS volumes are a whole number of GiB, 1–65536"));
+    if bytes % (1 << 30) != 0 || !ebs::VOLUME_SIZE_GIB.contains(&(bytes >> 30)) {
+        let (lo, hi) = ebs::VOLUME_SIZE_GIB.into_inner();
+        return Err(loc.at(at, format!("ami.volume_size: EBS volumes are a whole number of GiB, {lo}–{hi}")));
     }
     Ok(bytes >> 30)
 }

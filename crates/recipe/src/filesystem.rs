@@ -43,6 +43,25 @@ pub struct Ext4 {
     pub free_space: u64,
 }
 
+impl Ext4 {
+    /// The writer's defaults (mke2fs's, owned by [`ingot_ext4::Options::new`]) with `label`.
+    fn defaults(label: String) -> Ext4 {
+        let d = ingot_ext4::Options::new(uuid::Uuid::nil(), uuid::Uuid::nil(), 0);
+        Ext4 {
+            label,
+            block_size: d.block_size,
+            inode_ratio: d.inode_ratio,
+            inode_count: d.inode_count,
+            reserved_percent: d.reserved_percent,
+            journal: d.journal,
+            dir_index: d.dir_index,
+            ext_attr: d.ext_attr,
+            metadata_csum_seed: d.metadata_csum_seed,
+            free_space: 0,
+        }
+    }
+}
+
 /// FAT options (`[partition.vfat]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vfat {
@@ -76,18 +95,7 @@ pub(crate) fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> R
 pub(crate) fn ext4(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Ext4, RecipeError> {
     let Some(raw) = p.ext4.as_ref() else {
         let label = if label.len() <= 16 { label.to_owned() } else { String::new() };
-        return Ok(Ext4 {
-            label,
-            block_size: None,
-            inode_ratio: None,
-            inode_count: None,
-            reserved_percent: 5,
-            journal: true,
-            dir_index: true,
-            ext_attr: true,
-            metadata_csum_seed: false,
-            free_space: 0,
-        });
+        return Ok(Ext4::defaults(label));
     };
     let elabel = match &raw.label {
         Some(l) if l.get_ref().len() > 16 => {
@@ -120,25 +128,24 @@ pub(crate) fn ext4(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> R
             return Err(loc.at(c.span().start, format!("{key}.inode_count: must be between 16 and 2^32 - 1")));
         }
     }
-    let reserved = raw.reserved_percent.as_ref().map_or(Ok(5), |r| {
-        if *r.get_ref() > 50 {
-            Err(loc.at(r.span().start, format!("{key}.reserved_percent: at most 50")))
-        } else {
-            Ok(*r.get_ref())
+    let reserved = match &raw.reserved_percent {
+        Some(r) if *r.get_ref() > 50 => {
+            return Err(loc.at(r.span().start, format!("{key}.reserved_percent: at most 50")))
         }
-    })?;
+        r => r.as_ref().map(|r| *r.get_ref()),
+    };
     let mut e = Ext4 {
-        label: elabel,
         block_size: raw.block_size.as_ref().map(|b| *b.get_ref()),
         inode_ratio: raw.inode_ratio.as_ref().map(|r| *r.get_ref()),
         inode_count: raw.inode_count.as_ref().map(|c| *c.get_ref()),
-        reserved_percent: reserved,
-        journal: raw.journal.unwrap_or(true),
-        dir_index: true,
-        ext_attr: true,
-        metadata_csum_seed: false,
-        free_space: 0,
+        ..Ext4::defaults(elabel)
     };
+    if let Some(r) = reserved {
+        e.reserved_percent = r;
+    }
+    if let Some(j) = raw.journal {
+        e.journal = j;
+    }
     for f in &raw.features {
         let (on, name) = match f.get_ref().strip_prefix('^') {
             Some(n) => (false, n),

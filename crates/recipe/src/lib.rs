@@ -22,8 +22,6 @@
 //! assert_eq!(plan.disk_size, 64 << 20);
 //! ```
 
-#![warn(missing_docs)]
-
 mod ami;
 mod boot;
 mod caps;
@@ -35,7 +33,7 @@ mod seed;
 mod units;
 mod validate;
 
-pub use ami::Ami;
+pub use ami::{Ami, BootMode, VolumeType};
 pub use boot::{Arch, Boot, CoreLocation, UefiLoader};
 pub use caps::capability_xattr;
 pub use error::RecipeError;

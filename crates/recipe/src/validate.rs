@@ -232,6 +232,11 @@ impl Recipe {
         Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, boot, ami, loc, size_span })
     }
 
+    /// The recipe file, as errors name it.
+    pub fn path(&self) -> &Path {
+        &self.loc.file
+    }
+
     /// An error at the recipe file as a whole, for callers that validate against the
     /// filesystem (missing content, content too large).
     pub fn error(&self, message: impl Into<String>) -> RecipeError {
@@ -488,7 +493,8 @@ fn override_(loc: &Locator, key: &str, o: &Spanned<RawOverride>) -> Result<Overr
         }
         let v = value.get_ref();
         let bytes = match v.strip_prefix("0x") {
-            Some(hex) => decode_hex(hex)
+            Some(text) => hex::decode(text)
+                .ok()
                 .ok_or_else(|| loc.at(value.span().start, format!("{key}.xattrs.{name}: bad hex after 0x")))?,
             None => v.as_bytes().to_vec(),
         };
@@ -500,11 +506,4 @@ fn override_(loc: &Locator, key: &str, o: &Spanned<RawOverride>) -> Result<Overr
         xattrs.push(("security.capability".into(), v));
     }
     Ok(Override { path: r.path.get_ref().clone(), mode, uid: r.uid, gid: r.gid, xattrs })
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }

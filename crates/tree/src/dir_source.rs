@@ -27,7 +27,7 @@ impl Tree {
         }
         let opts = DirOptions { preserve_owner, preserve_mode };
         let root = Node { kind: Kind::Dir(BTreeMap::new()), meta: host_meta(&meta, opts) };
-        self.insert(to.as_bytes(), root).map_err(|e| err(Path::new("."), e))?;
+        self.put(to.as_bytes(), root).map_err(|e| err(Path::new("."), e))?;
         let mut links = HashMap::new();
         let mut dest = to.trim_end_matches('/').as_bytes().to_vec();
         self.copy_dir(host, Path::new(""), &mut dest, opts, &mut links)
@@ -59,7 +59,7 @@ impl Tree {
             let key = (meta.dev(), meta.ino());
             if !meta.is_dir() && meta.nlink() > 1 {
                 if let Some(first) = links.get(&key) {
-                    self.hard_link(dest, first).map_err(|e| err(&rel_child, e))?;
+                    self.link(dest, first).map_err(|e| err(&rel_child, e))?;
                     dest.truncate(len);
                     continue;
                 }
@@ -87,7 +87,7 @@ impl Tree {
             if ft.is_symlink() {
                 m.mode = 0o777;
             }
-            self.insert(dest, Node { kind, meta: m }).map_err(|e| err(&rel_child, e))?;
+            self.put(dest, Node { kind, meta: m }).map_err(|e| err(&rel_child, e))?;
             if is_dir {
                 self.copy_dir(host_root, &rel_child, dest, opts, links)?;
             }
@@ -107,7 +107,8 @@ impl Tree {
         m.mode = mode;
         m.uid = uid;
         m.gid = gid;
-        self.add_content(to, Content::host(host, meta.len()), m).map_err(|e| TreeError::new(host, to, e))?;
+        self.put(to.as_bytes(), Node { kind: Kind::File(Content::host(host, meta.len())), meta: m })
+            .map_err(|e| TreeError::new(host, to, e))?;
         Ok(())
     }
 }

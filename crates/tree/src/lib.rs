@@ -23,8 +23,6 @@
 //! assert_eq!(tree.node(id).meta.uid, 0);
 //! ```
 
-#![warn(missing_docs)]
-
 mod content;
 mod dir_source;
 mod error;

@@ -146,7 +146,7 @@ impl Ctx<'_> {
             EntryType::Link => {
                 let target = entry.link_name_bytes().ok_or("hard link without a target")?.into_owned();
                 let target = self.destination(&target)?;
-                self.tree.hard_link(&dest, &target)?;
+                self.tree.link(&dest, &target)?;
                 return Ok(());
             }
             EntryType::Char => {
@@ -164,7 +164,7 @@ impl Ctx<'_> {
             }
             other => return Err(format!("unsupported tar entry type {:?}", other.as_byte() as char)),
         };
-        self.tree.insert(&dest, Node { kind, meta })?;
+        self.tree.put(&dest, Node { kind, meta })?;
         Ok(())
     }
 

@@ -124,7 +124,12 @@ impl Tree {
     /// Puts `node` at `path`, creating missing parent directories (0755, root, at
     /// SOURCE_DATE_EPOCH). An existing entry is replaced, except that a directory over a
     /// directory only takes the new metadata and keeps its entries. Times are clamped.
-    pub fn insert(&mut self, path: &[u8], mut node: Node) -> Result<NodeId, String> {
+    pub fn insert(&mut self, path: &[u8], node: Node) -> Result<NodeId, TreeError> {
+        self.put(path, node).map_err(|m| TreeError::path(path, m))
+    }
+
+    /// [`Tree::insert`] with the bare message, for the sources (which name the entry).
+    pub(crate) fn put(&mut self, path: &[u8], mut node: Node) -> Result<NodeId, String> {
         let sde = self.source_date_epoch;
         node.meta.mtime = node.meta.mtime.clamp_to(sde);
         node.meta.atime = node.meta.atime.clamp_to(sde);
@@ -156,22 +161,27 @@ impl Tree {
     }
 
     /// Adds a symlink at `path` pointing to `target`.
-    pub fn add_symlink(&mut self, path: &str, target: &[u8], meta: Meta) -> Result<NodeId, String> {
+    pub fn add_symlink(&mut self, path: &str, target: &[u8], meta: Meta) -> Result<NodeId, TreeError> {
         self.insert(path.as_bytes(), Node { kind: Kind::Symlink(target.to_vec()), meta })
     }
 
     /// Adds an empty directory at `path` (or updates the metadata of one that exists).
-    pub fn add_directory(&mut self, path: &str, meta: Meta) -> Result<NodeId, String> {
+    pub fn add_directory(&mut self, path: &str, meta: Meta) -> Result<NodeId, TreeError> {
         self.insert(path.as_bytes(), Node { kind: Kind::Dir(BTreeMap::new()), meta })
     }
 
     /// Adds a regular file at `path` with `content`.
-    pub fn add_content(&mut self, path: &str, content: Content, meta: Meta) -> Result<NodeId, String> {
+    pub fn add_content(&mut self, path: &str, content: Content, meta: Meta) -> Result<NodeId, TreeError> {
         self.insert(path.as_bytes(), Node { kind: Kind::File(content), meta })
     }
 
     /// Makes `path` a hard link to the existing non-directory `target`.
-    pub fn hard_link(&mut self, path: &[u8], target: &[u8]) -> Result<NodeId, String> {
+    pub fn hard_link(&mut self, path: &[u8], target: &[u8]) -> Result<NodeId, TreeError> {
+        self.link(path, target).map_err(|m| TreeError::path(path, m))
+    }
+
+    /// [`Tree::hard_link`] with the bare message, for the sources (which name the entry).
+    pub(crate) fn link(&mut self, path: &[u8], target: &[u8]) -> Result<NodeId, String> {
         let tcomps = components(target);
         let (tlast, tdirs) = tcomps.split_last().ok_or("a hard link can't point at the root")?;
         let tparent = self.resolve_dirs(tdirs, false)?;
@@ -196,8 +206,8 @@ impl Tree {
         uid: Option<u32>,
         gid: Option<u32>,
         xattrs: &[(String, Vec<u8>)],
-    ) -> Result<(), String> {
-        let id = self.lookup(path).ok_or_else(|| format!("{path} is not in the partition's tree"))?;
+    ) -> Result<(), TreeError> {
+        let id = self.lookup(path).ok_or_else(|| TreeError::Missing { path: path.to_owned() })?;
         let meta = &mut self.nodes[id].meta;
         meta.mode = mode.unwrap_or(meta.mode);
         meta.uid = uid.unwrap_or(meta.uid);

@@ -1,0 +1,145 @@
+//! ingot's boot chain: what makes a disk boot, put into the partitions' trees before the
+//! filesystems are written, and into the disk's first sectors after the table.
+//!
+//! - UEFI: systemd-boot with the kernel and initrd on the ESP ([`UefiLoader::SystemdBoot`]),
+//!   GRUB reading the kernel from the root filesystem ([`UefiLoader::Grub`]), or a unified
+//!   kernel image as the ESP's default boot path ([`UefiLoader::Uki`]).
+//! - BIOS: GRUB i386-pc without grub-install: core.img in the BIOS boot partition or the
+//!   gap after the MBR, boot.img patched into the MBR ([`write_bios`]).
+//!
+//! Every input is explicit ([`Config`]): architecture, root PARTUUID and filesystem UUID,
+//! title, command line, SOURCE_DATE_EPOCH, and the trees read from and written into. The
+//! boot files themselves come from the root partition's tree (Debian's systemd-boot-efi,
+//! grub-efi-*-bin, grub-pc-bin), never from the host.
+//!
+//! This is the only ingot crate that runs a host tool: `grub-mkimage` (Debian:
+//! grub-common) makes GRUB's images from the tree's modules, and `objcopy` (Debian:
+//! binutils) adds a UKI's sections to the stub. Both are unprivileged and read only the
+//! files ingot hands them.
+//!
+//! ```no_run
+//! use ingot_boot::{Arch, Config, UefiLoader};
+//! use ingot_recipe::TableKind;
+//! # fn trees() -> (ingot_tree::Tree, ingot_tree::Tree) { unimplemented!() }
+//! let (mut root, mut esp) = trees();
+//! let config = Config {
+//!     uefi: Some(UefiLoader::SystemdBoot),
+//!     bios: None,
+//!     arch: Arch::X86_64,
+//!     table: TableKind::Gpt,
+//!     title: "demo".into(),
+//!     kernel: "/boot/vmlinuz".into(),
+//!     initrd: Some("/boot/initrd.img".into()),
+//!     cmdline: "console=ttyS0 ro".into(),
+//!     root_index: 1,
+//!     root_partuuid: "8f3c2f2e-0000-4000-8000-000000000001".into(),
+//!     root_fs_uuid: uuid::Uuid::nil(),
+//!     source_date_epoch: 1_700_000_000,
+//! };
+//! let bios = ingot_boot::install(&config, &mut root, Some(&mut esp), "/tmp".as_ref())?;
+//! assert!(bios.is_none());
+//! # Ok::<(), ingot_boot::BootError>(())
+//! ```
+
+mod error;
+mod esp;
+mod grub;
+mod uki;
+
+pub use error::BootError;
+pub use grub::{write_bios, BiosCode, CoreArea};
+pub use ingot_recipe::{Arch, CoreLocation, UefiLoader};
+
+use ingot_recipe::TableKind;
+use ingot_tree::{Content, Kind, Tree};
+use std::path::Path;
+use uuid::Uuid;
+
+/// Everything the boot chain needs to know, resolved from a recipe.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The UEFI boot loader, if any.
+    pub uefi: Option<UefiLoader>,
+    /// BIOS boot with GRUB i386-pc: where core.img goes.
+    pub bios: Option<CoreLocation>,
+    /// The architecture booted.
+    pub arch: Arch,
+    /// The partition table (GRUB's BIOS prefix names the partition map).
+    pub table: TableKind,
+    /// The boot entry's title (the recipe's name).
+    pub title: String,
+    /// The kernel's path in the root tree.
+    pub kernel: String,
+    /// The initrd's path in the root tree.
+    pub initrd: Option<String>,
+    /// The kernel command line; `root=PARTUUID=… rootfstype=ext4` is appended.
+    pub cmdline: String,
+    /// The root partition's index in the recipe (`partition[i]` in errors); its number in
+    /// the table is one more.
+    pub root_index: usize,
+    /// The PARTUUID the kernel finds the root by.
+    pub root_partuuid: String,
+    /// The root filesystem's UUID, which GRUB's EFI image searches for.
+    pub root_fs_uuid: Uuid,
+    /// Every file the boot chain adds gets this time.
+    pub source_date_epoch: i64,
+}
+
+impl Config {
+    /// The command line the kernel gets: the recipe's, then the root by PARTUUID.
+    pub fn kernel_cmdline(&self) -> String {
+        format!("{} root=PARTUUID={} rootfstype=ext4", self.cmdline, self.root_partuuid)
+    }
+
+    /// The ESP's removable-media boot path, `/EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI`).
+    fn removable_path(&self) -> String {
+        format!("/EFI/BOOT/BOOT{}.EFI", self.arch.efi_suffix().to_uppercase())
+    }
+}
+
+/// Installs what `config` asks for: GRUB's configuration into `root`, the UEFI loader
+/// (with the kernel and initrd for systemd-boot) into `esp`. `spool` is a directory for
+/// temporary files. Returns the BIOS boot code to write with [`write_bios`] once the
+/// partition table is in place.
+pub fn install(
+    config: &Config,
+    root: &mut Tree,
+    esp: Option<&mut Tree>,
+    spool: &Path,
+) -> Result<Option<BiosCode>, BootError> {
+    if config.bios.is_some() || config.uefi == Some(UefiLoader::Grub) {
+        grub::write_config(config, root, spool)?;
+    }
+    let bios = match config.bios {
+        Some(location) => Some(grub::prepare_bios(config, root, spool, location)?),
+        None => None,
+    };
+    let efi_image = match config.uefi {
+        Some(UefiLoader::Grub) => Some(grub::make_efi(config, root, spool)?),
+        Some(UefiLoader::Uki) => Some(uki::make(config, root, spool)?),
+        _ => None,
+    };
+    match (esp, efi_image) {
+        (Some(esp), Some(image)) => esp::install_removable(config, esp, &image, spool)?,
+        (Some(esp), None) => esp::install_systemd_boot(config, esp, root, spool)?,
+        (None, _) => {}
+    }
+    Ok(bios)
+}
+
+/// The content of the file at `path` in the root tree; `key` names the recipe key that
+/// asked for it and `hint` where the file comes from, in errors.
+fn file_in(config: &Config, tree: &Tree, path: &str, key: &str, hint: &'static str) -> Result<Content, BootError> {
+    let missing = |found: Option<&'static str>| BootError::NotInTree {
+        key: key.to_owned(),
+        path: path.to_owned(),
+        partition: config.root_index,
+        found,
+        hint,
+    };
+    match tree.lookup(path).map(|id| &tree.node(id).kind) {
+        Some(Kind::File(c)) => Ok(c.clone()),
+        Some(other) => Err(missing(Some(other.name()))),
+        None => Err(missing(None)),
+    }
+}

@@ -1,0 +1,13 @@
+//! The command line's own parts: drawing progress and printing reports.
+
+pub mod progress;
+
+/// Prints `value` as JSON, or `line` for a person.
+pub fn print<T: serde::Serialize>(json: bool, value: &T, line: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{line}");
+    }
+    Ok(())
+}
