@@ -28,7 +28,7 @@ if ((${#missing[@]} > 0)); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The AWS test venv (tests/common/aws.rs runs target/venv/bin/python).
+# The AWS test venv (tests/util/aws.rs runs target/venv/bin/python).
 cd "$(dirname "$0")/.."
 venv=target/venv
 pins=("moto[server]==5.2.5" "boto3==1.44.8")

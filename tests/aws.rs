@@ -2,10 +2,8 @@
 //! 127.0.0.1 (scripts/moto-server.py), through the real AWS SDK, with faults injected by a
 //! loopback proxy of our own (scripts/fault-proxy.py). Blocks are read back with boto3.
 
-mod common;
-
-use common::aws::*;
-use common::*;
+use crate::util::aws::*;
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,7 @@
 //! Bad and hostile input: each case must fail with a message naming the recipe key, file
 //! or entry at fault, exit non-zero, and leave nothing at OUT.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use std::path::{Path, PathBuf};
 
 const ESP: &str =
@@ -416,27 +414,19 @@ fn boot_section_errors() {
     );
 }
 
-fn payload() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-payload/root");
-    assert!(
-        root.join("usr/lib/grub/i386-pc/boot.img").is_file(),
-        "no test payload: run scripts/make-test-payload.sh (scripts/test.sh does)"
-    );
-    root
-}
-
 #[test]
 fn core_img_that_does_not_fit_its_place() {
+    let root = payload("usr/lib/grub/i386-pc/boot.img");
     let gpt = format!(
         "{}[[partition]]\ntype = \"bios-boot\"\nsize = \"64 KiB\"\n[[partition]]\ntype = \"root-x86-64\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"{}\"\n",
         BOOT.replace("uefi = \"systemd-boot\"", "bios = \"grub\"").replace("128 MiB", "512 MiB").replace("[boot]", "alignment = \"64 KiB\"\n[boot]"),
-        payload().display()
+        root.display()
     );
     expect(&gpt, &["boot.bios", "core.img is", "does not fit the BIOS boot partition (partition[0], 65536 bytes)"]);
     let mbr = format!(
         "{}[[partition]]\ntype = \"linux\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"{}\"\n",
         BOOT.replace("uefi = \"systemd-boot\"", "bios = \"grub\"").replace("128 MiB", "512 MiB").replace("[boot]", "table = \"mbr\"\nalignment = \"64 KiB\"\n[boot]"),
-        payload().display()
+        root.display()
     );
     expect(&mbr, &["boot.bios", "does not fit the 65024 bytes between the MBR and the first partition"]);
 }

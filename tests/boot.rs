@@ -7,22 +7,11 @@
 //! marker; a kernel panic fails it at once. The disk is attached with snapshot=on, so
 //! the guest never changes the image.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn payload() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-payload/root");
-    assert!(
-        root.join("boot/vmlinuz").is_file(),
-        "no test payload: run scripts/make-test-payload.sh (scripts/test.sh does)"
-    );
-    root
-}
 
 const INIT: &str = r#"#!/bin/busybox sh
 B=/bin/busybox
@@ -79,10 +68,7 @@ fn guest_files(dir: &Path) -> String {
         let f = std::fs::File::create(dir.join("sparse/data/sparse")).unwrap();
         f.write_all_at(b"end", (64 << 20) - 3).unwrap();
     }
-    let sum = {
-        use sha2::Digest;
-        sha2::Sha256::digest(&big).iter().map(|b| format!("{b:02x}")).collect::<String>()
-    };
+    let sum = sha256(&big);
     // the sparse file: 64 MiB long, one 4 KiB block allocated (8 sectors)
     format!("INGOT-BOOT-OK sum={sum} link=big.bin hard=2 mode=4750:1000:1000 dev=103:1 sparse=67108864:8 wide=3000")
 }
@@ -189,20 +175,9 @@ fn boot_until(image: &Path, firmware: Firmware, disk: &str, dir: &Path, marker: 
 fn build_and_boot(recipe_text: &str, boots: &[(Firmware, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let want = guest_files(tmp.path());
-    let r = recipe(tmp.path(), &recipe_text.replace("PAYLOAD", &payload().display().to_string()));
+    let r = recipe(tmp.path(), &recipe_text.replace("PAYLOAD", &payload("boot/vmlinuz").display().to_string()));
     let out = tmp.path().join("boot.raw");
-    let report = build(&r, &out);
-    if report["table"] == "gpt" {
-        sgdisk_verify(&out);
-    }
-    for p in report["partitions"].as_array().unwrap() {
-        let (off, len) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
-        match p["filesystem"].as_str() {
-            Some("vfat") => fsck_fat(&out, off, len),
-            Some("ext4") => e2fsck_clean(&out, off, len),
-            _ => {}
-        }
-    }
+    build_checked(&r, &out);
     let before = sha256_file(&out);
     for &(firmware, disk) in boots {
         assert_eq!(boot(&out, firmware, disk, tmp.path()), want);
@@ -273,7 +248,7 @@ fn uki_boots_under_uefi_on_nvme() {
 /// it prints the marker.
 #[test]
 fn debian_cloud_recipe_boots_to_multi_user_with_uefi_and_bios() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = repo();
     let rootfs = repo.join("target/debian-rootfs/rootfs.tar.gz");
     assert!(rootfs.exists(), "{} is missing: run scripts/make-debian-rootfs.sh", rootfs.display());
     let tmp = tempfile::tempdir().unwrap();

@@ -1,16 +1,10 @@
 //! `ingot build` end to end: every image is checked with sgdisk -v, fsck.fat -n and read
 //! back with mtools, independently of the code that wrote it.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 #[test]
 fn hello_recipe_builds_a_clean_sparse_gpt_image_with_its_files() {
@@ -97,7 +91,7 @@ fn layered_sources_with_many_long_names_read_back_exactly() {
             let data = bytes(d * 1000 + f, 1 + ((d * 7919 + f * 104_729) % 65_536) as usize);
             std::fs::create_dir_all(src.join(format!("dir {d:02}"))).unwrap();
             std::fs::write(src.join(&rel), &data).unwrap();
-            expected.insert(rel, sha(&data));
+            expected.insert(rel, sha256(&data));
         }
     }
     std::fs::write(src.join("skip.bak"), "excluded").unwrap();
@@ -108,7 +102,7 @@ fn layered_sources_with_many_long_names_read_back_exactly() {
         files.push(("dir 00/A rather long file name number 000.data".into(), bytes(99 + i as u64, 10)));
         write_tar(&path, &files);
         for (name, data) in files {
-            expected.insert(name, sha(&data));
+            expected.insert(name, sha256(&data));
         }
         layers.push(path);
     }
@@ -140,11 +134,6 @@ dir = "src"
     assert_eq!(p["fat_type"], 32);
     fsck_fat(&out, p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
     assert_eq!(fat_files(&out, p["offset"].as_u64().unwrap()), expected);
-}
-
-fn sha(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn write_tar(path: &Path, files: &[(String, Vec<u8>)]) {

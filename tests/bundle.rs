@@ -2,9 +2,7 @@
 //! tools only (the openssl command line, gunzip, GNU tar), then read back by ingot; a
 //! tampered part, a tampered manifest and a wrong key each fail and say what failed.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

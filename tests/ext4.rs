@@ -2,9 +2,7 @@
 //! `e2fsck -fn` (nothing beyond its pass lines), walked with the ext4-view crate and
 //! compared entry by entry, xattrs listed by debugfs, and built twice to one SHA-256.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use ext4_view::{Ext4, Ext4Read};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -402,10 +400,5 @@ tar = "wide.tar"
     assert_eq!(fs.read_dir("/wide").unwrap().count(), 100_002);
     let data = fs.read("/big.bin").unwrap();
     assert_eq!(data.len() as u64, 2560 << 20);
-    assert_eq!(sha(&data), sha256_file(&big));
-}
-
-fn sha(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    assert_eq!(sha256(&data), sha256_file(&big));
 }

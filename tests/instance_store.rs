@@ -3,10 +3,8 @@
 //! the S3 and EC2 requests ingot sent as the server recorded them, and the AMI as
 //! DescribeImages returns it. Faults come from scripts/fault-proxy.py.
 
-mod common;
-
-use common::aws::*;
-use common::*;
+use crate::util::aws::*;
+use crate::util::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -98,13 +96,6 @@ impl Rig {
     fn bundle_dir(&self) -> PathBuf {
         PathBuf::from(format!("{}.bundle", self.image.display()))
     }
-}
-
-fn s3_check(args: &[&str]) -> Value {
-    let o =
-        run(Command::new(python()).arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-check.py")).args(args));
-    assert!(o.status.success(), "s3-check {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// The S3 object writes (not bucket creations) the server recorded, in order:

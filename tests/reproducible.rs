@@ -2,9 +2,7 @@
 //! times, under different umasks, in a different order, in different directories, built
 //! with different TZ, locale and working directory.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use std::path::Path;
 use std::process::Command;
 

@@ -1,7 +1,6 @@
 //! Helpers shared by the end-to-end tests: running the binary, and checking images with
 //! independent tools (sgdisk, fsck.fat, mtools, sfdisk). A missing tool fails the test
 //! and names the script that installs it.
-#![allow(dead_code)]
 
 pub mod aws;
 
@@ -9,6 +8,19 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// The repository's root (the package's manifest directory).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The test payload's root tree (target/test-payload/root); fails, naming the script that
+/// makes it, unless it holds the file `needs`.
+pub fn payload(needs: &str) -> PathBuf {
+    let root = repo().join("target/test-payload/root");
+    assert!(root.join(needs).is_file(), "no test payload: run scripts/make-test-payload.sh (scripts/test.sh does)");
+    root
+}
 
 /// The `ingot` binary under test, with a clean environment for determinism.
 pub fn ingot() -> Command {
@@ -145,12 +157,21 @@ pub fn hash_tree(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// SHA-256 of `data`, lowercase hex.
+pub fn sha256(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
 /// SHA-256 of a file, lowercase hex.
 pub fn sha256_file(p: &Path) -> String {
     let mut h = Sha256::new();
     let mut f = std::fs::File::open(p).unwrap();
     std::io::copy(&mut f, &mut h).unwrap();
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Bytes the file occupies on disk.

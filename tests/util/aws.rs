@@ -2,13 +2,10 @@
 //! proxy (scripts/fault-proxy.py), both from the venv scripts/install-test-deps.sh makes
 //! under target/venv, and the ingot binary pointed at them with the SDK's endpoint URL.
 
+use super::repo;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The test venv's Python; fails (naming the installer) when it is missing.
 pub fn python() -> PathBuf {
@@ -112,8 +109,18 @@ pub fn json(cmd: &mut Command) -> serde_json::Value {
 
 /// scripts/ebs-check.py (boto3, independent of ingot).
 pub fn ebs_check(args: &[&str]) -> serde_json::Value {
-    let o = super::run(Command::new(python()).arg(repo().join("scripts/ebs-check.py")).args(args));
-    assert!(o.status.success(), "ebs-check {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    check_script("ebs-check", args)
+}
+
+/// scripts/s3-check.py (boto3, independent of ingot).
+pub fn s3_check(args: &[&str]) -> serde_json::Value {
+    check_script("s3-check", args)
+}
+
+/// Runs scripts/NAME.py with the venv's Python, asserting success; parses stdout as JSON.
+fn check_script(name: &str, args: &[&str]) -> serde_json::Value {
+    let o = super::run(Command::new(python()).arg(repo().join(format!("scripts/{name}.py"))).args(args));
+    assert!(o.status.success(), "{name} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
 }
 

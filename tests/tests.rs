@@ -1,0 +1,13 @@
+//! The end-to-end tests, in one binary: one module per area, and `util` with the helpers
+//! they share (running the binary, the independent checking tools, the AWS test rig).
+
+mod util;
+
+mod aws;
+mod bad_input;
+mod boot;
+mod build;
+mod bundle;
+mod ext4;
+mod instance_store;
+mod reproducible;
