@@ -241,6 +241,23 @@ fn uki_boots_under_uefi_on_nvme() {
     build_and_boot(&RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\""), &[(Firmware::Uefi, "nvme")]);
 }
 
+/// The same UKI recipe gives the same image on every build: nothing of the time the UKI
+/// was assembled (objcopy's PE time stamp) is left in it.
+#[test]
+fn uki_builds_a_second_later_are_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    guest_files(tmp.path());
+    let text = RECIPE
+        .replace("uefi = \"systemd-boot\"", "uefi = \"uki\"")
+        .replace("PAYLOAD", &payload("boot/vmlinuz").display().to_string());
+    let r = recipe(tmp.path(), &text);
+    let (a, b) = (tmp.path().join("a.raw"), tmp.path().join("b.raw"));
+    build_checked(&r, &a);
+    std::thread::sleep(Duration::from_millis(1_100));
+    build_checked(&r, &b);
+    assert_eq!(sha256_file(&a), sha256_file(&b), "two builds of one UKI recipe differ");
+}
+
 /// recipes/debian-cloud.toml over the Debian rootfs scripts/make-debian-rootfs.sh makes
 /// (debootstrap minbase, cloud kernel, systemd, GRUB): the closest thing to a real AMI
 /// that runs here. UEFI on NVMe, as on Nitro, and (hybrid) SeaBIOS on virtio-blk; systemd

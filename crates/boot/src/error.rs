@@ -62,6 +62,12 @@ pub enum BootError {
         /// What it was doing.
         doing: String,
     },
+    /// The UKI stub is not a PE file.
+    #[error("{path} in the root tree is not a PE file, so it is no systemd-stub")]
+    NotPe {
+        /// The stub's path in the tree.
+        path: String,
+    },
     /// GRUB's core.img does not fit where BIOS boot code goes.
     #[error("GRUB's core.img is {size} bytes and does not fit {place}; make it larger")]
     CoreTooLarge {

@@ -77,5 +77,80 @@ pub(crate) fn make(config: &Config, root: &Tree, spool: &Path) -> Result<Vec<u8>
             doing: format!("adding the kernel, initrd and command line to {stub_path}"),
         });
     }
-    std::fs::read(&out).map_err(BootError::io_at(&out))
+    let mut uki = std::fs::read(&out).map_err(BootError::io_at(&out))?;
+    let mut stub_bytes = Vec::new();
+    std::io::Read::read_to_end(&mut stub.reader().map_err(BootError::io(stub_path.clone()))?, &mut stub_bytes)
+        .map_err(BootError::io(stub_path.clone()))?;
+    restamp(&mut uki, &stub_bytes).ok_or(BootError::NotPe { path: stub_path })?;
+    Ok(uki)
+}
+
+/// objcopy stamps the PE file it writes with the time it ran (COFF `TimeDateStamp`),
+/// which would make every build's UKI different: give the UKI the stub's stamp back and
+/// recompute the optional header's `CheckSum` over the result. `None` when either is not
+/// a PE file.
+fn restamp(uki: &mut [u8], stub: &[u8]) -> Option<()> {
+    let stamp = |pe: &[u8]| -> Option<usize> {
+        let at = u32::from_le_bytes(pe.get(0x3c..0x40)?.try_into().ok()?) as usize;
+        (pe.get(at..at + 4)? == b"PE\0\0" && pe.len() >= at + 24 + 68).then_some(at)
+    };
+    let (s, u) = (stamp(stub)?, stamp(uki)?);
+    let time = stub.get(s + 8..s + 12)?.to_vec();
+    uki[u + 8..u + 12].copy_from_slice(&time);
+    let field = u + 24 + 64;
+    uki[field..field + 4].fill(0);
+    let sum = pe_checksum(uki);
+    uki[field..field + 4].copy_from_slice(&sum.to_le_bytes());
+    Some(())
+}
+
+/// The PE image checksum (as `CheckSumMappedFile` computes it): the 16-bit words of the
+/// file, the checksum field zeroed, added with end-around carry, plus the file's length.
+fn pe_checksum(data: &[u8]) -> u32 {
+    let mut sum: u64 = 0;
+    for chunk in data.chunks(2) {
+        let word = u64::from(chunk[0]) | chunk.get(1).map_or(0, |&b| u64::from(b) << 8);
+        sum += word;
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    (sum as u32).wrapping_add(data.len() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal PE header: `MZ`, e_lfanew = 0x40, `PE\0\0`, a COFF header and room for
+    /// the optional header's checksum.
+    fn pe(stamp: u32) -> Vec<u8> {
+        let mut v = vec![0u8; 0x40 + 24 + 96];
+        v[..2].copy_from_slice(b"MZ");
+        v[0x3c..0x40].copy_from_slice(&0x40u32.to_le_bytes());
+        v[0x40..0x44].copy_from_slice(b"PE\0\0");
+        v[0x48..0x4c].copy_from_slice(&stamp.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn the_uki_gets_the_stub_stamp_and_a_valid_checksum() {
+        let stub = pe(1_600_000_000);
+        let mut a = pe(1_700_000_001);
+        let mut b = pe(1_700_000_002);
+        restamp(&mut a, &stub).unwrap();
+        restamp(&mut b, &stub).unwrap();
+        assert_eq!(a, b, "the time objcopy ran is gone");
+        assert_eq!(&a[0x48..0x4c], &1_600_000_000u32.to_le_bytes());
+        let field = 0x40 + 24 + 64;
+        let stored = u32::from_le_bytes(a[field..field + 4].try_into().unwrap());
+        a[field..field + 4].fill(0);
+        assert_eq!(stored, pe_checksum(&a));
+        assert!(restamp(&mut vec![0u8; 16], &stub).is_none(), "not a PE file");
+    }
+
+    #[test]
+    fn checksum_folds_carries_and_adds_the_length() {
+        assert_eq!(pe_checksum(&[0xff, 0xff, 0x01, 0x00]), 1 + 4);
+        assert_eq!(pe_checksum(&[0x01]), 1 + 1);
+    }
 }
