@@ -44,7 +44,7 @@ pub struct PartitionReport {
     pub offset: u64,
     /// Size in bytes.
     pub size: u64,
-    /// "vfat" or "none".
+    /// "ext4", "vfat" or "none".
     pub filesystem: String,
     /// Filesystem UUID as `blkid` prints it (`XXXX-XXXX` for FAT), if any.
     pub filesystem_uuid: Option<String>,
