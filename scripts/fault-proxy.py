@@ -16,6 +16,8 @@ Every request to an EBS path (/snapshots...) draws one fault with the given prob
   --s3-puts also draws faults for S3 object writes (PUT with a body outside /snapshots)
   --deny-suffix S answers writes (PUT) whose path ends with S with S3's 403 AccessDenied
   --deny-action A answers EC2 requests for action A with 403 UnauthorizedOperation
+  --slow-complete forwards the first CompleteSnapshot (POST /snapshots/completion/ID) and holds its
+    answer back for --slow-seconds: the snapshot completes while the client times out
 Everything else is forwarded unchanged. GET /_proxy/stats returns the fault counts.
 """
 
@@ -26,7 +28,7 @@ import random
 import socket
 import struct
 
-COUNTS = {"requests": 0, "503": 0, "429": 0, "reset": 0, "slow": 0, "deny": 0, "not_found": 0}
+COUNTS = {"requests": 0, "503": 0, "429": 0, "reset": 0, "slow": 0, "deny": 0, "not_found": 0, "slow_complete": 0}
 
 
 async def read_head(reader):
@@ -108,6 +110,9 @@ async def handle(reader, writer, args, rng):
             s3_put = request_line.startswith("PUT") and not ebs and int(headers.get("content-length", "0")) > 0
             drawn = (ebs and (put or not args.puts_only)) or (s3_put and args.s3_puts)
             fault = pick(rng, args.rates) if drawn else None
+            if args.slow_complete and path.startswith("/snapshots/completion/") and COUNTS["slow_complete"] == 0:
+                COUNTS["slow_complete"] += 1
+                fault = "slow"
             COUNTS["requests"] += 1
             if args.deny_suffix and request_line.startswith("PUT") and path.split("?")[0].endswith(args.deny_suffix):
                 await read_body(reader, headers)
@@ -182,6 +187,7 @@ async def main():
     p.add_argument("--s3-puts", action="store_true")
     p.add_argument("--deny-suffix")
     p.add_argument("--deny-action")
+    p.add_argument("--slow-complete", action="store_true")
     args = p.parse_args()
     args.rates = [(k, float(v)) for k, v in (r.split("=") for r in args.rate)]
     rng = random.Random(args.seed)

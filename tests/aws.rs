@@ -284,6 +284,20 @@ fn uploads_survive_503_throttling_resets_slow_responses_and_late_snapshots() {
     check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &img, &nonzero_blocks(&img), "us-east-1");
 }
 
+/// The answer to CompleteSnapshot is lost (held back past the read timeout) after EBS
+/// completed the snapshot: the retry is refused as "already completed", which is success.
+#[test]
+fn a_lost_complete_snapshot_answer_is_not_a_failure() {
+    let moto = Server::moto();
+    let proxy = Server::proxy(&moto, &["--slow-complete", "--slow-seconds", "2.5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, img) = image(dir.path(), 2, 17, "");
+    let r = upload(&proxy.endpoint(), &img, &["--read-timeout", "1"]);
+    assert_eq!(proxy.get("/_proxy/stats")["slow_complete"], 1, "the first CompleteSnapshot answer was held back");
+    assert!(r["retries"].as_u64().unwrap() >= 1, "CompleteSnapshot was retried: {r}");
+    check_readback(&moto.endpoint(), r["snapshot_id"].as_str().unwrap(), &img, &nonzero_blocks(&img), "us-east-1");
+}
+
 #[test]
 fn a_named_profile_supplies_credentials_and_region() {
     let moto = Server::moto();

@@ -1,7 +1,7 @@
 //! `upload`: an image into a new EBS snapshot through the EBS direct API.
 
 use crate::blocks::{Block, Digests, Next, Scanner, Skipped, ZeroBlocks, BLOCK_SIZE};
-use crate::retry::retry;
+use crate::retry::{classify, retry, retry_classified, Failure};
 use crate::{b64, Error, Session};
 use aws_sdk_ebs::primitives::ByteStream;
 use aws_sdk_ebs::types::{ChecksumAggregationMethod, ChecksumAlgorithm, Status, Tag};
@@ -117,6 +117,11 @@ pub struct UploadReport {
     /// SHA-256 (base64) of every non-zero block of the image, by index: what a later
     /// `--parent` upload compares against.
     pub blocks: BTreeMap<u64, String>,
+}
+
+/// Whether a refused CompleteSnapshot says the snapshot is complete already.
+fn completed_already(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("already completed")
 }
 
 /// Checks the options against the API's limits; returns the volume size in GiB.
@@ -274,8 +279,13 @@ impl Session {
         started: Instant,
     ) -> Result<(), Error> {
         let window = self.retry.not_found_window.saturating_sub(started.elapsed());
-        let out = retry("CompleteSnapshot", &self.retry, &progress.retries, Some(window), || {
-            self.ebs
+        // A CompleteSnapshot whose answer was lost (a timeout, a reset) may have completed
+        // the snapshot: its retry is then refused as "already completed", which means done.
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let attempt = || async {
+            let retried = attempts.fetch_add(1, Ordering::Relaxed) > 0;
+            let answer = self
+                .ebs
                 .complete_snapshot()
                 .snapshot_id(id)
                 .changed_blocks_count(changed as i32)
@@ -283,9 +293,18 @@ impl Session {
                 .checksum_algorithm(ChecksumAlgorithm::ChecksumAlgorithmSha256)
                 .checksum_aggregation_method(ChecksumAggregationMethod::ChecksumAggregationLinear)
                 .send()
-        })
-        .await?;
-        match out.status() {
+                .await;
+            match answer {
+                Ok(out) => Ok(out.status().cloned()),
+                Err(e) => match classify(&e) {
+                    Failure::Fatal { message, .. } if retried && completed_already(&message) => Ok(None),
+                    failure => Err(failure),
+                },
+            }
+        };
+        let status =
+            retry_classified("CompleteSnapshot", &self.retry, &progress.retries, Some(window), attempt).await?;
+        match status {
             Some(Status::Error) => Err(Error::Protocol(format!("CompleteSnapshot put {id} in state error"))),
             _ => Ok(()),
         }
