@@ -76,6 +76,12 @@ fn hash_range(file: &File, data: &[(u64, u64)], start: u64, len: u64, progress: 
     Ok(hex::encode(h.finalize()))
 }
 
+/// SHA-256 (lowercase hex) of `len` bytes of `file` at `start`, holes hashed without reading.
+pub(crate) fn sha256_range(file: &File, start: u64, len: u64) -> Result<String> {
+    let data = ingot_disk::data_ranges(file, start + len)?;
+    hash_range(file, &data, start, len, &Progress::hidden())
+}
+
 /// SHA-256 (lowercase hex) of the first `size` bytes of `file`, holes hashed without reading.
 pub(crate) fn sha256_file(file: &File, size: u64) -> Result<String> {
     let data = ingot_disk::data_ranges(file, size)?;

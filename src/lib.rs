@@ -19,6 +19,7 @@ pub mod bundle;
 mod error;
 mod flags;
 mod hash;
+mod input;
 mod inspect;
 pub mod instance_store;
 mod progress;

@@ -30,6 +30,9 @@ pub enum Event<'a> {
     },
     /// The work is over: clear whatever shows it.
     Finish,
+    /// Something the user must know although the work goes on (a report that no longer
+    /// describes its image). Shown even where progress is not.
+    Warning(&'a str),
 }
 
 /// A function that receives progress events, shared by clones of a [`Progress`].
@@ -95,6 +98,11 @@ impl Progress {
     /// Advances a byte stage by `n`.
     pub fn inc(&self, n: u64) {
         self.send(Event::Advance(n));
+    }
+
+    /// Says something the user must know although the work goes on.
+    pub fn warn(&self, message: impl AsRef<str>) {
+        self.send(Event::Warning(message.as_ref()));
     }
 
     /// Ends the work shown.

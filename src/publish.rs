@@ -3,7 +3,8 @@
 //! module turns recipes, build reports and flags into its options.
 
 use crate::error::{bail, Error, OptionExt, Result, ResultExt};
-use crate::{AwsFlags, Progress, RegisterFlags, Report, UploadFlags};
+pub use crate::input::{ImageInput, PublishInput};
+use crate::{AwsFlags, Progress, RegisterFlags, UploadFlags};
 use ingot_aws::{AmiRoot, AmiSpec, BootMode, Digests, LaunchPermissions, Session, UploadOptions, ZeroBlocks};
 pub use ingot_aws::{DownloadReport, RegisterReport, UploadReport, DEFAULT_DOWNLOAD_WORKERS};
 use ingot_disk::ebs;
@@ -19,98 +20,6 @@ pub const TAG_SIZE: &str = "ingot:image-size";
 /// Snapshot tag holding the image's SHA-256, when its build report had one.
 pub const TAG_SHA256: &str = "ingot:image-sha256";
 
-/// An image and what its build said about it.
-pub struct ImageInput {
-    /// The raw image.
-    pub path: PathBuf,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Its build report (`IMAGE.json`), when there is one.
-    pub report: Option<Report>,
-}
-
-impl ImageInput {
-    /// The volume size in GiB: the flag's, else the recipe's, else the image's rounded up.
-    fn volume_gib(&self, flags: &UploadFlags, ami: Option<&Ami>) -> u64 {
-        flags.volume_size.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(self.size.div_ceil(1 << 30))
-    }
-
-    /// The image a build just made, described by its report.
-    pub fn built(report: Report) -> ImageInput {
-        ImageInput { path: report.image.clone(), size: report.disk_size, report: Some(report) }
-    }
-
-    /// The image at `path` with `path.json` if that exists and describes this image.
-    pub fn open(path: &Path) -> Result<ImageInput> {
-        let size = std::fs::metadata(path).with_context(|| format!("{}: cannot read the image", path.display()))?.len();
-        let json = PathBuf::from(format!("{}.json", path.display()));
-        let report = match std::fs::read(&json) {
-            Ok(bytes) => {
-                let r: Report = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("{}: not an ingot build report", json.display()))?;
-                if r.disk_size != size {
-                    bail!(
-                        "{}: describes a {}-byte image but {} has {size} bytes",
-                        json.display(),
-                        r.disk_size,
-                        path.display()
-                    );
-                }
-                Some(r)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("{}", json.display())),
-        };
-        Ok(ImageInput { path: path.to_path_buf(), size, report })
-    }
-}
-
-/// What `ingot publish` works on: a recipe to build first, or an image built earlier with
-/// its recipe.
-#[derive(Clone, Debug)]
-pub enum PublishInput {
-    /// Build `recipe` (to `out`, default `out/NAME.raw`), then publish the image.
-    Recipe {
-        /// The recipe.
-        recipe: PathBuf,
-        /// Where the image goes.
-        out: Option<PathBuf>,
-    },
-    /// Publish `image`, built earlier from `recipe`.
-    Image {
-        /// The image.
-        image: PathBuf,
-        /// Its recipe, whose `[ami]` says how to register it.
-        recipe: PathBuf,
-    },
-}
-
-impl PublishInput {
-    /// `input` is a recipe unless `recipe` is given, then it is an image built earlier.
-    pub fn new(input: PathBuf, recipe: Option<PathBuf>, out: Option<PathBuf>) -> PublishInput {
-        match recipe {
-            Some(recipe) => PublishInput::Image { image: input, recipe },
-            None => PublishInput::Recipe { recipe: input, out },
-        }
-    }
-
-    /// The image (built now, when the input is a recipe: its report is used as it is) and
-    /// the recipe, loaded once.
-    pub(crate) fn resolve(&self, progress: &Progress) -> Result<(ImageInput, Recipe)> {
-        match self {
-            PublishInput::Recipe { recipe: path, out } => {
-                let recipe = Recipe::load(path)?;
-                let report = crate::build::build_recipe(&recipe, path, out.clone(), true, progress)?;
-                Ok((ImageInput::built(report), recipe))
-            }
-            PublishInput::Image { image, recipe } => {
-                let recipe = Recipe::load(recipe)?;
-                Ok((ImageInput::open(image)?, recipe))
-            }
-        }
-    }
-}
-
 /// `ingot upload IMAGE [--recipe R]`: uploads the image to a new snapshot.
 pub fn upload_image(
     aws: &AwsFlags,
@@ -119,8 +28,9 @@ pub fn upload_image(
     flags: &UploadFlags,
     progress: &Progress,
 ) -> Result<UploadReport> {
-    let input = ImageInput::open(image)?;
+    let mut input = ImageInput::open(image)?;
     let recipe = recipe.map(Recipe::load).transpose()?;
+    input.check_report(progress)?;
     let session = aws.session()?;
     upload(&session, &input, recipe.as_ref().and_then(|r| r.ami.as_ref()), flags, progress)
 }
@@ -149,12 +59,13 @@ pub(crate) fn upload(
     progress: &Progress,
 ) -> Result<UploadReport> {
     let encrypted = flags.encrypted || ami.is_some_and(|a| a.encrypted);
-    let digest = image.report.as_ref().and_then(|r| r.sha256.clone());
+    let report = image.checked_report();
+    let digest = report.and_then(|r| r.sha256.clone());
     let size = image.size;
     let volume = image.volume_gib(flags, ami);
     // The parent's digests may take a while to read: check everything else first.
     let parent = flags.parent.clone().map(|id| (id, Digests::new()));
-    let zero_blocks = match (encrypted, &image.report) {
+    let zero_blocks = match (encrypted, report) {
         (false, _) => ZeroBlocks::Skip,
         (true, Some(r)) => ZeroBlocks::WriteRelied(r.zeroed.clone()),
         (true, None) => ZeroBlocks::WriteAll,
@@ -331,7 +242,7 @@ pub fn publish(
     cleanup_on_failure: bool,
     progress: &Progress,
 ) -> Result<PublishReport> {
-    let (input, recipe) = input.resolve(progress)?;
+    let (mut input, recipe) = input.resolve(progress)?;
     let session = aws.session()?;
     let ami = recipe.ami.as_ref();
     let volume = input.volume_gib(upload_flags, ami);
@@ -343,6 +254,7 @@ pub fn publish(
             return Ok(PublishReport { image, upload: None, register });
         }
     }
+    input.check_report(progress)?;
     let upload = upload(&session, &input, ami, upload_flags, progress)?;
     let snapshot = upload.snapshot_id.clone();
     let (image_id, err) = match register_snapshot(&session, &snapshot, &spec, register, progress) {
@@ -527,43 +439,5 @@ filesystem = "ext4"
         let recipe = Recipe::parse(text, "bare.toml".as_ref()).unwrap();
         let e = ami_spec(&recipe, &RegisterFlags::default(), None).unwrap_err().to_string();
         assert!(e.contains("bare.toml: no [ami] section"), "{e}");
-    }
-
-    #[test]
-    fn publish_input_is_a_recipe_unless_one_is_named() {
-        let built = PublishInput::new("r.toml".into(), None, Some("o.raw".into()));
-        assert!(matches!(built, PublishInput::Recipe { ref recipe, out: Some(_) } if recipe.ends_with("r.toml")));
-        let earlier = PublishInput::new("i.raw".into(), Some("r.toml".into()), None);
-        assert!(matches!(earlier, PublishInput::Image { ref image, .. } if image.ends_with("i.raw")));
-    }
-
-    #[test]
-    fn an_image_is_opened_with_its_report_only_when_the_report_fits() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = dir.path().join("disk.raw");
-        std::fs::File::create(&image).unwrap().set_len(1 << 20).unwrap();
-        let bare = ImageInput::open(&image).unwrap();
-        assert_eq!((bare.size, bare.report.is_none()), (1 << 20, true));
-        let report = Report {
-            image: image.clone(),
-            name: "disk".into(),
-            disk_size: 1 << 20,
-            table: "gpt".into(),
-            disk_id: "x".into(),
-            source_date_epoch: 0,
-            sha256: Some("ab".into()),
-            data_bytes: 0,
-            zeroed: vec![],
-            partitions: vec![],
-        };
-        let json = dir.path().join("disk.raw.json");
-        std::fs::write(&json, serde_json::to_vec(&report).unwrap()).unwrap();
-        let opened = ImageInput::open(&image).unwrap();
-        assert_eq!(opened.report.and_then(|r| r.sha256).as_deref(), Some("ab"));
-        std::fs::File::options().write(true).open(&image).unwrap().set_len(2 << 20).unwrap();
-        let e = ImageInput::open(&image).err().unwrap().to_string();
-        assert!(e.contains("describes a 1048576-byte image"), "{e}");
-        let built = ImageInput::built(report);
-        assert_eq!((built.size, built.path), (1 << 20, image));
     }
 }

@@ -477,3 +477,55 @@ fn a_server_reporting_another_block_size_is_refused() {
     assert!(err.contains("reported BlockSize 512"), "{err}");
     assert!(err.contains("ingot will not write to it"), "{err}");
 }
+
+/// Runs an AWS command with `--json` that must succeed with a warning: (stdout's JSON, stderr).
+fn json_warned(cmd: &mut std::process::Command) -> (serde_json::Value, String) {
+    let o = run(cmd.arg("--json"));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{cmd:?} failed: {err}");
+    (serde_json::from_slice(&o.stdout).expect("JSON on stdout"), err)
+}
+
+/// An image changed in place after `ingot build`: its IMAGE.json no longer describes it.
+/// upload and publish say so, ignore the report, and the snapshot holds the image as it is
+/// now; an encrypted upload trusts none of the report's zero ranges.
+#[test]
+fn an_image_changed_after_its_build_is_published_as_it_is_now() {
+    let moto = Server::moto();
+    let dir = tempfile::tempdir().unwrap();
+    let (recipe, img) = image(dir.path(), 2, 19, "\n[ami]\nname = \"stale-{version}\"\n");
+    let first = upload(&moto.endpoint(), &img, &[]);
+    let again = upload(&moto.endpoint(), &img, &[]);
+    assert_eq!(
+        (again["reused"].as_bool(), again["blocks_written"].as_u64()),
+        (Some(true), Some(0)),
+        "unchanged: reused"
+    );
+
+    // Change one byte inside the root partition, where the build left a hole.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", img.display())).unwrap()).unwrap();
+    let at = report["disk_size"].as_u64().unwrap() - (3 << 20);
+    std::os::unix::fs::FileExt::write_all_at(&std::fs::File::options().write(true).open(&img).unwrap(), b"X", at)
+        .unwrap();
+    let now = nonzero_blocks(&img);
+
+    let (second, err) = json_warned(ingot_aws(&moto.endpoint()).arg("upload").arg(&img));
+    assert!(err.contains("no longer describes") && err.contains("first in partition 1"), "{err}");
+    assert_ne!(second["snapshot_id"], first["snapshot_id"], "the old snapshot is not reused");
+    assert_eq!(second["reused"], false);
+    assert_eq!(second["blocks_written"], now.len() as u64);
+    check_readback(&moto.endpoint(), second["snapshot_id"].as_str().unwrap(), &img, &now, "us-east-1");
+
+    let (p, err) = json_warned(ingot_aws(&moto.endpoint()).arg("publish").arg(&img).arg("--recipe").arg(&recipe));
+    assert!(err.contains("no longer describes"), "{err}");
+    let snap = p["upload"]["snapshot_id"].as_str().unwrap();
+    assert_ne!(snap, first["snapshot_id"].as_str().unwrap());
+    check_readback(&moto.endpoint(), snap, &img, &now, "us-east-1");
+    assert_eq!(p["register"]["snapshot_id"], snap, "the AMI is registered from the new snapshot");
+
+    let (enc, _) = json_warned(ingot_aws(&moto.endpoint()).arg("upload").arg(&img).arg("--encrypted"));
+    let all: Vec<u64> = (0..report["disk_size"].as_u64().unwrap() / 524_288).collect();
+    assert_eq!(enc["blocks_written"], all.len() as u64, "no zero range of a stale report is trusted");
+    check_readback(&moto.endpoint(), enc["snapshot_id"].as_str().unwrap(), &img, &all, "us-east-1");
+}

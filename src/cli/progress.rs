@@ -8,10 +8,15 @@ use std::time::Duration;
 /// How often the spinner turns.
 const TICK: Duration = Duration::from_millis(120);
 
-/// Progress drawn on stderr (if it is a terminal), or none with `--json`.
+/// Progress drawn on stderr (if it is a terminal), or none with `--json`; warnings go
+/// to stderr either way.
 pub fn terminal(json: bool) -> ingot::Progress {
     if json {
-        return ingot::Progress::hidden();
+        return ingot::Progress::new(|event| {
+            if let Event::Warning(message) = event {
+                eprintln!("warning: {message}");
+            }
+        });
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.enable_steady_tick(TICK);
@@ -46,5 +51,6 @@ fn draw(bar: &ProgressBar, event: Event<'_>) {
             bar.set_message(message.to_owned());
         }
         Event::Finish => bar.finish_and_clear(),
+        Event::Warning(message) => bar.suspend(|| eprintln!("warning: {message}")),
     }
 }
