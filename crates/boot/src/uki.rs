@@ -145,7 +145,7 @@ mod tests {
         let stored = u32::from_le_bytes(a[field..field + 4].try_into().unwrap());
         a[field..field + 4].fill(0);
         assert_eq!(stored, pe_checksum(&a));
-        assert!(restamp(&mut vec![0u8; 16], &stub).is_none(), "not a PE file");
+        assert!(restamp(&mut [0u8; 16], &stub).is_none(), "not a PE file");
     }
 
     #[test]
