@@ -57,7 +57,7 @@ impl AwsFlags {
 
 /// How to upload an image to an EBS snapshot (`ingot upload`, `ingot publish`); the
 /// recipe's `[ami]` supplies what a flag leaves out.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct UploadFlags {
     /// Snapshot description.
     #[arg(long)]
@@ -86,6 +86,21 @@ pub struct UploadFlags {
     pub snapshot_timeout: Option<u32>,
 }
 
+impl Default for UploadFlags {
+    fn default() -> Self {
+        UploadFlags {
+            description: None,
+            volume_size: None,
+            encrypted: false,
+            kms_key_id: None,
+            parent: None,
+            parent_report: None,
+            workers: DEFAULT_WORKERS,
+            snapshot_timeout: None,
+        }
+    }
+}
+
 /// How to register an AMI (`ingot register`, `ingot publish`).
 #[derive(Args, Clone, Debug, Default)]
 pub struct RegisterFlags {
@@ -112,7 +127,7 @@ impl RegisterFlags {
 }
 
 /// `ingot publish --instance-store` and its flags.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct InstanceStoreFlags {
     /// Publish an instance-store AMI: bundle, upload to S3, register the manifest.
     #[arg(long, requires_all = ["bucket", "cert", "privatekey"])]
@@ -141,6 +156,22 @@ pub struct InstanceStoreFlags {
     /// PutObject requests in flight (memory: workers × 10 MiB).
     #[arg(long, default_value_t = DEFAULT_S3_WORKERS)]
     pub s3_workers: usize,
+}
+
+impl Default for InstanceStoreFlags {
+    fn default() -> Self {
+        InstanceStoreFlags {
+            instance_store: false,
+            bucket: None,
+            prefix: None,
+            bundle_dir: None,
+            cert: None,
+            privatekey: None,
+            ec2_cert: None,
+            user: None,
+            s3_workers: DEFAULT_S3_WORKERS,
+        }
+    }
 }
 
 /// The region `ingot bundle` picks EC2's certificate for when `--region` is not given.

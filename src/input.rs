@@ -1,7 +1,7 @@
 //! What a publish works on: an image and the build report beside it (checked against the
 //! image before anything relies on it), or a recipe built first.
 
-use crate::error::{bail, Result, ResultExt};
+use crate::error::{Result, ResultExt};
 use crate::{Progress, Report, UploadFlags};
 use ingot_recipe::{Ami, Recipe};
 use std::path::{Path, PathBuf};
@@ -12,9 +12,9 @@ pub struct ImageInput {
     pub path: PathBuf,
     /// Its size in bytes.
     pub size: u64,
-    /// Its build report (`IMAGE.json`), when there is one and (after
-    /// [`ImageInput::check_report`]) it still describes the image.
-    pub report: Option<Report>,
+    /// Its build report (`IMAGE.json`), when there is one; read only through
+    /// [`ImageInput::checked_report`].
+    report: Option<Report>,
     /// The report came from the build that just wrote the image, so it describes it.
     fresh: bool,
 }
@@ -30,24 +30,16 @@ impl ImageInput {
         ImageInput { path: report.image.clone(), size: report.disk_size, report: Some(report), fresh: true }
     }
 
-    /// The image at `path` with `path.json` if that exists and describes this image.
+    /// The image at `path` with `path.json` if that exists (not yet checked against the
+    /// image: see [`ImageInput::check_report`]).
     pub fn open(path: &Path) -> Result<ImageInput> {
         let size = std::fs::metadata(path).with_context(|| format!("{}: cannot read the image", path.display()))?.len();
         let json = PathBuf::from(format!("{}.json", path.display()));
         let report = match std::fs::read(&json) {
-            Ok(bytes) => {
-                let r: Report = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("{}: not an ingot build report", json.display()))?;
-                if r.disk_size != size {
-                    bail!(
-                        "{}: describes a {}-byte image but {} has {size} bytes",
-                        json.display(),
-                        r.disk_size,
-                        path.display()
-                    );
-                }
-                Some(r)
-            }
+            Ok(bytes) => Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{}: not an ingot build report", json.display()))?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("{}", json.display())),
         };
@@ -161,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn an_image_is_opened_with_its_report_only_when_the_report_fits() {
+    fn an_image_is_opened_with_its_report_and_a_resized_one_loses_it() {
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join("disk.raw");
         std::fs::File::create(&image).unwrap().set_len(1 << 20).unwrap();
@@ -184,8 +176,9 @@ mod tests {
         let opened = ImageInput::open(&image).unwrap();
         assert_eq!(opened.report.and_then(|r| r.sha256).as_deref(), Some("ab"));
         std::fs::File::options().write(true).open(&image).unwrap().set_len(2 << 20).unwrap();
-        let e = ImageInput::open(&image).err().unwrap().to_string();
-        assert!(e.contains("describes a 1048576-byte image"), "{e}");
+        let mut resized = ImageInput::open(&image).unwrap();
+        resized.check_report(&Progress::hidden()).unwrap();
+        assert!(resized.checked_report().is_none(), "a report of another size is dropped");
         let built = ImageInput::built(report);
         assert_eq!((built.size, built.path), (1 << 20, image));
     }

@@ -47,30 +47,32 @@ pub enum Error {
         hint: String,
     },
     /// Reading or writing a local file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
     },
-    /// The upload failed after StartSnapshot: the snapshot is left pending.
-    #[error("{source}; snapshot {snapshot} is left pending: EBS fails it after {minutes} minutes (or delete it with `aws ec2 delete-snapshot --snapshot-id {snapshot}`)")]
+    /// The upload failed after StartSnapshot: the snapshot is left pending. (`cause` is
+    /// shown in the message, so it is not also the error's `source`.)
+    #[error("{cause}; snapshot {snapshot} is left pending: EBS fails it after {minutes} minutes (or delete it with `aws ec2 delete-snapshot --snapshot-id {snapshot}`)")]
     Pending {
         /// The snapshot left behind.
         snapshot: String,
         /// Its StartSnapshot timeout.
         minutes: u32,
         /// What failed.
-        source: Box<Error>,
+        cause: Box<Error>,
     },
-    /// A step after RegisterImage failed: the AMI (and its snapshot) exist.
-    #[error("{source}")]
+    /// A step after RegisterImage failed: the AMI (and its snapshot) exist. (`cause` is
+    /// the message, so it is not also the error's `source`.)
+    #[error("{cause}")]
     Registered {
         /// The AMI registered.
         image_id: String,
         /// What failed.
-        source: Box<Error>,
+        cause: Box<Error>,
     },
     /// A block read back does not match its checksum.
     #[error("block {index} of {snapshot}: checksum {got} does not match the data ({want})")]

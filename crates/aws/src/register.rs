@@ -111,7 +111,7 @@ impl Session {
                 None => {}
             }
             report.image_id = register_image(&self.ec2, root, spec).await?;
-            let left = |e: Error| Error::Registered { image_id: report.image_id.clone(), source: Box::new(e) };
+            let left = |e: Error| Error::Registered { image_id: report.image_id.clone(), cause: Box::new(e) };
             if let (Some(snapshot), false) = (&snapshot, spec.tags.is_empty()) {
                 let t: Vec<Tag> = spec.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
                 self.ec2

@@ -120,8 +120,8 @@ pub struct UploadReport {
 }
 
 /// Whether a refused CompleteSnapshot says the snapshot is complete already.
-fn completed_already(message: &str) -> bool {
-    message.to_ascii_lowercase().contains("already completed")
+fn completed_already(code: &str, message: &str) -> bool {
+    code == "ValidationException" && message.to_ascii_lowercase().contains("already completed")
 }
 
 /// Checks the options against the API's limits; returns the volume size in GiB.
@@ -222,7 +222,7 @@ impl Session {
         let pending = |e: Error| Error::Pending {
             snapshot: snapshot_id.clone(),
             minutes: opts.timeout_minutes,
-            source: Box::new(e),
+            cause: Box::new(e),
         };
         let scanned = self.put_blocks(&snapshot_id, scanner, opts, progress, started).await.map_err(pending)?;
         let checksum = b64(&scanned.aggregate);
@@ -297,7 +297,7 @@ impl Session {
             match answer {
                 Ok(out) => Ok(out.status().cloned()),
                 Err(e) => match classify(&e) {
-                    Failure::Fatal { message, .. } if retried && completed_already(&message) => Ok(None),
+                    Failure::Fatal { code, message } if retried && completed_already(&code, &message) => Ok(None),
                     failure => Err(failure),
                 },
             }

@@ -77,7 +77,7 @@ pub enum BootError {
         place: String,
     },
     /// A file could not be added to a tree.
-    #[error("{tree}: {source}")]
+    #[error("{tree}")]
     Tree {
         /// `ESP` or `root`.
         tree: &'static str,
@@ -86,7 +86,7 @@ pub enum BootError {
         source: ingot_tree::TreeError,
     },
     /// A temporary or boot file could not be read or written.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done, with the path if there is one.
         what: String,
@@ -95,7 +95,7 @@ pub enum BootError {
         source: std::io::Error,
     },
     /// Writing the boot code into the image failed.
-    #[error("writing the BIOS boot code: {0}")]
+    #[error("writing the BIOS boot code")]
     Disk(#[from] ingot_disk::DiskError),
 }
 

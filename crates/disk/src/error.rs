@@ -4,7 +4,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
     /// An I/O error on the image file.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The image file.
         path: PathBuf,
