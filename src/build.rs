@@ -47,6 +47,7 @@ pub(crate) fn build_recipe(
     progress: &Progress,
 ) -> Result<Report> {
     let (out, dir, temp) = output(out, recipe)?;
+    let _unfinished = crate::cleanup::track(temp.path());
     let mut loaded = Vec::new();
     for (i, p) in recipe.partitions.iter().enumerate() {
         progress.stage(format!("reading the content of partition {}", i + 1));
@@ -210,6 +211,7 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result
     let json_path = PathBuf::from(format!("{}.json", out.display()));
     let dir = json_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut json = tempfile::Builder::new().prefix(".ingot-report.").tempfile_in(dir)?;
+    let _json = crate::cleanup::track(json.path());
     serde_json::to_writer_pretty(&mut json, report)?;
     io::Write::write_all(&mut json, b"\n")?;
     // tempfile makes 0600 files; an image and its report are ordinary outputs.
@@ -220,6 +222,8 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result
     temp.persist(out)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
+    // Between the two renames the image is in place without its report: unfinished still.
+    let _out = crate::cleanup::track(out);
     json.persist(&json_path).map_err(|e| e.error).with_context(|| format!("cannot write {}", json_path.display()))?;
     Ok(())
 }

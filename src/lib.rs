@@ -16,6 +16,7 @@
 
 mod build;
 pub mod bundle;
+pub mod cleanup;
 mod error;
 mod flags;
 mod hash;

@@ -186,7 +186,12 @@ key. Images over 10 GiB are refused.")]
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Err(e) = cli::interrupt::on_signal(std::env::args().nth(1).unwrap_or_default()) {
+        eprintln!("error: cannot watch for SIGINT and SIGTERM: {e}");
+        return ExitCode::FAILURE;
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -337,6 +337,7 @@ pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: 
         .prefix(".ingot-download.")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let _unfinished = crate::cleanup::track(temp.path());
     let counters = Arc::new(ingot_aws::Progress::default());
     let opts = ingot_aws::DownloadOptions { workers };
     let download = with_bar(progress, &counters, "downloading", || session.download(id, temp.path(), &opts, &counters))

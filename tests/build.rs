@@ -304,3 +304,47 @@ fn no_digest_leaves_the_digests_out_and_the_image_unchanged() {
     assert!(without["sha256"].is_null() && without["partitions"][0]["sha256"].is_null());
     assert_eq!(sha256_file(&out), with["sha256"].as_str().unwrap(), "the same image either way");
 }
+
+/// SIGINT or SIGTERM in the middle of `ingot build` removes the unfinished image, says
+/// what was stopped and exits 130 or 143. A 32 GiB disk takes seconds to hash (its holes
+/// included), which leaves time to send the signal once the temporary file is there.
+#[test]
+fn an_interrupted_build_leaves_nothing_and_exits_128_plus_the_signal() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let r =
+            recipe(dir.path(), "name = \"big\"\nsize = \"32 GiB\"\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n");
+        let out = dir.path().join("big.raw");
+        let child = ingot()
+            .arg("build")
+            .arg(&r)
+            .arg("-o")
+            .arg(&out)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the ingot binary starts");
+        let partial = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial"))
+        };
+        let started = std::time::Instant::now();
+        while !partial() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "no temporary image appeared");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = run(std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()));
+        assert!(kill.status.success());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "SIG{signal}: {err}");
+        assert!(err.contains(&format!("ingot build stopped by SIG{signal}: removed the unfinished")), "{err}");
+        assert!(err.contains(".big.raw."), "the line names the file removed: {err}");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["recipe.toml"], "SIG{signal} left files behind");
+    }
+}

@@ -1,5 +1,6 @@
 //! The command line's own parts: drawing progress and printing reports.
 
+pub mod interrupt;
 pub mod progress;
 
 /// Prints `value` as JSON, or `line` for a person.
