@@ -87,3 +87,14 @@ pub(crate) fn sha256_file(file: &File, size: u64) -> Result<String> {
     let data = ingot_disk::data_ranges(file, size)?;
     hash_range(file, &data, 0, size, &Progress::hidden())
 }
+
+/// SHA-256 (lowercase hex) of the image at `path`, holes hashed without reading.
+pub(crate) fn image_sha256(path: &Path, size: u64) -> Result<String> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}: cannot read the image", path.display()))?;
+    sha256_file(&file, size).with_context(|| format!("hashing {}", path.display()))
+}
+
+/// SHA-256 (lowercase hex) of a text.
+pub(crate) fn text_sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}

@@ -176,7 +176,7 @@ fn bucket(flags: &InstanceStoreFlags) -> Result<&str> {
 /// keys and a re-run of the same bundle finds its objects again.
 fn bundle_id(bundle: &BundleReport) -> Result<String> {
     let m = std::fs::read_to_string(&bundle.manifest).with_context(|| format!("{}", bundle.manifest.display()))?;
-    Ok(crate::publish::text_sha256(&m)[..16].to_string())
+    Ok(crate::hash::text_sha256(&m)[..16].to_string())
 }
 
 /// The AMI name as a key prefix: letters, digits, `.`, `_`, `-`; anything else `-`.
@@ -297,13 +297,13 @@ fn bundle(
 ) -> Result<(BundleStamp, bool)> {
     let dir = flags.bundle_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.bundle", image.path.display())));
     progress.stage(format!("hashing {}", image.path.display()));
-    let image_sha256 = crate::publish::image_sha256(&image.path, image.size)?;
+    let image_sha256 = crate::hash::image_sha256(&image.path, image.size)?;
     let want = |bundle: BundleReport| BundleStamp {
         image_sha256: image_sha256.clone(),
         user: opts.user.clone(),
         architecture: opts.architecture.clone(),
-        ec2_cert_sha256: crate::publish::text_sha256(&opts.ec2_cert),
-        user_cert_sha256: crate::publish::text_sha256(&opts.user_cert),
+        ec2_cert_sha256: crate::hash::text_sha256(&opts.ec2_cert),
+        user_cert_sha256: crate::hash::text_sha256(&opts.user_cert),
         bundle,
     };
     let stamp_path = dir.join("ingot-bundle.json");

@@ -371,18 +371,6 @@ pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: 
     Ok(Downloaded { download, image_size, sha256 })
 }
 
-/// SHA-256 (lowercase hex) of the image at `path`, holes hashed without reading.
-pub(crate) fn image_sha256(path: &Path, size: u64) -> Result<String> {
-    let file = std::fs::File::open(path).with_context(|| format!("{}: cannot read the image", path.display()))?;
-    crate::hash::sha256_file(&file, size).with_context(|| format!("hashing {}", path.display()))
-}
-
-/// SHA-256 (lowercase hex) of a text.
-pub(crate) fn text_sha256(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,11 +21,16 @@ fn put(dir: &Path, name: &str, content: &Content) -> Result<PathBuf, BootError> 
     Ok(path)
 }
 
+/// Writes `bytes` to `dir/name`.
+fn put_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, BootError> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(BootError::io_at(&path))?;
+    Ok(path)
+}
+
 /// Writes `text` to `dir/name`.
 fn put_text(dir: &Path, name: &str, text: &str) -> Result<PathBuf, BootError> {
-    let path = dir.join(name);
-    std::fs::write(&path, text).map_err(BootError::io_at(&path))?;
-    Ok(path)
+    put_bytes(dir, name, text.as_bytes())
 }
 
 /// The root tree's os-release, if it has one.
@@ -63,7 +68,13 @@ pub(crate) fn make(config: &Config, root: &Tree, spool: &Path) -> Result<Vec<u8>
         vma = (vma + len).next_multiple_of(ALIGN);
     }
     let out = dir.join("uki.efi");
-    objcopy.arg(put(dir, "stub.efi", &stub)?).arg(&out);
+    // The stub is read once: objcopy gets a copy, restamp its time stamp.
+    let mut stub_bytes = Vec::new();
+    stub.reader()
+        .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut stub_bytes))
+        .map_err(BootError::io(stub_path.clone()))?;
+    let stub_file = put_bytes(dir, "stub.efi", &stub_bytes)?;
+    objcopy.arg(stub_file).arg(&out);
     let status = objcopy.status().map_err(|source| BootError::ToolMissing {
         what: "a UKI is assembled",
         tool: "objcopy",
@@ -78,9 +89,6 @@ pub(crate) fn make(config: &Config, root: &Tree, spool: &Path) -> Result<Vec<u8>
         });
     }
     let mut uki = std::fs::read(&out).map_err(BootError::io_at(&out))?;
-    let mut stub_bytes = Vec::new();
-    std::io::Read::read_to_end(&mut stub.reader().map_err(BootError::io(stub_path.clone()))?, &mut stub_bytes)
-        .map_err(BootError::io(stub_path.clone()))?;
     restamp(&mut uki, &stub_bytes).ok_or(BootError::NotPe { path: stub_path })?;
     Ok(uki)
 }
