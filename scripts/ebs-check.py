@@ -73,5 +73,17 @@ def snapshots(endpoint, key, value):
     print(json.dumps([s["SnapshotId"] for s in out["Snapshots"]]))
 
 
+def state(endpoint, snapshot):
+    _, ec2 = clients(endpoint)
+    try:
+        out = ec2.describe_snapshots(SnapshotIds=[snapshot])
+    except ec2.exceptions.ClientError as e:
+        if e.response["Error"]["Code"] == "InvalidSnapshot.NotFound":
+            print(json.dumps("absent"))
+            return
+        raise
+    print(json.dumps(out["Snapshots"][0]["State"]))
+
+
 if __name__ == "__main__":
-    {"readback": readback, "snapshots": snapshots}[sys.argv[1]](*sys.argv[2:])
+    {"readback": readback, "snapshots": snapshots, "state": state}[sys.argv[1]](*sys.argv[2:])

@@ -50,6 +50,9 @@ pub fn bundle(image: &Path, dir: &Path, flags: &BundleFlags, progress: &Progress
         ..Default::default()
     };
     progress.stage(format!("bundling {} (tar, gzip -9, AES-128-CBC, 10 MiB parts)", image.display()));
+    // The bundler writes `.NAME.part.N.partial` and `.NAME.manifest.xml.partial` and
+    // renames them when the bundle is complete.
+    let _unfinished = crate::cleanup::track_matching(dir, &format!(".{}.", opts.name), ".partial");
     let report = ingot_bundle::bundle(image, dir, &opts).with_context(|| format!("bundling {}", image.display()));
     progress.finish();
     report
@@ -67,6 +70,8 @@ pub fn unbundle(
     let manifest = &find_manifest(manifest)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     progress.stage(format!("checking and unpacking {}", manifest.display()));
+    // The image is written as `.ingot-unbundle.XXXXXX` and renamed once checked.
+    let _unfinished = crate::cleanup::track_matching(dir, ".ingot-unbundle.", "");
     let report =
         ingot_bundle::unbundle(manifest, &key, dir).with_context(|| format!("unbundling {}", manifest.display()));
     progress.finish();

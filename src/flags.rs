@@ -74,8 +74,10 @@ pub struct UploadFlags {
     /// Parent snapshot: upload only the blocks that differ from it.
     #[arg(long)]
     pub parent: Option<String>,
-    /// JSON report of the upload that made --parent (has its block digests; without it
-    /// the parent's blocks are read back from EBS).
+    /// The report of the upload that made --parent, or the build report (IMAGE.json) of
+    /// the image it was made from: their block digests are compared with this image's,
+    /// so only the blocks that differ are read (without it the parent's blocks are read
+    /// back from EBS).
     #[arg(long, requires = "parent")]
     pub parent_report: Option<PathBuf>,
     /// PutSnapshotBlock requests in flight (memory: workers × 512 KiB).
@@ -84,6 +86,11 @@ pub struct UploadFlags {
     /// Minutes EBS waits for the upload to complete (10–4320; default: the recipe's, else 60).
     #[arg(long)]
     pub snapshot_timeout: Option<u32>,
+    /// Delete what a failed or interrupted run leaves behind: the pending snapshot, and
+    /// for publish the AMI or the bundle in S3 (otherwise the error names them with the
+    /// commands that remove them).
+    #[arg(long)]
+    pub cleanup_on_failure: bool,
 }
 
 impl Default for UploadFlags {
@@ -97,6 +104,7 @@ impl Default for UploadFlags {
             parent_report: None,
             workers: DEFAULT_WORKERS,
             snapshot_timeout: None,
+            cleanup_on_failure: false,
         }
     }
 }

@@ -1,8 +1,9 @@
-//! What a publish works on: an image and the build report beside it (checked against the
-//! image before anything relies on it), or a recipe built first.
+//! What a publish works on: an image and the build report beside it (whose block digests
+//! the upload checks every block against), or a recipe built first.
 
 use crate::error::{Result, ResultExt};
 use crate::{Progress, Report, UploadFlags};
+use ingot_disk::digest::BlockDigests;
 use ingot_recipe::{Ami, Recipe};
 use std::path::{Path, PathBuf};
 
@@ -12,11 +13,9 @@ pub struct ImageInput {
     pub path: PathBuf,
     /// Its size in bytes.
     pub size: u64,
-    /// Its build report (`IMAGE.json`), when there is one; read only through
-    /// [`ImageInput::checked_report`].
-    report: Option<Report>,
-    /// The report came from the build that just wrote the image, so it describes it.
-    fresh: bool,
+    /// Its build report (`IMAGE.json`) with the block digests it was checked by, when
+    /// there is one that can be: see [`ImageInput::report`].
+    report: Option<(Report, BlockDigests)>,
 }
 
 impl ImageInput {
@@ -26,16 +25,20 @@ impl ImageInput {
     }
 
     /// The image a build just made, described by its report.
-    pub fn built(report: Report) -> ImageInput {
-        ImageInput { path: report.image.clone(), size: report.disk_size, report: Some(report), fresh: true }
+    pub fn built(report: Report) -> Result<ImageInput> {
+        let blocks = crate::hash::blocks_from_hex(&report.blocks, &report.image)?;
+        let (path, size) = (report.image.clone(), report.disk_size);
+        let report = report.digest.is_some().then_some((report, blocks));
+        Ok(ImageInput { path, size, report })
     }
 
-    /// The image at `path` with `path.json` if that exists (not yet checked against the
-    /// image: see [`ImageInput::check_report`]).
-    pub fn open(path: &Path) -> Result<ImageInput> {
+    /// The image at `path` with `path.json` if that exists. A report that cannot describe
+    /// the image (another size; no block digests, as `--no-digest` builds it) is left
+    /// out, the first with a warning.
+    pub fn open(path: &Path, progress: &Progress) -> Result<ImageInput> {
         let size = std::fs::metadata(path).with_context(|| format!("{}: cannot read the image", path.display()))?.len();
         let json = PathBuf::from(format!("{}.json", path.display()));
-        let report = match std::fs::read(&json) {
+        let report: Option<Report> = match std::fs::read(&json) {
             Ok(bytes) => Some(
                 serde_json::from_slice(&bytes)
                     .with_context(|| format!("{}: not an ingot build report", json.display()))?,
@@ -43,54 +46,33 @@ impl ImageInput {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("{}", json.display())),
         };
-        Ok(ImageInput { path: path.to_path_buf(), size, report, fresh: false })
-    }
-
-    /// The report, once it is known to describe the image (built just now, or checked by
-    /// [`ImageInput::check_report`]); nothing else of a report is ever relied on.
-    pub fn checked_report(&self) -> Option<&Report> {
-        self.report.as_ref().filter(|_| self.fresh)
-    }
-
-    /// Makes sure the report still describes the image before anything relies on it (its
-    /// digest is the snapshot's identity, its zero ranges what an encrypted upload may
-    /// leave out): the image is hashed (holes not read) and compared with the report's
-    /// SHA-256. A report that no longer matches, or that has no digest to check it by
-    /// (`--no-digest`), is dropped: the image is then published as one without a report,
-    /// and a stale report is named in a warning with the first partition that differs.
-    pub fn check_report(&mut self, progress: &Progress) -> Result<()> {
-        let Some(report) = &self.report else { return Ok(()) };
-        if self.fresh {
-            return Ok(());
-        }
-        let Some(want) = report.sha256.clone() else {
-            self.report = None;
-            return Ok(());
-        };
-        progress.stage(format!("checking {} against its build report", self.path.display()));
-        let file = std::fs::File::open(&self.path)
-            .with_context(|| format!("{}: cannot read the image", self.path.display()))?;
-        let got =
-            crate::hash::sha256_file(&file, self.size).with_context(|| format!("hashing {}", self.path.display()))?;
-        if got == want {
-            self.fresh = true;
-            return Ok(());
-        }
-        let mut differs = "outside the partitions (the partition table or boot code)".to_string();
-        for p in &report.partitions {
-            let Some(want) = &p.sha256 else { continue };
-            if crate::hash::sha256_range(&file, p.offset, p.size)? != *want {
-                differs = format!("first in partition {} ({:?}, at byte {})", p.number, p.label, p.offset);
-                break;
+        let report = match report {
+            Some(r) if r.disk_size != size => {
+                progress.warn(format!(
+                    "{} no longer describes {}: it says {} bytes, the image has {size}; the image is published as one without a report",
+                    json.display(),
+                    path.display(),
+                    r.disk_size
+                ));
+                None
             }
-        }
-        progress.warn(format!(
-            "{}.json no longer describes {}: the image changed after its build ({differs}); its digest and zero ranges are ignored and the image is published as one without a report",
-            self.path.display(),
-            self.path.display()
-        ));
-        self.report = None;
-        Ok(())
+            Some(r) if r.digest.is_some() => Some((crate::hash::blocks_from_hex(&r.blocks, &json)?, r)),
+            _ => None,
+        };
+        Ok(ImageInput { path: path.to_path_buf(), size, report: report.map(|(b, r)| (r, b)) })
+    }
+
+    /// The build report, if the image has one with block digests. It is relied on (its
+    /// digest is the snapshot's identity, its zero ranges what an encrypted upload may
+    /// leave out) only together with [`ImageInput::blocks`]: the upload checks every
+    /// block it reads against them and stops at the first that differs.
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_ref().map(|(r, _)| r)
+    }
+
+    /// The report's digests of the image's non-zero blocks.
+    pub fn blocks(&self) -> Option<&BlockDigests> {
+        self.report.as_ref().map(|(_, b)| b)
     }
 }
 
@@ -129,12 +111,12 @@ impl PublishInput {
         match self {
             PublishInput::Recipe { recipe: path, out } => {
                 let recipe = Recipe::load(path)?;
-                let report = crate::build::build_recipe(&recipe, path, out.clone(), true, progress)?;
-                Ok((ImageInput::built(report), recipe))
+                let report = crate::build::build_recipe(&recipe, path, out.clone(), Default::default(), progress)?;
+                Ok((ImageInput::built(report)?, recipe))
             }
             PublishInput::Image { image, recipe } => {
                 let recipe = Recipe::load(recipe)?;
-                Ok((ImageInput::open(image)?, recipe))
+                Ok((ImageInput::open(image, progress)?, recipe))
             }
         }
     }
@@ -152,68 +134,56 @@ mod tests {
         assert!(matches!(earlier, PublishInput::Image { ref image, .. } if image.ends_with("i.raw")));
     }
 
-    #[test]
-    fn an_image_is_opened_with_its_report_and_a_resized_one_loses_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let image = dir.path().join("disk.raw");
-        std::fs::File::create(&image).unwrap().set_len(1 << 20).unwrap();
-        let bare = ImageInput::open(&image).unwrap();
-        assert_eq!((bare.size, bare.report.is_none()), (1 << 20, true));
-        let report = Report {
-            image: image.clone(),
+    fn report(image: &Path, size: u64, digest: Option<&str>) -> Report {
+        Report {
+            image: image.to_path_buf(),
             name: "disk".into(),
-            disk_size: 1 << 20,
+            disk_size: size,
             table: "gpt".into(),
             disk_id: "x".into(),
             source_date_epoch: 0,
-            sha256: Some("ab".into()),
+            digest: digest.map(String::from),
+            blocks: [(0, "ab".repeat(32))].into_iter().collect(),
+            sha256: None,
             data_bytes: 0,
             zeroed: vec![],
             partitions: vec![],
-        };
-        let json = dir.path().join("disk.raw.json");
-        std::fs::write(&json, serde_json::to_vec(&report).unwrap()).unwrap();
-        let opened = ImageInput::open(&image).unwrap();
-        assert_eq!(opened.report.and_then(|r| r.sha256).as_deref(), Some("ab"));
-        std::fs::File::options().write(true).open(&image).unwrap().set_len(2 << 20).unwrap();
-        let mut resized = ImageInput::open(&image).unwrap();
-        resized.check_report(&Progress::hidden()).unwrap();
-        assert!(resized.checked_report().is_none(), "a report of another size is dropped");
-        let built = ImageInput::built(report);
-        assert_eq!((built.size, built.path), (1 << 20, image));
+        }
     }
 
     #[test]
-    fn a_report_that_no_longer_describes_the_image_is_dropped_with_a_warning() {
+    fn a_report_is_used_when_it_can_describe_the_image() {
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join("disk.raw");
-        std::fs::write(&image, vec![7u8; 4096]).unwrap();
-        let file = std::fs::File::open(&image).unwrap();
-        let part = |sha256| crate::PartitionReport {
-            number: 1,
-            label: "root".into(),
-            kind: "x".into(),
-            guid: "g".into(),
-            offset: 1024,
-            size: 2048,
-            filesystem: "none".into(),
-            filesystem_uuid: None,
-            fat_type: None,
-            sha256,
-        };
-        let report = Report {
-            image: image.clone(),
-            name: "disk".into(),
-            disk_size: 4096,
-            table: "gpt".into(),
-            disk_id: "x".into(),
-            source_date_epoch: 0,
-            sha256: Some(crate::hash::sha256_file(&file, 4096).unwrap()),
-            data_bytes: 4096,
-            zeroed: vec![(0, 512)],
-            partitions: vec![part(Some(crate::hash::sha256_range(&file, 1024, 2048).unwrap()))],
-        };
-        std::fs::write(format!("{}.json", image.display()), serde_json::to_vec(&report).unwrap()).unwrap();
+        std::fs::File::create(&image).unwrap().set_len(1 << 20).unwrap();
+        let hidden = Progress::hidden();
+        let bare = ImageInput::open(&image, &hidden).unwrap();
+        assert_eq!((bare.size, bare.report().is_none()), (1 << 20, true));
+        let json = dir.path().join("disk.raw.json");
+        let write = |r: &Report| std::fs::write(&json, serde_json::to_vec(r).unwrap()).unwrap();
+        write(&report(&image, 1 << 20, Some("d")));
+        let opened = ImageInput::open(&image, &hidden).unwrap();
+        assert_eq!(opened.report().and_then(|r| r.digest.as_deref()), Some("d"));
+        assert_eq!(opened.blocks().map(|b| b[&0]), Some([0xab; 32]));
+        write(&report(&image, 1 << 20, None));
+        assert!(ImageInput::open(&image, &hidden).unwrap().report().is_none(), "--no-digest: nothing to check by");
+        let mut bad = report(&image, 1 << 20, Some("d"));
+        bad.blocks.insert(3, "xyz".into());
+        write(&bad);
+        let e = ImageInput::open(&image, &hidden).err().unwrap().to_string();
+        assert!(e.contains("disk.raw.json: block 3"), "{e}");
+    }
+
+    #[test]
+    fn a_resized_image_loses_its_report_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.raw");
+        std::fs::File::create(&image).unwrap().set_len(2 << 20).unwrap();
+        std::fs::write(
+            dir.path().join("disk.raw.json"),
+            serde_json::to_vec(&report(&image, 1 << 20, Some("d"))).unwrap(),
+        )
+        .unwrap();
         let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = warnings.clone();
         let progress = Progress::new(move |e| {
@@ -221,23 +191,9 @@ mod tests {
                 seen.lock().unwrap().push(w.to_string());
             }
         });
-
-        let mut same = ImageInput::open(&image).unwrap();
-        assert!(same.checked_report().is_none(), "not relied on before the check");
-        same.check_report(&progress).unwrap();
-        assert!(same.checked_report().is_some(), "an unchanged image keeps its report");
-
-        std::os::unix::fs::FileExt::write_all_at(
-            &std::fs::File::options().write(true).open(&image).unwrap(),
-            b"X",
-            2000,
-        )
-        .unwrap();
-        let mut changed = ImageInput::open(&image).unwrap();
-        changed.check_report(&progress).unwrap();
-        assert!(changed.checked_report().is_none() && changed.report.is_none());
+        let resized = ImageInput::open(&image, &progress).unwrap();
+        assert!(resized.report().is_none());
         let w = warnings.lock().unwrap();
-        assert_eq!(w.len(), 1);
-        assert!(w[0].contains("no longer describes") && w[0].contains("first in partition 1"), "{}", w[0]);
+        assert!(w.len() == 1 && w[0].contains("no longer describes") && w[0].contains("1048576 bytes"), "{w:?}");
     }
 }

@@ -21,8 +21,8 @@ use std::time::Duration;
 /// The bundle a publish used.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BundleStamp {
-    /// SHA-256 of the image bundled.
-    pub image_sha256: String,
+    /// The image digest (docs/recipe.md) of the image bundled.
+    pub image_digest: String,
     /// The account id in the manifest.
     pub user: String,
     /// The manifest's architecture.
@@ -63,7 +63,6 @@ pub fn publish(
     upload_flags: &UploadFlags,
     flags: &InstanceStoreFlags,
     reg: &RegisterFlags,
-    cleanup_on_failure: bool,
     progress: &Progress,
 ) -> Result<InstanceStoreReport> {
     let u = upload_flags;
@@ -89,6 +88,9 @@ pub fn publish(
     }
     let opts = bundle_options(session, image, &spec.architecture, flags)?;
     let (stamp, bundle_reused) = bundle(image, &opts, flags, progress)?;
+    // From here on the work is in the account: a signal stops it and the error names
+    // (or removes) what it left.
+    let _stoppable = crate::cleanup::stoppable();
     let bucket = bucket(flags)?;
     let bucket_created = session.prepare_bucket(bucket).with_context(|| format!("preparing bucket {bucket:?}"))?;
     let up = BundleUpload {
@@ -114,7 +116,7 @@ pub fn publish(
             upload: Some(upload),
             register,
         }),
-        Err(e) => Err(left_behind(session, e, &upload, cleanup_on_failure)),
+        Err(e) => Err(left_behind(session, e, &upload, u.cleanup_on_failure)),
     }
 }
 
@@ -297,9 +299,9 @@ fn bundle(
 ) -> Result<(BundleStamp, bool)> {
     let dir = flags.bundle_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.bundle", image.path.display())));
     progress.stage(format!("hashing {}", image.path.display()));
-    let image_sha256 = crate::hash::image_sha256(&image.path, image.size)?;
+    let image_digest = crate::hash::image_digest_of(&image.path, image.size, progress)?;
     let want = |bundle: BundleReport| BundleStamp {
-        image_sha256: image_sha256.clone(),
+        image_digest: image_digest.clone(),
         user: opts.user.clone(),
         architecture: opts.architecture.clone(),
         ec2_cert_sha256: crate::hash::text_sha256(&opts.ec2_cert),
@@ -320,6 +322,7 @@ fn bundle(
     }
     remove_bundle_files(&dir, &opts.name);
     progress.stage(format!("bundling {} into {}", image.path.display(), dir.display()));
+    let _unfinished = crate::cleanup::track_matching(&dir, &format!(".{}.", opts.name), ".partial");
     let report =
         ingot_bundle::bundle(&image.path, &dir, opts).with_context(|| format!("bundling {}", image.path.display()));
     progress.finish();

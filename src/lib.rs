@@ -7,10 +7,10 @@
 //!     recipe: "recipes/hello.toml".into(),
 //!     out: None,
 //!     progress: ingot::Progress::hidden(),
-//!     digest: true,
+//!     digests: ingot::ReportDigests::default(),
 //! };
 //! let report = ingot::build(&opts)?;
-//! println!("{} {:?}", report.image.display(), report.sha256);
+//! println!("{} {:?}", report.image.display(), report.digest);
 //! # Ok::<(), ingot::Error>(())
 //! ```
 
@@ -30,6 +30,7 @@ mod report;
 pub use build::{build, BuildOptions};
 pub use error::{Error, Result};
 pub use flags::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags, DEFAULT_BUNDLE_REGION};
+pub use hash::ReportDigests;
 pub use inspect::{inspect, InspectedPartition, Inspection};
 pub use progress::{Event, Progress};
 pub use report::{PartitionReport, Report};

@@ -28,7 +28,7 @@ enum Command {
   SOURCE_DATE_EPOCH=1700000000 ingot build r.toml --json
 
 The image is written under a temporary name and renamed when complete; a failed build
-leaves nothing at OUT. Same recipe and inputs give the same SHA-256.")]
+leaves nothing at OUT. Same recipe and inputs give the same bytes, digest and report.")]
     Build {
         /// The recipe file (see docs/recipe.md).
         recipe: PathBuf,
@@ -38,10 +38,15 @@ leaves nothing at OUT. Same recipe and inputs give the same SHA-256.")]
         /// Print the build report as JSON on stdout and no progress.
         #[arg(long)]
         json: bool,
-        /// Leave the SHA-256 digests out of the report (they hash every byte, holes
-        /// included: about half a second per GiB).
+        /// Leave the image digest and the block digests out of the report (they hash
+        /// the data, not the holes).
         #[arg(long)]
         no_digest: bool,
+        /// Also report the SHA-256 of the whole image and of each partition, as
+        /// `sha256sum` prints it (every byte is hashed, holes included: about half a
+        /// second per GiB of disk).
+        #[arg(long)]
+        sha256: bool,
     },
     /// Show an image's partition table and partitions.
     #[command(after_help = "Examples:
@@ -117,9 +122,6 @@ skipped) and registers the manifest; images over 10 GiB are refused.")]
         upload: UploadFlags,
         #[command(flatten)]
         register: RegisterFlags,
-        /// Delete the snapshot (or the bundle in S3) when a later step fails.
-        #[arg(long)]
-        cleanup_on_failure: bool,
         #[command(flatten)]
         instance_store: Box<InstanceStoreFlags>,
         #[command(flatten)]
@@ -187,24 +189,32 @@ key. Images over 10 GiB are refused.")]
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = cli::interrupt::on_signal(std::env::args().nth(1).unwrap_or_default()) {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    if let Err(e) = cli::interrupt::on_signal(command.clone()) {
         eprintln!("error: cannot watch for SIGINT and SIGTERM: {e}");
         return ExitCode::FAILURE;
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match cli::interrupt::stopped_by() {
+            Some(signal) => {
+                eprintln!("ingot {command} stopped by {}: {e:#}", cli::interrupt::name(signal));
+                ExitCode::from(128 + signal as u8)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Build { recipe, out, json, no_digest } => {
+        Command::Build { recipe, out, json, no_digest, sha256 } => {
             let progress = terminal(json);
-            let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digest: !no_digest })?;
+            let digests = ingot::ReportDigests { blocks: !no_digest, sha256 };
+            let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digests })?;
             print(json, &report, &build_lines(&report))?;
         }
         Command::Inspect { image, json } => {
@@ -222,28 +232,21 @@ fn run(cli: Cli) -> Result<()> {
             let report = ingot::publish::register(&aws, &snapshot, &recipe, &register, &terminal(json))?;
             print(json, &report, &report.image_id)?;
         }
-        Command::Publish { input, recipe, out, upload, register, cleanup_on_failure, instance_store, aws, json } => {
+        Command::Publish { input, recipe, out, upload, register, instance_store, aws, json } => {
             let input = PublishInput::new(input, recipe, out);
             let progress = terminal(json);
             if instance_store.instance_store {
-                let r = ingot::instance_store::publish(
-                    &aws,
-                    &input,
-                    &upload,
-                    &instance_store,
-                    &register,
-                    cleanup_on_failure,
-                    &progress,
-                )?;
+                let r = ingot::instance_store::publish(&aws, &input, &upload, &instance_store, &register, &progress)?;
                 print(json, &r, &published(json, &r.register, "bundled or uploaded"))?;
             } else {
-                let r = ingot::publish::publish(&aws, &input, &upload, &register, cleanup_on_failure, &progress)?;
+                let r = ingot::publish::publish(&aws, &input, &upload, &register, &progress)?;
                 print(json, &r, &published(json, &r.register, "uploaded"))?;
             }
         }
         Command::Download { snapshot, out, workers, aws, json } => {
             let report = ingot::publish::download(&aws, &snapshot, &out, workers, &terminal(json))?;
-            let digest = report.sha256.as_deref().unwrap_or("(no ingot:image-sha256 tag: digest not checked)");
+            let digest = report.digest.as_deref().or(report.sha256.as_deref());
+            let digest = digest.unwrap_or("(no ingot:image-digest tag: digest not checked)");
             print(json, &report, &format!("{digest}  {}", out.display()))?;
         }
         Command::Bundle { image, destination, keys, json } => {
@@ -279,7 +282,8 @@ fn published(json: bool, register: &ingot::publish::RegisterReport, skipped: &st
 
 /// `ingot build`'s summary: the digest and path, then a line per partition.
 fn build_lines(report: &ingot::Report) -> String {
-    let mut out = format!("{}  {}", report.sha256.as_deref().unwrap_or("(no digest)"), report.image.display());
+    let digest = report.digest.as_deref().or(report.sha256.as_deref()).unwrap_or("(no digest)");
+    let mut out = format!("{digest}  {}", report.image.display());
     for p in &report.partitions {
         out += &format!(
             "\n  {:>2}  {:<12} {:>10} MiB at {:>8} KiB  {:<5} {}",

@@ -17,7 +17,10 @@ use std::time::Duration;
 
 /// Snapshot tag holding the image's size in bytes (the volume is whole GiB).
 pub const TAG_SIZE: &str = "ingot:image-size";
-/// Snapshot tag holding the image's SHA-256, when its build report had one.
+/// Snapshot tag holding the image digest (docs/recipe.md), when its build report had one.
+pub const TAG_DIGEST: &str = "ingot:image-digest";
+/// Snapshot tag holding the image's whole-file SHA-256, when its build report had one
+/// (built with `--sha256`).
 pub const TAG_SHA256: &str = "ingot:image-sha256";
 
 /// `ingot upload IMAGE [--recipe R]`: uploads the image to a new snapshot.
@@ -28,9 +31,9 @@ pub fn upload_image(
     flags: &UploadFlags,
     progress: &Progress,
 ) -> Result<UploadReport> {
-    let mut input = ImageInput::open(image)?;
+    let _stoppable = crate::cleanup::stoppable();
+    let input = ImageInput::open(image, progress)?;
     let recipe = recipe.map(Recipe::load).transpose()?;
-    input.check_report(progress)?;
     let session = aws.session()?;
     upload(&session, &input, recipe.as_ref().and_then(|r| r.ami.as_ref()), flags, progress)
 }
@@ -59,8 +62,8 @@ pub(crate) fn upload(
     progress: &Progress,
 ) -> Result<UploadReport> {
     let encrypted = flags.encrypted || ami.is_some_and(|a| a.encrypted);
-    let report = image.checked_report();
-    let digest = report.and_then(|r| r.sha256.clone());
+    let report = image.report();
+    let digest = report.and_then(|r| r.digest.clone());
     let size = image.size;
     let volume = image.volume_gib(flags, ami);
     // The parent's digests may take a while to read: check everything else first.
@@ -74,7 +77,10 @@ pub(crate) fn upload(
     let mut tags: Vec<(String, String)> = ami.map(|a| a.tags.clone().into_iter().collect()).unwrap_or_default();
     tags.push((TAG_SIZE.into(), size.to_string()));
     if let Some(d) = &digest {
-        tags.push((TAG_SHA256.into(), d.clone()));
+        tags.push((TAG_DIGEST.into(), d.clone()));
+    }
+    if let Some(sha) = report.and_then(|r| r.sha256.clone()) {
+        tags.push((TAG_SHA256.into(), sha));
     }
     let description = flags.description.clone().unwrap_or_else(|| format!("ingot upload of {name}"));
     let kms_key_arn = flags.kms_key_id.clone().or(ami.and_then(|a| a.kms_key_id.clone()));
@@ -95,6 +101,7 @@ pub(crate) fn upload(
             .unwrap_or(ebs::DEFAULT_SNAPSHOT_TIMEOUT_MINUTES),
         parent,
         zero_blocks,
+        expect: image.blocks().cloned(),
         workers: flags.workers,
         ..UploadOptions::default()
     };
@@ -103,12 +110,23 @@ pub(crate) fn upload(
         *digests = parent_digests(session, id, flags.parent_report.as_deref(), progress)?;
     }
     let counters = Arc::new(ingot_aws::Progress::default());
-    let report = with_bar(progress, &counters, "uploading", || session.upload(&image.path, &opts, &counters))
-        .with_context(|| format!("uploading {} to EBS in {}", image.path.display(), session.region()))?;
-    Ok(report)
+    let uploaded = with_bar(progress, &counters, "uploading", || session.upload(&image.path, &opts, &counters));
+    let what = || format!("uploading {} to EBS in {}", image.path.display(), session.region());
+    match uploaded {
+        Ok(report) => Ok(report),
+        Err(ingot_aws::Error::Pending { snapshot, cause, .. }) if flags.cleanup_on_failure => {
+            let done = match session.cleanup(None, Some(&snapshot)) {
+                Ok(()) => format!("snapshot {snapshot} removed (--cleanup-on-failure)"),
+                Err(c) => format!("snapshot {snapshot} left pending: removing it failed too ({c})"),
+            };
+            Err(Error::from(*cause).context(what()).context(done))
+        }
+        Err(e) => Err(Error::from(e).context(what())),
+    }
 }
 
-/// The parent's block digests: from an earlier upload report, or read from the snapshot.
+/// The parent's block digests: from an earlier upload (or publish) report, from the build
+/// report of the image it was made from, or read from the snapshot.
 fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: &Progress) -> Result<Digests> {
     if let Some(path) = report {
         let text = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
@@ -117,8 +135,16 @@ fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: 
         if v.get("upload").is_some() {
             v = v["upload"].take();
         }
+        if v.get("disk_size").is_some() {
+            let r: crate::Report =
+                serde_json::from_value(v).with_context(|| format!("{}: not an ingot build report", path.display()))?;
+            if r.digest.is_none() {
+                bail!("{}: built with --no-digest, it has no block digests to compare with", path.display());
+            }
+            return crate::hash::blocks_from_hex(&r.blocks, path);
+        }
         let r: UploadReport = serde_json::from_value(v)
-            .with_context(|| format!("{}: not an ingot upload or publish report", path.display()))?;
+            .with_context(|| format!("{}: not an ingot upload, publish or build report", path.display()))?;
         if r.snapshot_id != id {
             bail!("{}: reports snapshot {} but --parent is {id}", path.display(), r.snapshot_id);
         }
@@ -233,16 +259,18 @@ pub struct PublishReport {
 
 /// `ingot publish`: builds (given a recipe), uploads, waits, registers, tags, shares and
 /// copies; reuses an AMI of the same name (unless forced) without uploading anything.
-/// With `cleanup_on_failure`, a failure after the upload removes the snapshot (and AMI).
+/// With `--cleanup-on-failure`, a failure (or a stop: see [`crate::cleanup::stoppable`])
+/// during or after the upload removes the snapshot (and AMI).
 pub fn publish(
     aws: &AwsFlags,
     input: &PublishInput,
     upload_flags: &UploadFlags,
     register: &RegisterFlags,
-    cleanup_on_failure: bool,
     progress: &Progress,
 ) -> Result<PublishReport> {
-    let (mut input, recipe) = input.resolve(progress)?;
+    let cleanup_on_failure = upload_flags.cleanup_on_failure;
+    let (input, recipe) = input.resolve(progress)?;
+    let _stoppable = crate::cleanup::stoppable();
     let session = aws.session()?;
     let ami = recipe.ami.as_ref();
     let volume = input.volume_gib(upload_flags, ami);
@@ -254,7 +282,6 @@ pub fn publish(
             return Ok(PublishReport { image, upload: None, register });
         }
     }
-    input.check_report(progress)?;
     let upload = upload(&session, &input, ami, upload_flags, progress)?;
     let snapshot = upload.snapshot_id.clone();
     let (image_id, err) = match register_snapshot(&session, &snapshot, &spec, register, progress) {
@@ -315,13 +342,16 @@ pub struct Downloaded {
     pub download: DownloadReport,
     /// The image's size: the `ingot:image-size` tag's, else the volume's.
     pub image_size: u64,
+    /// The image digest of the image written, when the snapshot's tag said what it must
+    /// be (checked).
+    pub digest: Option<String>,
     /// SHA-256 of the image written, when the snapshot's tag said what it must be (checked).
     pub sha256: Option<String>,
 }
 
 /// Downloads snapshot `id` to `out` under a temporary name, renamed when complete. A
-/// snapshot ingot uploaded carries the image's size and SHA-256 in tags: the image is cut
-/// to that size and its digest checked.
+/// snapshot ingot uploaded carries the image's size and digest (and SHA-256, if its build
+/// reported one) in tags: the image is cut to that size and its digests checked.
 pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -352,6 +382,18 @@ pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: 
             image_size = size;
         }
     }
+    let digest = match tag(TAG_DIGEST) {
+        Some(want) => {
+            let blocks = crate::hash::block_digests(temp.as_file(), 0, image_size, &Progress::hidden())
+                .with_context(|| format!("{}: cannot read it back", temp.path().display()))?;
+            let got = hex::encode(ingot_disk::digest::image_digest(image_size, &blocks));
+            if got != want {
+                bail!("snapshot {id}: the downloaded image's digest is {got}, its {TAG_DIGEST} tag says {want}");
+            }
+            Some(got)
+        }
+        None => None,
+    };
     let sha256 = match tag(TAG_SHA256) {
         Some(want) => {
             let got = crate::hash::sha256_file(temp.as_file(), image_size)
@@ -368,7 +410,7 @@ pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: 
     temp.persist(out)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot rename the download to {}", out.display()))?;
-    Ok(Downloaded { download, image_size, sha256 })
+    Ok(Downloaded { download, image_size, digest, sha256 })
 }
 
 #[cfg(test)]

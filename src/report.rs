@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What `ingot build` made: written next to the image as `OUT.json`.
@@ -16,7 +17,17 @@ pub struct Report {
     pub disk_id: String,
     /// The SOURCE_DATE_EPOCH every timestamp was clamped to.
     pub source_date_epoch: i64,
-    /// SHA-256 of the whole image, lowercase hex; `null` when built with `--no-digest`.
+    /// The image digest (docs/recipe.md, `ingot_disk::digest`), lowercase hex; `null`
+    /// when built with `--no-digest`.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// SHA-256 (lowercase hex) of each non-zero 512 KiB block by index: what the digest
+    /// is computed from, and what an upload checks each block it reads against.
+    #[serde(default)]
+    pub blocks: BTreeMap<u64, String>,
+    /// SHA-256 of the whole image (what `sha256sum` prints), lowercase hex; only when
+    /// built with `--sha256`.
+    #[serde(default)]
     pub sha256: Option<String>,
     /// Bytes of the image that hold data (the rest are holes that read as zeros).
     pub data_bytes: u64,
@@ -50,6 +61,11 @@ pub struct PartitionReport {
     pub filesystem_uuid: Option<String>,
     /// 12, 16 or 32 for FAT.
     pub fat_type: Option<u8>,
-    /// SHA-256 of the partition's bytes; `null` when built with `--no-digest`.
+    /// The partition's digest, computed as the image's with the partition as the image;
+    /// `null` when built with `--no-digest`.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// SHA-256 of the partition's bytes; only when built with `--sha256`.
+    #[serde(default)]
     pub sha256: Option<String>,
 }

@@ -104,7 +104,7 @@ fn upload_writes_exactly_the_nonzero_blocks_and_download_restores_the_image() {
     let d = json(ingot_aws(&moto.endpoint()).args(["download", snap]).arg(&restored).arg("--json"));
     assert_eq!(d["blocks"], nonzero.len() as u64);
     assert_eq!(sha256_file(&restored), sha256_file(&img), "the download has the original SHA-256");
-    assert_eq!(d["sha256"].as_str().unwrap(), sha256_file(&img));
+    assert_eq!(d["digest"].as_str().unwrap(), image_digest(&img, None), "checked against the snapshot's tag");
     assert!(allocated(&restored) < 12 << 20, "the download is sparse");
 
     // The same image again: the client token (from its digest) returns the same snapshot.
@@ -185,8 +185,8 @@ fn publish_sends_every_registration_field_and_twice_is_once() {
     assert_eq!(p2["register"]["image_id"], ami.as_str());
     assert_eq!(p2["upload"], serde_json::Value::Null);
     assert_eq!(moto.ec2("RegisterImage").len(), 1, "one AMI");
-    let sha = sha256_file(&img);
-    let snaps = ebs_check(&["snapshots", &moto.endpoint(), "ingot:image-sha256", &sha]);
+    let digest = image_digest(&img, None);
+    let snaps = ebs_check(&["snapshots", &moto.endpoint(), "ingot:image-digest", &digest]);
     assert_eq!(snaps, serde_json::json!([snap]), "one snapshot");
 }
 
@@ -394,7 +394,7 @@ fn encrypted_uploads_write_the_zero_blocks_filesystems_rely_on() {
 fn incremental_uploads_send_only_changed_blocks() {
     let moto = Server::moto();
     let dir = tempfile::tempdir().unwrap();
-    let (_, img) = image(dir.path(), 4, 8, "");
+    let (recipe, img) = image(dir.path(), 4, 8, "");
     let first = upload(&moto.endpoint(), &img, &[]);
     let base = dir.path().join("base.json");
     std::fs::write(&base, first.to_string()).unwrap();
@@ -420,6 +420,32 @@ fn incremental_uploads_send_only_changed_blocks() {
     // Without a report the parent's digests are read back from EBS: same result.
     let r2 = upload(&moto.endpoint(), &next, &["--parent", parent, "--description", "again"]);
     assert_eq!(r2["blocks_written"], 2, "{r2}");
+
+    // A rebuild with one file changed, against the parent's build report: the two
+    // reports say which blocks differ, and only those are read and sent.
+    std::fs::write(dir.path().join("data8/f002"), bytes(77, 1 << 20)).unwrap();
+    let rebuilt = dir.path().join("rebuilt.raw");
+    build_checked(&recipe, &rebuilt);
+    let report = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(format!("{}.json", p.display())).unwrap()).unwrap()
+    };
+    let (old, new) = (report(&img), report(&rebuilt));
+    let (old, new) = (old["blocks"].as_object().unwrap(), new["blocks"].as_object().unwrap());
+    let differ = new.iter().filter(|(i, d)| old.get(*i) != Some(d)).count()
+        + old.keys().filter(|i| !new.contains_key(*i)).count();
+    assert!(differ >= 2 && differ < new.len() / 2, "{differ} of {} blocks differ", new.len());
+    let parent_report = format!("{}.json", img.display());
+    let r3 = upload(&moto.endpoint(), &rebuilt, &["--parent", parent, "--parent-report", &parent_report]);
+    assert_eq!(r3["blocks_written"], differ as u64, "{r3}");
+    let same = new.iter().filter(|(i, d)| old.get(*i) == Some(d)).count();
+    assert_eq!(r3["blocks_unchanged"], same as u64, "equal in both reports: skipped unread");
+    check_readback(
+        &moto.endpoint(),
+        r3["snapshot_id"].as_str().unwrap(),
+        &rebuilt,
+        &nonzero_blocks(&rebuilt),
+        "us-east-1",
+    );
 }
 
 #[test]
@@ -478,19 +504,11 @@ fn a_server_reporting_another_block_size_is_refused() {
     assert!(err.contains("ingot will not write to it"), "{err}");
 }
 
-/// Runs an AWS command with `--json` that must succeed with a warning: (stdout's JSON, stderr).
-fn json_warned(cmd: &mut std::process::Command) -> (serde_json::Value, String) {
-    let o = run(cmd.arg("--json"));
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "{cmd:?} failed: {err}");
-    (serde_json::from_slice(&o.stdout).expect("JSON on stdout"), err)
-}
-
 /// An image changed in place after `ingot build`: its IMAGE.json no longer describes it.
-/// upload and publish say so, ignore the report, and the snapshot holds the image as it is
-/// now; an encrypted upload trusts none of the report's zero ranges.
+/// The upload checks every block it reads against the report's digests and stops at the
+/// first that differs, naming it; moving the report away uploads the image as it is now.
 #[test]
-fn an_image_changed_after_its_build_is_published_as_it_is_now() {
+fn an_image_changed_after_its_build_is_refused_naming_the_first_block() {
     let moto = Server::moto();
     let dir = tempfile::tempdir().unwrap();
     let (recipe, img) = image(dir.path(), 2, 19, "\n[ami]\nname = \"stale-{version}\"\n");
@@ -503,29 +521,123 @@ fn an_image_changed_after_its_build_is_published_as_it_is_now() {
     );
 
     // Change one byte inside the root partition, where the build left a hole.
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(format!("{}.json", img.display())).unwrap()).unwrap();
+    let json_path = PathBuf::from(format!("{}.json", img.display()));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     let at = report["disk_size"].as_u64().unwrap() - (3 << 20);
     std::os::unix::fs::FileExt::write_all_at(&std::fs::File::options().write(true).open(&img).unwrap(), b"X", at)
         .unwrap();
-    let now = nonzero_blocks(&img);
+    let block = at / 524_288;
+    let named = format!("block {block} (at byte {}) is not what {}.json says", block * 524_288, img.display());
 
-    let (second, err) = json_warned(ingot_aws(&moto.endpoint()).arg("upload").arg(&img));
-    assert!(err.contains("no longer describes") && err.contains("first in partition 1"), "{err}");
-    assert_ne!(second["snapshot_id"], first["snapshot_id"], "the old snapshot is not reused");
-    assert_eq!(second["reused"], false);
+    // The same report, so the same client token: the snapshot of the image as built is
+    // found, and checking the image against it fails before anything is sent.
+    let o = run(ingot_aws(&moto.endpoint()).arg("upload").arg(&img));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.stdout.is_empty());
+    assert!(err.contains(&named) && err.contains("the image changed after its build"), "{err}");
+    assert!(err.contains(&format!("move {}.json away", img.display())), "{err}");
+
+    // Another request (another token): the upload stops at that block, the snapshot it
+    // started is named as left pending.
+    let o = run(ingot_aws(&moto.endpoint()).arg("upload").arg(&img).args(["--description", "other"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains(&named), "{err}");
+    assert!(err.contains("is left pending") && err.contains("aws ec2 delete-snapshot --snapshot-id snap-"), "{err}");
+
+    let o = run(ingot_aws(&moto.endpoint()).arg("publish").arg(&img).arg("--recipe").arg(&recipe));
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains(&named));
+
+    // Without the report the image is uploaded as it is now.
+    std::fs::rename(&json_path, dir.path().join("old.json")).unwrap();
+    let now = nonzero_blocks(&img);
+    let second = upload(&moto.endpoint(), &img, &[]);
+    assert_ne!(second["snapshot_id"], first["snapshot_id"]);
     assert_eq!(second["blocks_written"], now.len() as u64);
     check_readback(&moto.endpoint(), second["snapshot_id"].as_str().unwrap(), &img, &now, "us-east-1");
+}
 
-    let (p, err) = json_warned(ingot_aws(&moto.endpoint()).arg("publish").arg(&img).arg("--recipe").arg(&recipe));
-    assert!(err.contains("no longer describes"), "{err}");
-    let snap = p["upload"]["snapshot_id"].as_str().unwrap();
-    assert_ne!(snap, first["snapshot_id"].as_str().unwrap());
-    check_readback(&moto.endpoint(), snap, &img, &now, "us-east-1");
-    assert_eq!(p["register"]["snapshot_id"], snap, "the AMI is registered from the new snapshot");
+/// The first `snap-…` id in `text`.
+fn snapshot_in(text: &str) -> String {
+    let at = text.find("snap-").unwrap_or_else(|| panic!("no snapshot id in: {text}"));
+    text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
 
-    let (enc, _) = json_warned(ingot_aws(&moto.endpoint()).arg("upload").arg(&img).arg("--encrypted"));
-    let all: Vec<u64> = (0..report["disk_size"].as_u64().unwrap() / 524_288).collect();
-    assert_eq!(enc["blocks_written"], all.len() as u64, "no zero range of a stale report is trusted");
-    check_readback(&moto.endpoint(), enc["snapshot_id"].as_str().unwrap(), &img, &all, "us-east-1");
+/// SIGINT or SIGTERM during an upload: it stops sending, names the snapshot it left
+/// pending with the command that deletes it (or deletes it, with --cleanup-on-failure)
+/// and exits 130 / 143; the strict server holds what the message says.
+#[test]
+fn an_interrupted_upload_names_or_removes_its_pending_snapshot() {
+    let moto = Server::moto();
+    let proxy = Server::proxy(&moto, &["--rate", "slow=1", "--puts-only", "--slow-seconds", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (recipe, img) = image(dir.path(), 4, 23, "\n[ami]\nname = \"stopped-{version}\"\n");
+    let slowed = || proxy.get("/_proxy/stats")["slow"].as_u64().unwrap_or(0);
+    for (signal, code, cleanup) in [("INT", 130, false), ("TERM", 143, true)] {
+        let before = slowed();
+        let sending = || slowed() > before;
+        let mut cmd = ingot_aws(&proxy.endpoint());
+        cmd.arg("upload").arg(&img).args(["--workers", "1", "--description", signal]);
+        if cleanup {
+            cmd.arg("--cleanup-on-failure");
+        }
+        let o = interrupted(&mut cmd, sending, signal);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        assert!(o.stdout.is_empty());
+        assert!(err.contains(&format!("ingot upload: stopping on SIG{signal}")), "{err}");
+        assert!(err.contains(&format!("ingot upload stopped by SIG{signal}: ")), "{err}");
+        let snap = snapshot_in(&err);
+        let state = ebs_check(&["state", &moto.endpoint(), &snap]);
+        if cleanup {
+            assert!(err.contains(&format!("snapshot {snap} removed (--cleanup-on-failure)")), "{err}");
+            assert_eq!(state, "absent", "--cleanup-on-failure deleted it");
+        } else {
+            assert!(err.contains(&format!("snapshot {snap} is left pending")), "{err}");
+            assert!(err.contains(&format!("aws ec2 delete-snapshot --snapshot-id {snap}")), "{err}");
+            assert_eq!(state, "pending", "the snapshot is left as the message says");
+        }
+    }
+
+    // publish stops the same way, before any AMI exists.
+    let mut cmd = ingot_aws(&proxy.endpoint());
+    cmd.arg("publish").arg(&img).arg("--recipe").arg(&recipe).args(["--workers", "1", "--cleanup-on-failure"]);
+    let before = slowed();
+    let o = interrupted(&mut cmd, || slowed() > before, "INT");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    let snap = snapshot_in(&err);
+    assert!(err.contains(&format!("snapshot {snap} removed (--cleanup-on-failure)")), "{err}");
+    assert_eq!(ebs_check(&["state", &moto.endpoint(), &snap]), "absent");
+    assert!(moto.ec2("RegisterImage").is_empty(), "no AMI was registered");
+}
+
+/// A second signal ends the process at once, even while a request is in flight.
+#[test]
+fn a_second_signal_exits_at_once() {
+    let moto = Server::moto();
+    let proxy = Server::proxy(&moto, &["--rate", "slow=1", "--slow-seconds", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, img) = image(dir.path(), 1, 29, "");
+    let child = ingot_aws(&proxy.endpoint())
+        .arg("upload")
+        .arg(&img)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while proxy.get("/_proxy/stats")["slow"].as_u64().unwrap_or(0) < 1 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "StartSnapshot never came");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    send_signal(child.id(), "INT");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = std::time::Instant::now();
+    send_signal(child.id(), "INT");
+    let o = child.wait_with_output().unwrap();
+    assert!(second.elapsed() < std::time::Duration::from_secs(5), "the second SIGINT did not end it at once");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("ingot upload: stopping on SIGINT (send it again to exit at once)"), "{err}");
+    assert!(err.contains("ingot upload stopped by a second SIGINT"), "{err}");
 }

@@ -13,7 +13,8 @@ fn hello_recipe_builds_a_clean_sparse_gpt_image_with_its_files() {
     let report = build(&repo().join("recipes/hello.toml"), &out);
 
     sgdisk_verify(&out);
-    assert_eq!(report["sha256"], sha256_file(&out));
+    assert_eq!(report["digest"], image_digest(&out, None), "the digest docs/recipe.md defines");
+    assert!(report["sha256"].is_null(), "the whole-file SHA-256 only with --sha256");
     assert_eq!(report["disk_size"], 64 << 20);
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 64 << 20);
     let esp = &report["partitions"][0];
@@ -25,9 +26,7 @@ fn hello_recipe_builds_a_clean_sparse_gpt_image_with_its_files() {
     expected.insert("motd.txt".into(), sha256_file(&repo().join("recipes/hello/motd")));
     assert_eq!(fat_files(&out, off), expected);
 
-    let part = tmp.path().join("esp.img");
-    extract(&out, off, len, &part);
-    assert_eq!(esp["sha256"], sha256_file(&part));
+    assert_eq!(esp["digest"], image_digest(&out, Some((off, len))));
 
     let root = &report["partitions"][1];
     let (roff, rlen) = (root["offset"].as_u64().unwrap(), root["size"].as_u64().unwrap());
@@ -44,7 +43,7 @@ fn hello_recipe_builds_a_clean_sparse_gpt_image_with_its_files() {
 
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{}.json", out.display())).unwrap()).unwrap();
-    assert_eq!(written["sha256"], report["sha256"], "OUT.json is the report printed by --json");
+    assert_eq!(written, report, "OUT.json is the report printed by --json");
 
     // inspect reads the same table back
     let o = run(ingot().arg("inspect").arg(&out).arg("--json"));
@@ -289,25 +288,76 @@ fn a_corrupt_image_is_refused_by_inspect() {
 }
 
 #[test]
-fn no_digest_leaves_the_digests_out_and_the_image_unchanged() {
+fn digest_flags_choose_what_the_report_carries_and_never_change_the_image() {
     let tmp = tempfile::tempdir().unwrap();
     let with = build(&repo().join("recipes/hello.toml"), &tmp.path().join("a.raw"));
-    let out = tmp.path().join("b.raw");
-    let o = run(ingot()
-        .arg("build")
-        .arg(repo().join("recipes/hello.toml"))
-        .arg("-o")
-        .arg(&out)
-        .args(["--json", "--no-digest"]));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let without: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(without["sha256"].is_null() && without["partitions"][0]["sha256"].is_null());
-    assert_eq!(sha256_file(&out), with["sha256"].as_str().unwrap(), "the same image either way");
+    let blocks = with["blocks"].as_object().unwrap();
+    assert!(!blocks.is_empty() && blocks.len() as u64 <= with["data_bytes"].as_u64().unwrap().div_ceil(512 << 10) + 8);
+    let flagged = |name: &str, flags: &[&str]| -> (std::path::PathBuf, serde_json::Value) {
+        let out = tmp.path().join(name);
+        let o = run(ingot()
+            .arg("build")
+            .arg(repo().join("recipes/hello.toml"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--json")
+            .args(flags));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (out.clone(), serde_json::from_slice(&o.stdout).unwrap())
+    };
+    let (out, without) = flagged("b.raw", &["--no-digest"]);
+    assert!(without["digest"].is_null() && without["blocks"].as_object().unwrap().is_empty());
+    assert!(without["partitions"][0]["digest"].is_null() && without["sha256"].is_null());
+    assert_eq!(image_digest(&out, None), with["digest"].as_str().unwrap(), "the same image either way");
+
+    let (out, sha) = flagged("c.raw", &["--sha256"]);
+    assert_eq!(sha["sha256"], sha256_file(&out), "--sha256 is what sha256sum prints");
+    assert_eq!((&sha["digest"], &sha["blocks"]), (&with["digest"], &with["blocks"]));
+    let esp = &sha["partitions"][0];
+    let part = tmp.path().join("esp.img");
+    extract(&out, esp["offset"].as_u64().unwrap(), esp["size"].as_u64().unwrap(), &part);
+    assert_eq!(esp["sha256"], sha256_file(&part));
+    assert_eq!(esp["digest"], with["partitions"][0]["digest"]);
+}
+
+#[test]
+fn the_digest_script_in_the_docs_is_the_one_the_tests_run() {
+    let docs = std::fs::read_to_string(repo().join("docs/recipe.md")).unwrap();
+    let script = std::fs::read_to_string(repo().join("scripts/image-digest.py")).unwrap();
+    assert!(
+        docs.contains(&format!("```python\n{script}```")),
+        "docs/recipe.md must show scripts/image-digest.py as it is"
+    );
+}
+
+/// A 64 GiB disk holding a few MiB is hashed in proportion to its data: its report lists
+/// only the non-zero blocks, and the digest is the one the script computes reading
+/// every byte.
+#[test]
+fn a_large_sparse_disk_is_digested_by_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    std::fs::write(dir.path().join("t/data.bin"), vec![0x5a; 3 << 20]).unwrap();
+    let r = recipe(
+        dir.path(),
+        "name = \"wide\"\nsize = \"64 GiB\"\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"t\"\n",
+    );
+    let out = dir.path().join("wide.raw");
+    let report = build(&r, &out);
+    let blocks = report["blocks"].as_object().unwrap();
+    assert!(blocks.len() < 200, "{} blocks listed for a disk holding a few MiB", blocks.len());
+    let p = &report["partitions"][0];
+    let (off, len) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+    e2fsck_clean(&out, off, len);
+    sgdisk_verify(&out);
+    assert_eq!(p["digest"], image_digest(&out, Some((off, len))));
+    assert_eq!(report["digest"], image_digest(&out, None));
 }
 
 /// SIGINT or SIGTERM in the middle of `ingot build` removes the unfinished image, says
-/// what was stopped and exits 130 or 143. A 32 GiB disk takes seconds to hash (its holes
-/// included), which leaves time to send the signal once the temporary file is there.
+/// what was stopped and exits 130 or 143. The SHA-256 of a 32 GiB disk (`--sha256`, holes
+/// included) takes seconds, which leaves time to send the signal once the temporary file
+/// is there.
 #[test]
 fn an_interrupted_build_leaves_nothing_and_exits_128_plus_the_signal() {
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
@@ -315,36 +365,12 @@ fn an_interrupted_build_leaves_nothing_and_exits_128_plus_the_signal() {
         let r =
             recipe(dir.path(), "name = \"big\"\nsize = \"32 GiB\"\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n");
         let out = dir.path().join("big.raw");
-        let child = ingot()
-            .arg("build")
-            .arg(&r)
-            .arg("-o")
-            .arg(&out)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the ingot binary starts");
-        let partial = || {
-            std::fs::read_dir(dir.path())
-                .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".partial"))
-        };
-        let started = std::time::Instant::now();
-        while !partial() {
-            assert!(started.elapsed() < std::time::Duration::from_secs(20), "no temporary image appeared");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let kill = run(std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()));
-        assert!(kill.status.success());
-        let o = child.wait_with_output().unwrap();
+        let partial = || names_in(dir.path()).iter().any(|n| n.ends_with(".partial"));
+        let o = interrupted(ingot().arg("build").arg(&r).arg("-o").arg(&out).arg("--sha256"), partial, signal);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(code), "SIG{signal}: {err}");
         assert!(err.contains(&format!("ingot build stopped by SIG{signal}: removed the unfinished")), "{err}");
         assert!(err.contains(".big.raw."), "the line names the file removed: {err}");
-        let left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(left, ["recipe.toml"], "SIG{signal} left files behind");
+        assert_eq!(names_in(dir.path()), ["recipe.toml"], "SIG{signal} left files behind");
     }
 }

@@ -323,7 +323,7 @@ fn a_changed_image_is_bundled_again_and_never_overwrites_another_bundle_silently
 
     // The default prefix is unique to each bundle: AMI-NAME/ID.
     let r = json(&mut rig.publish(&ep, "us-east-1", "shared", &["--name", "store-next", "--json"]));
-    assert_ne!(r["bundle"]["image_sha256"], first["bundle"]["image_sha256"], "the image changed: a new bundle");
+    assert_ne!(r["bundle"]["image_digest"], first["bundle"]["image_digest"], "the image changed: a new bundle");
     assert_ne!(r["bundle"]["bundle"]["digest"], first["bundle"]["bundle"]["digest"]);
     let location = r["register"]["image_location"].as_str().unwrap();
     let (prefix, id) = location.strip_prefix("shared/store-next/").unwrap().split_once('/').unwrap();

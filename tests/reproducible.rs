@@ -97,7 +97,7 @@ fn tarball() -> std::path::PathBuf {
 }
 
 #[test]
-fn two_builds_from_different_copies_give_one_sha256() {
+fn two_builds_from_different_copies_give_one_digest_and_one_sha256() {
     let base = tempfile::tempdir().unwrap();
     let a = base.path().join("first/checkout");
     let b = base.path().join("elsewhere/another copy");
@@ -114,6 +114,7 @@ fn two_builds_from_different_copies_give_one_sha256() {
             .arg("-o")
             .arg(&out)
             .arg("--json")
+            .arg("--sha256")
             .env("TZ", tz)
             .env("LC_ALL", lang)
             .env("LANG", lang)
@@ -128,11 +129,13 @@ fn two_builds_from_different_copies_give_one_sha256() {
             r["partitions"][1]["size"].as_u64().unwrap(),
         );
         assert_eq!(r["sha256"], sha256_file(&out));
+        assert_eq!(r["digest"], image_digest(&out, None));
         r
     };
     let ra = build_in(&a, "UTC", "C", base.path());
     let rb = build_in(&b, "Pacific/Chatham", "de_DE.UTF-8", &b);
     assert_eq!(ra["sha256"], rb["sha256"], "two builds of one recipe differ");
+    assert_eq!((&ra["digest"], &ra["blocks"]), (&rb["digest"], &rb["blocks"]));
     for (pa, pb) in ra["partitions"].as_array().unwrap().iter().zip(rb["partitions"].as_array().unwrap()) {
         assert_eq!(pa, pb);
     }
@@ -142,6 +145,7 @@ fn two_builds_from_different_copies_give_one_sha256() {
     std::fs::write(b.join("recipe.toml"), other).unwrap();
     let rc = build_in(&b, "UTC", "C", &b);
     assert_ne!(rc["sha256"], ra["sha256"]);
+    assert_ne!(rc["digest"], ra["digest"]);
     assert_ne!(rc["disk_id"], ra["disk_id"]);
     assert_ne!(rc["partitions"][0]["guid"], ra["partitions"][0]["guid"]);
     assert_ne!(rc["partitions"][0]["filesystem_uuid"], ra["partitions"][0]["filesystem_uuid"]);

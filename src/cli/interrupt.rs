@@ -1,27 +1,60 @@
-//! SIGINT and SIGTERM: the unfinished outputs the library tracks are removed, one line
-//! says what was stopped, and the process exits with 128 + the signal (130, 143), as a
-//! shell reports a command killed by it.
+//! SIGINT and SIGTERM. Outside AWS work, the unfinished outputs the library tracks are
+//! removed, one line says what was stopped, and the process exits with 128 + the signal
+//! (130, 143), as a shell reports a command killed by it. During AWS work (an upload, a
+//! publish) the first signal asks the work to stop: it fails with an error that names
+//! what it left in the account (or removes it, with `--cleanup-on-failure`), and `main`
+//! prints it on the same one line and exits the same way. A second signal exits at once,
+//! naming the snapshots left pending.
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The signal that asked the work to stop, or 0.
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
 /// Watches for SIGINT and SIGTERM on a thread of its own while `command` runs.
 pub fn on_signal(command: String) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            let removed = ingot::cleanup::remove_unfinished();
-            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-            let what = match removed.as_slice() {
+        for signal in signals.forever() {
+            let first = STOPPED_BY.load(Ordering::SeqCst) == 0;
+            if first && ingot::cleanup::is_stoppable() {
+                STOPPED_BY.store(signal, Ordering::SeqCst);
+                ingot::cleanup::request_stop();
+                eprintln!("ingot {command}: stopping on {} (send it again to exit at once)", name(signal));
+                continue;
+            }
+            let mut what = match ingot::cleanup::remove_unfinished().as_slice() {
                 [] => "nothing unfinished to remove".to_string(),
                 files => {
                     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
                     format!("removed the unfinished {}", names.join(", "))
                 }
             };
-            eprintln!("ingot {command} stopped by {name}: {what}");
+            for snapshot in ingot::cleanup::pending_snapshots() {
+                what.push_str(&format!(
+                    "; snapshot {snapshot} is left pending: delete it with `aws ec2 delete-snapshot --snapshot-id {snapshot}`"
+                ));
+            }
+            let again = if first { "" } else { "a second " };
+            eprintln!("ingot {command} stopped by {again}{}: {what}", name(signal));
             std::process::exit(128 + signal);
         }
     });
     Ok(())
+}
+
+/// The signal that stopped the work, if one did.
+pub fn stopped_by() -> Option<i32> {
+    Some(STOPPED_BY.load(Ordering::SeqCst)).filter(|&s| s != 0)
+}
+
+/// `SIGINT` or `SIGTERM`.
+pub fn name(signal: i32) -> &'static str {
+    if signal == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
 }

@@ -100,11 +100,32 @@ pub fn sgdisk_verify(image: &Path) {
 
 /// Copies `len` bytes at `offset` of `image` to a file of its own.
 pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(image).unwrap();
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    let mut out = std::fs::File::create(to).unwrap();
-    std::io::copy(&mut f.take(len), &mut out).unwrap();
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::File::open(image).unwrap();
+    let out = std::fs::File::create(to).unwrap();
+    out.set_len(len).unwrap();
+    // Copy the data runs only (SEEK_DATA / SEEK_HOLE): holes stay holes, so a partition
+    // of tens of GiB holding little costs what it holds.
+    let (end, mut pos) = (offset + len, offset);
+    let mut buf = vec![0u8; 1 << 20];
+    while pos < end {
+        // SAFETY: lseek on a descriptor we own has no memory effects.
+        let data = unsafe { libc::lseek(f.as_raw_fd(), pos as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 || data as u64 >= end {
+            break;
+        }
+        // SAFETY: as above.
+        let hole = (unsafe { libc::lseek(f.as_raw_fd(), data, libc::SEEK_HOLE) } as u64).min(end);
+        let mut at = data as u64;
+        while at < hole {
+            let n = (hole - at).min(buf.len() as u64) as usize;
+            f.read_exact_at(&mut buf[..n], at).unwrap();
+            out.write_all_at(&buf[..n], at - offset).unwrap();
+            at += n as u64;
+        }
+        pos = hole;
+    }
 }
 
 /// Runs `checker` on a copy of the partition at `offset`: it must exit 0 and print
@@ -237,4 +258,51 @@ pub fn identity(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let o = run(Command::new("openssl").args(["x509", "-pubkey", "-noout", "-in"]).arg(&cert));
     std::fs::write(&public, o.stdout).unwrap();
     (key, cert, public)
+}
+
+/// The image digest of `len` bytes at `offset` of `image` (all of it when `None`), as
+/// scripts/image-digest.py (the script docs/recipe.md gives) computes it, independently of
+/// ingot's code.
+pub fn image_digest(image: &Path, range: Option<(u64, u64)>) -> String {
+    let mut cmd = Command::new(aws::python());
+    cmd.arg(repo().join("scripts/image-digest.py")).arg(image);
+    if let Some((offset, len)) = range {
+        cmd.arg(offset.to_string()).arg(len.to_string());
+    }
+    let o = run(&mut cmd);
+    assert!(o.status.success(), "image-digest.py: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// Spawns `cmd`, waits (at most a minute) until `ready()`, sends it SIG`signal` (`INT` or
+/// `TERM`) and returns its output.
+pub fn interrupted(cmd: &mut Command, ready: impl Fn() -> bool, signal: &str) -> Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the ingot binary starts");
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the moment to send SIG{signal} never came");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    send_signal(child.id(), signal);
+    child.wait_with_output().unwrap()
+}
+
+/// Sends SIG`signal` to process `pid` with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let kill = run(Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()));
+    assert!(kill.status.success(), "kill -{signal} {pid}");
+}
+
+/// The names of the entries of `dir`, sorted (none when it does not exist).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
 }

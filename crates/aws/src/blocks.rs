@@ -6,20 +6,22 @@
 //! blocks are dropped unless something relies on them, and blocks equal to the parent's are
 //! dropped. What remains is sent, and its digests feed the LINEAR aggregate checksum in
 //! block-index order as they are read.
+//!
+//! Given the build report's block digests, every block read is checked against them (so
+//! every block the report lists is a candidate), and a block the report and the parent
+//! give the same digest is skipped without being read: an incremental upload reads what
+//! changed, not the image.
 
 use crate::Error;
+pub use ingot_disk::digest::BLOCK_SIZE;
 use ingot_disk::is_zero;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
-
-/// The EBS direct API's block size: every snapshot block is 512 KiB.
-pub const BLOCK_SIZE: u64 = 524_288;
+use std::path::{Path, PathBuf};
 
 /// SHA-256 digests of blocks by index.
-pub type Digests = BTreeMap<u64, [u8; 32]>;
+pub type Digests = ingot_disk::digest::BlockDigests;
 
 /// What to do with all-zero blocks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +66,7 @@ pub enum Next {
 
 /// Walks the candidate blocks of an image in index order.
 pub struct Scanner {
+    path: PathBuf,
     file: File,
     size: u64,
     ranges: Vec<(u64, u64)>,
@@ -72,16 +75,18 @@ pub struct Scanner {
     relied: Vec<(u64, u64)>,
     all_zeros: bool,
     parent: Digests,
+    expect: Option<Digests>,
     /// The aggregate checksum state: digests of sent blocks in index order.
     aggregate: Sha256,
-    /// Digests of every non-zero block seen (the new snapshot's content, for a later
-    /// incremental upload).
-    pub content: BTreeMap<u64, [u8; 32]>,
+    /// Digests of every non-zero block of the image (the new snapshot's content, for a
+    /// later incremental upload): the report's, else those seen.
+    pub content: Digests,
 }
 
 impl Scanner {
-    /// Opens `path` and plans its candidates.
-    pub fn open(path: &Path, zeros: &ZeroBlocks, parent: Digests) -> Result<Scanner, Error> {
+    /// Opens `path` and plans its candidates; `expect` is the build report's digests of
+    /// its non-zero blocks, if it has one.
+    pub fn open(path: &Path, zeros: &ZeroBlocks, parent: Digests, expect: Option<Digests>) -> Result<Scanner, Error> {
         let file = File::open(path).map_err(Error::io(path))?;
         let size = file.metadata().map_err(Error::io(path))?.len();
         let blocks = size.div_ceil(BLOCK_SIZE);
@@ -95,7 +100,9 @@ impl Scanner {
         };
         ranges.extend(&relied);
         ranges.extend(parent.keys().map(|&k| (k, k + 1)));
+        ranges.extend(expect.iter().flat_map(|e| e.keys()).map(|&k| (k, k + 1)));
         Ok(Scanner {
+            path: path.to_path_buf(),
             file,
             size,
             ranges: merge(ranges),
@@ -104,8 +111,9 @@ impl Scanner {
             relied: merge(relied),
             all_zeros: *zeros == ZeroBlocks::WriteAll,
             parent,
+            content: expect.clone().unwrap_or_default(),
+            expect,
             aggregate: Sha256::new(),
-            content: BTreeMap::new(),
         })
     }
 
@@ -136,6 +144,11 @@ impl Scanner {
     /// what to do with it; `None` at the end.
     pub fn next_block(&mut self, mut data: Vec<u8>) -> Result<Option<Next>, Error> {
         let Some(index) = self.next_index() else { return Ok(None) };
+        if let (Some(want), Some(had)) = (self.expect.as_ref().and_then(|e| e.get(&index)), self.parent.get(&index)) {
+            if want == had {
+                return Ok(Some(Next::Skip(Skipped::Unchanged, data)));
+            }
+        }
         data.clear();
         data.resize(BLOCK_SIZE as usize, 0);
         let offset = index * BLOCK_SIZE;
@@ -148,7 +161,11 @@ impl Scanner {
         }
         let zero = is_zero(&data);
         let digest: [u8; 32] = Sha256::digest(&data).into();
-        if !zero {
+        if let Some(expect) = &self.expect {
+            if expect.get(&index) != (!zero).then_some(&digest) {
+                return Err(Error::Changed { image: self.path.clone(), index, offset });
+            }
+        } else if !zero {
             self.content.insert(index, digest);
         }
         let send = match self.parent.get(&index) {
@@ -174,9 +191,9 @@ impl Scanner {
         self.relied.get(i).is_some_and(|&(s, _)| s <= index)
     }
 
-    /// Reads every candidate without sending anything and returns the digests of the
-    /// non-zero blocks: the content of a snapshot an earlier upload of the same image
-    /// (same client token) already made.
+    /// Reads every candidate without sending anything (checking it against the report,
+    /// if any) and returns the digests of the non-zero blocks: the content of a snapshot
+    /// an earlier upload of the same image (same client token) already made.
     pub fn content_only(mut self) -> Result<Digests, Error> {
         let mut buf = Vec::new();
         while let Some(next) = self.next_block(buf)? {
@@ -247,15 +264,15 @@ mod tests {
     #[test]
     fn zero_blocks_are_skipped_unless_relied_on() {
         let f = image(&[(1, 7), (3, 0), (5, 9)], 8 * BLOCK_SIZE);
-        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new()).unwrap();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new(), None).unwrap();
         assert_eq!(sent(&mut s), vec![1, 5]);
         let relied = ZeroBlocks::WriteRelied(vec![
             (3 * BLOCK_SIZE + 10, 3 * BLOCK_SIZE + 20),
             (7 * BLOCK_SIZE, 7 * BLOCK_SIZE + 1),
         ]);
-        let mut s = Scanner::open(f.path(), &relied, Digests::new()).unwrap();
+        let mut s = Scanner::open(f.path(), &relied, Digests::new(), None).unwrap();
         assert_eq!(sent(&mut s), vec![1, 3, 5, 7]);
-        let mut s = Scanner::open(f.path(), &ZeroBlocks::WriteAll, Digests::new()).unwrap();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::WriteAll, Digests::new(), None).unwrap();
         assert_eq!(sent(&mut s), (0..8).collect::<Vec<_>>());
     }
 
@@ -264,15 +281,50 @@ mod tests {
         let f = image(&[(1, 7), (5, 9)], 8 * BLOCK_SIZE);
         let same: [u8; 32] = Sha256::digest(vec![7u8; BLOCK_SIZE as usize]).into();
         let parent: Digests = [(1, same), (2, [1; 32]), (5, [2; 32])].into_iter().collect();
-        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, parent).unwrap();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, parent, None).unwrap();
         assert_eq!(sent(&mut s), vec![2, 5]);
         assert_eq!(s.content.keys().copied().collect::<Vec<_>>(), vec![1, 5]);
+    }
+
+    fn digest(byte: u8) -> [u8; 32] {
+        Sha256::digest(vec![byte; BLOCK_SIZE as usize]).into()
+    }
+
+    #[test]
+    fn blocks_are_checked_against_the_report_and_the_first_difference_named() {
+        let f = image(&[(1, 7), (5, 9)], 8 * BLOCK_SIZE);
+        let report: Digests = [(1, digest(7)), (5, digest(9))].into_iter().collect();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new(), Some(report.clone())).unwrap();
+        assert_eq!(sent(&mut s), vec![1, 5]);
+        let changed: Digests = [(1, digest(7)), (5, digest(8))].into_iter().collect();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new(), Some(changed)).unwrap();
+        assert!(matches!(s.next_block(Vec::new()), Ok(Some(Next::Send(_)))));
+        let e = s.next_block(Vec::new()).unwrap_err();
+        assert!(matches!(e, Error::Changed { index: 5, offset, .. } if offset == 5 * BLOCK_SIZE), "{e}");
+        let vanished: Digests = [(1, digest(7)), (3, digest(3)), (5, digest(9))].into_iter().collect();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new(), Some(vanished)).unwrap();
+        s.next_block(Vec::new()).unwrap();
+        assert!(matches!(s.next_block(Vec::new()), Err(Error::Changed { index: 3, .. })), "a listed block now a hole");
+        let unlisted: Digests = [(5, digest(9))].into_iter().collect();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new(), Some(unlisted)).unwrap();
+        assert!(matches!(s.next_block(Vec::new()), Err(Error::Changed { index: 1, .. })), "data the report lacks");
+    }
+
+    #[test]
+    fn blocks_the_report_and_the_parent_agree_on_are_not_read() {
+        let f = image(&[(1, 7), (5, 9)], 8 * BLOCK_SIZE);
+        // Block 1 differs on disk from what both reports say: it is skipped unread.
+        let report: Digests = [(1, [1; 32]), (5, digest(9))].into_iter().collect();
+        let parent: Digests = [(1, [1; 32]), (2, [2; 32])].into_iter().collect();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, parent, Some(report.clone())).unwrap();
+        assert_eq!(sent(&mut s), vec![2, 5]);
+        assert_eq!(s.content, report, "the snapshot holds what the report says");
     }
 
     #[test]
     fn aggregate_is_sha256_of_digests_in_order() {
         let f = image(&[(0, 1), (2, 2)], 3 * BLOCK_SIZE + 100);
-        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new()).unwrap();
+        let mut s = Scanner::open(f.path(), &ZeroBlocks::Skip, Digests::new(), None).unwrap();
         assert_eq!(sent(&mut s), vec![0, 2]);
         let mut h = Sha256::new();
         h.update(Sha256::digest(vec![1u8; BLOCK_SIZE as usize]));

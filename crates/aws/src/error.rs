@@ -74,6 +74,20 @@ pub enum Error {
         /// What failed.
         cause: Box<Error>,
     },
+    /// A block of the image is not what its build report says: the image changed after
+    /// its build.
+    #[error("{}: block {index} (at byte {offset}) is not what {}.json says: the image changed after its build; rebuild it, or move {}.json away to upload the image as it is now", image.display(), image.display(), image.display())]
+    Changed {
+        /// The image.
+        image: PathBuf,
+        /// The first block found to differ.
+        index: u64,
+        /// Its byte offset.
+        offset: u64,
+    },
+    /// The process asked the work to stop (a signal): see [`crate::request_stop`].
+    #[error("stopped on request")]
+    Stopped,
     /// A block read back does not match its checksum.
     #[error("block {index} of {snapshot}: checksum {got} does not match the data ({want})")]
     Checksum {

@@ -20,6 +20,7 @@ mod register;
 pub mod retry;
 mod s3;
 mod session;
+mod stop;
 mod upload;
 
 pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
@@ -34,6 +35,7 @@ pub use s3::{
 pub use session::{
     Connect, Session, DEFAULT_ATTEMPT_TIMEOUT_SECS, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS,
 };
+pub use stop::{request_stop, started_snapshots, stop_requested};
 pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport, DEFAULT_WORKERS, WORKERS};
 
 use base64::Engine;

@@ -64,6 +64,7 @@ impl Session {
                     }
                     _ => tick(s.progress().unwrap_or("")),
                 }
+                crate::stop::check()?;
                 if started.elapsed() > opts.snapshot_timeout {
                     return Err(Error::WaitTimeout {
                         what: format!("snapshot {snapshot}"),
@@ -172,7 +173,10 @@ impl Session {
                         hint: String::new(),
                     })
                 }
-                _ => tokio::time::sleep(opts.poll).await,
+                _ => {
+                    crate::stop::check()?;
+                    tokio::time::sleep(opts.poll).await
+                }
             }
         }
         finish_image(&ec2, &image_id, spec).await?;

@@ -310,6 +310,7 @@ fn md5_hex(data: &[u8]) -> String {
 
 /// PutObject of `path` as `object` (aws-exec-read, Content-MD5, `ingot-md5` metadata).
 async fn put_file(to: &Target, object: &BundleObject, path: &Path, retries: &AtomicU64) -> Result<(), Error> {
+    crate::stop::check()?;
     let data = bytes::Bytes::from(tokio::fs::read(path).await.map_err(Error::io(path))?);
     let md5: [u8; 16] = Md5::digest(&data).into();
     if hex::encode(md5) != object.md5 {

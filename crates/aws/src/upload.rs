@@ -48,6 +48,10 @@ pub struct UploadOptions {
     pub parent: Option<(String, Digests)>,
     /// What to do with all-zero blocks (see [`ZeroBlocks`]).
     pub zero_blocks: ZeroBlocks,
+    /// The build report's digests of the image's non-zero blocks: every block read is
+    /// checked against them ([`Error::Changed`] names the first that differs), and a
+    /// block they and the parent's give the same digest is skipped unread.
+    pub expect: Option<Digests>,
     /// PutSnapshotBlock requests in flight; also bounds memory to workers × 512 KiB.
     pub workers: usize,
     /// Client-side bound on PutSnapshotBlock requests per second (EBS allows 1,000 per snapshot).
@@ -66,6 +70,7 @@ impl Default for UploadOptions {
             timeout_minutes: ebs::DEFAULT_SNAPSHOT_TIMEOUT_MINUTES,
             parent: None,
             zero_blocks: ZeroBlocks::Skip,
+            expect: None,
             workers: DEFAULT_WORKERS,
             requests_per_second: 950,
         }
@@ -170,7 +175,7 @@ impl Session {
     /// Uploads `image` into a new snapshot and completes it. Blocks until done.
     pub fn upload(&self, image: &Path, opts: &UploadOptions, progress: &Arc<Progress>) -> Result<UploadReport, Error> {
         let parent = opts.parent.as_ref().map(|p| p.1.clone()).unwrap_or_default();
-        let scanner = Scanner::open(image, &opts.zero_blocks, parent)?;
+        let scanner = Scanner::open(image, &opts.zero_blocks, parent, opts.expect.clone())?;
         let volume = check(scanner.size(), opts)?;
         self.rt.block_on(self.upload_async(scanner, volume, opts, progress))
     }
@@ -183,6 +188,7 @@ impl Session {
         progress: &Arc<Progress>,
     ) -> Result<UploadReport, Error> {
         let started = Instant::now();
+        crate::stop::check()?;
         let (snapshot_id, status) = self.start_snapshot(volume, opts, progress).await?;
         let mut report = UploadReport {
             snapshot_id: snapshot_id.clone(),
@@ -201,7 +207,7 @@ impl Session {
             blocks: BTreeMap::new(),
         };
         match status {
-            Status::Pending => {}
+            Status::Pending => crate::stop::note_snapshot(&snapshot_id, true),
             Status::Completed => {
                 // The client token covers the image's digest and the request, so the
                 // snapshot holds what this upload would have written: its block digests
@@ -227,6 +233,7 @@ impl Session {
         let scanned = self.put_blocks(&snapshot_id, scanner, opts, progress, started).await.map_err(pending)?;
         let checksum = b64(&scanned.aggregate);
         self.complete_snapshot(&snapshot_id, scanned.written, &checksum, progress, started).await.map_err(pending)?;
+        crate::stop::note_snapshot(&snapshot_id, false);
         report.blocks_written = scanned.written;
         report.blocks_zero_skipped = scanned.zero;
         report.blocks_unchanged = scanned.unchanged;
@@ -356,7 +363,7 @@ impl Session {
             }
         }
         drop(rx);
-        while failure.is_none() {
+        while failure.is_none() && !crate::stop::stop_requested() {
             match tasks.join_next().await {
                 Some(done) => failure = flatten(done).err(),
                 None => break,
@@ -397,6 +404,7 @@ fn read_blocks(
     let mut spare = None;
     loop {
         let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else { break };
+        crate::stop::check()?;
         let buf = spare.take().or_else(|| recycle.try_recv().ok()).unwrap_or_default();
         let item = match scanner.next_block(buf)? {
             None => break,

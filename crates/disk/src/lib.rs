@@ -34,6 +34,7 @@
 //! # let _ = SECTOR;
 //! ```
 
+pub mod digest;
 pub mod ebs;
 mod error;
 pub mod gpt;
