@@ -149,16 +149,15 @@ impl Scanner {
                 return Ok(Some(Next::Skip(Skipped::Unchanged, data)));
             }
         }
-        data.clear();
+        // A reused buffer is overwritten, not cleared: only a short last block's tail
+        // (or a block past the image's end) is zeroed.
         data.resize(BLOCK_SIZE as usize, 0);
         let offset = index * BLOCK_SIZE;
-        if offset < self.size {
-            let n = (self.size - offset).min(BLOCK_SIZE) as usize;
-            self.file.read_exact_at(&mut data[..n], offset).map_err(|source| Error::Io {
-                path: format!("image block {index} (offset {offset})").into(),
-                source,
-            })?;
-        }
+        let n = self.size.saturating_sub(offset).min(BLOCK_SIZE) as usize;
+        self.file
+            .read_exact_at(&mut data[..n], offset)
+            .map_err(|source| Error::Io { path: format!("image block {index} (offset {offset})").into(), source })?;
+        data[n..].fill(0);
         let zero = is_zero(&data);
         let digest: [u8; 32] = Sha256::digest(&data).into();
         if let Some(expect) = &self.expect {

@@ -2,6 +2,7 @@
 
 use crate::{Error, RetryPolicy};
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use std::time::Duration;
@@ -90,7 +91,14 @@ impl Session {
         })?;
         // EBS calls go through ingot's own classified retries (counted in the report);
         // EC2 calls are few and use the SDK's standard retries with the same bound.
-        let ebs_conf = aws_sdk_ebs::config::Builder::from(&config).retry_config(RetryConfig::disabled()).build();
+        // The SDK's stalled-stream protection is off for EBS: it wakes every request body
+        // in flight on a timer to measure its throughput, which costs client CPU in
+        // proportion to wall time × requests in flight, and a stalled block request is
+        // already bounded by the read and attempt timeouts above.
+        let ebs_conf = aws_sdk_ebs::config::Builder::from(&config)
+            .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .build();
         let ebs = aws_sdk_ebs::Client::from_conf(ebs_conf);
         let ec2 = ec2_client(&config, None, &c.retry);
         let s3 = s3_client(&config);

@@ -349,12 +349,8 @@ impl Session {
                 continue;
             };
             let (ctx, recycle) = (ctx.clone(), recycle_tx.clone());
-            tasks.spawn(async move {
-                let data = ctx.put(block).await?;
-                drop(permit);
-                let _ = recycle.send(data);
-                Ok::<(), Error>(())
-            });
+            tasks
+                .spawn(async move { ctx.put(block, Pooled { buf: Vec::new(), back: recycle, _permit: permit }).await });
             while let Some(done) = tasks.try_join_next() {
                 failure = failure.or(flatten(done).err());
             }
@@ -449,10 +445,13 @@ struct PutContext {
 }
 
 impl PutContext {
-    /// Sends one block (retrying as classified); returns its buffer for reuse.
-    async fn put(&self, block: Block) -> Result<Vec<u8>, Error> {
+    /// Sends one block (retrying as classified). Its buffer goes back to the reader, and
+    /// its permit is released, when the last reference to the body is dropped, wherever
+    /// the SDK or the HTTP client keeps one.
+    async fn put(&self, block: Block, mut pooled: Pooled) -> Result<(), Error> {
         let checksum = b64(&block.digest);
-        let bytes = Bytes::from(block.data);
+        pooled.buf = block.data;
+        let bytes = Bytes::from_owner(pooled);
         let total = self.progress.total.load(Ordering::Relaxed).max(1);
         let percent = (self.progress.done.load(Ordering::Relaxed) * 100 / total).min(100) as i32;
         let window = self.not_found_until.saturating_duration_since(Instant::now());
@@ -477,7 +476,28 @@ impl PutContext {
         .await?;
         self.progress.done.fetch_add(1, Ordering::Relaxed);
         self.progress.bytes.fetch_add(BLOCK_SIZE, Ordering::Relaxed);
-        Ok(bytes.try_into_mut().map(Vec::from).unwrap_or_default())
+        Ok(())
+    }
+}
+
+/// A block's buffer lent to a request body: when dropped it goes back to the reader for
+/// the next block, and then the permit that bounds the blocks in memory is released. A
+/// block is never copied and a buffer never allocated twice.
+struct Pooled {
+    buf: Vec<u8>,
+    back: mpsc::Sender<Vec<u8>>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let _ = self.back.send(std::mem::take(&mut self.buf));
     }
 }
 
