@@ -66,7 +66,9 @@ leaves nothing at OUT. Same recipe and inputs give the same bytes, digest and re
 
 All-zero 512 KiB blocks and holes are skipped (written when --encrypted and a filesystem
 relies on them reading as zeros). The build report IMAGE.json, if present, supplies the
-image digest (the idempotency token of StartSnapshot) and those zero ranges.")]
+image digest (the idempotency token of StartSnapshot) and those zero ranges, and every
+block read is checked against its block digests. SIGINT or SIGTERM stops the upload and
+names the pending snapshot (--cleanup-on-failure deletes it).")]
     Upload {
         /// The raw image.
         image: PathBuf,

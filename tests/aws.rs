@@ -641,3 +641,28 @@ fn a_second_signal_exits_at_once() {
     assert!(err.contains("ingot upload: stopping on SIGINT (send it again to exit at once)"), "{err}");
     assert!(err.contains("ingot upload stopped by a second SIGINT"), "{err}");
 }
+
+/// SIGTERM during `ingot download` removes the unfinished image and exits 143; nothing in
+/// the account changes.
+#[test]
+fn an_interrupted_download_leaves_nothing_and_exits_143() {
+    let moto = Server::moto();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, img) = image(dir.path(), 2, 31, "");
+    let snap = upload(&moto.endpoint(), &img, &[])["snapshot_id"].as_str().unwrap().to_string();
+    let proxy = Server::proxy(&moto, &["--rate", "slow=1", "--slow-seconds", "2"]);
+    let out_dir = dir.path().join("restored");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut cmd = ingot_aws(&proxy.endpoint());
+    cmd.args(["download", &snap]).arg(out_dir.join("disk.raw")).args(["--workers", "1"]);
+    let writing = || names_in(&out_dir).iter().any(|n| n.starts_with(".ingot-download."));
+    let o = interrupted(&mut cmd, writing, "TERM");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("ingot download stopped by SIGTERM: removed the unfinished") && err.contains(".ingot-download."),
+        "{err}"
+    );
+    assert_eq!(names_in(&out_dir), Vec::<String>::new(), "no image, whole or half, is left");
+    assert_ne!(ebs_check(&["state", &moto.endpoint(), &snap]), "absent", "the snapshot is untouched");
+}
