@@ -53,7 +53,8 @@ pub fn register(
 }
 
 /// Uploads `image` to a new snapshot; `ami` (the recipe's, if any) supplies encryption,
-/// volume size, tags and the timeout unless flags say otherwise.
+/// volume size, tags and the timeout unless flags say otherwise. A failure after
+/// StartSnapshot names the pending snapshot, or removes it with `--cleanup-on-failure`.
 pub(crate) fn upload(
     session: &Session,
     image: &ImageInput,
@@ -61,12 +62,34 @@ pub(crate) fn upload(
     flags: &UploadFlags,
     progress: &Progress,
 ) -> Result<UploadReport> {
+    let mut opts = upload_options(image, ami, flags)?;
+    if let Some((id, digests)) = &mut opts.parent {
+        *digests = parent_digests(session, id, flags.parent_report.as_deref(), progress)?;
+    }
+    let counters = Arc::new(ingot_aws::Progress::default());
+    let uploaded = with_bar(progress, &counters, "uploading", || session.upload(&image.path, &opts, &counters));
+    let what = || format!("uploading {} to EBS in {}", image.path.display(), session.region());
+    match uploaded {
+        Ok(report) => Ok(report),
+        Err(ingot_aws::Error::Pending { snapshot, cause, .. }) if flags.cleanup_on_failure => {
+            let done = match session.cleanup(None, Some(&snapshot)) {
+                Ok(()) => format!("snapshot {snapshot} removed (--cleanup-on-failure)"),
+                Err(c) => format!("snapshot {snapshot} left pending: removing it failed too ({c})"),
+            };
+            Err(Error::from(*cause).context(what()).context(done))
+        }
+        Err(e) => Err(Error::from(e).context(what())),
+    }
+}
+
+/// The upload's options, checked against EBS's limits; the parent's digests are left
+/// empty (reading them may take a while, so everything else is checked first).
+fn upload_options(image: &ImageInput, ami: Option<&Ami>, flags: &UploadFlags) -> Result<UploadOptions> {
     let encrypted = flags.encrypted || ami.is_some_and(|a| a.encrypted);
     let report = image.report();
     let digest = report.and_then(|r| r.digest.clone());
     let size = image.size;
     let volume = image.volume_gib(flags, ami);
-    // The parent's digests may take a while to read: check everything else first.
     let parent = flags.parent.clone().map(|id| (id, Digests::new()));
     let zero_blocks = match (encrypted, report) {
         (false, _) => ZeroBlocks::Skip,
@@ -88,7 +111,7 @@ pub(crate) fn upload(
     let token = digest
         .as_deref()
         .map(|d| ingot_aws::client_token(d, volume, encrypted, parent.as_ref().map(|p| p.0.as_str()), &request));
-    let mut opts = UploadOptions {
+    let opts = UploadOptions {
         volume_size_gib: Some(volume),
         description,
         tags,
@@ -106,23 +129,7 @@ pub(crate) fn upload(
         ..UploadOptions::default()
     };
     ingot_aws::check_upload(size, &opts).with_context(|| format!("{}: cannot upload", image.path.display()))?;
-    if let Some((id, digests)) = &mut opts.parent {
-        *digests = parent_digests(session, id, flags.parent_report.as_deref(), progress)?;
-    }
-    let counters = Arc::new(ingot_aws::Progress::default());
-    let uploaded = with_bar(progress, &counters, "uploading", || session.upload(&image.path, &opts, &counters));
-    let what = || format!("uploading {} to EBS in {}", image.path.display(), session.region());
-    match uploaded {
-        Ok(report) => Ok(report),
-        Err(ingot_aws::Error::Pending { snapshot, cause, .. }) if flags.cleanup_on_failure => {
-            let done = match session.cleanup(None, Some(&snapshot)) {
-                Ok(()) => format!("snapshot {snapshot} removed (--cleanup-on-failure)"),
-                Err(c) => format!("snapshot {snapshot} left pending: removing it failed too ({c})"),
-            };
-            Err(Error::from(*cause).context(what()).context(done))
-        }
-        Err(e) => Err(Error::from(e).context(what())),
-    }
+    Ok(opts)
 }
 
 /// The parent's block digests: from an earlier upload (or publish) report, from the build

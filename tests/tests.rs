@@ -10,4 +10,5 @@ mod build;
 mod bundle;
 mod ext4;
 mod instance_store;
+mod interrupt;
 mod reproducible;
