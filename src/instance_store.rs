@@ -253,8 +253,11 @@ fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<B
     })
     .map_err(|e| {
         let again = match e {
-            ingot_aws::Error::Conflict(_) | ingot_aws::Error::Invalid(_) => "",
-            _ => " (running the same publish again skips the objects already there)",
+            ingot_aws::Error::Conflict(_) | ingot_aws::Error::Invalid(_) => String::new(),
+            _ => format!(
+                " (the objects sent so far are left: running the same publish again skips them, `aws s3 rm --recursive s3://{}/{}/` removes them)",
+                up.bucket, up.prefix
+            ),
         };
         Error::from(e).context(format!("uploading the bundle to s3://{}/{}{again}", up.bucket, up.prefix))
     })

@@ -217,7 +217,8 @@ fn an_interrupted_publish_resumes_and_skips_the_parts_already_uploaded() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("PutObject failed: AccessDenied"), "{err}");
-    assert!(err.contains("running the same publish again skips the objects already there"), "{err}");
+    assert!(err.contains("running the same publish again skips them"), "{err}");
+    assert!(err.contains("`aws s3 rm --recursive s3://"), "the command that removes them: {err}");
     assert!(moto.ec2("RegisterImage").is_empty(), "nothing is registered without the manifest");
     let first = object_puts(&moto);
     assert!(first.len() >= 3 && first.iter().all(|p| p.0.contains(".part.")), "{first:?}");
