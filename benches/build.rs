@@ -87,7 +87,7 @@ fn esp(c: &mut Criterion) {
         })
     });
     g.bench_function("peer", |b| b.iter(|| run(Command::new("bash").arg("peer.sh").current_dir(&root))));
-    // The same with the digest ingot reports (SHA-256 of the image), as a pipeline gets it.
+    // The peer followed by the whole-file SHA-256 of the image: what `ingot build --sha256` adds.
     g.bench_function("peer_sha256sum", |b| {
         b.iter(|| {
             run(Command::new("bash").arg("-c").arg("bash peer.sh && sha256sum peer.img >/dev/null").current_dir(&root))

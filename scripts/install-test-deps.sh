@@ -4,7 +4,7 @@
 # e2fsck/debugfs (e2fsprogs), GNU tar, gzip, zstd, GNU time for the benchmarks, and
 # QEMU with OVMF and SeaBIOS for the boot tests, cpio and kmod (depmod) for the test
 # initramfs, grub-common for grub-mkimage (what GRUB boot runs) and binutils for
-# objcopy (what a UKI is assembled with), debootstrap for the Debian rootfs of
+# objdump (the independent PE reader that checks UKIs), debootstrap for the Debian rootfs of
 # recipes/debian-cloud.toml, and the openssl command line that checks bundles.
 # From PyPI, into target/venv: moto[server] (the AWS test server) and boto3 (the
 # independent read-back of uploaded blocks), at pinned versions.

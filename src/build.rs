@@ -80,6 +80,8 @@ pub(crate) fn build_recipe(
         ingot_boot::write_bios(code, &mut image, core_area(&plan, code.location()))
             .with_context(|| format!("{}: boot.bios", path.display()))?;
     }
+    // The image is complete: the disk writes it while it is hashed.
+    image.start_writeback()?;
     let ranges: Vec<(u64, u64)> = plan.partitions.iter().map(|p| (p.offset, p.size)).collect();
     let hashed = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, digests, progress)?;
     for (r, (digest, sha256)) in reports.iter_mut().zip(hashed.ranges) {

@@ -62,11 +62,23 @@ pub enum BootError {
         /// What it was doing.
         doing: String,
     },
-    /// The UKI stub is not a PE file.
-    #[error("{path} in the root tree is not a PE file, so it is no systemd-stub")]
-    NotPe {
+    /// The UKI stub cannot take the UKI's sections.
+    #[error("{path} in the root tree cannot be the UKI's systemd-stub: {why}")]
+    BadStub {
         /// The stub's path in the tree.
         path: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A binary built for another architecture than the recipe's.
+    #[error("{path} in the root tree is an {found} binary, but the recipe's boot.arch is {want}")]
+    WrongArch {
+        /// The file's path in the tree.
+        path: String,
+        /// Its architecture.
+        found: &'static str,
+        /// The recipe's.
+        want: &'static str,
     },
     /// GRUB's core.img does not fit where BIOS boot code goes.
     #[error("GRUB's core.img is {size} bytes and does not fit {place}; make it larger")]

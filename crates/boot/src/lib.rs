@@ -13,9 +13,9 @@
 //! grub-efi-*-bin, grub-pc-bin), never from the host.
 //!
 //! This is the only ingot crate that runs a host tool: `grub-mkimage` (Debian:
-//! grub-common) makes GRUB's images from the tree's modules, and `objcopy` (Debian:
-//! binutils) adds a UKI's sections to the stub. Both are unprivileged and read only the
-//! files ingot hands them.
+//! grub-common) makes GRUB's images from the tree's modules; it is unprivileged and reads
+//! only the files ingot hands it. A UKI is assembled in Rust ([`pe`]), for any
+//! architecture on any host.
 //!
 //! ```no_run
 //! use ingot_boot::{Arch, Config, UefiLoader};
@@ -44,6 +44,7 @@
 mod error;
 mod esp;
 mod grub;
+pub mod pe;
 mod uki;
 
 pub use error::BootError;
@@ -116,7 +117,7 @@ pub fn install(
     };
     let efi_image = match config.uefi {
         Some(UefiLoader::Grub) => Some(grub::make_efi(config, root, spool)?),
-        Some(UefiLoader::Uki) => Some(uki::make(config, root, spool)?),
+        Some(UefiLoader::Uki) => Some(uki::make(config, root)?),
         _ => None,
     };
     match (esp, efi_image) {

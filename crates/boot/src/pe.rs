@@ -1,0 +1,281 @@
+//! PE/COFF, as much as a unified kernel image needs: the headers of systemd's stub read,
+//! sections appended, the checksum recomputed.
+//!
+//! Follows the Microsoft "PE Format" specification: "MS-DOS Stub (Image Only)" (the
+//! offset of the PE signature at 0x3C), "COFF File Header (Object and Image)", "Optional
+//! Header Windows-Specific Fields (Image Only)" (`SectionAlignment`, `FileAlignment`,
+//! `SizeOfImage`, `SizeOfHeaders`, `CheckSum`), "Optional Header Data Directories" (the
+//! certificate table), "Section Table (Section Headers)" and "COFF Symbol Table" (dropped:
+//! deprecated for images). Fields are named as the specification names them. The checksum
+//! is the one `CheckSumMappedFile` computes.
+
+/// `Machine` of an x86_64 image (`IMAGE_FILE_MACHINE_AMD64`).
+pub const IMAGE_FILE_MACHINE_AMD64: u16 = 0x8664;
+/// `Machine` of an arm64 image (`IMAGE_FILE_MACHINE_ARM64`).
+pub const IMAGE_FILE_MACHINE_ARM64: u16 = 0xaa64;
+
+/// `Characteristics` of an added section: initialized data, readable
+/// (`IMAGE_SCN_CNT_INITIALIZED_DATA | IMAGE_SCN_MEM_READ`), as ukify writes them.
+const ADDED_SECTION_CHARACTERISTICS: u32 = 0x0000_0040 | 0x4000_0000;
+/// Bytes of one section header.
+const SECTION_HEADER_SIZE: usize = 40;
+/// Index of the certificate table among the data directories.
+const CERTIFICATE_TABLE: usize = 4;
+
+/// A PE image being extended.
+#[derive(Debug)]
+pub struct PeImage {
+    bytes: Vec<u8>,
+    /// Offset of the COFF file header (after `PE\0\0`).
+    coff: usize,
+    /// Offset of the optional header.
+    optional: usize,
+}
+
+/// Why a file cannot be extended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PeError {
+    /// Not a PE image (no `MZ`, no `PE\0\0`, or headers cut short).
+    NotPe,
+    /// Signed: appending sections would invalidate the signature.
+    Signed,
+    /// No room in the headers for another section header.
+    NoRoom,
+    /// Data after the last section (an overlay ingot would have to move).
+    TrailingData,
+}
+
+impl std::fmt::Display for PeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PeError::NotPe => "not a PE/COFF image",
+            PeError::Signed => "it is signed (a certificate table is present): adding sections would break the signature; use the unsigned stub",
+            PeError::NoRoom => "its headers have no room for another section header",
+            PeError::TrailingData => "it has data after its last section",
+        })
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn put_u16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The `Machine` field of a PE image, if `bytes` is one.
+pub fn machine(bytes: &[u8]) -> Option<u16> {
+    let pe = u32_at(bytes, 0x3c)? as usize;
+    (bytes.get(..2)? == b"MZ" && bytes.get(pe..pe + 4)? == b"PE\0\0").then_some(())?;
+    u16_at(bytes, pe + 4)
+}
+
+impl PeImage {
+    /// Reads the headers of `bytes`.
+    pub fn parse(bytes: Vec<u8>) -> Result<PeImage, PeError> {
+        machine(&bytes).ok_or(PeError::NotPe)?;
+        let coff = u32_at(&bytes, 0x3c).ok_or(PeError::NotPe)? as usize + 4;
+        let image = PeImage { bytes, coff, optional: coff + 20 };
+        let magic = u16_at(&image.bytes, image.optional).ok_or(PeError::NotPe)?;
+        // The data directories start at 96 (PE32, magic 0x10b) or 112 (PE32+, 0x20b).
+        let directories = match magic {
+            0x10b => image.optional + 96,
+            0x20b => image.optional + 112,
+            _ => return Err(PeError::NotPe),
+        };
+        image.section_table().ok_or(PeError::NotPe)?;
+        if u32_at(&image.bytes, directories + CERTIFICATE_TABLE * 8 + 4).is_some_and(|size| size != 0) {
+            return Err(PeError::Signed);
+        }
+        Ok(image.without_symbol_table())
+    }
+
+    /// Drops a COFF symbol table after the last section (a stub linked from ELF keeps
+    /// one): the specification says `PointerToSymbolTable` "should be zero for an image
+    /// because COFF debugging information is deprecated", and the sections go where it was.
+    fn without_symbol_table(mut self) -> PeImage {
+        let pointer = u64::from(u32_at(&self.bytes, self.coff + 8).unwrap_or(0));
+        let (_, file_end) = self.ends();
+        if pointer != 0 && pointer >= file_end && pointer <= self.bytes.len() as u64 {
+            self.bytes.truncate(pointer as usize);
+            put_u32(&mut self.bytes, self.coff + 8, 0);
+            put_u32(&mut self.bytes, self.coff + 12, 0);
+        }
+        self
+    }
+
+    /// `NumberOfSections`.
+    fn number_of_sections(&self) -> usize {
+        u16_at(&self.bytes, self.coff + 2).unwrap_or(0) as usize
+    }
+
+    /// The offset of the section table and its end (checked to be inside the file).
+    fn section_table(&self) -> Option<(usize, usize)> {
+        let size_of_optional_header = u16_at(&self.bytes, self.coff + 16)? as usize;
+        let start = self.optional + size_of_optional_header;
+        let end = start + self.number_of_sections() * SECTION_HEADER_SIZE;
+        (end <= self.bytes.len()).then_some((start, end))
+    }
+
+    fn optional_u32(&self, offset: usize) -> u32 {
+        u32_at(&self.bytes, self.optional + offset).unwrap_or(0)
+    }
+
+    /// The end of the last section in memory (`VirtualAddress + VirtualSize`) and in the
+    /// file (`PointerToRawData + SizeOfRawData`).
+    fn ends(&self) -> (u64, u64) {
+        let (start, end) = self.section_table().unwrap_or((0, 0));
+        (start..end).step_by(SECTION_HEADER_SIZE).fold((0, 0), |(mem, file), h| {
+            let field = |at| u64::from(u32_at(&self.bytes, h + at).unwrap_or(0));
+            (mem.max(field(12) + field(8)), file.max(field(20) + field(16)))
+        })
+    }
+
+    /// Appends a section named `name` (at most 8 bytes) holding `data`: its raw data at the
+    /// file's end on a `FileAlignment` boundary, its address after the last section's on a
+    /// `SectionAlignment` boundary; `NumberOfSections` and `SizeOfImage` follow.
+    pub fn add_section(&mut self, name: &str, data: &[u8]) -> Result<(), PeError> {
+        let (section_alignment, file_alignment) = (u64::from(self.optional_u32(32)), u64::from(self.optional_u32(36)));
+        let (_, table_end) = self.section_table().ok_or(PeError::NotPe)?;
+        if table_end + SECTION_HEADER_SIZE > self.optional_u32(60) as usize {
+            return Err(PeError::NoRoom);
+        }
+        let (mem_end, file_end) = self.ends();
+        if (self.bytes.len() as u64) > file_end.next_multiple_of(file_alignment.max(1)) {
+            return Err(PeError::TrailingData);
+        }
+        let raw_at = (self.bytes.len() as u64).next_multiple_of(file_alignment.max(1));
+        let raw_size = (data.len() as u64).next_multiple_of(file_alignment.max(1));
+        let address = mem_end.next_multiple_of(section_alignment.max(1));
+        let mut header = [0u8; SECTION_HEADER_SIZE];
+        let n = name.len().min(8);
+        header[..n].copy_from_slice(&name.as_bytes()[..n]);
+        put_u32(&mut header, 8, data.len() as u32);
+        put_u32(&mut header, 12, address as u32);
+        put_u32(&mut header, 16, raw_size as u32);
+        put_u32(&mut header, 20, raw_at as u32);
+        put_u32(&mut header, 36, ADDED_SECTION_CHARACTERISTICS);
+        self.bytes[table_end..table_end + SECTION_HEADER_SIZE].copy_from_slice(&header);
+        let sections = self.number_of_sections() as u16 + 1;
+        put_u16(&mut self.bytes, self.coff + 2, sections);
+        self.bytes.resize(raw_at as usize, 0);
+        self.bytes.extend_from_slice(data);
+        self.bytes.resize((raw_at + raw_size) as usize, 0);
+        let size_of_image = (address + data.len() as u64).next_multiple_of(section_alignment.max(1));
+        put_u32(&mut self.bytes, self.optional + 56, size_of_image as u32);
+        Ok(())
+    }
+
+    /// The image with its `CheckSum` recomputed.
+    pub fn finish(mut self) -> Vec<u8> {
+        let field = self.optional + 64;
+        put_u32(&mut self.bytes, field, 0);
+        let sum = checksum(&self.bytes);
+        put_u32(&mut self.bytes, field, sum);
+        self.bytes
+    }
+}
+
+/// The PE image checksum (as `CheckSumMappedFile` computes it): the 16-bit words of the
+/// file, the checksum field zeroed, added with end-around carry, plus the file's length.
+pub fn checksum(data: &[u8]) -> u32 {
+    let mut sum: u64 = 0;
+    for chunk in data.chunks(2) {
+        let word = u64::from(chunk[0]) | chunk.get(1).map_or(0, |&b| u64::from(b) << 8);
+        sum += word;
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    (sum as u32).wrapping_add(data.len() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PE32+ image as a linker lays it out: headers of 0x400 bytes, one `.text` section
+    /// of 0x100 bytes at address 0x1000, raw data at 0x400; FileAlignment 0x200,
+    /// SectionAlignment 0x1000.
+    fn image() -> Vec<u8> {
+        let mut b = vec![0u8; 0x600];
+        b[..2].copy_from_slice(b"MZ");
+        put_u32(&mut b, 0x3c, 0x80);
+        b[0x80..0x84].copy_from_slice(b"PE\0\0");
+        put_u16(&mut b, 0x84, IMAGE_FILE_MACHINE_AMD64);
+        put_u16(&mut b, 0x86, 1);
+        put_u16(&mut b, 0x84 + 16, 240);
+        let opt = 0x98;
+        put_u16(&mut b, opt, 0x20b);
+        put_u32(&mut b, opt + 32, 0x1000);
+        put_u32(&mut b, opt + 36, 0x200);
+        put_u32(&mut b, opt + 56, 0x2000);
+        put_u32(&mut b, opt + 60, 0x400);
+        put_u32(&mut b, opt + 108, 16);
+        let text = opt + 240;
+        b[text..text + 5].copy_from_slice(b".text");
+        put_u32(&mut b, text + 8, 0x100);
+        put_u32(&mut b, text + 12, 0x1000);
+        put_u32(&mut b, text + 16, 0x200);
+        put_u32(&mut b, text + 20, 0x400);
+        b
+    }
+
+    #[test]
+    fn sections_are_appended_aligned_after_the_last_one() {
+        let mut pe = PeImage::parse(image()).unwrap();
+        pe.add_section(".cmdline", b"quiet").unwrap();
+        pe.add_section(".linux", &[7u8; 0x1234]).unwrap();
+        let b = pe.finish();
+        assert_eq!(u16_at(&b, 0x86), Some(3), "NumberOfSections");
+        let h = 0x98 + 240 + 40;
+        assert_eq!(&b[h..h + 8], b".cmdline");
+        // VirtualSize, VirtualAddress, SizeOfRawData, PointerToRawData, Characteristics
+        let fields = |h: usize| [8, 12, 16, 20, 36].map(|at| u32_at(&b, h + at).unwrap());
+        assert_eq!(fields(h), [5, 0x2000, 0x200, 0x600, 0x4000_0040]);
+        assert_eq!(&b[h + 40..h + 46], b".linux");
+        assert_eq!(fields(h + 40), [0x1234, 0x3000, 0x1400, 0x800, 0x4000_0040]);
+        assert_eq!(b.len(), 0x800 + 0x1400, "raw data padded to FileAlignment");
+        assert_eq!(&b[0x600..0x605], b"quiet");
+        assert_eq!(u32_at(&b, 0x98 + 56), Some(0x5000), "SizeOfImage");
+        let mut zeroed = b.clone();
+        put_u32(&mut zeroed, 0x98 + 64, 0);
+        assert_eq!(u32_at(&b, 0x98 + 64), Some(checksum(&zeroed)));
+    }
+
+    #[test]
+    fn signed_full_and_foreign_files_are_refused() {
+        assert_eq!(PeImage::parse(vec![0u8; 64]).unwrap_err(), PeError::NotPe);
+        let mut signed = image();
+        put_u32(&mut signed, 0x98 + 112 + CERTIFICATE_TABLE * 8 + 4, 0x100);
+        assert_eq!(PeImage::parse(signed).unwrap_err(), PeError::Signed);
+        let mut full = image();
+        put_u32(&mut full, 0x98 + 60, (0x98 + 240 + 40) as u32);
+        assert_eq!(PeImage::parse(full).unwrap().add_section(".x", b"x"), Err(PeError::NoRoom));
+        let mut trailing = image();
+        trailing.extend([1u8; 0x400]);
+        assert_eq!(PeImage::parse(trailing.clone()).unwrap().add_section(".x", b"x"), Err(PeError::TrailingData));
+        // The same bytes as a COFF symbol table are dropped, and the section goes there.
+        put_u32(&mut trailing, 0x84 + 8, 0x600);
+        put_u32(&mut trailing, 0x84 + 12, 9);
+        let mut pe = PeImage::parse(trailing).unwrap();
+        pe.add_section(".x", b"x").unwrap();
+        let b = pe.finish();
+        assert_eq!((u32_at(&b, 0x84 + 8), u32_at(&b, 0x84 + 12), b.len()), (Some(0), Some(0), 0x800));
+        assert_eq!(machine(&image()), Some(IMAGE_FILE_MACHINE_AMD64));
+    }
+
+    #[test]
+    fn checksum_folds_carries_and_adds_the_length() {
+        assert_eq!(checksum(&[0xff, 0xff, 0x01, 0x00]), 1 + 4);
+        assert_eq!(checksum(&[0x01]), 1 + 1);
+    }
+}
