@@ -21,10 +21,6 @@ pub struct Report {
     /// when built with `--no-digest`.
     #[serde(default)]
     pub digest: Option<String>,
-    /// SHA-256 (lowercase hex) of each non-zero 512 KiB block by index: what the digest
-    /// is computed from, and what an upload checks each block it reads against.
-    #[serde(default)]
-    pub blocks: BTreeMap<u64, String>,
     /// SHA-256 of the whole image (what `sha256sum` prints), lowercase hex; only when
     /// built with `--sha256`.
     #[serde(default)]
@@ -37,6 +33,11 @@ pub struct Report {
     pub zeroed: Vec<(u64, u64)>,
     /// The partitions in table order.
     pub partitions: Vec<PartitionReport>,
+    /// SHA-256 (lowercase hex) of each non-zero 512 KiB block by index: what the digest
+    /// is computed from, and what an upload checks each block it reads against. Last, as
+    /// it is the longest.
+    #[serde(default)]
+    pub blocks: BTreeMap<u64, String>,
 }
 
 /// One partition of a [`Report`].
