@@ -348,3 +348,30 @@ fn debian_cloud_recipe_boots_to_multi_user_with_uefi_and_bios() {
     }
     assert_eq!(sha256_file(&out), before, "booting must not change the image");
 }
+
+/// A kernel built for another architecture than `[boot] arch` is refused when the UKI is
+/// assembled, naming the file and both architectures; nothing is left at the output.
+#[test]
+fn a_kernel_of_another_architecture_is_refused_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    guest_files(tmp.path());
+    // The headers of an arm64 PE image: MZ, the PE signature at 0x40, Machine 0xAA64.
+    let mut arm64 = vec![0u8; 0x200];
+    arm64[..2].copy_from_slice(b"MZ");
+    arm64[0x3c] = 0x40;
+    arm64[0x40..0x44].copy_from_slice(b"PE\0\0");
+    arm64[0x44..0x46].copy_from_slice(&0xaa64u16.to_le_bytes());
+    std::fs::create_dir_all(tmp.path().join("fake/boot")).unwrap();
+    std::fs::write(tmp.path().join("fake/boot/arm64-kernel"), arm64).unwrap();
+    let text = RECIPE
+        .replace("uefi = \"systemd-boot\"", "uefi = \"uki\"")
+        .replace("kernel = \"/boot/vmlinuz\"", "kernel = \"/boot/arm64-kernel\"")
+        .replace("PAYLOAD", &payload("boot/vmlinuz").display().to_string())
+        + "[[partition.contents]]\ndir = \"fake\"\n";
+    let r = recipe(tmp.path(), &text);
+    let err = build_fails(&r, &tmp.path().join("out.raw"));
+    assert!(
+        err.contains("/boot/arm64-kernel in the root tree is an arm64 binary, but the recipe's boot.arch is x86_64"),
+        "{err}"
+    );
+}
