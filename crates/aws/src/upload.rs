@@ -365,6 +365,11 @@ impl Session {
                 None => break,
             }
         }
+        // A stop drops the requests in flight: the snapshot misses blocks, so it must not
+        // be completed even when the reader had read them all.
+        if failure.is_none() && crate::stop::stop_requested() {
+            failure = Some(Error::Stopped);
+        }
         tasks.abort_all();
         permits.close();
         let scanned = reader.join().map_err(|_| Error::Protocol("the block reader panicked".into()))?;
