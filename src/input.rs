@@ -56,10 +56,13 @@ impl ImageInput {
                 ));
                 None
             }
-            Some(r) if r.digest.is_some() => Some((crate::hash::blocks_from_hex(&r.blocks, &json)?, r)),
+            Some(r) if r.digest.is_some() => {
+                let blocks = crate::hash::blocks_from_hex(&r.blocks, &json)?;
+                Some((r, blocks))
+            }
             _ => None,
         };
-        Ok(ImageInput { path: path.to_path_buf(), size, report: report.map(|(b, r)| (r, b)) })
+        Ok(ImageInput { path: path.to_path_buf(), size, report })
     }
 
     /// The build report, if the image has one with block digests. It is relied on (its

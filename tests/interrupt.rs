@@ -69,18 +69,8 @@ fn a_second_signal_exits_at_once() {
     let proxy = Server::proxy(&moto, &["--rate", "slow=1", "--slow-seconds", "20"]);
     let dir = tempfile::tempdir().unwrap();
     let (_, img) = image(dir.path(), 1, 29, "");
-    let child = ingot_aws(&proxy.endpoint())
-        .arg("upload")
-        .arg(&img)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while proxy.get("/_proxy/stats")["slow"].as_u64().unwrap_or(0) < 1 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "StartSnapshot never came");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let hanging = || proxy.get("/_proxy/stats")["slow"].as_u64().unwrap_or(0) >= 1;
+    let child = spawn_until(ingot_aws(&proxy.endpoint()).arg("upload").arg(&img), hanging);
     send_signal(child.id(), "INT");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let second = std::time::Instant::now();

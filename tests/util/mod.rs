@@ -274,9 +274,16 @@ pub fn image_digest(image: &Path, range: Option<(u64, u64)>) -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
-/// Spawns `cmd`, waits (at most a minute) until `ready()`, sends it SIG`signal` (`INT` or
+/// Spawns `cmd`, waits until `ready()` ([`spawn_until`]), sends it SIG`signal` (`INT` or
 /// `TERM`) and returns its output.
 pub fn interrupted(cmd: &mut Command, ready: impl Fn() -> bool, signal: &str) -> Output {
+    let child = spawn_until(cmd, ready);
+    send_signal(child.id(), signal);
+    child.wait_with_output().unwrap()
+}
+
+/// Spawns `cmd` with its output piped and waits (at most a minute) until `ready()`.
+pub fn spawn_until(cmd: &mut Command, ready: impl Fn() -> bool) -> std::process::Child {
     let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -284,11 +291,10 @@ pub fn interrupted(cmd: &mut Command, ready: impl Fn() -> bool, signal: &str) ->
         .expect("the ingot binary starts");
     let started = std::time::Instant::now();
     while !ready() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the moment to send SIG{signal} never came");
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the moment to signal it never came");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    send_signal(child.id(), signal);
-    child.wait_with_output().unwrap()
+    child
 }
 
 /// Sends SIG`signal` to process `pid` with kill(1).

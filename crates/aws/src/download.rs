@@ -41,6 +41,11 @@ pub struct DownloadReport {
     pub retries: u64,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// SHA-256 of every non-zero block written, each checked against the checksum EBS
+    /// sent with it: what the image digest of the download is computed from, without
+    /// reading the file back.
+    #[serde(skip)]
+    pub digests: Digests,
 }
 
 impl Session {
@@ -60,7 +65,7 @@ impl Session {
         let (writer, path) = (file.clone(), out.to_path_buf());
         let sink: Sink =
             Arc::new(move |index, data| writer.write_all_at(data, index * BLOCK_SIZE).map_err(Error::io(&path)));
-        self.rt.block_on(self.fetch_blocks(id, &blocks, sink, opts.workers.max(1), progress))?;
+        let digests = self.rt.block_on(self.fetch_blocks(id, &blocks, sink, opts.workers.max(1), progress))?;
         file.sync_all().map_err(Error::io(out))?;
         Ok(DownloadReport {
             snapshot_id: id.to_string(),
@@ -68,6 +73,7 @@ impl Session {
             blocks: blocks.len() as u64,
             retries: progress.retries.load(Ordering::Relaxed),
             seconds: started.elapsed().as_secs_f64(),
+            digests,
         })
     }
 
@@ -109,22 +115,12 @@ impl Session {
     pub fn snapshot_digests(&self, id: &str, workers: usize, progress: &Arc<Progress>) -> Result<Digests, Error> {
         let (_, blocks) = self.rt.block_on(self.list_blocks(id, progress))?;
         progress.total.store(blocks.len() as u64, Ordering::Relaxed);
-        let digests = Arc::new(Mutex::new(Digests::new()));
-        let d = digests.clone();
-        let sink: Sink = Arc::new(move |index, data| {
-            let digest: [u8; 32] = Sha256::digest(data).into();
-            if !ingot_disk::is_zero(data) {
-                d.lock().unwrap_or_else(|e| e.into_inner()).insert(index, digest);
-            }
-            Ok(())
-        });
-        self.rt.block_on(self.fetch_blocks(id, &blocks, sink, workers.max(1), progress))?;
-        let out = std::mem::take(&mut *digests.lock().unwrap_or_else(|e| e.into_inner()));
-        Ok(out)
+        let sink: Sink = Arc::new(|_, _| Ok(()));
+        self.rt.block_on(self.fetch_blocks(id, &blocks, sink, workers.max(1), progress))
     }
 
     /// GetSnapshotBlock of every listed block, `workers` at a time, each verified and
-    /// handed to `sink`.
+    /// handed to `sink`; returns the verified SHA-256 of every non-zero block.
     async fn fetch_blocks(
         &self,
         id: &str,
@@ -132,21 +128,26 @@ impl Session {
         sink: Sink,
         workers: usize,
         progress: &Arc<Progress>,
-    ) -> Result<(), Error> {
+    ) -> Result<Digests, Error> {
+        let digests = Arc::new(Mutex::new(Digests::new()));
         let job = |i: usize| {
             let (index, token) = blocks[i].clone();
-            let (ebs, policy, id, sink, progress) =
-                (self.ebs.clone(), self.retry, id.to_string(), sink.clone(), progress.clone());
+            let (ebs, policy, id, sink, progress, digests) =
+                (self.ebs.clone(), self.retry, id.to_string(), sink.clone(), progress.clone(), digests.clone());
             async move {
-                let data = get_block(&ebs, &policy, &id, index, &token, &progress).await?;
+                let (data, digest) = get_block(&ebs, &policy, &id, index, &token, &progress).await?;
                 sink(index as u64, &data)?;
+                if !ingot_disk::is_zero(&data) {
+                    digests.lock().unwrap_or_else(|e| e.into_inner()).insert(index as u64, digest);
+                }
                 progress.done.fetch_add(1, Ordering::Relaxed);
                 progress.bytes.fetch_add(BLOCK_SIZE, Ordering::Relaxed);
                 Ok(())
             }
         };
         each(blocks.len(), workers, job, &mut |_| {}).await?;
-        Ok(())
+        let digests = std::mem::take(&mut *digests.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(digests)
     }
 }
 
@@ -154,6 +155,7 @@ impl Session {
 type Sink = Arc<dyn Fn(u64, &[u8]) -> Result<(), Error> + Send + Sync>;
 
 /// GetSnapshotBlock with retries; the data's SHA-256 must equal the checksum sent with it.
+/// Returns the data and that SHA-256.
 async fn get_block(
     ebs: &aws_sdk_ebs::Client,
     policy: &crate::RetryPolicy,
@@ -161,7 +163,7 @@ async fn get_block(
     index: i32,
     token: &str,
     progress: &Progress,
-) -> Result<Vec<u8>, Error> {
+) -> Result<(Vec<u8>, [u8; 32]), Error> {
     // The request and its body are one attempt: a body cut off mid-way is retried (with
     // backoff, counted) like a failed request.
     let attempt = || async {
@@ -179,7 +181,8 @@ async fn get_block(
         Ok((checksum, data.to_vec()))
     };
     let (checksum, data) = retry_classified("GetSnapshotBlock", policy, &progress.retries, None, attempt).await?;
-    let want = b64(&Sha256::digest(&data));
+    let digest: [u8; 32] = Sha256::digest(&data).into();
+    let want = b64(&digest);
     if data.len() as u64 != BLOCK_SIZE || checksum.as_deref() != Some(want.as_str()) {
         return Err(Error::Checksum {
             snapshot: id.to_string(),
@@ -188,5 +191,5 @@ async fn get_block(
             want: format!("{want}, {} bytes", data.len()),
         });
     }
-    Ok(data)
+    Ok((data, digest))
 }
