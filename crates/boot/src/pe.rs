@@ -41,8 +41,6 @@ pub enum PeError {
     Signed,
     /// No room in the headers for another section header.
     NoRoom,
-    /// Data after the last section (an overlay ingot would have to move).
-    TrailingData,
 }
 
 impl std::fmt::Display for PeError {
@@ -51,7 +49,6 @@ impl std::fmt::Display for PeError {
             PeError::NotPe => "not a PE/COFF image",
             PeError::Signed => "it is signed (a certificate table is present): adding sections would break the signature; use the unsigned stub",
             PeError::NoRoom => "its headers have no room for another section header",
-            PeError::TrailingData => "it has data after its last section",
         })
     }
 }
@@ -142,17 +139,17 @@ impl PeImage {
 
     /// Appends a section named `name` (at most 8 bytes) holding `data`: its raw data at the
     /// file's end on a `FileAlignment` boundary, its address after the last section's on a
-    /// `SectionAlignment` boundary; `NumberOfSections` and `SizeOfImage` follow.
+    /// `SectionAlignment` boundary; `NumberOfSections` and `SizeOfImage` follow. Bytes after
+    /// the last section that no section header describes stay where they are, before the new
+    /// section, as ukify leaves them (Debian's arm64 systemd-stub, laid out by gnu-efi's
+    /// `objcopy -O binary`, keeps its `.sbat` text there).
     pub fn add_section(&mut self, name: &str, data: &[u8]) -> Result<(), PeError> {
         let (section_alignment, file_alignment) = (u64::from(self.optional_u32(32)), u64::from(self.optional_u32(36)));
         let (_, table_end) = self.section_table().ok_or(PeError::NotPe)?;
         if table_end + SECTION_HEADER_SIZE > self.optional_u32(60) as usize {
             return Err(PeError::NoRoom);
         }
-        let (mem_end, file_end) = self.ends();
-        if (self.bytes.len() as u64) > file_end.next_multiple_of(file_alignment.max(1)) {
-            return Err(PeError::TrailingData);
-        }
+        let (mem_end, _) = self.ends();
         let raw_at = (self.bytes.len() as u64).next_multiple_of(file_alignment.max(1));
         let raw_size = (data.len() as u64).next_multiple_of(file_alignment.max(1));
         let address = mem_end.next_multiple_of(section_alignment.max(1));
@@ -252,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_full_and_foreign_files_are_refused() {
+    fn signed_full_and_foreign_files_are_refused_and_trailing_bytes_kept() {
         assert_eq!(PeImage::parse(vec![0u8; 64]).unwrap_err(), PeError::NotPe);
         let mut signed = image();
         put_u32(&mut signed, 0x98 + 112 + CERTIFICATE_TABLE * 8 + 4, 0x100);
@@ -261,8 +258,15 @@ mod tests {
         put_u32(&mut full, 0x98 + 60, (0x98 + 240 + 40) as u32);
         assert_eq!(PeImage::parse(full).unwrap().add_section(".x", b"x"), Err(PeError::NoRoom));
         let mut trailing = image();
-        trailing.extend([1u8; 0x400]);
-        assert_eq!(PeImage::parse(trailing.clone()).unwrap().add_section(".x", b"x"), Err(PeError::TrailingData));
+        trailing.extend([1u8; 0x300]);
+        // Bytes no section describes stay; the section goes after them, aligned.
+        let mut pe = PeImage::parse(trailing.clone()).unwrap();
+        pe.add_section(".x", b"x").unwrap();
+        let b = pe.finish();
+        assert_eq!(
+            (&b[0x600..0x900], u32_at(&b, 0x98 + 240 + 40 + 20), b.len()),
+            (&[1u8; 0x300][..], Some(0xa00), 0xc00)
+        );
         // The same bytes as a COFF symbol table are dropped, and the section goes there.
         put_u32(&mut trailing, 0x84 + 8, 0x600);
         put_u32(&mut trailing, 0x84 + 12, 9);
