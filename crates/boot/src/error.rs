@@ -71,12 +71,15 @@ pub enum BootError {
         why: String,
     },
     /// A binary built for another architecture than the recipe's.
-    #[error("{path} in the root tree is an {found} binary, but the recipe's boot.arch is {want}")]
+    #[error(
+        "{path} in the root tree is an {found} binary, but the recipe's boot.arch is {want}: \
+         take it from the {want} packages, or set boot.arch"
+    )]
     WrongArch {
         /// The file's path in the tree.
         path: String,
         /// Its architecture.
-        found: &'static str,
+        found: String,
         /// The recipe's.
         want: &'static str,
     },

@@ -1,7 +1,7 @@
 //! What goes on the EFI system partition: systemd-boot with its configuration, the kernel
 //! and the initrd; or one EFI image (GRUB's, a UKI) at the removable-media boot path.
 
-use crate::{file_in, BootError, Config};
+use crate::{arch, file_in, BootError, Config};
 use ingot_tree::{Content, Meta, Tree};
 use std::path::Path;
 
@@ -32,13 +32,15 @@ pub(crate) fn install_systemd_boot(
 ) -> Result<(), BootError> {
     let kernel = file_in(config, root, &config.kernel, "boot.kernel", "")?;
     let initrd = config.initrd.as_ref().map(|p| file_in(config, root, p, "boot.initrd", "")).transpose()?;
+    let loader_path = loader_path(config);
     let loader = file_in(
         config,
         root,
-        &loader_path(config),
+        &loader_path,
         "boot.uefi = \"systemd-boot\"",
         " (the systemd-boot EFI binary comes from the root tree; Debian: systemd-boot-efi)",
     )?;
+    arch::check(config, &loader_path, &arch::head(&loader, &loader_path)?)?;
     add(config, esp, &config.removable_path(), loader)?;
     add(config, esp, "/ingot/linux", kernel)?;
     let mut entry = format!("title {}\nlinux /ingot/linux\n", config.title);

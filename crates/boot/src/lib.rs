@@ -41,6 +41,7 @@
 //! # Ok::<(), ingot_boot::BootError>(())
 //! ```
 
+mod arch;
 mod error;
 mod esp;
 mod grub;
@@ -108,6 +109,10 @@ pub fn install(
     esp: Option<&mut Tree>,
     spool: &Path,
 ) -> Result<Option<BiosCode>, BootError> {
+    if config.uefi.is_some() || config.bios.is_some() {
+        let kernel = file_in(config, root, &config.kernel, "boot.kernel", "")?;
+        arch::check(config, &config.kernel, &arch::head(&kernel, &config.kernel)?)?;
+    }
     if config.bios.is_some() || config.uefi == Some(UefiLoader::Grub) {
         grub::write_config(config, root, spool)?;
     }

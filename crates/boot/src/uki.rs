@@ -3,9 +3,8 @@
 //! put on the ESP as the default (removable media) boot path. Assembled in Rust, with no
 //! host tool, so the same recipe gives the same UKI on any host and for any architecture.
 
-use crate::pe::{self, PeImage, IMAGE_FILE_MACHINE_AMD64, IMAGE_FILE_MACHINE_ARM64};
-use crate::{file_in, BootError, Config};
-use ingot_recipe::Arch;
+use crate::pe::{self, PeImage};
+use crate::{arch, file_in, BootError, Config};
 use ingot_tree::{Content, Kind, Tree};
 
 /// The whole content of a file of the tree.
@@ -26,38 +25,15 @@ fn os_release(root: &Tree) -> Option<Content> {
     })
 }
 
-/// The architecture a PE `Machine` names.
-fn machine_name(machine: u16) -> &'static str {
-    match machine {
-        IMAGE_FILE_MACHINE_AMD64 => "x86_64",
-        IMAGE_FILE_MACHINE_ARM64 => "arm64",
-        _ => "unknown-architecture",
-    }
-}
-
-/// The recipe's architecture as a PE `Machine` and its name.
-fn wanted(arch: Arch) -> (u16, &'static str) {
-    match arch {
-        Arch::X86_64 => (IMAGE_FILE_MACHINE_AMD64, "x86_64"),
-        Arch::Arm64 => (IMAGE_FILE_MACHINE_ARM64, "arm64"),
-    }
-}
-
-/// Fails when `bytes` (the file at `path`) is a PE image for another architecture.
-fn check_arch(config: &Config, path: &str, bytes: &[u8]) -> Result<(), BootError> {
-    let (want, name) = wanted(config.arch);
-    match pe::machine(bytes) {
-        Some(m) if m != want => {
-            Err(BootError::WrongArch { path: path.to_string(), found: machine_name(m), want: name })
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The kernel's version as `uname -r` prints it, from an x86 boot image's setup header
-/// (`kernel_version` at 0x20E points at a NUL-terminated string, 0x200 bytes before it);
-/// `None` for any other kernel format.
+/// The kernel's version as `uname -r` prints it, found as systemd's ukify finds it: from an
+/// x86 boot image's setup header (`kernel_version` at 0x20E points at a NUL-terminated
+/// string, 0x200 bytes before it), else from the banner `Linux version VERSION (` in an
+/// uncompressed kernel (an arm64 `Image`); `None` when neither is there.
 fn uname(kernel: &[u8]) -> Option<String> {
+    uname_x86(kernel).or_else(|| uname_banner(kernel))
+}
+
+fn uname_x86(kernel: &[u8]) -> Option<String> {
     if kernel.get(0x202..0x206)? != b"HdrS" {
         return None;
     }
@@ -67,14 +43,27 @@ fn uname(kernel: &[u8]) -> Option<String> {
     (!version.is_empty()).then(|| version.to_string())
 }
 
+/// ukify's pattern: `Linux version (\d\S+) \(`.
+fn uname_banner(kernel: &[u8]) -> Option<String> {
+    const BANNER: &[u8] = b"Linux version ";
+    let mut rest = kernel;
+    while let Some(at) = rest.windows(BANNER.len()).position(|w| w == BANNER) {
+        rest = &rest[at + BANNER.len()..];
+        let end = rest.iter().take(256).position(|b| b.is_ascii_whitespace() || !b.is_ascii_graphic());
+        if let Some(end) = end.filter(|&e| e > 0 && rest[0].is_ascii_digit() && rest[e..].starts_with(b" (")) {
+            return std::str::from_utf8(&rest[..end]).ok().map(str::to_string);
+        }
+    }
+    None
+}
+
 /// Builds the UKI from the root tree's systemd-stub, kernel and initrd.
 pub(crate) fn make(config: &Config, root: &Tree) -> Result<Vec<u8>, BootError> {
     let stub_path = format!("/usr/lib/systemd/boot/efi/linux{}.efi.stub", config.arch.efi_suffix());
     let hint = " (the stub comes from the root tree; Debian: systemd-boot-efi)";
     let stub = read(&file_in(config, root, &stub_path, "boot.uefi = \"uki\"", hint)?, "stub")?;
-    check_arch(config, &stub_path, &stub)?;
+    arch::check(config, &stub_path, &stub)?;
     let kernel = read(&file_in(config, root, &config.kernel, "boot.kernel", "")?, "kernel")?;
-    check_arch(config, &config.kernel, &kernel)?;
     let initrd = match &config.initrd {
         Some(p) => Some(read(&file_in(config, root, p, "boot.initrd", "")?, "initrd")?),
         None => None,
@@ -113,8 +102,11 @@ mod tests {
     }
 
     #[test]
-    fn the_recipe_names_the_architecture_and_a_pe_file_must_match() {
-        assert_eq!(machine_name(IMAGE_FILE_MACHINE_ARM64), "arm64");
-        assert_eq!(wanted(Arch::X86_64), (IMAGE_FILE_MACHINE_AMD64, "x86_64"));
+    fn the_kernel_version_is_read_from_the_banner_of_an_uncompressed_kernel() {
+        let mut k = b"\0Linux version %s (nope)\0Linux version 6.1.0-57-cloud-arm64 (debian-kernel@".to_vec();
+        k.splice(0..0, vec![7u8; 100]);
+        assert_eq!(uname(&k).as_deref(), Some("6.1.0-57-cloud-arm64"), "the printf format is skipped");
+        assert_eq!(uname(b"Linux version 6.1.0-57-cloud-arm64"), None, "no ' (' after it");
+        assert_eq!(uname(b"nothing here"), None);
     }
 }

@@ -190,10 +190,7 @@ fn one_of<T: Copy>(
 
 /// Validates `[ami]`.
 pub(crate) fn ami(loc: &Locator, raw: &RawAmi, arch: Arch, base: &std::path::Path) -> Result<Ami, RecipeError> {
-    let architecture = match arch {
-        Arch::X86_64 => "x86_64",
-        Arch::Arm64 => "arm64",
-    };
+    let architecture = arch.name();
     let default_mode = if arch == Arch::Arm64 { BootMode::Uefi } else { BootMode::UefiPreferred };
     let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, BootMode::ALL, BootMode::as_str, default_mode)?;
     if arch == Arch::Arm64 && boot_mode != BootMode::Uefi {

@@ -16,6 +16,14 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The name the recipe's `arch` and EC2 give it (`x86_64`, `arm64`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
     /// The suffix of EFI file names for this architecture (`x64`, `aa64`).
     pub fn efi_suffix(self) -> &'static str {
         match self {
@@ -77,6 +85,18 @@ fn choice(loc: &Locator, key: &str, v: &Option<Spanned<String>>, on: &str) -> Re
     }
 }
 
+/// The architecture `[boot] arch` names (x86_64 when not given); it is the AMI's even when
+/// the recipe installs no boot loader.
+pub(crate) fn arch(loc: &Locator, raw: Option<&Spanned<RawBoot>>) -> Result<Arch, RecipeError> {
+    match raw.and_then(|r| r.get_ref().arch.as_ref()).map(|a| (a.get_ref().as_str(), a.span().start)) {
+        None | Some(("x86_64", _)) => Ok(Arch::X86_64),
+        Some(("arm64", _)) => Ok(Arch::Arm64),
+        Some((other, at)) => {
+            Err(loc.at(at, format!("boot.arch: {other:?} is not an architecture: use \"x86_64\" or \"arm64\"")))
+        }
+    }
+}
+
 /// Validates `[boot]` against the partitions: `uefi = "systemd-boot"` or `"grub"`,
 /// `bios = "grub"`, or both (a hybrid disk); `"none"` (or no section) leaves booting
 /// to the content.
@@ -103,13 +123,7 @@ pub(crate) fn boot(
     if uefi.is_none() && !bios {
         return Ok(None);
     }
-    let arch = match r.arch.as_ref().map(|a| (a.get_ref().as_str(), a.span().start)) {
-        None | Some(("x86_64", _)) => Arch::X86_64,
-        Some(("arm64", _)) => Arch::Arm64,
-        Some((other, at)) => {
-            return Err(loc.at(at, format!("boot.arch: {other:?} is not an architecture: use \"x86_64\" or \"arm64\"")))
-        }
-    };
+    let arch = arch(loc, Some(raw))?;
     let whole = raw.span().start;
     let kernel = r
         .kernel

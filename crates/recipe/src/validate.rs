@@ -224,7 +224,7 @@ impl Recipe {
             Some(b) => crate::boot::boot(&loc, b, &partitions, table)?,
             None => None,
         };
-        let arch = boot.as_ref().map_or(crate::Arch::X86_64, |b| b.arch);
+        let arch = crate::boot::arch(&loc, raw.boot.as_ref())?;
         let ami = match &raw.ami {
             Some(a) => Some(crate::ami::ami(&loc, a.get_ref(), arch, &base)?),
             None => None,
