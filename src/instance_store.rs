@@ -136,7 +136,11 @@ fn check_request(
         );
     }
     if spec.architecture != "x86_64" {
-        bail!("ami.architecture = {:?}: instance-store AMIs are x86_64 only", spec.architecture);
+        bail!(
+            "{}: boot.arch = {:?}: instance-store AMIs are x86_64 only; publish it without --instance-store (EBS-backed)",
+            recipe.path().display(),
+            spec.architecture
+        );
     }
     if let Some(ami) = &recipe.ami {
         let ebs_only = [

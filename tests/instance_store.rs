@@ -418,6 +418,18 @@ fn bad_input_is_refused_before_anything_is_uploaded() {
     c.args(["--instance-store", "--bucket", "bkt1", "--region", "us-east-1", "--cert"]).arg(&rig.user.1);
     c.arg("--privatekey").arg(&rig.user.0);
     fails(&mut c, "ebs-only.toml: ami.encrypted is for EBS-backed AMIs");
+    // arm64: EC2 has no arm64 instance-store AMIs.
+    let text = std::fs::read_to_string(&rig.recipe).unwrap().replace("[ami]\n", "[boot]\narch = \"arm64\"\n[ami]\n");
+    let arm64 = rig.dir.path().join("arm64.toml");
+    std::fs::write(&arm64, text.replace("legacy-bios", "uefi")).unwrap();
+    let mut c = ingot_aws(&ep);
+    c.arg("publish").arg(&rig.image).arg("--recipe").arg(&arm64);
+    c.args(["--instance-store", "--bucket", "bkt1", "--region", "us-east-1", "--cert"]).arg(&rig.user.1);
+    c.arg("--privatekey").arg(&rig.user.0);
+    fails(
+        &mut c,
+        "arm64.toml: boot.arch = \"arm64\": instance-store AMIs are x86_64 only; publish it without --instance-store",
+    );
     assert_eq!(s3_requests(), 0, "nothing reached S3");
 
     // A bucket in another region: EC2 would not read it; nothing is uploaded.
