@@ -262,11 +262,11 @@ PY
 fi
 
 if [[ "$which" == all || "$which" == debian ]]; then
-    scripts/make-debian-rootfs.sh
+    scripts/make-debian-rootfs.sh amd64
     cargo build --release --locked -q
     data="$PWD/target/bench-data/debian"
     mkdir -p "$data"
-    rootfs="$PWD/target/debian-rootfs/rootfs.tar.gz"
+    rootfs="$(readlink -f target/debian-rootfs/amd64.tar.gz)"
     # The same disk by the classic pipeline: unpack the rootfs with owners (root only), lay
     # out the table, make both GRUB images, format and fill the ESP, write the root with
     # mke2fs -d, and dd boot.img and core.img into place (without grub-bios-setup's sector

@@ -2,16 +2,19 @@
 # Installs, from Debian's packages, the tools the tests use to judge ingot's output
 # independently: sgdisk (gdisk), fsck.fat (dosfstools), mtools, sfdisk (fdisk),
 # e2fsck/debugfs (e2fsprogs), GNU tar, gzip, zstd, GNU time for the benchmarks, and
-# QEMU with OVMF and SeaBIOS for the boot tests, cpio and kmod (depmod) for the test
-# initramfs, grub-common for grub-mkimage (what GRUB boot runs) and binutils for
-# objdump (the independent PE reader that checks UKIs), debootstrap for the Debian rootfs of
-# recipes/debian-cloud.toml, and the openssl command line that checks bundles.
+# QEMU with OVMF and SeaBIOS (x86_64) and with AAVMF (arm64) for the boot tests, cpio and
+# kmod (depmod) for the test initramfs, grub-common for grub-mkimage (what GRUB boot
+# runs), binutils-multiarch for objdump (the independent PE reader that checks x86_64 and
+# arm64 UKIs), debootstrap and qemu-user-static for the Debian rootfs of
+# recipes/debian-cloud*.toml, and the openssl command line that checks bundles.
 # From PyPI, into target/venv: moto[server] (the AWS test server) and boto3 (the
 # independent read-back of uploaded blocks), at pinned versions.
 # Installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
-packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time qemu-system-x86 ovmf seabios cpio kmod grub-common binutils debootstrap openssl)
+packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time
+    qemu-system-x86 ovmf seabios qemu-system-arm qemu-efi-aarch64 cpio kmod grub-common
+    binutils-multiarch debootstrap qemu-user-static openssl)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Assembles the test OS payload from Debian packages, without installing anything into
-# the host: `apt-get download` + `dpkg-deb -x` into target/test-payload/root, cached.
-#   - linux-image-cloud-amd64: the cloud kernel (NVMe, ext4, jbd2, crc32c built in;
+# Assembles the test OS payload for ARCH (amd64, the default, or arm64) from Debian's
+# packages, without installing anything into the host: `apt-get download PKG:ARCH` +
+# `dpkg-deb -x` into target/test-payload/ARCH/root, cached. For another architecture than
+# the host's, the script adds it to dpkg (`dpkg --add-architecture`) first.
+#   - linux-image-cloud-ARCH: the cloud kernel (NVMe, ext4, jbd2, crc32c built in;
 #     virtio-blk and virtio-pci as modules), copied to /boot/vmlinuz
 #   - busybox-static: /bin/busybox for the test /init
-#   - systemd-boot-efi: /usr/lib/systemd/boot/efi/systemd-bootx64.efi
-#   - grub-pc-bin: /usr/lib/grub/i386-pc (boot.img and the modules core.img is made of)
-#   - grub-efi-amd64-bin: /usr/lib/grub/x86_64-efi (the modules of GRUB's EFI image)
+#   - systemd-boot-efi: /usr/lib/systemd/boot/efi/systemd-boot{x64,aa64}.efi and the UKI stub
+#   - amd64: grub-pc-bin (/usr/lib/grub/i386-pc: boot.img and the modules core.img is made
+#     of) and grub-efi-amd64-bin (/usr/lib/grub/x86_64-efi)
+#   - arm64: grub-efi-arm64-bin (/usr/lib/grub/arm64-efi)
 #   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci
 #     and virtio-blk in modules.dep order (depmod run on the payload, not the host),
 #     finds the root partition by the PARTUUID on the kernel command line (reading the
@@ -16,7 +19,13 @@
 # Prints the payload root on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=target/test-payload
+arch=${1:-amd64}
+case "$arch" in
+    amd64) packages=(busybox-static systemd-boot-efi grub-pc-bin grub-efi-amd64-bin) grub=x86_64-efi efi=x64 ;;
+    arm64) packages=(busybox-static systemd-boot-efi grub-efi-arm64-bin) grub=arm64-efi efi=aa64 ;;
+    *) echo "make-test-payload: unknown architecture $arch (amd64 or arm64)" >&2; exit 2 ;;
+esac
+out=target/test-payload/$arch
 root=$out/root
 if [ -f "$out/done" ]; then
     echo "$root"
@@ -24,13 +33,22 @@ if [ -f "$out/done" ]; then
 fi
 rm -rf "$out"
 mkdir -p "$out/debs" "$root"
-if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
+if [ "$arch" != "$(dpkg --print-architecture)" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo dpkg --add-architecture "$arch"
+    $sudo apt-get update -qq
+fi
+if ! apt-cache show "linux-image-cloud-$arch:$arch" >/dev/null 2>&1; then
     apt-get update -qq
 fi
-kernel=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kernel" ] || { echo "cannot find the package linux-image-cloud-amd64 depends on" >&2; exit 1; }
-(cd "$out/debs" && apt-get download -q "$kernel" busybox-static systemd-boot-efi grub-pc-bin grub-efi-amd64-bin >/dev/null 2>&1) || {
-    echo "apt-get download failed for $kernel busybox-static systemd-boot-efi grub-pc-bin grub-efi-amd64-bin" >&2
+kernel=$(apt-cache depends "linux-image-cloud-$arch:$arch" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$kernel" ] || { echo "cannot find the package linux-image-cloud-$arch depends on" >&2; exit 1; }
+kernel=${kernel%:"$arch"}
+debs=("$kernel:$arch")
+for p in "${packages[@]}"; do debs+=("$p:$arch"); done
+(cd "$out/debs" && apt-get download -q "${debs[@]}" >/dev/null 2>&1) || {
+    echo "apt-get download failed for ${debs[*]}" >&2
     exit 1
 }
 for deb in "$out"/debs/*.deb; do
@@ -38,9 +56,9 @@ for deb in "$out"/debs/*.deb; do
 done
 cp "$root"/boot/vmlinuz-* "$root/boot/vmlinuz"
 test -x "$root/bin/busybox"
-test -f "$root/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
-test -f "$root/usr/lib/grub/i386-pc/boot.img"
-test -f "$root/usr/lib/grub/x86_64-efi/linux.mod"
+test -f "$root/usr/lib/systemd/boot/efi/systemd-boot$efi.efi"
+test -f "$root/usr/lib/grub/$grub/linux.mod"
+[ "$arch" != amd64 ] || test -f "$root/usr/lib/grub/i386-pc/boot.img"
 
 # The initramfs.
 ver=$(basename "$(ls -d "$root"/lib/modules/*)")

@@ -416,7 +416,7 @@ fn boot_section_errors() {
 
 #[test]
 fn core_img_that_does_not_fit_its_place() {
-    let root = payload("usr/lib/grub/i386-pc/boot.img");
+    let root = payload("amd64", "usr/lib/grub/i386-pc/boot.img");
     let gpt = format!(
         "{}[[partition]]\ntype = \"bios-boot\"\nsize = \"64 KiB\"\n[[partition]]\ntype = \"root-x86-64\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"{}\"\n",
         BOOT.replace("uefi = \"systemd-boot\"", "bios = \"grub\"").replace("128 MiB", "512 MiB").replace("[boot]", "alignment = \"64 KiB\"\n[boot]"),

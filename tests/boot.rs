@@ -29,7 +29,7 @@ $B poweroff -f
 
 /// The guest's tree beyond the payload: /init and the things it checks. Returns the
 /// marker the guest must print.
-fn guest_files(dir: &Path) -> String {
+pub(crate) fn guest_files(dir: &Path) -> String {
     let big = bytes(77, 8 << 20);
     let mut b = tar::Builder::new(std::fs::File::create(dir.join("guest.tar")).unwrap());
     let mut put = |name: &str, kind: tar::EntryType, mode: u32, owner: u32, data: &[u8], link: Option<&str>| {
@@ -73,7 +73,7 @@ fn guest_files(dir: &Path) -> String {
     format!("INGOT-BOOT-OK sum={sum} link=big.bin hard=2 mode=4750:1000:1000 dev=103:1 sparse=67108864:8 wide=3000")
 }
 
-const RECIPE: &str = r#"name = "boot"
+pub(crate) const RECIPE: &str = r#"name = "boot"
 size = "1 GiB"
 source_date_epoch = 1700000000
 [boot]
@@ -99,13 +99,15 @@ tar = "guest.tar"
 dir = "sparse"
 "#;
 
-/// The machine's firmware.
+/// The machine and its firmware.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Firmware {
-    /// OVMF, with a writable copy of its variable store.
+pub(crate) enum Firmware {
+    /// x86_64 (q35) with OVMF, with a writable copy of its variable store.
     Uefi,
-    /// SeaBIOS, QEMU's default.
+    /// x86_64 (q35) with SeaBIOS, QEMU's default.
     Bios,
+    /// arm64 (`virt`, Cortex-A72) with AAVMF, with a writable copy of its variable store.
+    Aavmf,
 }
 
 /// Boots `image` with `firmware` on `disk` ("nvme" or "virtio-blk-pci") and returns the
@@ -114,19 +116,47 @@ fn boot(image: &Path, firmware: Firmware, disk: &str, dir: &Path) -> String {
     boot_until(image, firmware, disk, dir, "INGOT-BOOT-OK", Duration::from_secs(300))
 }
 
-/// Boots `image` and returns the first console line starting with `marker`; fails on a
-/// kernel panic, when QEMU exits, or after `limit`.
-fn boot_until(image: &Path, firmware: Firmware, disk: &str, dir: &Path, marker: &str, limit: Duration) -> String {
-    let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(["-machine", "q35", "-m", "1024", "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none"]);
-    if firmware == Firmware::Uefi {
-        let code = Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
-        let vars = dir.join("OVMF_VARS.fd");
-        std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
-            .expect("OVMF is needed: scripts/install-test-deps.sh installs the ovmf package");
-        qemu.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", code.display()));
-        qemu.arg("-drive").arg(format!("if=pflash,format=raw,file={}", vars.display()));
+/// The QEMU command for `firmware`: the machine, and the firmware's code and a fresh copy
+/// of its variable store (in `dir`) as flash.
+fn qemu(firmware: Firmware, dir: &Path) -> Command {
+    let (system, machine, flash) = match firmware {
+        Firmware::Uefi => {
+            ("x86_64", &["-machine", "q35"][..], Some(("OVMF/OVMF_CODE_4M.fd", "OVMF/OVMF_VARS_4M.fd", "ovmf")))
+        }
+        Firmware::Bios => ("x86_64", &["-machine", "q35"][..], None),
+        Firmware::Aavmf => (
+            "aarch64",
+            &["-machine", "virt", "-cpu", "cortex-a72"][..],
+            Some(("AAVMF/AAVMF_CODE.fd", "AAVMF/AAVMF_VARS.fd", "qemu-efi-aarch64")),
+        ),
+    };
+    let mut qemu = Command::new(format!("qemu-system-{system}"));
+    qemu.args(machine).args(["-m", "1024", "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none"]);
+    if let Some((code, vars, package)) = flash {
+        let share = Path::new("/usr/share");
+        let copy = dir.join("VARS.fd");
+        std::fs::copy(share.join(vars), &copy).unwrap_or_else(|e| {
+            panic!("{}: {e}: scripts/install-test-deps.sh installs the {package} package", share.join(vars).display())
+        });
+        qemu.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", share.join(code).display()));
+        qemu.arg("-drive").arg(format!("if=pflash,format=raw,file={}", copy.display()));
     }
+    qemu
+}
+
+/// Boots `image` and returns the first console line from `marker` on; fails on a
+/// kernel panic, when QEMU exits, or after `limit`.
+pub(crate) fn boot_until(
+    image: &Path,
+    firmware: Firmware,
+    disk: &str,
+    dir: &Path,
+    marker: &str,
+    limit: Duration,
+) -> String {
+    let mut qemu = qemu(firmware, dir);
+    let program = qemu.get_program().to_string_lossy().into_owned();
+    let package = if firmware == Firmware::Aavmf { "qemu-system-arm" } else { "qemu-system-x86" };
     let mut child = qemu
         .arg("-drive")
         .arg(format!("file={},if=none,id=disk,format=raw,snapshot=on", image.display()))
@@ -135,7 +165,7 @@ fn boot_until(image: &Path, firmware: Firmware, disk: &str, dir: &Path, marker: 
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("qemu-system-x86_64 is needed: scripts/install-test-deps.sh installs qemu-system-x86");
+        .unwrap_or_else(|e| panic!("{program}: {e}: scripts/install-test-deps.sh installs the {package} package"));
     let out = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -153,7 +183,8 @@ fn boot_until(image: &Path, firmware: Firmware, disk: &str, dir: &Path, marker: 
             break Err(format!("no {marker} within {limit:?}"));
         }
         match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(line) if line.starts_with(marker) => break Ok(line),
+            // A getty's prompt may precede the marker on its line.
+            Ok(line) if line.contains(marker) => break Ok(line[line.find(marker).unwrap_or(0)..].to_string()),
             Ok(line) if line.contains("Kernel panic") => break Err(format!("kernel panic: {line}")),
             Ok(line) => log.push(line),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break Err("QEMU exited without the marker".into()),
@@ -170,12 +201,13 @@ fn boot_until(image: &Path, firmware: Firmware, disk: &str, dir: &Path, marker: 
     }
 }
 
-/// Builds the boot test image from `recipe`, checks it with sgdisk (GPT), fsck.fat and
-/// e2fsck, boots it each way in `boots` and compares the guest's marker.
-fn build_and_boot(recipe_text: &str, boots: &[(Firmware, &str)]) {
+/// Builds the boot test image from `recipe` over the payload of Debian architecture `arch`,
+/// checks it with sgdisk (GPT), fsck.fat and e2fsck, boots it each way in `boots` and
+/// compares the guest's marker.
+pub(crate) fn build_and_boot(recipe_text: &str, arch: &str, boots: &[(Firmware, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let want = guest_files(tmp.path());
-    let r = recipe(tmp.path(), &recipe_text.replace("PAYLOAD", &payload("boot/vmlinuz").display().to_string()));
+    let r = recipe(tmp.path(), &recipe_text.replace("PAYLOAD", &payload(arch, "boot/vmlinuz").display().to_string()));
     let out = tmp.path().join("boot.raw");
     build_checked(&r, &out);
     let before = sha256_file(&out);
@@ -187,12 +219,12 @@ fn build_and_boot(recipe_text: &str, boots: &[(Firmware, &str)]) {
 
 #[test]
 fn uefi_systemd_boot_on_nvme_boots_to_the_marker() {
-    build_and_boot(RECIPE, &[(Firmware::Uefi, "nvme")]);
+    build_and_boot(RECIPE, "amd64", &[(Firmware::Uefi, "nvme")]);
 }
 
 #[test]
 fn uefi_systemd_boot_on_virtio_blk_boots_to_the_marker() {
-    build_and_boot(RECIPE, &[(Firmware::Uefi, "virtio-blk-pci")]);
+    build_and_boot(RECIPE, "amd64", &[(Firmware::Uefi, "virtio-blk-pci")]);
 }
 
 /// GPT with a BIOS boot partition, an ESP and a root, GRUB both ways (as Debian, Ubuntu
@@ -204,7 +236,7 @@ fn hybrid_grub_image_boots_with_bios_and_with_uefi() {
         "[[partition]]\nlabel = \"bios\"\ntype = \"bios-boot\"\nsize = \"1 MiB\"\n[[partition]]\nlabel = \"ESP\"",
     );
     assert!(hybrid.contains("bios-boot") && hybrid.contains("bios = \"grub\""));
-    build_and_boot(&hybrid, &[(Firmware::Bios, "virtio-blk-pci"), (Firmware::Uefi, "nvme")]);
+    build_and_boot(&hybrid, "amd64", &[(Firmware::Bios, "virtio-blk-pci"), (Firmware::Uefi, "nvme")]);
 }
 
 /// An MBR disk: boot.img in the MBR, core.img in the gap before the first partition.
@@ -231,14 +263,14 @@ tar = "guest.tar"
 [[partition.contents]]
 dir = "sparse"
 "#;
-    build_and_boot(mbr, &[(Firmware::Bios, "virtio-blk-pci")]);
+    build_and_boot(mbr, "amd64", &[(Firmware::Bios, "virtio-blk-pci")]);
 }
 
 /// A unified kernel image (systemd-stub + kernel + initrd + command line) as the ESP's
 /// default boot path, booted by OVMF directly.
 #[test]
 fn uki_boots_under_uefi_on_nvme() {
-    build_and_boot(&RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\""), &[(Firmware::Uefi, "nvme")]);
+    build_and_boot(&RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\""), "amd64", &[(Firmware::Uefi, "nvme")]);
 }
 
 /// The same UKI recipe gives the same image on every build, and the UKI ingot assembled
@@ -246,12 +278,17 @@ fn uki_boots_under_uefi_on_nvme() {
 /// in its order, at increasing addresses on the stub's alignments, and a right checksum.
 #[test]
 fn uki_builds_a_second_later_are_byte_identical_and_read_back_as_pe() {
+    let text = RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\"");
+    check_uki(&text, "amd64", "BOOTX64.EFI", "pei-x86-64");
+}
+
+/// Builds the UKI recipe `text` twice a second apart over the `arch` payload, checks the
+/// two images are identical, and reads the UKI (`removable` on the ESP) back with objdump,
+/// which must call it `format`.
+pub(crate) fn check_uki(text: &str, arch: &str, removable: &str, format: &str) {
     let tmp = tempfile::tempdir().unwrap();
     guest_files(tmp.path());
-    let text = RECIPE
-        .replace("uefi = \"systemd-boot\"", "uefi = \"uki\"")
-        .replace("PAYLOAD", &payload("boot/vmlinuz").display().to_string());
-    let r = recipe(tmp.path(), &text);
+    let r = recipe(tmp.path(), &text.replace("PAYLOAD", &payload(arch, "boot/vmlinuz").display().to_string()));
     let (a, b) = (tmp.path().join("a.raw"), tmp.path().join("b.raw"));
     build_checked(&r, &a);
     std::thread::sleep(Duration::from_millis(1_100));
@@ -263,12 +300,12 @@ fn uki_builds_a_second_later_are_byte_identical_and_read_back_as_pe() {
     let o = run(Command::new("mcopy")
         .arg("-i")
         .arg(format!("{}@@{esp}", a.display()))
-        .arg("::/EFI/BOOT/BOOTX64.EFI")
+        .arg(format!("::/EFI/BOOT/{removable}"))
         .arg(&uki));
     assert!(o.status.success(), "mcopy: {}", String::from_utf8_lossy(&o.stderr));
     let o = run(Command::new("objdump").arg("-h").arg(&uki));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success() && text.contains("file format pei-x86-64"), "objdump -h: {text}");
+    assert!(o.status.success() && text.contains(&format!("file format {format}")), "objdump -h: {text}");
     // "  5 .osrel  000000a1  0000000140016000  0000000140016000  00014c00  2**2"
     let sections: Vec<(String, u64, u64)> = text
         .lines()
@@ -325,28 +362,42 @@ print(stored, (s + n) & 0xFFFFFFFF)
 /// it prints the marker.
 #[test]
 fn debian_cloud_recipe_boots_to_multi_user_with_uefi_and_bios() {
-    let repo = repo();
-    let rootfs = repo.join("target/debian-rootfs/rootfs.tar.gz");
-    assert!(rootfs.exists(), "{} is missing: run scripts/make-debian-rootfs.sh", rootfs.display());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("debian.raw");
-    let report = build(&repo.join("recipes/debian-cloud.toml"), &out);
-    assert_eq!(report["disk_size"], 8u64 << 30);
-    sgdisk_verify(&out);
+    let report = build_debian("debian-cloud.toml", "amd64", &out);
     let parts = report["partitions"].as_array().unwrap();
     assert_eq!(parts.len(), 3);
     assert_eq!(parts[0]["size"], 1 << 20, "BIOS boot partition");
-    assert_eq!(parts[1]["size"], 256 << 20, "ESP");
-    fsck_fat(&out, parts[1]["offset"].as_u64().unwrap(), parts[1]["size"].as_u64().unwrap());
-    e2fsck_clean(&out, parts[2]["offset"].as_u64().unwrap(), parts[2]["size"].as_u64().unwrap());
-    let before = sha256_file(&out);
-    for (firmware, disk) in [(Firmware::Uefi, "nvme"), (Firmware::Bios, "virtio-blk-pci")] {
-        let line = boot_until(&out, firmware, disk, tmp.path(), "INGOT-DEBIAN-UP", Duration::from_secs(600));
+    boot_debian(&out, "amd64", &[(Firmware::Uefi, "nvme"), (Firmware::Bios, "virtio-blk-pci")], tmp.path());
+}
+
+/// Builds recipes/`name` (8 GiB, a 256 MiB ESP, the ext4 root last) over the Debian rootfs
+/// for `arch` to `out`, checks the table and filesystems, and returns the report.
+pub(crate) fn build_debian(name: &str, arch: &str, out: &Path) -> serde_json::Value {
+    let rootfs = repo().join(format!("target/debian-rootfs/{arch}.tar.gz"));
+    assert!(rootfs.exists(), "{} is missing: run scripts/make-debian-rootfs.sh {arch}", rootfs.display());
+    let report = build(&repo().join("recipes").join(name), out);
+    assert_eq!(report["disk_size"], 8u64 << 30);
+    sgdisk_verify(out);
+    let parts = report["partitions"].as_array().unwrap();
+    let (esp, root) = (&parts[parts.len() - 2], &parts[parts.len() - 1]);
+    assert_eq!(esp["size"], 256 << 20, "ESP");
+    fsck_fat(out, esp["offset"].as_u64().unwrap(), esp["size"].as_u64().unwrap());
+    e2fsck_clean(out, root["offset"].as_u64().unwrap(), root["size"].as_u64().unwrap());
+    report
+}
+
+/// Boots the Debian image each way in `boots` until systemd reports multi-user.target
+/// active with no failed unit under the `arch` cloud kernel; the image must not change.
+pub(crate) fn boot_debian(image: &Path, arch: &str, boots: &[(Firmware, &str)], dir: &Path) {
+    let before = sha256_file(image);
+    for &(firmware, disk) in boots {
+        let line = boot_until(image, firmware, disk, dir, "INGOT-DEBIAN-UP", Duration::from_secs(900));
         let words: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(words.get(1..3), Some(&["active", "failed=0"][..]), "{line}");
-        assert!(words.get(3).is_some_and(|k| k.ends_with("-cloud-amd64")), "{line}");
+        assert!(words.get(3).is_some_and(|k| k.ends_with(&format!("-cloud-{arch}"))), "{line}");
     }
-    assert_eq!(sha256_file(&out), before, "booting must not change the image");
+    assert_eq!(sha256_file(image), before, "booting must not change the image");
 }
 
 /// A kernel built for another architecture than `[boot] arch` is refused when the UKI is
@@ -366,7 +417,7 @@ fn a_kernel_of_another_architecture_is_refused_naming_it() {
     let text = RECIPE
         .replace("uefi = \"systemd-boot\"", "uefi = \"uki\"")
         .replace("kernel = \"/boot/vmlinuz\"", "kernel = \"/boot/arm64-kernel\"")
-        .replace("PAYLOAD", &payload("boot/vmlinuz").display().to_string())
+        .replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string())
         + "[[partition.contents]]\ndir = \"fake\"\n";
     let r = recipe(tmp.path(), &text);
     let err = build_fails(&r, &tmp.path().join("out.raw"));

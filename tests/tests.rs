@@ -3,6 +3,7 @@
 
 mod util;
 
+mod arm64;
 mod aws;
 mod bad_input;
 mod boot;

@@ -14,11 +14,15 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The test payload's root tree (target/test-payload/root); fails, naming the script that
-/// makes it, unless it holds the file `needs`.
-pub fn payload(needs: &str) -> PathBuf {
-    let root = repo().join("target/test-payload/root");
-    assert!(root.join(needs).is_file(), "no test payload: run scripts/make-test-payload.sh (scripts/test.sh does)");
+/// The test payload's root tree for Debian architecture `arch` (`amd64`, `arm64`:
+/// target/test-payload/ARCH/root); fails, naming the script that makes it, unless it holds
+/// the file `needs`.
+pub fn payload(arch: &str, needs: &str) -> PathBuf {
+    let root = repo().join("target/test-payload").join(arch).join("root");
+    assert!(
+        root.join(needs).is_file(),
+        "no {arch} test payload: run scripts/make-test-payload.sh {arch} (scripts/test.sh does)"
+    );
     root
 }
 
