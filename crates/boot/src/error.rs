@@ -70,6 +70,15 @@ pub enum BootError {
         /// What is wrong with it.
         why: String,
     },
+    /// An EFI binary could not be signed.
+    #[error("signing {path} with secure_boot.db_key: {source}")]
+    Sign {
+        /// The file, as it is named in the root tree or on the ESP.
+        path: String,
+        /// Why.
+        #[source]
+        source: crate::authenticode::SignError,
+    },
     /// A binary built for another architecture than the recipe's.
     #[error(
         "{path} in the root tree is an {found} binary, but the recipe's boot.arch is {want}: \

@@ -41,8 +41,8 @@ pub(crate) fn install_systemd_boot(
         " (the systemd-boot EFI binary comes from the root tree; Debian: systemd-boot-efi)",
     )?;
     arch::check(config, &loader_path, &arch::head(&loader, &loader_path)?)?;
-    add(config, esp, &config.removable_path(), loader)?;
-    add(config, esp, "/ingot/linux", kernel)?;
+    add(config, esp, &config.removable_path(), signed(config, loader, &loader_path, spool)?)?;
+    add(config, esp, "/ingot/linux", signed(config, kernel, &config.kernel, spool)?)?;
     let mut entry = format!("title {}\nlinux /ingot/linux\n", config.title);
     if let Some(i) = initrd {
         add(config, esp, "/ingot/initrd", i)?;
@@ -53,6 +53,21 @@ pub(crate) fn install_systemd_boot(
     add(config, esp, "/loader/loader.conf", loader_conf)?;
     add(config, esp, "/loader/entries/ingot.conf", text(&entry, spool, "a boot loader file")?)?;
     Ok(())
+}
+
+/// `content` (the file at `path` in the root tree) signed with the db key when the recipe
+/// has `[secure_boot]`, spooled; else `content` itself.
+fn signed(config: &Config, content: Content, path: &str, spool: &Path) -> Result<Content, BootError> {
+    if config.signer.is_none() {
+        return Ok(content);
+    }
+    let mut bytes = Vec::new();
+    content
+        .reader()
+        .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut bytes))
+        .map_err(BootError::io(format!("reading {path} in the root tree")))?;
+    let bytes = crate::sign(config, bytes, path)?;
+    Content::from_bytes(&bytes, spool).map_err(BootError::io(format!("cannot spool the signed {path}")))
 }
 
 /// Puts an EFI image (GRUB's, or a UKI) on the ESP as the removable-media boot path.

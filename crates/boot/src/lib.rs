@@ -35,6 +35,7 @@
 //!     root_partuuid: "8f3c2f2e-0000-4000-8000-000000000001".into(),
 //!     root_fs_uuid: uuid::Uuid::nil(),
 //!     source_date_epoch: 1_700_000_000,
+//!     signer: None,
 //! };
 //! let bios = ingot_boot::install(&config, &mut root, Some(&mut esp), "/tmp".as_ref())?;
 //! assert!(bios.is_none());
@@ -42,9 +43,12 @@
 //! ```
 
 mod arch;
+pub mod authenticode;
+pub mod efi_signature_list;
 mod error;
 mod esp;
 mod grub;
+pub mod keys;
 pub mod pe;
 mod uki;
 
@@ -85,6 +89,9 @@ pub struct Config {
     pub root_fs_uuid: Uuid,
     /// Every file the boot chain adds gets this time.
     pub source_date_epoch: i64,
+    /// With Secure Boot: the db key that signs every EFI binary put on the ESP and every
+    /// kernel a loader starts through the firmware.
+    pub signer: Option<std::sync::Arc<authenticode::Signer>>,
 }
 
 impl Config {
@@ -94,7 +101,7 @@ impl Config {
     }
 
     /// The ESP's removable-media boot path, `/EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI`).
-    fn removable_path(&self) -> String {
+    pub(crate) fn removable_path(&self) -> String {
         format!("/EFI/BOOT/BOOT{}.EFI", self.arch.efi_suffix().to_uppercase())
     }
 }
@@ -131,6 +138,17 @@ pub fn install(
         (None, _) => {}
     }
     Ok(bios)
+}
+
+/// `image` signed with the recipe's db key when it has `[secure_boot]`, else unchanged;
+/// `path` names it in errors.
+fn sign(config: &Config, image: Vec<u8>, path: &str) -> Result<Vec<u8>, BootError> {
+    match &config.signer {
+        Some(signer) => {
+            authenticode::sign(image, signer).map_err(|source| BootError::Sign { path: path.into(), source })
+        }
+        None => Ok(image),
+    }
 }
 
 /// The content of the file at `path` in the root tree; `key` names the recipe key that

@@ -41,6 +41,10 @@ pub enum PeError {
     Signed,
     /// No room in the headers for another section header.
     NoRoom,
+    /// The data directories end before the certificate table's entry.
+    NoCertificateEntry,
+    /// A certificate table that is not at the end of the file.
+    MisplacedCertificates,
 }
 
 impl std::fmt::Display for PeError {
@@ -49,6 +53,8 @@ impl std::fmt::Display for PeError {
             PeError::NotPe => "not a PE/COFF image",
             PeError::Signed => "it is signed (a certificate table is present): adding sections would break the signature; use the unsigned stub",
             PeError::NoRoom => "its headers have no room for another section header",
+            PeError::MisplacedCertificates => "its certificate table is not at the end of the file",
+            PeError::NoCertificateEntry => "its optional header has no certificate table entry to point at a signature",
         })
     }
 }
@@ -76,19 +82,115 @@ pub fn machine(bytes: &[u8]) -> Option<u16> {
     u16_at(bytes, pe + 4)
 }
 
+/// The offset of the data directories and `NumberOfRvaAndSizes`: they follow the
+/// optional header's fixed fields, 96 bytes of them in PE32 (magic 0x10b), 112 in PE32+
+/// (0x20b).
+fn directories(bytes: &[u8], optional: usize) -> Result<(usize, usize), PeError> {
+    let (at, count) = match u16_at(bytes, optional).ok_or(PeError::NotPe)? {
+        0x10b => (optional + 96, optional + 92),
+        0x20b => (optional + 112, optional + 108),
+        _ => return Err(PeError::NotPe),
+    };
+    Ok((at, u32_at(bytes, count).ok_or(PeError::NotPe)? as usize))
+}
+
+/// The offset of the optional header.
+fn optional_header(bytes: &[u8]) -> Result<usize, PeError> {
+    machine(bytes).ok_or(PeError::NotPe)?;
+    Ok(u32_at(bytes, 0x3c).ok_or(PeError::NotPe)? as usize + 4 + 20)
+}
+
+/// Where the parts of an image lie that the Authenticode image hash skips or walks.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The offset of `CheckSum`.
+    pub checksum: usize,
+    /// The offset of the certificate table's data directory entry.
+    pub certificate_entry: usize,
+    /// `SizeOfHeaders`.
+    pub size_of_headers: usize,
+    /// Every section with raw data: (`PointerToRawData`, `SizeOfRawData`), in file order.
+    pub sections: Vec<(usize, usize)>,
+    /// The size of the attribute certificate table at the file's end (0 if unsigned).
+    pub certificate_table_size: usize,
+}
+
+impl Layout {
+    /// Reads the layout of `bytes`, checking that every part lies inside the file.
+    pub fn read(bytes: &[u8]) -> Result<Layout, PeError> {
+        let optional = optional_header(bytes)?;
+        let (directories, count) = directories(bytes, optional)?;
+        if count <= CERTIFICATE_TABLE {
+            return Err(PeError::NoCertificateEntry);
+        }
+        let certificate_entry = directories + CERTIFICATE_TABLE * 8;
+        let size_of_headers = u32_at(bytes, optional + 60).ok_or(PeError::NotPe)? as usize;
+        let table_size = u32_at(bytes, certificate_entry + 4).ok_or(PeError::NotPe)? as usize;
+        if size_of_headers > bytes.len() || certificate_entry + 8 > size_of_headers || table_size > bytes.len() {
+            return Err(PeError::NotPe);
+        }
+        let coff = optional - 20;
+        let table = {
+            let size_of_optional_header = u16_at(bytes, coff + 16).ok_or(PeError::NotPe)? as usize;
+            let n = u16_at(bytes, coff + 2).ok_or(PeError::NotPe)? as usize;
+            optional + size_of_optional_header..optional + size_of_optional_header + n * SECTION_HEADER_SIZE
+        };
+        let mut sections = Vec::new();
+        for h in table.step_by(SECTION_HEADER_SIZE) {
+            let size = u32_at(bytes, h + 16).ok_or(PeError::NotPe)? as usize;
+            let at = u32_at(bytes, h + 20).ok_or(PeError::NotPe)? as usize;
+            if size > 0 {
+                (at.checked_add(size).is_some_and(|end| end <= bytes.len())).then_some(()).ok_or(PeError::NotPe)?;
+                sections.push((at, size));
+            }
+        }
+        sections.sort_unstable();
+        Ok(Layout {
+            checksum: optional + 64,
+            certificate_entry,
+            size_of_headers,
+            sections,
+            certificate_table_size: table_size,
+        })
+    }
+}
+
+/// `bytes` without its attribute certificate table, when it has one at the end of the
+/// file (where signing tools put it): the table cut off, the directory entry zeroed.
+pub fn without_signature(mut bytes: Vec<u8>) -> Result<Vec<u8>, PeError> {
+    let layout = Layout::read(&bytes)?;
+    let at = u32_at(&bytes, layout.certificate_entry).ok_or(PeError::NotPe)? as usize;
+    if layout.certificate_table_size == 0 {
+        return Ok(bytes);
+    }
+    if at + layout.certificate_table_size != bytes.len() || at < layout.size_of_headers {
+        return Err(PeError::MisplacedCertificates);
+    }
+    bytes.truncate(at);
+    put_u32(&mut bytes, layout.certificate_entry, 0);
+    put_u32(&mut bytes, layout.certificate_entry + 4, 0);
+    Ok(bytes)
+}
+
+/// Points the certificate table's directory entry at `size` bytes at file offset `at` and
+/// recomputes `CheckSum`.
+pub fn set_certificate_table(bytes: &mut [u8], at: u32, size: u32) -> Result<(), PeError> {
+    let layout = Layout::read(bytes)?;
+    put_u32(bytes, layout.certificate_entry, at);
+    put_u32(bytes, layout.certificate_entry + 4, size);
+    put_u32(bytes, layout.checksum, 0);
+    let sum = checksum(bytes);
+    put_u32(bytes, layout.checksum, sum);
+    Ok(())
+}
+
 impl PeImage {
     /// Reads the headers of `bytes`.
     pub fn parse(bytes: Vec<u8>) -> Result<PeImage, PeError> {
         machine(&bytes).ok_or(PeError::NotPe)?;
         let coff = u32_at(&bytes, 0x3c).ok_or(PeError::NotPe)? as usize + 4;
         let image = PeImage { bytes, coff, optional: coff + 20 };
-        let magic = u16_at(&image.bytes, image.optional).ok_or(PeError::NotPe)?;
-        // The data directories start at 96 (PE32, magic 0x10b) or 112 (PE32+, 0x20b).
-        let directories = match magic {
-            0x10b => image.optional + 96,
-            0x20b => image.optional + 112,
-            _ => return Err(PeError::NotPe),
-        };
+        let (directories, _) = directories(&image.bytes, image.optional)?;
         image.section_table().ok_or(PeError::NotPe)?;
         if u32_at(&image.bytes, directories + CERTIFICATE_TABLE * 8 + 4).is_some_and(|size| size != 0) {
             return Err(PeError::Signed);
@@ -275,6 +377,23 @@ mod tests {
         let b = pe.finish();
         assert_eq!((u32_at(&b, 0x84 + 8), u32_at(&b, 0x84 + 12), b.len()), (Some(0), Some(0), 0x800));
         assert_eq!(machine(&image()), Some(IMAGE_FILE_MACHINE_AMD64));
+    }
+
+    #[test]
+    fn the_layout_skips_checksum_and_certificate_entry_and_a_table_can_be_cut_off() {
+        let layout = Layout::read(&image()).unwrap();
+        assert_eq!((layout.checksum, layout.certificate_entry), (0x98 + 64, 0x98 + 112 + 32));
+        assert_eq!((layout.size_of_headers, layout.sections.clone()), (0x400, vec![(0x400, 0x200)]));
+        let mut signed = image();
+        signed.extend([9u8; 0x48]);
+        set_certificate_table(&mut signed, 0x600, 0x48).unwrap();
+        assert_eq!(Layout::read(&signed).unwrap().certificate_table_size, 0x48);
+        let unsigned = without_signature(signed).unwrap();
+        assert_eq!(unsigned.len(), 0x600);
+        assert_eq!(Layout::read(&unsigned).unwrap().certificate_table_size, 0);
+        let mut inside = image();
+        set_certificate_table(&mut inside, 0x400, 0x10).unwrap();
+        assert_eq!(without_signature(inside), Err(PeError::MisplacedCertificates));
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub(crate) fn make(config: &Config, root: &Tree) -> Result<Vec<u8>, BootError> {
         uki.add_section(".initrd", initrd).map_err(bad)?;
     }
     uki.add_section(".linux", &kernel).map_err(bad)?;
-    Ok(uki.finish())
+    crate::sign(config, uki.finish(), &config.removable_path())
 }
 
 #[cfg(test)]

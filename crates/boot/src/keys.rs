@@ -1,0 +1,168 @@
+//! Secure Boot keys: a fresh PK, KEK and db (RSA-2048, self-signed X.509 certificates),
+//! their EFI signature lists, and reading keys and certificates back from PEM files.
+//!
+//! `ingot keys DIR` writes, for each of PK, KEK and db: `NAME.key` (PKCS #8 PEM, mode
+//! 0600), `NAME.crt` (PEM), `NAME.esl` (an `EFI_SIGNATURE_LIST` of the certificate, owned
+//! by the GUID in `owner.guid`). It refuses to overwrite any of them.
+
+use crate::authenticode::Signer;
+use crate::efi_signature_list;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+use x509_cert::der::{DecodePem, EncodePem};
+
+/// The keys `ingot keys` makes, in the order a Secure Boot chain trusts them.
+pub const KEY_NAMES: [&str; 3] = ["PK", "KEK", "db"];
+/// RSA key size: what UEFI firmware is required to support for PK, KEK and db (UEFI 2.10,
+/// 32.3.3 "Platform Key", EFI_CERT_RSA2048) and what EC2's and Microsoft's keys use.
+pub const RSA_BITS: usize = 2048;
+/// How long the certificates are valid: firmware does not check expiry (it has no
+/// trusted clock), but tools that read the certificates do; 20 years outlives an AMI.
+pub const VALIDITY_DAYS: u64 = 20 * 365;
+
+/// Why keys could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file ingot would write exists already.
+    #[error("{0} exists: ingot keys never overwrites a key; choose an empty directory")]
+    Exists(PathBuf),
+    /// A PEM file does not hold what it should.
+    #[error("{path}: not {what} in PEM ({why})")]
+    BadPem {
+        /// The file.
+        path: PathBuf,
+        /// What it should hold.
+        what: &'static str,
+        /// The decoder's reason.
+        why: String,
+    },
+    /// Generating a key or certificate failed.
+    #[error("making the {name} key: {why}")]
+    Generate {
+        /// PK, KEK or db.
+        name: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io { path: path.to_path_buf(), source }
+}
+
+/// Reads a certificate (the first one) from a PEM file.
+pub fn read_certificate(path: &Path) -> Result<x509_cert::Certificate, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    x509_cert::Certificate::from_pem(text.trim_start()).map_err(|e| KeyError::BadPem {
+        path: path.to_path_buf(),
+        what: "an X.509 certificate",
+        why: e.to_string(),
+    })
+}
+
+/// Reads an RSA private key (PKCS #8 `PRIVATE KEY` or PKCS #1 `RSA PRIVATE KEY`) and the
+/// certificate of its public key into a [`Signer`].
+pub fn read_signer(key: &Path, certificate: &Path) -> Result<Signer, KeyError> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    let text = std::fs::read_to_string(key).map_err(io(key))?;
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(&text)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&text))
+        .map_err(|e| KeyError::BadPem { path: key.to_path_buf(), what: "an RSA private key", why: e.to_string() })?;
+    Ok(Signer { key: private, certificate: read_certificate(certificate)? })
+}
+
+/// Writes `bytes` to a new file `path` with `mode`; fails if it exists.
+fn create(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyError::Exists(path.to_path_buf())
+        } else {
+            KeyError::Io { path: path.to_path_buf(), source: e }
+        }
+    })?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(path))
+}
+
+/// A fresh RSA key and a self-signed certificate with common name `cn`.
+fn generate(name: &'static str, cn: &str) -> Result<(rsa::RsaPrivateKey, x509_cert::Certificate), KeyError> {
+    use std::str::FromStr;
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    let fail = |why: String| KeyError::Generate { name, why };
+    let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS).map_err(|e| fail(e.to_string()))?;
+    let spki =
+        x509_cert::spki::SubjectPublicKeyInfoOwned::from_key(key.to_public_key()).map_err(|e| fail(e.to_string()))?;
+    let mut serial = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
+    serial[0] &= 0x7f; // a positive INTEGER
+    let serial = x509_cert::serial_number::SerialNumber::new(&serial).map_err(|e| fail(e.to_string()))?;
+    let validity = x509_cert::time::Validity::from_now(std::time::Duration::from_secs(VALIDITY_DAYS * 86_400))
+        .map_err(|e| fail(e.to_string()))?;
+    let subject = x509_cert::name::Name::from_str(&format!("CN={}", cn.replace(',', "\\,")))
+        .map_err(|e| fail(format!("common name {cn:?}: {e}")))?;
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
+    // Not the builder's Root profile: its KeyUsage (certificate and CRL signing only) makes
+    // verifiers of code signatures (OpenSSL's PKCS7_verify in sbverify) refuse the
+    // certificate. A CA that also signs: each key signs the next (PK → KEK → db) or code.
+    let mut builder =
+        CertificateBuilder::new(Profile::Manual { issuer: None }, serial, validity, subject, spki, &signer)
+            .map_err(|e| fail(e.to_string()))?;
+    use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+    let usage = KeyUsages::DigitalSignature | KeyUsages::KeyCertSign | KeyUsages::CRLSign;
+    builder
+        .add_extension(&BasicConstraints { ca: true, path_len_constraint: None })
+        .map_err(|e| fail(e.to_string()))?;
+    builder.add_extension(&KeyUsage(usage)).map_err(|e| fail(e.to_string()))?;
+    let certificate = builder.build::<rsa::pkcs1v15::Signature>().map_err(|e| fail(e.to_string()))?;
+    Ok((key, certificate))
+}
+
+/// What [`make`] wrote.
+#[derive(Debug)]
+pub struct Made {
+    /// The signature lists' owner GUID.
+    pub owner: Uuid,
+    /// Every file written, in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Makes PK, KEK and db in `dir` (created if missing), their certificates named
+/// `"{common_name} PK"` and so on. Nothing is overwritten: if any file exists, nothing is
+/// written; every key is made before the first file is written, and a failed write
+/// removes what was written.
+pub fn make(dir: &Path, common_name: &str) -> Result<Made, KeyError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let owner = Uuid::new_v4();
+    let mut files = vec![(dir.join("owner.guid"), format!("{owner}\n").into_bytes(), 0o644)];
+    for name in KEY_NAMES {
+        let (key, certificate) = generate(name, &format!("{common_name} {name}"))?;
+        let fail = |e: String| KeyError::Generate { name, why: e };
+        let key_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| fail(e.to_string()))?;
+        let cert_pem = certificate.to_pem(x509_cert::der::pem::LineEnding::LF).map_err(|e| fail(e.to_string()))?;
+        let der = x509_cert::der::Encode::to_der(&certificate).map_err(|e| fail(e.to_string()))?;
+        files.push((dir.join(format!("{name}.key")), key_pem.as_bytes().to_vec(), 0o600));
+        files.push((dir.join(format!("{name}.crt")), cert_pem.into_bytes(), 0o644));
+        files.push((dir.join(format!("{name}.esl")), efi_signature_list::x509(&der, owner), 0o644));
+    }
+    if let Some((existing, _, _)) = files.iter().find(|(p, _, _)| p.exists()) {
+        return Err(KeyError::Exists(existing.clone()));
+    }
+    for (i, (path, bytes, mode)) in files.iter().enumerate() {
+        if let Err(e) = create(path, bytes, *mode) {
+            files[..i].iter().for_each(|(p, _, _)| drop(std::fs::remove_file(p)));
+            return Err(e);
+        }
+    }
+    Ok(Made { owner, files: files.into_iter().map(|(p, _, _)| p).collect() })
+}
