@@ -174,6 +174,13 @@ fn install_boot(
         root_partuuid: recipe.partuuid(number),
         root_fs_uuid: recipe.ext4_uuid(number),
         source_date_epoch: recipe.source_date_epoch,
+        signer: match &recipe.secure_boot {
+            Some(sb) => Some(std::sync::Arc::new(
+                ingot_boot::keys::read_signer(&sb.db_key, &sb.db[0])
+                    .with_context(|| format!("{}: secure_boot", recipe.path().display()))?,
+            )),
+            None => None,
+        },
     };
     let (root, esp) = match boot.esp {
         None => (&mut loaded[boot.root], None),

@@ -27,6 +27,9 @@ pub enum Error {
     /// The boot chain could not be installed.
     #[error(transparent)]
     Boot(#[from] ingot_boot::BootError),
+    /// Secure Boot keys could not be made or read.
+    #[error(transparent)]
+    Keys(#[from] ingot_boot::keys::KeyError),
     /// An AWS call failed, or a request was not valid.
     #[error(transparent)]
     Aws(#[from] ingot_aws::Error),

@@ -59,6 +59,23 @@ leaves nothing at OUT. Same recipe and inputs give the same bytes, digest and re
         #[arg(long)]
         json: bool,
     },
+    /// Make a fresh Secure Boot PK, KEK and db (RSA-2048, self-signed) in DIR.
+    #[command(after_help = "Examples:
+  ingot keys secure-boot/ --common-name \"Example Corp\"
+
+Writes NAME.key (PKCS #8 PEM, mode 0600), NAME.crt (PEM) and NAME.esl (EFI signature
+list) for PK, KEK and db, and owner.guid (the lists' owner). Refuses to overwrite any file.
+Keep the .key files offline: a recipe's [secure_boot] needs only db.key (docs/secure-boot.md).")]
+    Keys {
+        /// The directory to write (created if missing).
+        dir: PathBuf,
+        /// The certificates' common name: \"NAME PK\", \"NAME KEK\", \"NAME db\".
+        #[arg(long, default_value = "ingot")]
+        common_name: String,
+        /// Print the files written as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Upload a raw image to a new EBS snapshot through the EBS direct API; prints its id.
     #[command(after_help = "Examples:
   ingot upload out/hello.raw --region eu-west-1
@@ -222,6 +239,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect { image, json } => {
             let i = ingot::inspect(&image)?;
             print(json, &i, &inspect_lines(&image, &i))?;
+        }
+        Command::Keys { dir, common_name, json } => {
+            let made = ingot_boot::keys::make(&dir, &common_name)?;
+            let files: Vec<String> = made.files.iter().map(|p| p.display().to_string()).collect();
+            let report = serde_json::json!({ "owner": made.owner.to_string(), "files": files });
+            print(json, &report, &files.join("\n"))?;
         }
         Command::Upload { image, recipe, upload, aws, json } => {
             let report = ingot::publish::upload_image(&aws, &image, recipe.as_deref(), &upload, &terminal(json))?;

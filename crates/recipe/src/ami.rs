@@ -20,7 +20,8 @@ pub struct Ami {
     pub description: String,
     /// `x86_64` or `arm64`: from `[boot] arch`.
     pub architecture: String,
-    /// `legacy-bios`, `uefi` or `uefi-preferred` (`boot_mode`; default `uefi-preferred` on
+    /// `legacy-bios`, `uefi` or `uefi-preferred` (`boot_mode`; default `uefi` with
+    /// `[secure_boot]`, else `uefi-preferred` on
     /// x86_64 and `uefi` on arm64).
     pub boot_mode: BootMode,
     /// ENA support (`ena`, default true).
@@ -189,9 +190,16 @@ fn one_of<T: Copy>(
 }
 
 /// Validates `[ami]`.
-pub(crate) fn ami(loc: &Locator, raw: &RawAmi, arch: Arch, base: &std::path::Path) -> Result<Ami, RecipeError> {
+/// `secure_boot`: the recipe has `[secure_boot]`, which makes `uefi` the default boot mode.
+pub(crate) fn ami(
+    loc: &Locator,
+    raw: &RawAmi,
+    arch: Arch,
+    secure_boot: bool,
+    base: &std::path::Path,
+) -> Result<Ami, RecipeError> {
     let architecture = arch.name();
-    let default_mode = if arch == Arch::Arm64 { BootMode::Uefi } else { BootMode::UefiPreferred };
+    let default_mode = if arch == Arch::Arm64 || secure_boot { BootMode::Uefi } else { BootMode::UefiPreferred };
     let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, BootMode::ALL, BootMode::as_str, default_mode)?;
     if arch == Arch::Arm64 && boot_mode != BootMode::Uefi {
         let at = raw.boot_mode.as_ref().map_or(0, |s| s.span().start);

@@ -18,6 +18,25 @@ pub(crate) struct RawRecipe {
     pub partition: Vec<Spanned<RawPartition>>,
     pub boot: Option<Spanned<RawBoot>>,
     pub ami: Option<Spanned<RawAmi>>,
+    pub secure_boot: Option<Spanned<RawSecureBoot>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecureBoot {
+    pub pk: Spanned<String>,
+    pub kek: Spanned<String>,
+    pub db: Spanned<OneOrMany>,
+    pub db_key: Spanned<String>,
+    pub dbx: Option<Spanned<String>>,
+}
+
+/// A path, or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<Spanned<String>>),
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,8 @@ pub struct Recipe {
     pub boot: Option<crate::Boot>,
     /// How `ingot publish` registers the image (`[ami]`), if the recipe says.
     pub ami: Option<crate::Ami>,
+    /// The Secure Boot keys (`[secure_boot]`), if the recipe says.
+    pub secure_boot: Option<crate::SecureBoot>,
     pub(crate) loc: Locator,
     pub(crate) size_span: Range<usize>,
 }
@@ -226,10 +228,26 @@ impl Recipe {
         };
         let arch = crate::boot::arch(&loc, raw.boot.as_ref())?;
         let ami = match &raw.ami {
-            Some(a) => Some(crate::ami::ami(&loc, a.get_ref(), arch, &base)?),
+            Some(a) => Some(crate::ami::ami(&loc, a.get_ref(), arch, raw.secure_boot.is_some(), &base)?),
             None => None,
         };
-        Ok(Recipe { name, size, table, alignment, seed, source_date_epoch, partitions, boot, ami, loc, size_span })
+        let uefi = boot.as_ref().and_then(|b| b.uefi);
+        let boot_mode = ami.as_ref().map(|a| a.boot_mode);
+        let secure_boot = crate::secure_boot::secure_boot(&loc, &raw, &base, uefi, boot_mode)?;
+        Ok(Recipe {
+            name,
+            size,
+            table,
+            alignment,
+            seed,
+            source_date_epoch,
+            partitions,
+            boot,
+            ami,
+            secure_boot,
+            loc,
+            size_span,
+        })
     }
 
     /// The recipe file, as errors name it.
