@@ -6,7 +6,9 @@
 # kmod (depmod) for the test initramfs, grub-common for grub-mkimage (what GRUB boot
 # runs), binutils-multiarch for objdump (the independent PE reader that checks x86_64 and
 # arm64 UKIs), debootstrap and qemu-user-static for the Debian rootfs of
-# recipes/debian-cloud*.toml, and the openssl command line that checks bundles.
+# recipes/debian-cloud*.toml, the openssl command line that checks bundles and keys, and
+# sbsigntool (sbverify) and efitools (sig-list-to-certs) that judge Secure Boot signatures
+# and signature lists.
 # From PyPI, into target/venv: moto[server] (the AWS test server) and boto3 (the
 # independent read-back of uploaded blocks), at pinned versions.
 # Installs only what is missing. Needs root or sudo for apt-get.
@@ -14,7 +16,7 @@ set -euo pipefail
 
 packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time
     qemu-system-x86 ovmf seabios qemu-system-arm qemu-efi-aarch64 cpio kmod grub-common
-    binutils-multiarch debootstrap qemu-user-static openssl)
+    binutils-multiarch debootstrap qemu-user-static openssl sbsigntool efitools)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

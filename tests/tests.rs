@@ -13,3 +13,4 @@ mod ext4;
 mod instance_store;
 mod interrupt;
 mod reproducible;
+mod secure_boot;

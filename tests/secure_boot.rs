@@ -1,0 +1,126 @@
+//! UEFI Secure Boot: `ingot keys`, and images whose EFI binaries ingot signs with the
+//! recipe's db key (Authenticode, in Rust), judged by Debian's sbverify (sbsigntool) and
+//! OpenSSL.
+
+use crate::boot::{guest_files, RECIPE};
+use crate::util::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+/// `ingot keys DIR`: the keys of PK, KEK and db.
+fn keys(dir: &Path) {
+    let o = run(ingot().arg("keys").arg(dir).args(["--common-name", "Test Corp"]));
+    assert!(o.status.success(), "ingot keys: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+const SECURE_BOOT: &str =
+    "[secure_boot]\npk = \"keys/PK.crt\"\nkek = \"keys/KEK.crt\"\ndb = \"keys/db.crt\"\ndb_key = \"keys/db.key\"\n";
+
+/// Copies `path` from the ESP (the first partition in `report`) of `image` to `to`.
+fn from_esp(image: &Path, report: &serde_json::Value, path: &str, to: &Path) {
+    let esp = report["partitions"][0]["offset"].as_u64().unwrap();
+    let o = run(Command::new("mcopy")
+        .arg("-i")
+        .arg(format!("{}@@{esp}", image.display()))
+        .arg(format!("::{path}"))
+        .arg(to));
+    assert!(o.status.success(), "mcopy {path}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// sbverify with `cert`: true when the signature verifies.
+fn sbverify(cert: &Path, binary: &Path) -> bool {
+    let o = run(Command::new("sbverify").arg("--cert").arg(cert).arg(binary));
+    String::from_utf8_lossy(&o.stdout).contains("Signature verification OK") && o.status.success()
+}
+
+#[test]
+fn keys_are_fresh_private_and_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keys");
+    keys(&dir);
+    for name in ["PK", "KEK", "db"] {
+        let mode = std::fs::metadata(dir.join(format!("{name}.key"))).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}.key");
+        let o = run(Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-ext", "keyUsage", "-in"])
+            .arg(dir.join(format!("{name}.crt"))));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains(&format!("CN = Test Corp {name}")) && text.contains("Digital Signature"), "{text}");
+        let o =
+            run(Command::new("openssl").args(["rsa", "-noout", "-text", "-in"]).arg(dir.join(format!("{name}.key"))));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Private-Key: (2048 bit"), "{name}.key is RSA-2048");
+        // The signature list holds the certificate: efitools' sig-list-to-certs reads it back.
+        let o = run(Command::new("sig-list-to-certs").arg(dir.join(format!("{name}.esl"))).arg(tmp.path().join(name)));
+        assert!(o.status.success(), "sig-list-to-certs: {}", String::from_utf8_lossy(&o.stderr));
+        let der = std::fs::read(tmp.path().join(format!("{name}-0.der"))).unwrap();
+        let o =
+            run(Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(dir.join(format!("{name}.crt"))));
+        assert_eq!(der, o.stdout, "{name}.esl holds {name}.crt");
+    }
+    let before = sha256_file(&dir.join("db.key"));
+    let o = run(ingot().arg("keys").arg(&dir));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("exists: ingot keys never overwrites a key"), "{err}");
+    assert_eq!(sha256_file(&dir.join("db.key")), before);
+}
+
+/// Builds the boot test recipe with `loader` for `arch` (Debian's name) with
+/// `[secure_boot]`, twice; returns the image, its report and the directory.
+fn signed_image(loader: &str, arch: &str) -> (tempfile::TempDir, std::path::PathBuf, serde_json::Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    guest_files(tmp.path());
+    keys(&tmp.path().join("keys"));
+    let mut text = RECIPE.replace("uefi = \"systemd-boot\"", &format!("uefi = \"{loader}\""));
+    if arch == "arm64" {
+        text = text.replace("[boot]\n", "[boot]\narch = \"arm64\"\n").replace("root-x86-64", "root-arm64");
+    }
+    let text = text.replace("PAYLOAD", &payload(arch, "boot/vmlinuz").display().to_string()) + SECURE_BOOT;
+    let r = recipe(tmp.path(), &text);
+    let (a, b) = (tmp.path().join("a.raw"), tmp.path().join("b.raw"));
+    let report = build_checked(&r, &a);
+    build_checked(&r, &b);
+    assert_eq!(sha256_file(&a), sha256_file(&b), "two signed builds differ");
+    std::fs::remove_file(&b).unwrap();
+    (tmp, a, report)
+}
+
+#[test]
+fn every_efi_binary_is_signed_by_the_db_key_and_only_by_it() {
+    for (loader, arch, files) in [
+        ("uki", "amd64", &["/EFI/BOOT/BOOTX64.EFI"][..]),
+        ("systemd-boot", "amd64", &["/EFI/BOOT/BOOTX64.EFI", "/ingot/linux"][..]),
+        ("uki", "arm64", &["/EFI/BOOT/BOOTAA64.EFI"][..]),
+    ] {
+        let (tmp, image, report) = signed_image(loader, arch);
+        for (i, file) in files.iter().enumerate() {
+            let copy = tmp.path().join(format!("{i}.efi"));
+            from_esp(&image, &report, file, &copy);
+            assert!(sbverify(&tmp.path().join("keys/db.crt"), &copy), "{loader} {arch}: {file} verifies with db.crt");
+            assert!(
+                !sbverify(&tmp.path().join("keys/KEK.crt"), &copy),
+                "{loader} {arch}: {file} must not verify with KEK.crt"
+            );
+        }
+    }
+}
+
+#[test]
+fn secure_boot_with_grub_or_a_bios_boot_mode_or_a_missing_key_is_refused_at_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    guest_files(tmp.path());
+    keys(&tmp.path().join("keys"));
+    let text = RECIPE.replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string()) + SECURE_BOOT;
+    for (change, want) in [
+        (text.replace("uefi = \"systemd-boot\"", "uefi = \"grub\""), "boot.uefi: GRUB cannot boot with [secure_boot]"),
+        (
+            text.clone() + "[ami]\nname = \"x\"\nboot_mode = \"uefi-preferred\"\n",
+            "ami.boot_mode: Secure Boot needs boot mode \"uefi\"",
+        ),
+        (text.replace("keys/db.key", "keys/missing.key"), "secure_boot.db_key: "),
+        (text.replace("db = \"keys/db.crt\"", "db = []"), "secure_boot.db: give at least the certificate of db_key"),
+    ] {
+        let err = build_fails(&recipe(tmp.path(), &change), &tmp.path().join("out.raw"));
+        assert!(err.contains("recipe.toml:") && err.contains(want), "want {want:?}: {err}");
+    }
+}
