@@ -9,8 +9,9 @@
 # recipes/debian-cloud*.toml, the openssl command line that checks bundles and keys, and
 # sbsigntool (sbverify) and efitools (sig-list-to-certs) that judge Secure Boot signatures
 # and signature lists.
-# From PyPI, into target/venv: moto[server] (the AWS test server) and boto3 (the
-# independent read-back of uploaded blocks), at pinned versions.
+# From PyPI, into target/venv: moto[server] (the AWS test server), boto3 (the
+# independent read-back of uploaded blocks) and AWS's uefivars (the reader of the UEFI
+# variable stores ingot writes), at pinned versions.
 # Installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
@@ -36,7 +37,7 @@ fi
 # The AWS test venv (tests/util/aws.rs runs target/venv/bin/python).
 cd "$(dirname "$0")/.."
 venv=target/venv
-pins=("moto[server]==5.2.5" "boto3==1.44.8")
+pins=("moto[server]==5.2.5" "boto3==1.44.8" "uefivars==1.2")
 stamp="$venv/.ingot-pins"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
     echo "creating $venv with ${pins[*]}" >&2

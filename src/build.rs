@@ -53,6 +53,14 @@ pub(crate) fn build_recipe(
         loaded.push(load(recipe, p, &dir).with_context(|| format!("{}: partition[{i}]", path.display()))?);
     }
     let mut bios = None;
+    let uefi_data = crate::secure_boot::uefi_data(recipe)?;
+    if let Some(chars) = uefi_data.as_ref().map(String::len).filter(|&n| n > ingot_aws::UEFI_DATA_MAX_CHARS) {
+        bail!(
+            "{}: secure_boot: the UEFI variable store is {chars} characters, over the {} RegisterImage takes: enroll fewer or smaller certificates",
+            path.display(),
+            ingot_aws::UEFI_DATA_MAX_CHARS
+        );
+    }
     if let Some(boot) = &recipe.boot {
         progress.stage("installing the boot loader");
         bios = install_boot(recipe, boot, &mut loaded, &dir).with_context(|| format!("{}", path.display()))?;
@@ -91,7 +99,10 @@ pub(crate) fn build_recipe(
     image.sync()?;
     let zeroed = image.zeroed().iter().collect();
     let mut report = report(&plan, &out, hashed.data_bytes, zeroed, reports);
+    report.uefi_data = uefi_data;
     (report.digest, report.blocks, report.sha256) = (hashed.digest, hashed.blocks, hashed.sha256);
+    report.uefi_data_sha256 =
+        report.uefi_data.as_deref().map(|t| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes())));
     persist(temp, &out, &report)?;
     progress.finish();
     Ok(report)
@@ -149,6 +160,8 @@ fn report(
         data_bytes,
         zeroed,
         partitions,
+        uefi_data: None,
+        uefi_data_sha256: None,
     }
 }
 

@@ -151,6 +151,8 @@ mod tests {
             data_bytes: 0,
             zeroed: vec![],
             partitions: vec![],
+            uefi_data: None,
+            uefi_data_sha256: None,
         }
     }
 

@@ -26,6 +26,7 @@ pub mod instance_store;
 mod progress;
 pub mod publish;
 mod report;
+pub mod secure_boot;
 
 pub use build::{build, BuildOptions};
 pub use error::{Error, Result};

@@ -216,7 +216,7 @@ pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Optio
         Some(p) => Some(
             std::fs::read_to_string(p).with_context(|| format!("ami.uefi_data: {}", p.display()))?.trim().to_string(),
         ),
-        None => None,
+        None => crate::secure_boot::uefi_data(recipe)?,
     };
     let boot_mode = match ami.boot_mode {
         ingot_recipe::BootMode::LegacyBios => BootMode::LegacyBios,

@@ -33,6 +33,13 @@ pub struct Report {
     pub zeroed: Vec<(u64, u64)>,
     /// The partitions in table order.
     pub partitions: Vec<PartitionReport>,
+    /// With `[secure_boot]`: the UEFI variable store (PK, KEK, db, dbx) in EC2's
+    /// `UefiData` format (base64), which `ingot publish` sends to RegisterImage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uefi_data: Option<String>,
+    /// SHA-256 of `uefi_data`'s text, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uefi_data_sha256: Option<String>,
     /// SHA-256 (lowercase hex) of each non-zero 512 KiB block by index: what the digest
     /// is computed from, and what an upload checks each block it reads against. Last, as
     /// it is the longest.

@@ -108,6 +108,9 @@ pub(crate) enum Firmware {
     Bios,
     /// arm64 (`virt`, Cortex-A72) with AAVMF, with a writable copy of its variable store.
     Aavmf,
+    /// x86_64 (q35 with SMM) with OVMF's Secure Boot build, enforcing, and a copy of the
+    /// variable store `secure-boot-vars.fd` the test put in the boot's directory.
+    OvmfSecureBoot,
 }
 
 /// Boots `image` with `firmware` on `disk` ("nvme" or "virtio-blk-pci") and returns the
@@ -124,6 +127,11 @@ fn qemu(firmware: Firmware, dir: &Path) -> Command {
             ("x86_64", &["-machine", "q35"][..], Some(("OVMF/OVMF_CODE_4M.fd", "OVMF/OVMF_VARS_4M.fd", "ovmf")))
         }
         Firmware::Bios => ("x86_64", &["-machine", "q35"][..], None),
+        Firmware::OvmfSecureBoot => (
+            "x86_64",
+            &["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on", "-nic", "none"][..],
+            Some(("OVMF/OVMF_CODE_4M.secboot.fd", "", "ovmf")),
+        ),
         Firmware::Aavmf => (
             "aarch64",
             &["-machine", "virt", "-cpu", "cortex-a72"][..],
@@ -135,8 +143,9 @@ fn qemu(firmware: Firmware, dir: &Path) -> Command {
     if let Some((code, vars, package)) = flash {
         let share = Path::new("/usr/share");
         let copy = dir.join("VARS.fd");
-        std::fs::copy(share.join(vars), &copy).unwrap_or_else(|e| {
-            panic!("{}: {e}: scripts/install-test-deps.sh installs the {package} package", share.join(vars).display())
+        let vars = if vars.is_empty() { dir.join("secure-boot-vars.fd") } else { share.join(vars) };
+        std::fs::copy(&vars, &copy).unwrap_or_else(|e| {
+            panic!("{}: {e}: scripts/install-test-deps.sh installs the {package} package", vars.display())
         });
         qemu.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", share.join(code).display()));
         qemu.arg("-drive").arg(format!("if=pflash,format=raw,file={}", copy.display()));
@@ -154,6 +163,18 @@ pub(crate) fn boot_until(
     marker: &str,
     limit: Duration,
 ) -> String {
+    boot_log(image, firmware, disk, dir, marker, limit).0
+}
+
+/// [`boot_until`], also returning the console lines before the marker.
+pub(crate) fn boot_log(
+    image: &Path,
+    firmware: Firmware,
+    disk: &str,
+    dir: &Path,
+    marker: &str,
+    limit: Duration,
+) -> (String, Vec<String>) {
     let mut qemu = qemu(firmware, dir);
     let program = qemu.get_program().to_string_lossy().into_owned();
     let package = if firmware == Firmware::Aavmf { "qemu-system-arm" } else { "qemu-system-x86" };
@@ -194,7 +215,7 @@ pub(crate) fn boot_until(
     let _ = child.kill();
     let _ = child.wait();
     match result {
-        Ok(marker) => marker,
+        Ok(marker) => (marker, log),
         Err(e) => {
             panic!("{e}\n--- serial console (last lines) ---\n{}", log[log.len().saturating_sub(40)..].join("\n"))
         }

@@ -2,11 +2,12 @@
 //! recipe's db key (Authenticode, in Rust), judged by Debian's sbverify (sbsigntool) and
 //! OpenSSL.
 
-use crate::boot::{guest_files, RECIPE};
+use crate::boot::{boot_log, guest_files, Firmware, RECIPE};
 use crate::util::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// `ingot keys DIR`: the keys of PK, KEK and db.
 fn keys(dir: &Path) {
@@ -123,4 +124,108 @@ fn secure_boot_with_grub_or_a_bios_boot_mode_or_a_missing_key_is_refused_at_the_
         let err = build_fails(&recipe(tmp.path(), &change), &tmp.path().join("out.raw"));
         assert!(err.contains("recipe.toml:") && err.contains(want), "want {want:?}: {err}");
     }
+}
+
+/// AWS's `uefivars` (PyPI, in the test venv) with `args`; its stdout.
+fn uefivars(args: &[&std::ffi::OsStr]) -> String {
+    let bin = crate::util::aws::python().with_file_name("uefivars");
+    let o = run(Command::new(&bin).args(args));
+    assert!(o.status.success(), "uefivars: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The build's UEFI variable store (`OUT.json`'s `uefi_data`) is what AWS's uefivars
+/// reads: exactly PK, KEK and db with their GUIDs and attributes (NV, BS, RT, time-based
+/// authenticated), holding the recipe's certificates (the same lists `ingot keys` wrote),
+/// dated SOURCE_DATE_EPOCH; uefivars turns it into an OVMF variable store, with which
+/// OVMF's Secure Boot build boots the signed UKI to the marker with Secure Boot on, and
+/// refuses the same image unsigned.
+#[test]
+fn the_variable_store_reads_back_with_uefivars_and_secure_boot_runs_only_the_signed_uki() {
+    let (tmp, image, report) = signed_image("uki", "amd64");
+    let text = report["uefi_data"].as_str().expect("uefi_data in the report");
+    assert_eq!(report["uefi_data_sha256"].as_str().unwrap(), sha256(text.as_bytes()));
+    let blob = tmp.path().join("uefi.b64");
+    std::fs::write(&blob, text).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&uefivars(&[
+        "-i".as_ref(),
+        "aws".as_ref(),
+        "-I".as_ref(),
+        blob.as_os_str(),
+        "-o".as_ref(),
+        "json".as_ref(),
+    ]))
+    .unwrap();
+    let vars = json["variables"].as_array().unwrap();
+    let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["PK", "KEK", "db"]);
+    for v in vars {
+        let name = v["name"].as_str().unwrap();
+        let guid =
+            if name == "db" { "d719b2cb-3d3a-4596-a3bc-dad00e67656f" } else { "8be4df61-93ca-11d2-aa0d-00e098032b8c" };
+        assert_eq!((v["guid"].as_str().unwrap(), v["attr"].as_u64().unwrap()), (guid, 0x27), "{name}");
+        let esl = std::fs::read(tmp.path().join(format!("keys/{name}.esl"))).unwrap();
+        assert_eq!(v["data"].as_str().unwrap(), hex(&esl), "{name} holds the recipe's certificate");
+        // EFI_TIME of 1700000000: 2023-11-14 22:13:20
+        assert!(v["timestamp"].as_str().unwrap().starts_with("e7070b0e160d14"), "{v}");
+    }
+    let vars_fd = tmp.path().join("secure-boot-vars.fd");
+    uefivars(&[
+        "-i".as_ref(),
+        "aws".as_ref(),
+        "-I".as_ref(),
+        blob.as_os_str(),
+        "-o".as_ref(),
+        "edk2".as_ref(),
+        "-O".as_ref(),
+        vars_fd.as_os_str(),
+    ]);
+    let want = guest_files(tmp.path());
+    let (line, log) =
+        boot_log(&image, Firmware::OvmfSecureBoot, "nvme", tmp.path(), "INGOT-BOOT-OK", Duration::from_secs(300));
+    assert_eq!(line, want);
+    assert!(log.iter().any(|l| l.contains("secureboot: Secure boot enabled")), "the kernel saw Secure Boot on");
+
+    // The same recipe without [secure_boot]: the firmware refuses the unsigned UKI.
+    let text = std::fs::read_to_string(tmp.path().join("recipe.toml")).unwrap();
+    let unsigned = recipe(tmp.path(), &text[..text.find("[secure_boot]").unwrap()]);
+    let out = tmp.path().join("unsigned.raw");
+    build_checked(&unsigned, &out);
+    let (line, _) =
+        boot_log(&out, Firmware::OvmfSecureBoot, "nvme", tmp.path(), "Access Denied", Duration::from_secs(300));
+    assert!(line.starts_with("Access Denied"), "{line}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `ingot publish` of a `[secure_boot]` recipe registers with boot mode `uefi` and the
+/// build's variable store as `UefiData` (the strict moto's recorded RegisterImage).
+#[test]
+fn publish_sends_the_variable_store_as_uefi_data() {
+    let moto = crate::util::aws::Server::moto();
+    let tmp = tempfile::tempdir().unwrap();
+    guest_files(tmp.path());
+    keys(&tmp.path().join("keys"));
+    let text = RECIPE
+        .replace("uefi = \"systemd-boot\"", "uefi = \"uki\"")
+        .replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string())
+        + SECURE_BOOT
+        + "[ami]\nname = \"{name}-sb\"\n";
+    let r = recipe(tmp.path(), &text);
+    let out = tmp.path().join("sb.raw");
+    crate::util::aws::json(
+        crate::util::aws::ingot_aws(&moto.endpoint())
+            .arg("publish")
+            .arg(&r)
+            .arg("-o")
+            .arg(&out)
+            .args(["--poll", "1", "--json"]),
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("sb.raw.json")).unwrap()).unwrap();
+    let q = &moto.ec2("RegisterImage")[0]["params"];
+    assert_eq!(q["BootMode"], "uefi");
+    assert_eq!(q["UefiData"], report["uefi_data"], "RegisterImage carries the build's store");
 }

@@ -96,6 +96,10 @@ pub struct AmiSpec {
     pub deprecate_at: Option<String>,
 }
 
+/// EC2's limit on RegisterImage's `UefiData`, in characters of base64 (the EC2 API model's
+/// `ImageUefiDataRequest`, max length 64,000).
+pub const UEFI_DATA_MAX_CHARS: usize = 64_000;
+
 impl AmiSpec {
     /// Checks the fields against EC2's rules.
     pub fn check(&self) -> Result<(), Error> {
@@ -106,6 +110,11 @@ impl AmiSpec {
         }
         if self.tpm && self.boot_mode != BootMode::Uefi {
             return bad("tpm = true needs boot_mode = \"uefi\" (NitroTPM is UEFI only)".into());
+        }
+        if let Some(chars) = self.uefi_data.as_ref().map(String::len).filter(|&n| n > UEFI_DATA_MAX_CHARS) {
+            return bad(format!(
+                "the UEFI variable store is {chars} characters of base64, over the {UEFI_DATA_MAX_CHARS} RegisterImage takes: enroll fewer or smaller certificates"
+            ));
         }
         if self.architecture == "arm64" && self.boot_mode != BootMode::Uefi {
             return bad("arm64 AMIs boot with UEFI only: set boot_mode = \"uefi\"".into());

@@ -13,6 +13,11 @@ use uuid::Uuid;
 /// `EFI_CERT_X509_GUID`: a DER-encoded X.509 certificate.
 pub const EFI_CERT_X509_GUID: Uuid = uuid::uuid!("a5c059a1-94e4-4aa7-87b5-ab155c2bf072");
 
+/// The `SignatureOwner` of the lists ingot writes (`ingot keys`, and the variable store
+/// of a `[secure_boot]` recipe): an identifier of ingot, fixed so that stores are
+/// reproducible (firmware does not interpret it).
+pub const INGOT_OWNER: Uuid = uuid::uuid!("5e8d2c1a-6f0b-4b7e-9a3c-1d2e3f405162");
+
 /// Bytes before `SignatureData` in a list of one signature: `SignatureType` (16),
 /// `SignatureListSize`, `SignatureHeaderSize`, `SignatureSize` (4 each), `SignatureOwner`
 /// (16).

@@ -70,6 +70,17 @@ pub fn read_certificate(path: &Path) -> Result<x509_cert::Certificate, KeyError>
     })
 }
 
+/// The EFI signature list (owner [`efi_signature_list::INGOT_OWNER`]) of the PEM
+/// certificate at `path`.
+pub fn signature_list(path: &Path) -> Result<Vec<u8>, KeyError> {
+    let der = x509_cert::der::Encode::to_der(&read_certificate(path)?).map_err(|e| KeyError::BadPem {
+        path: path.to_path_buf(),
+        what: "an X.509 certificate",
+        why: e.to_string(),
+    })?;
+    Ok(efi_signature_list::x509(&der, efi_signature_list::INGOT_OWNER))
+}
+
 /// Reads an RSA private key (PKCS #8 `PRIVATE KEY` or PKCS #1 `RSA PRIVATE KEY`) and the
 /// certificate of its public key into a [`Signer`].
 pub fn read_signer(key: &Path, certificate: &Path) -> Result<Signer, KeyError> {
@@ -143,7 +154,7 @@ pub struct Made {
 /// removes what was written.
 pub fn make(dir: &Path, common_name: &str) -> Result<Made, KeyError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let owner = Uuid::new_v4();
+    let owner = efi_signature_list::INGOT_OWNER;
     let mut files = vec![(dir.join("owner.guid"), format!("{owner}\n").into_bytes(), 0o644)];
     for name in KEY_NAMES {
         let (key, certificate) = generate(name, &format!("{common_name} {name}"))?;

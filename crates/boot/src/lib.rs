@@ -44,6 +44,7 @@
 
 mod arch;
 pub mod authenticode;
+pub mod aws_uefi_data;
 pub mod efi_signature_list;
 mod error;
 mod esp;

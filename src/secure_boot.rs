@@ -1,0 +1,37 @@
+//! The UEFI variable store a `[secure_boot]` recipe's AMI boots with: PK, KEK, db (and dbx)
+//! from the recipe's certificates, in EC2's `UefiData` format. One function, used by the
+//! build (the report carries the store) and by registration (RegisterImage sends it), so
+//! both give the same bytes for the same recipe.
+
+use crate::error::{bail, Result, ResultExt};
+use ingot_boot::keys::signature_list as list;
+use ingot_boot::{aws_uefi_data, efi_signature_list};
+use ingot_recipe::Recipe;
+
+/// The store for `recipe` (base64), or `None` without `[secure_boot]`. Its variables are
+/// dated the recipe's SOURCE_DATE_EPOCH, so the same recipe gives the same store.
+pub fn uefi_data(recipe: &Recipe) -> Result<Option<String>> {
+    let Some(sb) = &recipe.secure_boot else { return Ok(None) };
+    let at = |key: &str| format!("{}: secure_boot.{key}", recipe.path().display());
+    let pk = list(&sb.pk).with_context(|| at("pk"))?;
+    let kek = list(&sb.kek).with_context(|| at("kek"))?;
+    let mut db = Vec::new();
+    for p in &sb.db {
+        db.extend(list(p).with_context(|| at("db"))?);
+    }
+    let dbx = match &sb.dbx {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| at("dbx"))?;
+            if efi_signature_list::certificates(&bytes).is_none() {
+                bail!("{}: {} is not a series of EFI signature lists", at("dbx"), p.display());
+            }
+            Some(bytes)
+        }
+        None => None,
+    };
+    let variables = aws_uefi_data::secure_boot(pk, kek, db, dbx, recipe.source_date_epoch);
+    let text = aws_uefi_data::encode(&variables).map_err(|e| std::io::Error::other(e.to_string()));
+    Ok(Some(
+        text.with_context(|| format!("{}: secure_boot: compressing the UEFI variable store", recipe.path().display()))?,
+    ))
+}
