@@ -125,7 +125,8 @@ fn generate(name: &'static str, cn: &str) -> Result<(rsa::RsaPrivateKey, x509_ce
     let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
     // Not the builder's Root profile: its KeyUsage (certificate and CRL signing only) makes
     // verifiers of code signatures (OpenSSL's PKCS7_verify in sbverify) refuse the
-    // certificate. A CA that also signs: each key signs the next (PK → KEK → db) or code.
+    // certificate. A CA that also signs: PK signs updates of KEK, KEK those of db and dbx,
+    // db signs code.
     let mut builder =
         CertificateBuilder::new(Profile::Manual { issuer: None }, serial, validity, subject, spki, &signer)
             .map_err(|e| fail(e.to_string()))?;
