@@ -38,6 +38,33 @@ pub struct InspectedPartition {
     pub bootable: Option<bool>,
     /// The filesystem found at its start: "vfat", "ext4" or none.
     pub filesystem: Option<String>,
+    /// On a FAT volume: every EFI (PE/COFF) binary, by path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub efi_binaries: Vec<EfiBinary>,
+}
+
+/// An EFI binary found on a FAT volume.
+#[derive(Clone, Debug, Serialize)]
+pub struct EfiBinary {
+    /// Its path on the volume.
+    pub path: String,
+    /// `x86_64`, `arm64`, or the PE `Machine` of another architecture.
+    pub architecture: Option<String>,
+    /// The subjects of the certificates that signed it (Authenticode); empty if unsigned.
+    pub signed_by: Vec<String>,
+}
+
+/// The EFI binaries of the FAT volume at `offset`: files that start with `MZ`.
+fn efi_binaries(file: &File, offset: u64, size: u64) -> Result<Vec<EfiBinary>> {
+    let found = ingot_fat::files(file, offset, size, |_, head| head.starts_with(b"MZ"))?;
+    Ok(found
+        .into_iter()
+        .map(|(path, bytes)| EfiBinary {
+            architecture: ingot_boot::architecture(&bytes),
+            signed_by: ingot_boot::authenticode::signers(&bytes).unwrap_or_default(),
+            path,
+        })
+        .collect())
 }
 
 /// Reads an image's partition table (verifying GPT CRCs and the backup header) and
@@ -58,16 +85,23 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                 (format!("0x{:02x}", p.kind), None, None, Some(p.bootable))
             }
         };
-        let offset = e.first_lba * SECTOR;
+        let (offset, size) = (e.first_lba * SECTOR, e.sectors * SECTOR);
+        let filesystem = sniff(&file, offset, size);
+        let efi_binaries = match filesystem.as_deref() {
+            Some("vfat") => efi_binaries(&file, offset, size)
+                .with_context(|| format!("{}: partition {}", path.display(), e.number))?,
+            _ => Vec::new(),
+        };
         partitions.push(InspectedPartition {
             number: e.number,
             offset,
-            size: e.sectors * SECTOR,
+            size,
             kind,
             guid,
             label,
             bootable,
-            filesystem: sniff(&file, offset, e.sectors * SECTOR),
+            filesystem,
+            efi_binaries,
         });
     }
     let (name, disk_id) = match &table {

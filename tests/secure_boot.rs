@@ -94,6 +94,19 @@ fn every_efi_binary_is_signed_by_the_db_key_and_only_by_it() {
         ("uki", "arm64", &["/EFI/BOOT/BOOTAA64.EFI"][..]),
     ] {
         let (tmp, image, report) = signed_image(loader, arch);
+        // ingot inspect names each binary, its architecture and its signer.
+        let inspected = crate::util::aws::json(ingot().arg("inspect").arg(&image).arg("--json"));
+        let found = &inspected["partitions"][0]["efi_binaries"];
+        let listed: Vec<&str> = found.as_array().unwrap().iter().map(|b| b["path"].as_str().unwrap()).collect();
+        assert_eq!(listed, *files, "{loader} {arch}: {inspected}");
+        for b in found.as_array().unwrap() {
+            let want_arch = if arch == "arm64" { "arm64" } else { "x86_64" };
+            assert_eq!(
+                (b["architecture"].as_str(), &b["signed_by"]),
+                (Some(want_arch), &serde_json::json!(["CN=Test Corp db"])),
+                "{b}"
+            );
+        }
         for (i, file) in files.iter().enumerate() {
             let copy = tmp.path().join(format!("{i}.efi"));
             from_esp(&image, &report, file, &copy);

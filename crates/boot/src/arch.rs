@@ -35,6 +35,15 @@ pub(crate) fn of(bytes: &[u8]) -> Option<Result<Arch, u16>> {
     (bytes.get(0x202..0x206) == Some(b"HdrS")).then_some(Ok(Arch::X86_64))
 }
 
+/// The architecture named by the headers of `bytes` (the start of a file): `x86_64`,
+/// `arm64`, `PE Machine 0x…` for another PE image, `None` when no header says.
+pub fn architecture(bytes: &[u8]) -> Option<String> {
+    match of(bytes)? {
+        Ok(arch) => Some(arch.name().to_string()),
+        Err(machine) => Some(format!("PE Machine {machine:#06x}")),
+    }
+}
+
 /// The first [`HEAD`] bytes of a file of the tree (fewer if it is shorter).
 pub(crate) fn head(content: &Content, path: &str) -> Result<Vec<u8>, BootError> {
     let mut bytes = Vec::with_capacity(HEAD);

@@ -182,6 +182,71 @@ pub fn sign(image: Vec<u8>, signer: &Signer) -> Result<Vec<u8>, SignError> {
     Ok(image)
 }
 
+/// One DER element of `bytes`: its tag, its content and what follows it.
+fn element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        let len = rest.get(..n)?.iter().try_fold(0usize, |acc, &b| acc.checked_mul(256)?.checked_add(b as usize))?;
+        (len, &rest[n..])
+    };
+    Some((tag, rest.get(..len)?, &rest[len..]))
+}
+
+/// The elements inside a constructed element's content.
+fn elements(mut content: &[u8]) -> Vec<(u8, &[u8], &[u8])> {
+    let mut out = Vec::new();
+    while let Some((tag, inner, rest)) = element(content) {
+        out.push((tag, inner, &content[..content.len() - rest.len()]));
+        content = rest;
+    }
+    out
+}
+
+/// The subjects (RFC 4514) of the certificates that signed `image`, one per signature in
+/// its attribute certificate table: the certificate each `SignerInfo` names by issuer
+/// and serial number. An unsigned image has none.
+pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
+    use der::{Decode, Encode};
+    let layout = pe::Layout::read(image)?;
+    let mut table = &image[image.len() - layout.certificate_table_size..];
+    let mut subjects = Vec::new();
+    while table.len() >= 8 {
+        let length = u32::from_le_bytes([table[0], table[1], table[2], table[3]]) as usize;
+        if length < 8 {
+            break; // dwLength counts its own header: a smaller one ends the walk
+        }
+        let pkcs7 = table.get(8..length).ok_or(PeError::NotPe)?;
+        table = table.get(length.next_multiple_of(8).min(table.len())..).unwrap_or_default();
+        // ContentInfo { contentType, [0] SignedData { version, digestAlgorithms,
+        // encapContentInfo, [0] certificates, ..., signerInfos } }
+        let signed = element(pkcs7).and_then(|(_, ci, _)| elements(ci).get(1).and_then(|e| element(e.1)));
+        let Some((_, signed, _)) = signed else { continue };
+        let fields = elements(signed);
+        let certificates: Vec<x509_cert::Certificate> = fields
+            .iter()
+            .find(|f| f.0 == 0xa0)
+            .map(|f| elements(f.1).iter().filter_map(|c| x509_cert::Certificate::from_der(c.2).ok()).collect())
+            .unwrap_or_default();
+        let Some(signer_infos) = fields.last().filter(|f| f.0 == 0x31) else { continue };
+        for info in elements(signer_infos.1) {
+            let Some(issuer_and_serial) = elements(info.1).get(1).map(|e| e.1.to_vec()) else { continue };
+            let named = certificates.iter().find(|c| {
+                let tbs = &c.tbs_certificate;
+                let want = [tbs.issuer.to_der().unwrap_or_default(), tbs.serial_number.to_der().unwrap_or_default()];
+                want.concat() == issuer_and_serial
+            });
+            subjects.push(
+                named.map_or_else(|| "(certificate not included)".into(), |c| c.tbs_certificate.subject.to_string()),
+            );
+        }
+    }
+    Ok(subjects)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,7 @@ pub mod keys;
 pub mod pe;
 mod uki;
 
+pub use arch::architecture;
 pub use error::BootError;
 pub use grub::{write_bios, BiosCode, CoreArea};
 pub use ingot_recipe::{Arch, CoreLocation, UefiLoader};

@@ -17,6 +17,7 @@
 
 mod cache;
 mod layout;
+mod read;
 mod time;
 
 use ingot_tree::{Kind, NodeId, Tree};
@@ -24,6 +25,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
 
 pub use layout::estimate_size;
+pub use read::files;
 
 /// How to format the volume.
 #[derive(Clone, Debug)]
