@@ -44,7 +44,16 @@ impl Seek for Slice<'_> {
     }
 }
 
-/// Every regular file of the FAT volume at `offset` (`size` bytes) of `file` for which
+/// Directories deeper than this are not walked: an ESP is a few levels deep, and a
+/// damaged or hostile volume whose directory points back at an ancestor would otherwise
+/// be walked for ever.
+pub const MAX_DEPTH: usize = 16;
+/// Files larger than this are not read: EFI binaries (a UKI with its initrd) are tens of
+/// MiB; a bigger file is left out rather than read into memory.
+pub const MAX_FILE: u64 = 512 << 20;
+
+/// Every regular file (of at most [`MAX_FILE`] bytes, at most [`MAX_DEPTH`] directories
+/// down) of the FAT volume at `offset` (`size` bytes) of `file` for which
 /// `wanted(path, first_bytes)` holds, with its whole content; paths are absolute, as
 /// stored (long names where there are). `first_bytes` are at most 64 bytes.
 pub fn files(
@@ -60,8 +69,8 @@ pub fn files(
     let options = fatfs::FsOptions::new().update_accessed_date(false);
     let fs = fatfs::FileSystem::new(Slice { file, offset, size, at: 0 }, options).map_err(err("/"))?;
     let mut found = Vec::new();
-    let mut dirs = vec![(String::new(), fs.root_dir())];
-    while let Some((path, dir)) = dirs.pop() {
+    let mut dirs = vec![(String::new(), fs.root_dir(), 0)];
+    while let Some((path, dir, depth)) = dirs.pop() {
         for entry in dir.iter() {
             let entry = entry.map_err(err(&path))?;
             let name = entry.file_name();
@@ -70,7 +79,12 @@ pub fn files(
             }
             let full = format!("{path}/{name}");
             if entry.is_dir() {
-                dirs.push((full, entry.to_dir()));
+                if depth < MAX_DEPTH {
+                    dirs.push((full, entry.to_dir(), depth + 1));
+                }
+                continue;
+            }
+            if entry.len() > MAX_FILE {
                 continue;
             }
             let mut content = Vec::new();
@@ -97,4 +111,34 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingot_tree::{Content, Meta, Tree};
+
+    #[test]
+    fn files_are_found_by_their_first_bytes_down_to_the_depth_limit_and_nothing_is_written() {
+        let spool = tempfile::tempdir().unwrap();
+        let mut tree = Tree::new(1_700_000_000);
+        let deep = (0..=MAX_DEPTH).map(|i| format!("/d{i}")).collect::<String>();
+        for (path, bytes) in [
+            ("/EFI/BOOT/BOOTX64.EFI", &b"MZ binary"[..]),
+            ("/notes.txt", b"text"),
+            (&format!("{deep}/DEEP.EFI")[..], b"MZ"),
+        ] {
+            let content = Content::from_bytes(bytes, spool.path()).unwrap();
+            tree.add_content(path, content, Meta::root(0o644, 0)).unwrap();
+        }
+        let image = tempfile::NamedTempFile::new().unwrap();
+        let size = 34 << 20;
+        image.as_file().set_len(size).unwrap();
+        let opts = crate::Options { label: "ESP".into(), serial: 1, fat: None, time: 1_700_000_000 };
+        crate::write(&tree, image.as_file(), size, &opts).unwrap();
+        let before = std::fs::read(image.path()).unwrap();
+        let found = files(image.as_file(), 0, size, |_, head| head.starts_with(b"MZ")).unwrap();
+        assert_eq!(found, vec![("/EFI/BOOT/BOOTX64.EFI".to_string(), b"MZ binary".to_vec())]);
+        assert!(std::fs::read(image.path()).unwrap() == before, "reading changed the volume");
+    }
 }
