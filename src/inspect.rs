@@ -41,6 +41,10 @@ pub struct InspectedPartition {
     /// On a FAT volume: every EFI (PE/COFF) binary, by path.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub efi_binaries: Vec<EfiBinary>,
+    /// Why the FAT volume could not be read for EFI binaries (a damaged volume); the
+    /// partition is still reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efi_error: Option<String>,
 }
 
 /// An EFI binary found on a FAT volume.
@@ -54,14 +58,19 @@ pub struct EfiBinary {
     pub signed_by: Vec<String>,
 }
 
-/// The EFI binaries of the FAT volume at `offset`: files that start with `MZ`.
+/// The EFI binaries of the FAT volume at `offset`: files that start with `MZ`. The FAT
+/// reader (the fatfs crate) may panic on a hostile volume's cluster numbers; that is an
+/// error of this partition, not of the whole inspection.
 fn efi_binaries(file: &File, offset: u64, size: u64) -> Result<Vec<EfiBinary>> {
-    let found = ingot_fat::files(file, offset, size, |_, head| head.starts_with(b"MZ"))?;
+    let read = || ingot_fat::files(file, offset, size, |_, head| head.starts_with(b"MZ"));
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .map_err(|_| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))??;
     Ok(found
         .into_iter()
         .map(|(path, bytes)| EfiBinary {
             architecture: ingot_boot::architecture(&bytes),
-            signed_by: ingot_boot::authenticode::signers(&bytes).unwrap_or_default(),
+            signed_by: ingot_boot::authenticode::signers(&bytes)
+                .unwrap_or_else(|e| vec![format!("(malformed signature: {e})")]),
             path,
         })
         .collect())
@@ -87,10 +96,12 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         };
         let (offset, size) = (e.first_lba * SECTOR, e.sectors * SECTOR);
         let filesystem = sniff(&file, offset, size);
-        let efi_binaries = match filesystem.as_deref() {
-            Some("vfat") => efi_binaries(&file, offset, size)
-                .with_context(|| format!("{}: partition {}", path.display(), e.number))?,
-            _ => Vec::new(),
+        let (efi_binaries, efi_error) = match filesystem.as_deref() {
+            Some("vfat") => match efi_binaries(&file, offset, size) {
+                Ok(found) => (found, None),
+                Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+            },
+            _ => (Vec::new(), None),
         };
         partitions.push(InspectedPartition {
             number: e.number,
@@ -102,6 +113,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             bootable,
             filesystem,
             efi_binaries,
+            efi_error,
         });
     }
     let (name, disk_id) = match &table {

@@ -337,6 +337,9 @@ fn inspect_lines(image: &std::path::Path, i: &ingot::Inspection) -> String {
             p.label.as_ref().map(|l| format!("  name {l:?}")).unwrap_or_default(),
             p.guid.as_ref().map(|g| format!("  guid {g}")).unwrap_or_default(),
         );
+        if let Some(e) = &p.efi_error {
+            out += &format!("\n      (EFI binaries not read: {e})");
+        }
         for b in &p.efi_binaries {
             let signed = match b.signed_by.as_slice() {
                 [] => "unsigned".to_string(),

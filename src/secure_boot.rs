@@ -22,7 +22,7 @@ pub fn uefi_data(recipe: &Recipe) -> Result<Option<String>> {
     let dbx = match &sb.dbx {
         Some(p) => {
             let bytes = std::fs::read(p).with_context(|| at("dbx"))?;
-            if efi_signature_list::certificates(&bytes).is_none() {
+            if bytes.is_empty() || efi_signature_list::certificates(&bytes).is_none() {
                 bail!("{}: {} is not a series of EFI signature lists", at("dbx"), p.display());
             }
             Some(bytes)

@@ -132,6 +132,7 @@ fn secure_boot_with_grub_or_a_bios_boot_mode_or_a_missing_key_is_refused_at_the_
             "ami.boot_mode: Secure Boot needs boot mode \"uefi\"",
         ),
         (text.replace("keys/db.key", "keys/missing.key"), "secure_boot.db_key: "),
+        (text.replace("keys/db.key", "keys/KEK.key"), "KEK.key is not the private key of"),
         (text.replace("db = \"keys/db.crt\"", "db = []"), "secure_boot.db: give at least the certificate of db_key"),
     ] {
         let err = build_fails(&recipe(tmp.path(), &change), &tmp.path().join("out.raw"));

@@ -212,6 +212,12 @@ fn elements(mut content: &[u8]) -> Vec<(u8, &[u8], &[u8])> {
 pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
     use der::{Decode, Encode};
     let layout = pe::Layout::read(image)?;
+    let at = image
+        .get(layout.certificate_entry..layout.certificate_entry + 4)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    if layout.certificate_table_size > 0 && at + layout.certificate_table_size != image.len() {
+        return Err(PeError::MisplacedCertificates);
+    }
     let mut table = &image[image.len() - layout.certificate_table_size..];
     let mut subjects = Vec::new();
     while table.len() >= 8 {

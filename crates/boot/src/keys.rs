@@ -46,6 +46,14 @@ pub enum KeyError {
         /// The decoder's reason.
         why: String,
     },
+    /// The private key is not the one the certificate certifies.
+    #[error("{key} is not the private key of {certificate}: give db_key and the first db certificate of one key pair")]
+    Mismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        certificate: PathBuf,
+    },
     /// Generating a key or certificate failed.
     #[error("making the {name} key: {why}")]
     Generate {
@@ -89,7 +97,12 @@ pub fn read_signer(key: &Path, certificate: &Path) -> Result<Signer, KeyError> {
     let private = rsa::RsaPrivateKey::from_pkcs8_pem(&text)
         .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&text))
         .map_err(|e| KeyError::BadPem { path: key.to_path_buf(), what: "an RSA private key", why: e.to_string() })?;
-    Ok(Signer { key: private, certificate: read_certificate(certificate)? })
+    let cert = read_certificate(certificate)?;
+    let public = x509_cert::spki::SubjectPublicKeyInfoOwned::from_key(private.to_public_key()).ok();
+    if public.as_ref() != Some(&cert.tbs_certificate.subject_public_key_info) {
+        return Err(KeyError::Mismatch { key: key.to_path_buf(), certificate: certificate.to_path_buf() });
+    }
+    Ok(Signer { key: private, certificate: cert })
 }
 
 /// Writes `bytes` to a new file `path` with `mode`; fails if it exists.
@@ -172,7 +185,9 @@ pub fn make(dir: &Path, common_name: &str) -> Result<Made, KeyError> {
     }
     for (i, (path, bytes, mode)) in files.iter().enumerate() {
         if let Err(e) = create(path, bytes, *mode) {
-            files[..i].iter().for_each(|(p, _, _)| drop(std::fs::remove_file(p)));
+            // What this run created, including a file cut short by the failed write.
+            let made = if matches!(e, KeyError::Exists(_)) { i } else { i + 1 };
+            files[..made].iter().for_each(|(p, _, _)| drop(std::fs::remove_file(p)));
             return Err(e);
         }
     }

@@ -48,12 +48,18 @@ impl Seek for Slice<'_> {
 /// damaged or hostile volume whose directory points back at an ancestor would otherwise
 /// be walked for ever.
 pub const MAX_DEPTH: usize = 16;
+/// At most this many directory entries are looked at in all: a FAT directory holds at
+/// most 65,536, an ESP a few dozen; a cluster chain that loops is cut off here.
+pub const MAX_ENTRIES: usize = 65_536;
+/// At most this many bytes of file content are kept in all.
+pub const MAX_BYTES: u64 = 1 << 30;
 /// Files larger than this are not read: EFI binaries (a UKI with its initrd) are tens of
 /// MiB; a bigger file is left out rather than read into memory.
 pub const MAX_FILE: u64 = 512 << 20;
 
 /// Every regular file (of at most [`MAX_FILE`] bytes, at most [`MAX_DEPTH`] directories
-/// down) of the FAT volume at `offset` (`size` bytes) of `file` for which
+/// down, [`MAX_BYTES`] in all; a walk past [`MAX_ENTRIES`] entries is an error) of the
+/// FAT volume at `offset` (`size` bytes) of `file` for which
 /// `wanted(path, first_bytes)` holds, with its whole content; paths are absolute, as
 /// stored (long names where there are). `first_bytes` are at most 64 bytes.
 pub fn files(
@@ -69,9 +75,17 @@ pub fn files(
     let options = fatfs::FsOptions::new().update_accessed_date(false);
     let fs = fatfs::FileSystem::new(Slice { file, offset, size, at: 0 }, options).map_err(err("/"))?;
     let mut found = Vec::new();
+    let (mut entries, mut bytes) = (0, 0);
     let mut dirs = vec![(String::new(), fs.root_dir(), 0)];
     while let Some((path, dir, depth)) = dirs.pop() {
         for entry in dir.iter() {
+            entries += 1;
+            if entries > MAX_ENTRIES {
+                return Err(FatError::Io {
+                    path,
+                    source: io::Error::other("more directory entries than a FAT volume holds"),
+                });
+            }
             let entry = entry.map_err(err(&path))?;
             let name = entry.file_name();
             if name == "." || name == ".." {
@@ -84,7 +98,7 @@ pub fn files(
                 }
                 continue;
             }
-            if entry.len() > MAX_FILE {
+            if entry.len() > MAX_FILE || bytes + entry.len() > MAX_BYTES {
                 continue;
             }
             let mut content = Vec::new();
@@ -94,6 +108,7 @@ pub fn files(
             if wanted(&full, &head[..n]) {
                 content.extend_from_slice(&head[..n]);
                 f.read_to_end(&mut content).map_err(err(&full))?;
+                bytes += content.len() as u64;
                 found.push((full, content));
             }
         }
