@@ -129,14 +129,7 @@ fn an_arm64_recipe_registers_an_arm64_uefi_ami() {
             + "[ami]\nname = \"{name}-{arch}\"\n";
         let r = recipe(tmp.path(), &text);
         let out = tmp.path().join("arm64.raw");
-        let p = crate::util::aws::json(
-            crate::util::aws::ingot_aws(&moto.endpoint())
-                .arg("publish")
-                .arg(&r)
-                .arg("-o")
-                .arg(&out)
-                .args(["--poll", "1", "--json"]),
-        );
+        let p = crate::util::aws::publish_recipe(&moto.endpoint(), &r, &out);
         let q = &moto.ec2("RegisterImage")[i]["params"];
         assert_eq!((&q["Architecture"], &q["BootMode"]), (&"arm64".into(), &"uefi".into()), "{q}");
         assert!(p["register"]["name"].as_str().unwrap().ends_with("-arm64"), "{p}");

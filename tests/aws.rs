@@ -196,9 +196,7 @@ fn publish_builds_from_a_recipe_and_register_takes_an_existing_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let (recipe, img) = image(dir.path(), 1, 3, "[ami]\nname = \"{name}-reg\"\nboot_mode = \"legacy-bios\"\n");
     let out = dir.path().join("built.raw");
-    let p = json(
-        ingot_aws(&moto.endpoint()).arg("publish").arg(&recipe).arg("-o").arg(&out).args(["--poll", "1", "--json"]),
-    );
+    let p = publish_recipe(&moto.endpoint(), &recipe, &out);
     assert!(out.exists());
     assert_eq!(sha256_file(&out), sha256_file(&img), "publish built the same image");
     let q = &moto.ec2("RegisterImage")[0]["params"];

@@ -229,14 +229,7 @@ fn publish_sends_the_variable_store_as_uefi_data() {
         + "[ami]\nname = \"{name}-sb\"\n";
     let r = recipe(tmp.path(), &text);
     let out = tmp.path().join("sb.raw");
-    crate::util::aws::json(
-        crate::util::aws::ingot_aws(&moto.endpoint())
-            .arg("publish")
-            .arg(&r)
-            .arg("-o")
-            .arg(&out)
-            .args(["--poll", "1", "--json"]),
-    );
+    crate::util::aws::publish_recipe(&moto.endpoint(), &r, &out);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("sb.raw.json")).unwrap()).unwrap();
     let q = &moto.ec2("RegisterImage")[0]["params"];

@@ -100,6 +100,11 @@ pub fn ingot_aws(endpoint: &str) -> Command {
 }
 
 /// Runs `cmd`, asserting success and a quiet stderr; parses stdout as JSON.
+/// `ingot publish RECIPE -o OUT --poll 1 --json` against `endpoint`: the report.
+pub fn publish_recipe(endpoint: &str, recipe: &Path, out: &Path) -> serde_json::Value {
+    json(ingot_aws(endpoint).arg("publish").arg(recipe).arg("-o").arg(out).args(["--poll", "1", "--json"]))
+}
+
 pub fn json(cmd: &mut Command) -> serde_json::Value {
     let o = super::run(cmd);
     assert!(o.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&o.stderr));

@@ -56,21 +56,11 @@ pub struct Variable {
 /// Month, Day, Hour, Minute, Second, Pad1, Nanosecond (u32), TimeZone (i16, 0), Daylight,
 /// Pad2.
 pub fn efi_time(seconds: i64) -> [u8; 16] {
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level
-    // Date Algorithms", days_from_civil's inverse).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = ingot_recipe::civil_date(seconds);
+    let rest = seconds.rem_euclid(86_400);
     let mut t = [0u8; 16];
     t[..2].copy_from_slice(&(year.clamp(1900, 9999) as u16).to_le_bytes());
-    t[2..7].copy_from_slice(&[month as u8, day as u8, (rest / 3600) as u8, (rest / 60 % 60) as u8, (rest % 60) as u8]);
+    t[2..7].copy_from_slice(&[month, day, (rest / 3600) as u8, (rest / 60 % 60) as u8, (rest % 60) as u8]);
     t
 }
 

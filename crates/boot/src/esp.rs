@@ -61,12 +61,7 @@ fn signed(config: &Config, content: Content, path: &str, spool: &Path) -> Result
     if config.signer.is_none() {
         return Ok(content);
     }
-    let mut bytes = Vec::new();
-    content
-        .reader()
-        .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut bytes))
-        .map_err(BootError::io(format!("reading {path} in the root tree")))?;
-    let bytes = crate::sign(config, bytes, path)?;
+    let bytes = crate::sign(config, crate::uki::read(&content, &format!("{path} in the root tree"))?, path)?;
     Content::from_bytes(&bytes, spool).map_err(BootError::io(format!("cannot spool the signed {path}")))
 }
 

@@ -7,13 +7,13 @@ use crate::pe::{self, PeImage};
 use crate::{arch, file_in, BootError, Config};
 use ingot_tree::{Content, Kind, Tree};
 
-/// The whole content of a file of the tree.
-fn read(content: &Content, what: &str) -> Result<Vec<u8>, BootError> {
+/// The whole content of a file of the tree; `what` names it in errors.
+pub(crate) fn read(content: &Content, what: &str) -> Result<Vec<u8>, BootError> {
     let mut bytes = Vec::new();
     content
         .reader()
         .and_then(|mut r| std::io::Read::read_to_end(&mut r, &mut bytes))
-        .map_err(BootError::io(format!("reading the UKI's {what}")))?;
+        .map_err(BootError::io(format!("reading {what}")))?;
     Ok(bytes)
 }
 
@@ -61,15 +61,15 @@ fn uname_banner(kernel: &[u8]) -> Option<String> {
 pub(crate) fn make(config: &Config, root: &Tree) -> Result<Vec<u8>, BootError> {
     let stub_path = format!("/usr/lib/systemd/boot/efi/linux{}.efi.stub", config.arch.efi_suffix());
     let hint = " (the stub comes from the root tree; Debian: systemd-boot-efi)";
-    let stub = read(&file_in(config, root, &stub_path, "boot.uefi = \"uki\"", hint)?, "stub")?;
+    let stub = read(&file_in(config, root, &stub_path, "boot.uefi = \"uki\"", hint)?, "the UKI's stub")?;
     arch::check(config, &stub_path, &stub)?;
-    let kernel = read(&file_in(config, root, &config.kernel, "boot.kernel", "")?, "kernel")?;
+    let kernel = read(&file_in(config, root, &config.kernel, "boot.kernel", "")?, "the UKI's kernel")?;
     let initrd = match &config.initrd {
-        Some(p) => Some(read(&file_in(config, root, p, "boot.initrd", "")?, "initrd")?),
+        Some(p) => Some(read(&file_in(config, root, p, "boot.initrd", "")?, "the UKI's initrd")?),
         None => None,
     };
     let osrel = match os_release(root) {
-        Some(c) => read(&c, "os-release")?,
+        Some(c) => read(&c, "the UKI's os-release")?,
         None => format!("ID=ingot\nNAME={0}\nPRETTY_NAME={0}\n", config.title).into_bytes(),
     };
     let bad = |e: pe::PeError| BootError::BadStub { path: stub_path.clone(), why: e.to_string() };

@@ -103,10 +103,8 @@ pub fn files(
             }
             let mut content = Vec::new();
             let mut f = entry.to_file();
-            let mut head = [0u8; 64];
-            let n = read_up_to(&mut f, &mut head).map_err(err(&full))?;
-            if wanted(&full, &head[..n]) {
-                content.extend_from_slice(&head[..n]);
+            (&mut f).take(64).read_to_end(&mut content).map_err(err(&full))?;
+            if wanted(&full, &content) {
                 f.read_to_end(&mut content).map_err(err(&full))?;
                 bytes += content.len() as u64;
                 found.push((full, content));
@@ -115,17 +113,6 @@ pub fn files(
     }
     found.sort();
     Ok(found)
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -159,8 +159,14 @@ impl Ami {
 
 /// `YYYYMMDD` of a Unix time, UTC.
 fn ymd(t: i64) -> String {
+    let (y, m, d) = civil_date(t);
+    format!("{y:04}{m:02}{d:02}")
+}
+
+/// The UTC calendar date (year, month, day) of a Unix time: Howard Hinnant's
+/// days-to-civil ("chrono-Compatible Low-Level Date Algorithms").
+pub fn civil_date(t: i64) -> (i64, u8, u8) {
     let days = t.div_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -169,8 +175,7 @@ fn ymd(t: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}")
+    (yoe + era * 400 + i64::from(m <= 2), m as u8, d as u8)
 }
 
 /// The value of `key` among `all` (by EC2 name), or `default` when absent.

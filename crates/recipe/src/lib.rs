@@ -34,7 +34,7 @@ mod seed;
 mod units;
 mod validate;
 
-pub use ami::{Ami, BootMode, VolumeType};
+pub use ami::{civil_date, Ami, BootMode, VolumeType};
 pub use boot::{Arch, Boot, CoreLocation, UefiLoader};
 pub use caps::capability_xattr;
 pub use error::RecipeError;
