@@ -7,11 +7,13 @@
 # runs), binutils-multiarch for objdump (the independent PE reader that checks x86_64 and
 # arm64 UKIs), debootstrap and qemu-user-static for the Debian rootfs of
 # recipes/debian-cloud*.toml, the openssl command line that checks bundles and keys, and
-# sbsigntool (sbverify) and efitools (sig-list-to-certs) that judge Secure Boot signatures
-# and signature lists.
+# sbsigntool (sbverify) and efitools (sig-list-to-certs, hash-to-efi-sig-list) that judge
+# Secure Boot signatures and signature lists.
 # From PyPI, into target/venv: moto[server] (the AWS test server), boto3 (the
-# independent read-back of uploaded blocks) and AWS's uefivars (the reader of the UEFI
-# variable stores ingot writes), at pinned versions.
+# independent read-back of uploaded blocks), AWS's uefivars (the reader of the UEFI
+# variable stores ingot writes, and their converter to OVMF's store) and virt-firmware
+# (virt-fw-vars: a second reader of them, which enrolls them into AAVMF's store), at
+# pinned versions.
 # Installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
@@ -37,7 +39,7 @@ fi
 # The AWS test venv (tests/util/aws.rs runs target/venv/bin/python).
 cd "$(dirname "$0")/.."
 venv=target/venv
-pins=("moto[server]==5.2.5" "boto3==1.44.8" "uefivars==1.2")
+pins=("moto[server]==5.2.5" "boto3==1.44.8" "uefivars==1.2" "virt-firmware==26.7.3")
 stamp="$venv/.ingot-pins"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
     echo "creating $venv with ${pins[*]}" >&2

@@ -282,6 +282,7 @@ pub fn publish(
     let ami = recipe.ami.as_ref();
     let volume = input.volume_gib(upload_flags, ami);
     let spec = ami_spec(&recipe, register, Some(volume))?;
+    crate::secure_boot::check_built(&input.path, input.report(), spec.uefi_data.as_deref())?;
     let image = input.path.clone();
     if !register.force {
         if let Some(id) = session.find_image(&spec.name)? {

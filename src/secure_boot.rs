@@ -35,3 +35,25 @@ pub fn uefi_data(recipe: &Recipe) -> Result<Option<String>> {
         text.with_context(|| format!("{}: secure_boot: compressing the UEFI variable store", recipe.path().display()))?,
     ))
 }
+
+/// Checks that the store an AMI is registered with, `registering` (from the recipe now),
+/// is the one the image at `image` was built with (its report's `uefi_data`): an image is
+/// signed by the db key its build read, so a store made from certificates changed since
+/// would not boot it, and one without a store would boot it with Secure Boot off.
+pub fn check_built(image: &std::path::Path, report: Option<&crate::Report>, registering: Option<&str>) -> Result<()> {
+    let Some(built) = report.and_then(|r| r.uefi_data.as_deref()) else { return Ok(()) };
+    let sha = |t: &str| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes()));
+    match registering {
+        Some(now) if now == built => Ok(()),
+        Some(now) => bail!(
+            "{}.json: the image was built with UEFI variable store {}, but the recipe's [secure_boot] now gives {}: a certificate changed since the build; rebuild the image, or publish with the certificates it was built with",
+            image.display(),
+            sha(built),
+            sha(now)
+        ),
+        None => bail!(
+            "{}.json: the image was built with [secure_boot], but the recipe has no [secure_boot] (nor ami.uefi_data): the AMI would boot with Secure Boot off; publish with the recipe the image was built from",
+            image.display()
+        ),
+    }
+}

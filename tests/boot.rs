@@ -23,12 +23,21 @@ mode=$($B stat -c %a:%u:%g /data/suid)
 dev=$($B stat -c %t:%T /data/node)
 sparse=$($B stat -c %s:%b /data/sparse)
 wide=$($B ls /data/wide | $B wc -l)
-echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide"
+$B mount -t sysfs sysfs /sys
+sb=none
+if [ -d /sys/firmware/efi ]; then
+    $B insmod "$($B find /lib/modules -name efivarfs.ko)"
+    $B mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+    # 4 bytes of attributes, then the value
+    sb=$($B od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | $B awk '{print $5}')
+fi
+echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide secureboot=${sb:-unset}"
 $B poweroff -f
 "#;
 
 /// The guest's tree beyond the payload: /init and the things it checks. Returns the
-/// marker the guest must print.
+/// marker the guest must print, but for the Secure Boot state the firmware adds
+/// ([`Firmware::marker`]).
 pub(crate) fn guest_files(dir: &Path) -> String {
     let big = bytes(77, 8 << 20);
     let mut b = tar::Builder::new(std::fs::File::create(dir.join("guest.tar")).unwrap());
@@ -111,6 +120,23 @@ pub(crate) enum Firmware {
     /// x86_64 (q35 with SMM) with OVMF's Secure Boot build, enforcing, and a copy of the
     /// variable store `secure-boot-vars.fd` the test put in the boot's directory.
     OvmfSecureBoot,
+    /// arm64 with AAVMF (Secure Boot capable), enforcing, and a copy of the variable store
+    /// `secure-boot-vars.fd` the test put in the boot's directory.
+    AavmfSecureBoot,
+}
+
+impl Firmware {
+    /// The guest's marker line under this firmware: `want` from [`guest_files`] and the
+    /// `SecureBoot` variable the guest read from efivarfs: `none` without EFI, `0` when
+    /// Secure Boot is off (no PK enrolled), `1` when the firmware enforces it.
+    pub(crate) fn marker(self, want: &str) -> String {
+        let state = match self {
+            Firmware::Bios => "none",
+            Firmware::Uefi | Firmware::Aavmf => "0",
+            Firmware::OvmfSecureBoot | Firmware::AavmfSecureBoot => "1",
+        };
+        format!("{want} secureboot={state}")
+    }
 }
 
 /// Boots `image` with `firmware` on `disk` ("nvme" or "virtio-blk-pci") and returns the
@@ -136,6 +162,11 @@ fn qemu(firmware: Firmware, dir: &Path) -> Command {
             "aarch64",
             &["-machine", "virt", "-cpu", "cortex-a72"][..],
             Some(("AAVMF/AAVMF_CODE.fd", "AAVMF/AAVMF_VARS.fd", "qemu-efi-aarch64")),
+        ),
+        Firmware::AavmfSecureBoot => (
+            "aarch64",
+            &["-machine", "virt", "-cpu", "cortex-a72", "-nic", "none"][..],
+            Some(("AAVMF/AAVMF_CODE.fd", "", "qemu-efi-aarch64")),
         ),
     };
     let mut qemu = Command::new(format!("qemu-system-{system}"));
@@ -177,7 +208,10 @@ pub(crate) fn boot_log(
 ) -> (String, Vec<String>) {
     let mut qemu = qemu(firmware, dir);
     let program = qemu.get_program().to_string_lossy().into_owned();
-    let package = if firmware == Firmware::Aavmf { "qemu-system-arm" } else { "qemu-system-x86" };
+    let package = match firmware {
+        Firmware::Aavmf | Firmware::AavmfSecureBoot => "qemu-system-arm",
+        _ => "qemu-system-x86",
+    };
     let mut child = qemu
         .arg("-drive")
         .arg(format!("file={},if=none,id=disk,format=raw,snapshot=on", image.display()))
@@ -233,7 +267,7 @@ pub(crate) fn build_and_boot(recipe_text: &str, arch: &str, boots: &[(Firmware, 
     build_checked(&r, &out);
     let before = sha256_file(&out);
     for &(firmware, disk) in boots {
-        assert_eq!(boot(&out, firmware, disk, tmp.path()), want);
+        assert_eq!(boot(&out, firmware, disk, tmp.path()), firmware.marker(&want));
     }
     assert_eq!(sha256_file(&out), before, "booting must not change the image");
 }

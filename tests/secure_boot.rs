@@ -32,6 +32,9 @@ fn from_esp(image: &Path, report: &serde_json::Value, path: &str, to: &Path) {
 /// sbverify with `cert`: true when the signature verifies.
 fn sbverify(cert: &Path, binary: &Path) -> bool {
     let o = run(Command::new("sbverify").arg("--cert").arg(cert).arg(binary));
+    // The image hash skips gaps between sections: a signed file must have none.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("gap"), "{}: sbverify warns: {err}", binary.display());
     String::from_utf8_lossy(&o.stdout).contains("Signature verification OK") && o.status.success()
 }
 
@@ -125,7 +128,42 @@ fn secure_boot_with_grub_or_a_bios_boot_mode_or_a_missing_key_is_refused_at_the_
     guest_files(tmp.path());
     keys(&tmp.path().join("keys"));
     let text = RECIPE.replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string()) + SECURE_BOOT;
+    // Certificates whose keys are not RSA-2048, made by OpenSSL.
+    for (name, newkey) in [("ec", "ec"), ("rsa3072", "rsa:3072")] {
+        let mut req = Command::new("openssl");
+        req.args(["req", "-x509", "-nodes", "-days", "1", "-subj", "/CN=x", "-newkey", newkey]);
+        if newkey == "ec" {
+            req.args(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        let o = run(req
+            .arg("-keyout")
+            .arg(tmp.path().join(format!("{name}.key")))
+            .arg("-out")
+            .arg(tmp.path().join(format!("{name}.crt"))));
+        assert!(o.status.success(), "openssl req: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    // dbx: 2,000 SHA-256 hashes (EFI_CERT_SHA256_GUID, 48 bytes each), which do not
+    // compress: the store is over the 64,000 characters RegisterImage takes.
+    let mut dbx = Vec::new();
+    dbx.extend(uuid_le("c1c41626-504c-4092-aca9-41f936934328"));
+    dbx.extend((28 + 2000 * 48u32).to_le_bytes());
+    dbx.extend(0u32.to_le_bytes());
+    dbx.extend(48u32.to_le_bytes());
+    for i in 0..2000u32 {
+        dbx.extend([0u8; 16]);
+        dbx.extend(<sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()));
+    }
+    std::fs::write(tmp.path().join("big-dbx.esl"), dbx).unwrap();
     for (change, want) in [
+        (
+            text.replace("keys/PK.crt", "ec.crt"),
+            "ec.crt: the certificate's key is not RSA (algorithm 1.2.840.10045.2.1)",
+        ),
+        (
+            text.replace("keys/KEK.crt", "rsa3072.crt"),
+            "rsa3072.crt: the certificate's key is RSA-3072; UEFI firmware and EC2 take RSA-2048",
+        ),
+        (text.clone() + "dbx = \"big-dbx.esl\"\n", "secure_boot: the UEFI variable store is "),
         (text.replace("uefi = \"systemd-boot\"", "uefi = \"grub\""), "boot.uefi: GRUB cannot boot with [secure_boot]"),
         (
             text.clone() + "[ami]\nname = \"x\"\nboot_mode = \"uefi-preferred\"\n",
@@ -140,8 +178,23 @@ fn secure_boot_with_grub_or_a_bios_boot_mode_or_a_missing_key_is_refused_at_the_
     }
 }
 
+/// An `EFI_GUID` as stored: the first three fields little-endian.
+fn uuid_le(text: &str) -> Vec<u8> {
+    let hex: Vec<u8> = text
+        .replace('-', "")
+        .as_bytes()
+        .chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+        .collect();
+    let mut le = hex.clone();
+    le[..4].reverse();
+    le[4..6].reverse();
+    le[6..8].reverse();
+    le
+}
+
 /// AWS's `uefivars` (PyPI, in the test venv) with `args`; its stdout.
-fn uefivars(args: &[&std::ffi::OsStr]) -> String {
+fn uefivars(args: &[&str]) -> String {
     let bin = crate::util::aws::python().with_file_name("uefivars");
     let o = run(Command::new(&bin).args(args));
     assert!(o.status.success(), "uefivars: {}", String::from_utf8_lossy(&o.stderr));
@@ -149,69 +202,170 @@ fn uefivars(args: &[&std::ffi::OsStr]) -> String {
 }
 
 /// The build's UEFI variable store (`OUT.json`'s `uefi_data`) is what AWS's uefivars
-/// reads: exactly PK, KEK and db with their GUIDs and attributes (NV, BS, RT, time-based
-/// authenticated), holding the recipe's certificates (the same lists `ingot keys` wrote),
-/// dated SOURCE_DATE_EPOCH; uefivars turns it into an OVMF variable store, with which
-/// OVMF's Secure Boot build boots the signed UKI to the marker with Secure Boot on, and
-/// refuses the same image unsigned.
+/// reads: exactly PK, KEK and db (then dbx) with their GUIDs and attributes (NV, BS, RT,
+/// time-based authenticated), holding the recipe's certificates (the same lists `ingot
+/// keys` wrote), dated SOURCE_DATE_EPOCH. A dbx holding the signed UKI's Authenticode
+/// hash, computed by efitools' hash-to-efi-sig-list, makes OVMF refuse the UKI it
+/// otherwise boots, and the same UKI unsigned is refused too.
 #[test]
-fn the_variable_store_reads_back_with_uefivars_and_secure_boot_runs_only_the_signed_uki() {
+fn the_variable_store_reads_back_with_uefivars_and_its_dbx_forbids_a_signed_uki() {
     let (tmp, image, report) = signed_image("uki", "amd64");
-    let text = report["uefi_data"].as_str().expect("uefi_data in the report");
-    assert_eq!(report["uefi_data_sha256"].as_str().unwrap(), sha256(text.as_bytes()));
-    let blob = tmp.path().join("uefi.b64");
-    std::fs::write(&blob, text).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&uefivars(&[
-        "-i".as_ref(),
-        "aws".as_ref(),
-        "-I".as_ref(),
-        blob.as_os_str(),
-        "-o".as_ref(),
-        "json".as_ref(),
-    ]))
-    .unwrap();
-    let vars = json["variables"].as_array().unwrap();
+    assert_eq!(report["uefi_data_sha256"].as_str().unwrap(), sha256(report["uefi_data"].as_str().unwrap().as_bytes()));
+    let vars = store_variables(tmp.path(), &report);
     let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["PK", "KEK", "db"]);
-    for v in vars {
+    for v in &vars {
         let name = v["name"].as_str().unwrap();
-        let guid =
-            if name == "db" { "d719b2cb-3d3a-4596-a3bc-dad00e67656f" } else { "8be4df61-93ca-11d2-aa0d-00e098032b8c" };
-        assert_eq!((v["guid"].as_str().unwrap(), v["attr"].as_u64().unwrap()), (guid, 0x27), "{name}");
         let esl = std::fs::read(tmp.path().join(format!("keys/{name}.esl"))).unwrap();
         assert_eq!(v["data"].as_str().unwrap(), hex(&esl), "{name} holds the recipe's certificate");
+    }
+
+    // The firmware refuses the same recipe's UKI unsigned.
+    firmware_store(tmp.path(), &report, Firmware::OvmfSecureBoot);
+    let text = std::fs::read_to_string(tmp.path().join("recipe.toml")).unwrap();
+    let out = tmp.path().join("unsigned.raw");
+    build_checked(&recipe(tmp.path(), &text[..text.find("[secure_boot]").unwrap()]), &out);
+    refused(&out, Firmware::OvmfSecureBoot, tmp.path());
+
+    // dbx with the signed UKI's hash: the store changes, the image does not, and the
+    // firmware refuses the UKI it boots without that dbx (secure_boot_chain).
+    let uki = tmp.path().join("uki.efi");
+    from_esp(&image, &report, "/EFI/BOOT/BOOTX64.EFI", &uki);
+    let o = run(Command::new("hash-to-efi-sig-list").arg(&uki).arg(tmp.path().join("dbx.esl")));
+    assert!(o.status.success(), "hash-to-efi-sig-list: {}", String::from_utf8_lossy(&o.stderr));
+    let forbidding = tmp.path().join("dbx.raw");
+    let report = build_checked(&recipe(tmp.path(), &(text + "dbx = \"dbx.esl\"\n")), &forbidding);
+    assert_eq!(sha256_file(&forbidding), sha256_file(&image), "dbx changes the store, not the image");
+    let vars = store_variables(tmp.path(), &report);
+    let dbx = vars.iter().find(|v| v["name"] == "dbx").expect("dbx in the store");
+    assert_eq!(dbx["data"].as_str().unwrap(), hex(&std::fs::read(tmp.path().join("dbx.esl")).unwrap()));
+    firmware_store(tmp.path(), &report, Firmware::OvmfSecureBoot);
+    refused(&forbidding, Firmware::OvmfSecureBoot, tmp.path());
+}
+
+/// The store in `report` as AWS's uefivars reads it (`-i aws -o json`): its variables,
+/// each checked for its GUID, attributes and date.
+fn store_variables(dir: &Path, report: &serde_json::Value) -> Vec<serde_json::Value> {
+    let blob = dir.join("uefi.b64");
+    std::fs::write(&blob, report["uefi_data"].as_str().expect("uefi_data in the report")).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&uefivars(&["-i", "aws", "-I", &blob.to_string_lossy(), "-o", "json"])).unwrap();
+    let vars = json["variables"].as_array().unwrap().clone();
+    for v in &vars {
+        let name = v["name"].as_str().unwrap();
+        let guid = if name.starts_with("db") {
+            "d719b2cb-3d3a-4596-a3bc-dad00e67656f" // EFI_IMAGE_SECURITY_DATABASE_GUID
+        } else {
+            "8be4df61-93ca-11d2-aa0d-00e098032b8c" // EFI_GLOBAL_VARIABLE
+        };
+        assert_eq!((v["guid"].as_str().unwrap(), v["attr"].as_u64().unwrap()), (guid, 0x27), "{name}");
         // EFI_TIME of 1700000000: 2023-11-14 22:13:20
         assert!(v["timestamp"].as_str().unwrap().starts_with("e7070b0e160d14"), "{v}");
     }
-    let vars_fd = tmp.path().join("secure-boot-vars.fd");
-    uefivars(&[
-        "-i".as_ref(),
-        "aws".as_ref(),
-        "-I".as_ref(),
-        blob.as_os_str(),
-        "-o".as_ref(),
-        "edk2".as_ref(),
-        "-O".as_ref(),
-        vars_fd.as_os_str(),
-    ]);
-    let want = guest_files(tmp.path());
-    let (line, log) =
-        boot_log(&image, Firmware::OvmfSecureBoot, "nvme", tmp.path(), "INGOT-BOOT-OK", Duration::from_secs(300));
-    assert_eq!(line, want);
-    assert!(log.iter().any(|l| l.contains("secureboot: Secure boot enabled")), "the kernel saw Secure Boot on");
-
-    // The same recipe without [secure_boot]: the firmware refuses the unsigned UKI.
-    let text = std::fs::read_to_string(tmp.path().join("recipe.toml")).unwrap();
-    let unsigned = recipe(tmp.path(), &text[..text.find("[secure_boot]").unwrap()]);
-    let out = tmp.path().join("unsigned.raw");
-    build_checked(&unsigned, &out);
-    let (line, _) =
-        boot_log(&out, Firmware::OvmfSecureBoot, "nvme", tmp.path(), "Access Denied", Duration::from_secs(300));
-    assert!(line.starts_with("Access Denied"), "{line}");
+    vars
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Writes `dir/secure-boot-vars.fd`, the firmware's variable store, made by independent
+/// tools from the build's UefiData (`report["uefi_data"]`): OVMF's by AWS's uefivars
+/// (`-i aws -o edk2`); AAVMF's by virt-firmware's virt-fw-vars, which reads the AWS format
+/// and sets its variables in AAVMF's store (Debian's `AAVMF_VARS.ms.fd`, its own PK, KEK,
+/// db and dbx deleted).
+fn firmware_store(dir: &Path, report: &serde_json::Value, firmware: Firmware) {
+    let blob = dir.join("uefi.b64");
+    std::fs::write(&blob, report["uefi_data"].as_str().expect("uefi_data in the report")).unwrap();
+    let (blob, fd) =
+        (blob.to_string_lossy().into_owned(), dir.join("secure-boot-vars.fd").to_string_lossy().into_owned());
+    if firmware == Firmware::OvmfSecureBoot {
+        uefivars(&["-i", "aws", "-I", &blob, "-o", "edk2", "-O", &fd]);
+        return;
+    }
+    let json = dir.join("uefi.json").to_string_lossy().into_owned();
+    virt_fw_vars(&["-i", &blob, "--output-json", &json]);
+    let template = "/usr/share/AAVMF/AAVMF_VARS.ms.fd";
+    virt_fw_vars(&["-i", template, "-d", "PK", "-d", "KEK", "-d", "db", "-d", "dbx", "--set-json", &json, "-o", &fd]);
+}
+
+/// Boots `image` under `firmware` with the store in `dir` and requires the firmware to
+/// refuse it: "Access Denied" from the firmware's boot manager (or from systemd-boot,
+/// reporting the firmware's LoadImage), and no line of the kernel's before it.
+fn refused(image: &Path, firmware: Firmware, dir: &Path) {
+    let (line, log) = boot_log(image, firmware, "nvme", dir, "Access Denied", Duration::from_secs(300));
+    assert!(line.starts_with("Access Denied"), "{line}");
+    let kernel = log.iter().find(|l| l.contains("EFI stub") || l.contains("Linux version"));
+    assert!(kernel.is_none(), "the kernel ran before the refusal: {kernel:?}");
+}
+
+/// A copy of `image` with one byte in the middle of `path` on its ESP changed.
+fn tampered(image: &Path, report: &serde_json::Value, path: &str) -> std::path::PathBuf {
+    let dir = image.parent().unwrap();
+    let (file, copy) = (dir.join("tampered.efi"), dir.join("tampered.raw"));
+    from_esp(image, report, path, &file);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    std::fs::copy(image, &copy).unwrap();
+    let esp = report["partitions"][0]["offset"].as_u64().unwrap();
+    let o = run(Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@{esp}", copy.display()))
+        .arg(&file)
+        .arg(format!("::{path}")));
+    assert!(o.status.success(), "mcopy {path}: {}", String::from_utf8_lossy(&o.stderr));
+    copy
+}
+
+/// The chain under firmware enforcing Secure Boot with the build's store: the signed
+/// image boots to the marker and the guest reads SecureBoot = 1 from efivarfs; the image
+/// with one byte of the signed kernel (the UKI, or the kernel systemd-boot loads) changed
+/// is refused, and so is the same recipe signed by another db key.
+fn secure_boot_chain(loader: &str, arch: &str) {
+    let (tmp, image, report) = signed_image(loader, arch);
+    let (firmware, uki) = match arch {
+        "arm64" => (Firmware::AavmfSecureBoot, "/EFI/BOOT/BOOTAA64.EFI"),
+        _ => (Firmware::OvmfSecureBoot, "/EFI/BOOT/BOOTX64.EFI"),
+    };
+    firmware_store(tmp.path(), &report, firmware);
+    let want = firmware.marker(&guest_files(tmp.path()));
+    let line = crate::boot::boot_until(&image, firmware, "nvme", tmp.path(), "INGOT-BOOT-OK", Duration::from_secs(300));
+    assert_eq!(line, want);
+
+    let kernel = if loader == "uki" { uki } else { "/ingot/linux" };
+    refused(&tampered(&image, &report, kernel), firmware, tmp.path());
+
+    keys(&tmp.path().join("other"));
+    let text = std::fs::read_to_string(tmp.path().join("recipe.toml")).unwrap().replace("keys/", "other/");
+    let other = tmp.path().join("other.raw");
+    build_checked(&recipe(tmp.path(), &text), &other);
+    refused(&other, firmware, tmp.path());
+}
+
+#[test]
+fn x86_64_uki_boots_under_ovmf_secure_boot_and_a_changed_or_foreign_one_is_refused() {
+    secure_boot_chain("uki", "amd64");
+}
+
+#[test]
+fn x86_64_systemd_boot_boots_under_ovmf_secure_boot_and_a_changed_or_foreign_kernel_is_refused() {
+    secure_boot_chain("systemd-boot", "amd64");
+}
+
+#[test]
+fn arm64_uki_boots_under_aavmf_secure_boot_and_a_changed_or_foreign_one_is_refused() {
+    secure_boot_chain("uki", "arm64");
+}
+
+#[test]
+fn arm64_systemd_boot_boots_under_aavmf_secure_boot_and_a_changed_or_foreign_kernel_is_refused() {
+    secure_boot_chain("systemd-boot", "arm64");
+}
+
+/// virt-firmware's `virt-fw-vars` (PyPI, in the test venv) with `args`.
+fn virt_fw_vars(args: &[&str]) {
+    let bin = crate::util::aws::python().with_file_name("virt-fw-vars");
+    let o = run(Command::new(&bin).args(args));
+    assert!(o.status.success(), "virt-fw-vars {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// `ingot publish` of a `[secure_boot]` recipe registers with boot mode `uefi` and the
@@ -235,4 +389,22 @@ fn publish_sends_the_variable_store_as_uefi_data() {
     let q = &moto.ec2("RegisterImage")[0]["params"];
     assert_eq!(q["BootMode"], "uefi");
     assert_eq!(q["UefiData"], report["uefi_data"], "RegisterImage carries the build's store");
+
+    // The image published later with a recipe whose certificates changed since its build,
+    // or without [secure_boot]: refused before anything reaches AWS.
+    keys(&tmp.path().join("other"));
+    let changed = text.replace("keys/db.crt", "other/db.crt").replace("keys/db.key", "other/db.key");
+    let plain = text.replace(SECURE_BOOT, "");
+    for (text, want) in [(changed, "a certificate changed since the build"), (plain, "the recipe has no [secure_boot]")] {
+        let r = recipe(tmp.path(), &text);
+        let o = run(crate::util::aws::ingot_aws(&moto.endpoint())
+            .arg("publish")
+            .arg(&out)
+            .arg("--recipe")
+            .arg(&r)
+            .args(["--force", "--json"]));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("sb.raw.json: ") && err.contains(want), "{err}");
+    }
+    assert_eq!(moto.ec2("RegisterImage").len(), 1, "nothing registered after the refusals");
 }

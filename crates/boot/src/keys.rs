@@ -54,6 +54,14 @@ pub enum KeyError {
         /// The certificate file.
         certificate: PathBuf,
     },
+    /// A certificate's key is not RSA-2048.
+    #[error("{path}: the certificate's key is {found}; UEFI firmware and EC2 take RSA-2048 keys (EFI_CERT_RSA2048): make them with `ingot keys` or `openssl req -newkey rsa:2048`")]
+    NotRsa2048 {
+        /// The certificate file.
+        path: PathBuf,
+        /// What the key is.
+        found: String,
+    },
     /// Generating a key or certificate failed.
     #[error("making the {name} key: {why}")]
     Generate {
@@ -68,14 +76,28 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io { path: path.to_path_buf(), source }
 }
 
-/// Reads a certificate (the first one) from a PEM file.
+/// Reads a certificate (the first one) from a PEM file; its key must be RSA-2048
+/// ([`RSA_BITS`]).
 pub fn read_certificate(path: &Path) -> Result<x509_cert::Certificate, KeyError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    x509_cert::Certificate::from_pem(text.trim_start()).map_err(|e| KeyError::BadPem {
+    let cert = x509_cert::Certificate::from_pem(text.trim_start()).map_err(|e| KeyError::BadPem {
         path: path.to_path_buf(),
         what: "an X.509 certificate",
         why: e.to_string(),
-    })
+    })?;
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    let bits = x509_cert::der::Encode::to_der(spki)
+        .ok()
+        .and_then(|der| rsa::pkcs8::DecodePublicKey::from_public_key_der(&der).ok())
+        .map(|key: rsa::RsaPublicKey| rsa::traits::PublicKeyParts::n(&key).bits());
+    match bits {
+        Some(RSA_BITS) => Ok(cert),
+        Some(n) => Err(KeyError::NotRsa2048 { path: path.to_path_buf(), found: format!("RSA-{n}") }),
+        None => Err(KeyError::NotRsa2048 {
+            path: path.to_path_buf(),
+            found: format!("not RSA (algorithm {})", spki.algorithm.oid),
+        }),
+    }
 }
 
 /// The EFI signature list (owner [`efi_signature_list::INGOT_OWNER`]) of the PEM

@@ -195,19 +195,27 @@ impl PeImage {
         if u32_at(&image.bytes, directories + CERTIFICATE_TABLE * 8 + 4).is_some_and(|size| size != 0) {
             return Err(PeError::Signed);
         }
-        Ok(image.without_symbol_table())
+        Ok(image.without_trailing_bytes())
     }
 
-    /// Drops a COFF symbol table after the last section (a stub linked from ELF keeps
-    /// one): the specification says `PointerToSymbolTable` "should be zero for an image
-    /// because COFF debugging information is deprecated", and the sections go where it was.
-    fn without_symbol_table(mut self) -> PeImage {
+    /// Drops the bytes after the last section's raw data, which no section header
+    /// describes: a COFF symbol table (a stub linked from ELF keeps one; the
+    /// specification says `PointerToSymbolTable` "should be zero for an image because COFF
+    /// debugging information is deprecated"), or text that `objcopy -O binary` left there
+    /// (Debian's arm64 systemd-stub, laid out by gnu-efi, keeps its `.sbat` text after
+    /// `.data`). No loader maps such bytes, and an Authenticode signature would not cover
+    /// them once a section follows (the image hash skips gaps between sections), so a
+    /// signed UKI could carry bytes its signature does not vouch for. The sections ingot
+    /// adds go where they were.
+    fn without_trailing_bytes(mut self) -> PeImage {
         let pointer = u64::from(u32_at(&self.bytes, self.coff + 8).unwrap_or(0));
         let (_, file_end) = self.ends();
-        if pointer != 0 && pointer >= file_end && pointer <= self.bytes.len() as u64 {
-            self.bytes.truncate(pointer as usize);
+        if pointer != 0 && pointer >= file_end {
             put_u32(&mut self.bytes, self.coff + 8, 0);
             put_u32(&mut self.bytes, self.coff + 12, 0);
+        }
+        if file_end < self.bytes.len() as u64 {
+            self.bytes.truncate(file_end as usize);
         }
         self
     }
@@ -241,10 +249,7 @@ impl PeImage {
 
     /// Appends a section named `name` (at most 8 bytes) holding `data`: its raw data at the
     /// file's end on a `FileAlignment` boundary, its address after the last section's on a
-    /// `SectionAlignment` boundary; `NumberOfSections` and `SizeOfImage` follow. Bytes after
-    /// the last section that no section header describes stay where they are, before the new
-    /// section, as ukify leaves them (Debian's arm64 systemd-stub, laid out by gnu-efi's
-    /// `objcopy -O binary`, keeps its `.sbat` text there).
+    /// `SectionAlignment` boundary; `NumberOfSections` and `SizeOfImage` follow.
     pub fn add_section(&mut self, name: &str, data: &[u8]) -> Result<(), PeError> {
         let (section_alignment, file_alignment) = (u64::from(self.optional_u32(32)), u64::from(self.optional_u32(36)));
         let (_, table_end) = self.section_table().ok_or(PeError::NotPe)?;
@@ -351,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_full_and_foreign_files_are_refused_and_trailing_bytes_kept() {
+    fn signed_full_and_foreign_files_are_refused_and_trailing_bytes_dropped() {
         assert_eq!(PeImage::parse(vec![0u8; 64]).unwrap_err(), PeError::NotPe);
         let mut signed = image();
         put_u32(&mut signed, 0x98 + 112 + CERTIFICATE_TABLE * 8 + 4, 0x100);
@@ -361,15 +366,12 @@ mod tests {
         assert_eq!(PeImage::parse(full).unwrap().add_section(".x", b"x"), Err(PeError::NoRoom));
         let mut trailing = image();
         trailing.extend([1u8; 0x300]);
-        // Bytes no section describes stay; the section goes after them, aligned.
+        // Bytes no section describes are dropped; the section goes where they were.
         let mut pe = PeImage::parse(trailing.clone()).unwrap();
         pe.add_section(".x", b"x").unwrap();
         let b = pe.finish();
-        assert_eq!(
-            (&b[0x600..0x900], u32_at(&b, 0x98 + 240 + 40 + 20), b.len()),
-            (&[1u8; 0x300][..], Some(0xa00), 0xc00)
-        );
-        // The same bytes as a COFF symbol table are dropped, and the section goes there.
+        assert_eq!((u32_at(&b, 0x98 + 240 + 40 + 20), b.len()), (Some(0x600), 0x800));
+        // The same bytes as a COFF symbol table: dropped, and the header says so.
         put_u32(&mut trailing, 0x84 + 8, 0x600);
         put_u32(&mut trailing, 0x84 + 12, 9);
         let mut pe = PeImage::parse(trailing).unwrap();
