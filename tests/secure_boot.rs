@@ -395,7 +395,8 @@ fn publish_sends_the_variable_store_as_uefi_data() {
     keys(&tmp.path().join("other"));
     let changed = text.replace("keys/db.crt", "other/db.crt").replace("keys/db.key", "other/db.key");
     let plain = text.replace(SECURE_BOOT, "");
-    for (text, want) in [(changed, "a certificate changed since the build"), (plain, "the recipe has no [secure_boot]")] {
+    for (text, want) in [(changed, "a certificate changed since the build"), (plain, "the recipe has no [secure_boot]")]
+    {
         let r = recipe(tmp.path(), &text);
         let o = run(crate::util::aws::ingot_aws(&moto.endpoint())
             .arg("publish")
