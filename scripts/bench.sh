@@ -10,8 +10,8 @@
 #                           sgdisk, grub-mkimage, mkfs.vfat, mcopy, mke2fs -d, dd of boot code)
 #   scripts/bench.sh bundle the instance-store bundle of a 4 GiB image holding 1 GiB, ingot vs
 #                           tar -S | tee >(sha1) | gzip -9 | openssl enc | split + sha1 of parts
-#   scripts/bench.sh secure-boot  the Secure Boot test recipe (tests/boot.rs: 1 GiB, the
-#                           Debian cloud kernel and test initramfs) as a UKI and with
+#   scripts/bench.sh secure-boot  the boot tests' recipe (tests/boot.rs without the guest
+#                           tree: 1 GiB, Debian cloud kernel, test initramfs) as a UKI and with
 #                           systemd-boot, with and without [secure_boot], vs sbsign
 #                           (sbsigntool) signing the same binaries
 #   scripts/bench.sh upload EBS direct upload of a 4 GiB image holding 1 GiB, ingot vs
@@ -355,7 +355,7 @@ if [[ "$which" == all || "$which" == secure-boot ]]; then
     mkdir -p "$data"
     [ -f "$data/keys/db.key" ] || "$tgt/release/ingot" keys "$data/keys" --common-name Bench --json >/dev/null
     echo
-    echo "The Secure Boot test recipe (1 GiB; Debian cloud kernel $(du -k "$payload/boot/vmlinuz" | cut -f1) KiB, initramfs):"
+    echo "The boot tests' recipe (1 GiB; Debian cloud kernel $(du -k "$payload/boot/vmlinuz" | cut -f1) KiB, initramfs):"
     printf "  %-13s %10s %10s %8s %14s\n" "" "unsigned s" "signed s" "added s" "sbsign same s"
     for loader in uki systemd-boot; do
         cat > "$data/$loader.toml" <<RECIPE

@@ -54,12 +54,8 @@ pub(crate) fn build_recipe(
     }
     let mut bios = None;
     let uefi_data = crate::secure_boot::uefi_data(recipe)?;
-    if let Some(chars) = uefi_data.as_ref().map(String::len).filter(|&n| n > ingot_aws::UEFI_DATA_MAX_CHARS) {
-        bail!(
-            "{}: secure_boot: the UEFI variable store is {chars} characters, over the {} RegisterImage takes: enroll fewer or smaller certificates",
-            path.display(),
-            ingot_aws::UEFI_DATA_MAX_CHARS
-        );
+    if let Some(text) = &uefi_data {
+        ingot_aws::check_uefi_data(text).with_context(|| format!("{}: secure_boot", path.display()))?;
     }
     if let Some(boot) = &recipe.boot {
         progress.stage("installing the boot loader");

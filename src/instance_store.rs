@@ -71,8 +71,9 @@ pub fn publish(
     }
     let (input, recipe) = input.resolve(progress)?;
     let (image, recipe) = (&input, &recipe);
+    let mut spec = ami_spec(recipe, reg, None)?;
+    crate::secure_boot::check_built(&image.path, image.report(), recipe, &mut spec)?;
     let session = &aws.session()?;
-    let spec = ami_spec(recipe, reg, None)?;
     let prefix = check_request(image, recipe, &spec, flags)?;
     if !reg.force {
         if let Some(id) = session.find_image(&spec.name)? {

@@ -277,12 +277,12 @@ pub fn publish(
 ) -> Result<PublishReport> {
     let cleanup_on_failure = upload_flags.cleanup_on_failure;
     let (input, recipe) = input.resolve(progress)?;
-    let _stoppable = crate::cleanup::stoppable();
-    let session = aws.session()?;
     let ami = recipe.ami.as_ref();
     let volume = input.volume_gib(upload_flags, ami);
-    let spec = ami_spec(&recipe, register, Some(volume))?;
-    crate::secure_boot::check_built(&input.path, input.report(), spec.uefi_data.as_deref())?;
+    let mut spec = ami_spec(&recipe, register, Some(volume))?;
+    crate::secure_boot::check_built(&input.path, input.report(), &recipe, &mut spec)?;
+    let _stoppable = crate::cleanup::stoppable();
+    let session = aws.session()?;
     let image = input.path.clone();
     if !register.force {
         if let Some(id) = session.find_image(&spec.name)? {

@@ -11,6 +11,11 @@ use ingot_recipe::Recipe;
 /// The store for `recipe` (base64), or `None` without `[secure_boot]`. Its variables are
 /// dated the recipe's SOURCE_DATE_EPOCH, so the same recipe gives the same store.
 pub fn uefi_data(recipe: &Recipe) -> Result<Option<String>> {
+    uefi_data_dated(recipe, recipe.source_date_epoch)
+}
+
+/// [`uefi_data`] with the variables dated `epoch`.
+fn uefi_data_dated(recipe: &Recipe, epoch: i64) -> Result<Option<String>> {
     let Some(sb) = &recipe.secure_boot else { return Ok(None) };
     let at = |key: &str| format!("{}: secure_boot.{key}", recipe.path().display());
     let pk = list(&sb.pk).with_context(|| at("pk"))?;
@@ -29,31 +34,49 @@ pub fn uefi_data(recipe: &Recipe) -> Result<Option<String>> {
         }
         None => None,
     };
-    let variables = aws_uefi_data::secure_boot(pk, kek, db, dbx, recipe.source_date_epoch);
+    let variables = aws_uefi_data::secure_boot(pk, kek, db, dbx, epoch);
     let text = aws_uefi_data::encode(&variables).map_err(|e| std::io::Error::other(e.to_string()));
     Ok(Some(
         text.with_context(|| format!("{}: secure_boot: compressing the UEFI variable store", recipe.path().display()))?,
     ))
 }
 
-/// Checks that the store an AMI is registered with, `registering` (from the recipe now),
-/// is the one the image at `image` was built with (its report's `uefi_data`): an image is
-/// signed by the db key its build read, so a store made from certificates changed since
-/// would not boot it, and one without a store would boot it with Secure Boot off.
-pub fn check_built(image: &std::path::Path, report: Option<&crate::Report>, registering: Option<&str>) -> Result<()> {
-    let Some(built) = report.and_then(|r| r.uefi_data.as_deref()) else { return Ok(()) };
-    let sha = |t: &str| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes()));
-    match registering {
-        Some(now) if now == built => Ok(()),
-        Some(now) => bail!(
-            "{}.json: the image was built with UEFI variable store {}, but the recipe's [secure_boot] now gives {}: a certificate changed since the build; rebuild the image, or publish with the certificates it was built with",
-            image.display(),
-            sha(built),
-            sha(now)
+/// Checks an image built earlier against the recipe it is published with, when its
+/// report says how it was built, and registers the store it was built with. An image is
+/// signed by the db key its build read, so: built with `[secure_boot]`, the recipe must
+/// still give the same store (the same certificates; the report's SOURCE_DATE_EPOCH dates
+/// it), else the AMI would not boot it, or without a store would boot it with Secure Boot
+/// off; built without, the recipe must not add one, else the AMI would enforce Secure
+/// Boot on unsigned binaries.
+pub fn check_built(
+    image: &std::path::Path,
+    report: Option<&crate::Report>,
+    recipe: &Recipe,
+    spec: &mut ingot_aws::AmiSpec,
+) -> Result<()> {
+    let Some(report) = report else { return Ok(()) };
+    let json = format!("{}.json", image.display());
+    match (&report.uefi_data, &recipe.secure_boot) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => bail!(
+            "{json}: the image was built without [secure_boot], but {} has it: the AMI would enforce Secure Boot on unsigned binaries; rebuild the image with this recipe",
+            recipe.path().display()
         ),
-        None => bail!(
-            "{}.json: the image was built with [secure_boot], but the recipe has no [secure_boot] (nor ami.uefi_data): the AMI would boot with Secure Boot off; publish with the recipe the image was built from",
-            image.display()
+        (Some(_), None) => bail!(
+            "{json}: the image was built with [secure_boot], but {} has none: the AMI would boot it with Secure Boot off; publish it with the recipe it was built from",
+            recipe.path().display()
         ),
+        (Some(built), Some(_)) => {
+            let now = uefi_data_dated(recipe, report.source_date_epoch)?;
+            if now.as_deref() != Some(built.as_str()) {
+                bail!(
+                    "{json}: the image was built with UEFI variable store {}, but the certificates of {}'s [secure_boot] now give another: a certificate changed since the build; rebuild the image, or publish it with the certificates it was built with",
+                    report.uefi_data_sha256.as_deref().unwrap_or("?"),
+                    recipe.path().display()
+                );
+            }
+            spec.uefi_data = Some(built.clone());
+            Ok(())
+        }
     }
 }

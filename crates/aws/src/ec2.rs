@@ -100,6 +100,22 @@ pub struct AmiSpec {
 /// `ImageUefiDataRequest`, max length 64,000).
 pub const UEFI_DATA_MAX_CHARS: usize = 64_000;
 
+/// Checks a `UefiData` store against [`UEFI_DATA_MAX_CHARS`].
+///
+/// ```
+/// assert!(ingot_aws::check_uefi_data("QU1aTlVFRkk=").is_ok());
+/// assert!(ingot_aws::check_uefi_data(&"A".repeat(64_004)).unwrap_err().to_string().contains("64004 characters"));
+/// ```
+pub fn check_uefi_data(text: &str) -> Result<(), Error> {
+    if text.len() > UEFI_DATA_MAX_CHARS {
+        return Err(Error::Invalid(format!(
+            "the UEFI variable store is {} characters of base64, over the {UEFI_DATA_MAX_CHARS} RegisterImage takes: enroll fewer or smaller certificates, or a shorter dbx",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
 impl AmiSpec {
     /// Checks the fields against EC2's rules.
     pub fn check(&self) -> Result<(), Error> {
@@ -111,10 +127,8 @@ impl AmiSpec {
         if self.tpm && self.boot_mode != BootMode::Uefi {
             return bad("tpm = true needs boot_mode = \"uefi\" (NitroTPM is UEFI only)".into());
         }
-        if let Some(chars) = self.uefi_data.as_ref().map(String::len).filter(|&n| n > UEFI_DATA_MAX_CHARS) {
-            return bad(format!(
-                "the UEFI variable store is {chars} characters of base64, over the {UEFI_DATA_MAX_CHARS} RegisterImage takes: enroll fewer or smaller certificates"
-            ));
+        if let Some(text) = &self.uefi_data {
+            check_uefi_data(text)?;
         }
         if self.architecture == "arm64" && self.boot_mode != BootMode::Uefi {
             return bad("arm64 AMIs boot with UEFI only: set boot_mode = \"uefi\"".into());

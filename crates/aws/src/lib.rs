@@ -26,7 +26,8 @@ mod upload;
 pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
 pub use download::{DownloadOptions, DownloadReport, DEFAULT_DOWNLOAD_WORKERS, PARENT_READ_WORKERS};
 pub use ec2::{
-    check_ami_name, AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport, UEFI_DATA_MAX_CHARS,
+    check_ami_name, check_uefi_data, AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport,
+    UEFI_DATA_MAX_CHARS,
 };
 pub use error::Error;
 pub use register::RegisterOptions;

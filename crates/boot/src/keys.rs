@@ -55,7 +55,7 @@ pub enum KeyError {
         certificate: PathBuf,
     },
     /// A certificate's key is not RSA-2048.
-    #[error("{path}: the certificate's key is {found}; UEFI firmware and EC2 take RSA-2048 keys (EFI_CERT_RSA2048): make them with `ingot keys` or `openssl req -newkey rsa:2048`")]
+    #[error("{path}: the certificate's key is {found}; UEFI firmware and EC2 take RSA-2048 keys: make them with `ingot keys` or `openssl req -newkey rsa:2048`")]
     NotRsa2048 {
         /// The certificate file.
         path: PathBuf,

@@ -187,37 +187,33 @@ pub fn set_certificate_table(bytes: &mut [u8], at: u32, size: u32) -> Result<(),
 impl PeImage {
     /// Reads the headers of `bytes`.
     pub fn parse(bytes: Vec<u8>) -> Result<PeImage, PeError> {
-        machine(&bytes).ok_or(PeError::NotPe)?;
-        let coff = u32_at(&bytes, 0x3c).ok_or(PeError::NotPe)? as usize + 4;
-        let image = PeImage { bytes, coff, optional: coff + 20 };
-        let (directories, _) = directories(&image.bytes, image.optional)?;
-        image.section_table().ok_or(PeError::NotPe)?;
-        if u32_at(&image.bytes, directories + CERTIFICATE_TABLE * 8 + 4).is_some_and(|size| size != 0) {
+        let layout = Layout::read(&bytes)?;
+        if layout.certificate_table_size != 0 {
             return Err(PeError::Signed);
         }
-        Ok(image.without_trailing_bytes())
+        let optional = layout.checksum - 64;
+        Ok(PeImage { bytes, coff: optional - 20, optional })
     }
 
-    /// Drops the bytes after the last section's raw data, which no section header
-    /// describes: a COFF symbol table (a stub linked from ELF keeps one; the
-    /// specification says `PointerToSymbolTable` "should be zero for an image because COFF
-    /// debugging information is deprecated"), or text that `objcopy -O binary` left there
-    /// (Debian's arm64 systemd-stub, laid out by gnu-efi, keeps its `.sbat` text after
-    /// `.data`). No loader maps such bytes, and an Authenticode signature would not cover
-    /// them once a section follows (the image hash skips gaps between sections), so a
-    /// signed UKI could carry bytes its signature does not vouch for. The sections ingot
-    /// adds go where they were.
-    fn without_trailing_bytes(mut self) -> PeImage {
-        let pointer = u64::from(u32_at(&self.bytes, self.coff + 8).unwrap_or(0));
-        let (_, file_end) = self.ends();
-        if pointer != 0 && pointer >= file_end {
+    /// Drops the bytes after the headers and the last section's raw data, which no
+    /// section header describes: a COFF symbol table (a stub linked from ELF keeps one;
+    /// the specification says `PointerToSymbolTable` "should be zero for an image because
+    /// COFF debugging information is deprecated"), or text that `objcopy -O binary` left
+    /// there (Debian's arm64 systemd-stub, laid out by gnu-efi, keeps its `.sbat` text
+    /// after `.data`). No loader maps such bytes, and an Authenticode signature would not
+    /// cover them once a section follows (the image hash skips gaps between sections), so
+    /// a signed UKI could carry bytes its signature does not vouch for. Sections added
+    /// next go where they were.
+    pub fn drop_trailing_bytes(&mut self) -> Result<(), PeError> {
+        let layout = Layout::read(&self.bytes)?;
+        let end = layout.sections.iter().map(|&(at, size)| at + size).max().unwrap_or(0).max(layout.size_of_headers);
+        let pointer = u32_at(&self.bytes, self.coff + 8).unwrap_or(0) as usize;
+        if pointer != 0 && pointer >= end {
             put_u32(&mut self.bytes, self.coff + 8, 0);
             put_u32(&mut self.bytes, self.coff + 12, 0);
         }
-        if file_end < self.bytes.len() as u64 {
-            self.bytes.truncate(file_end as usize);
-        }
-        self
+        self.bytes.truncate(end);
+        Ok(())
     }
 
     /// `NumberOfSections`.
@@ -237,18 +233,17 @@ impl PeImage {
         u32_at(&self.bytes, self.optional + offset).unwrap_or(0)
     }
 
-    /// The end of the last section in memory (`VirtualAddress + VirtualSize`) and in the
-    /// file (`PointerToRawData + SizeOfRawData`).
-    fn ends(&self) -> (u64, u64) {
+    /// The end of the last section in memory (`VirtualAddress + VirtualSize`).
+    fn memory_end(&self) -> u64 {
         let (start, end) = self.section_table().unwrap_or((0, 0));
-        (start..end).step_by(SECTION_HEADER_SIZE).fold((0, 0), |(mem, file), h| {
+        (start..end).step_by(SECTION_HEADER_SIZE).fold(0, |mem, h| {
             let field = |at| u64::from(u32_at(&self.bytes, h + at).unwrap_or(0));
-            (mem.max(field(12) + field(8)), file.max(field(20) + field(16)))
+            mem.max(field(12) + field(8))
         })
     }
 
     /// Appends a section named `name` (at most 8 bytes) holding `data`: its raw data at the
-    /// file's end on a `FileAlignment` boundary, its address after the last section's on a
+    /// file's end (see [`PeImage::drop_trailing_bytes`]) on a `FileAlignment` boundary, its address after the last section's on a
     /// `SectionAlignment` boundary; `NumberOfSections` and `SizeOfImage` follow.
     pub fn add_section(&mut self, name: &str, data: &[u8]) -> Result<(), PeError> {
         let (section_alignment, file_alignment) = (u64::from(self.optional_u32(32)), u64::from(self.optional_u32(36)));
@@ -256,7 +251,7 @@ impl PeImage {
         if table_end + SECTION_HEADER_SIZE > self.optional_u32(60) as usize {
             return Err(PeError::NoRoom);
         }
-        let (mem_end, _) = self.ends();
+        let mem_end = self.memory_end();
         let raw_at = (self.bytes.len() as u64).next_multiple_of(file_alignment.max(1));
         let raw_size = (data.len() as u64).next_multiple_of(file_alignment.max(1));
         let address = mem_end.next_multiple_of(section_alignment.max(1));
@@ -366,18 +361,36 @@ mod tests {
         assert_eq!(PeImage::parse(full).unwrap().add_section(".x", b"x"), Err(PeError::NoRoom));
         let mut trailing = image();
         trailing.extend([1u8; 0x300]);
-        // Bytes no section describes are dropped; the section goes where they were.
+        // parse keeps every byte (signing a kernel changes nothing but the checksum) ...
+        assert_eq!(PeImage::parse(trailing.clone()).unwrap().finish().len(), 0x900);
+        // ... and bytes no section describes are dropped before sections are added: the
+        // section goes where they were.
         let mut pe = PeImage::parse(trailing.clone()).unwrap();
+        pe.drop_trailing_bytes().unwrap();
         pe.add_section(".x", b"x").unwrap();
         let b = pe.finish();
         assert_eq!((u32_at(&b, 0x98 + 240 + 40 + 20), b.len()), (Some(0x600), 0x800));
         // The same bytes as a COFF symbol table: dropped, and the header says so.
         put_u32(&mut trailing, 0x84 + 8, 0x600);
         put_u32(&mut trailing, 0x84 + 12, 9);
-        let mut pe = PeImage::parse(trailing).unwrap();
+        let mut pe = PeImage::parse(trailing.clone()).unwrap();
+        pe.drop_trailing_bytes().unwrap();
         pe.add_section(".x", b"x").unwrap();
         let b = pe.finish();
         assert_eq!((u32_at(&b, 0x84 + 8), u32_at(&b, 0x84 + 12), b.len()), (Some(0), Some(0), 0x800));
+        // No section with raw data: the headers stay.
+        let mut bare = trailing.clone();
+        put_u32(&mut bare, 0x98 + 240 + 16, 0);
+        let mut pe = PeImage::parse(bare).unwrap();
+        pe.drop_trailing_bytes().unwrap();
+        assert_eq!(pe.finish().len(), 0x400, "SizeOfHeaders");
+        // Raw data past the end of the file, or no certificate table entry: refused.
+        let mut cut = image();
+        cut.truncate(0x500);
+        assert_eq!(PeImage::parse(cut).unwrap_err(), PeError::NotPe);
+        let mut few = image();
+        put_u32(&mut few, 0x98 + 108, 4);
+        assert_eq!(PeImage::parse(few).unwrap_err(), PeError::NoCertificateEntry);
         assert_eq!(machine(&image()), Some(IMAGE_FILE_MACHINE_AMD64));
     }
 

@@ -74,6 +74,7 @@ pub(crate) fn make(config: &Config, root: &Tree) -> Result<Vec<u8>, BootError> {
     };
     let bad = |e: pe::PeError| BootError::BadStub { path: stub_path.clone(), why: e.to_string() };
     let mut uki = PeImage::parse(stub).map_err(bad)?;
+    uki.drop_trailing_bytes().map_err(bad)?;
     uki.add_section(".osrel", &osrel).map_err(bad)?;
     uki.add_section(".cmdline", config.kernel_cmdline().as_bytes()).map_err(bad)?;
     if let Some(version) = uname(&kernel) {
