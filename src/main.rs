@@ -1,7 +1,7 @@
 //! The `ingot` command line: a thin layer over the pipelines in the `ingot` library.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use ingot::publish::PublishInput;
 use ingot::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags};
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use cli::progress::terminal;
 
 /// Casts bootable disk images offline, without root.
 #[derive(Parser)]
-#[command(name = "ingot", version, about, long_about = None)]
+#[command(name = "ingot", version = env!("INGOT_VERSION"), about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -187,6 +187,23 @@ key. Images over 10 GiB are refused.")]
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script for SHELL on stdout.
+    #[command(after_help = "Examples:
+  ingot completions bash > ~/.local/share/bash-completion/completions/ingot
+  ingot completions zsh > ~/.zfunc/_ingot          (with fpath+=(~/.zfunc) before compinit)
+  ingot completions fish > ~/.config/fish/completions/ingot.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (ingot.1, ingot-build.1, …) into DIR.
+    #[command(after_help = "Examples:
+  ingot man /usr/local/share/man/man1 && man ingot-build
+  ingot man target/man && man -l target/man/ingot.1")]
+    Man {
+        /// The directory to write (created if missing).
+        dir: PathBuf,
+    },
     /// Download a snapshot into a sparse raw image, verifying every block's checksum.
     #[command(after_help = "Examples:
   ingot download snap-0123456789abcdef0 restored.raw")]
@@ -279,6 +296,14 @@ fn run(cli: Cli) -> Result<()> {
             let line =
                 format!("{}  ({} parts, {} bytes)", report.manifest.display(), report.parts.len(), report.bundled_size);
             print(json, &report, &line)?;
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut std::io::stdout());
+        }
+        Command::Man { dir } => {
+            for page in cli::manual::write(Cli::command(), &dir)? {
+                println!("{}", page.display());
+            }
         }
         Command::Unbundle { manifest, privatekey, destination, json } => {
             let report = ingot::bundle::unbundle(&manifest, &privatekey, &destination, &terminal(json))?;

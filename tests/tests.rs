@@ -9,6 +9,7 @@ mod bad_input;
 mod boot;
 mod build;
 mod bundle;
+mod cli;
 mod ext4;
 mod instance_store;
 mod interrupt;

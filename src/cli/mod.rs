@@ -1,6 +1,7 @@
-//! The command line's own parts: drawing progress and printing reports.
+//! The command line's own parts: drawing progress, printing reports, manual pages.
 
 pub mod interrupt;
+pub mod manual;
 pub mod progress;
 
 /// Prints `value` as JSON, or `line` for a person.
