@@ -161,16 +161,12 @@ fn report(
     }
 }
 
-/// Installs what `[boot]` asks for into the trees; returns the BIOS boot code to write
-/// once the partition table is in place.
-fn install_boot(
-    recipe: &Recipe,
-    boot: &ingot_recipe::Boot,
-    loaded: &mut [Loaded],
-    spool: &Path,
-) -> Result<Option<ingot_boot::BiosCode>> {
+/// The boot chain's configuration for `recipe`'s `[boot]`: the root by its PARTUUID and
+/// filesystem UUID, and with `[secure_boot]` the db key (read and checked against the
+/// first db certificate).
+pub(crate) fn boot_config(recipe: &Recipe, boot: &ingot_recipe::Boot) -> Result<ingot_boot::Config> {
     let number = boot.root + 1;
-    let config = ingot_boot::Config {
+    Ok(ingot_boot::Config {
         uefi: boot.uefi,
         bios: boot.bios,
         arch: boot.arch,
@@ -190,7 +186,18 @@ fn install_boot(
             )),
             None => None,
         },
-    };
+    })
+}
+
+/// Installs what `[boot]` asks for into the trees; returns the BIOS boot code to write
+/// once the partition table is in place.
+fn install_boot(
+    recipe: &Recipe,
+    boot: &ingot_recipe::Boot,
+    loaded: &mut [Loaded],
+    spool: &Path,
+) -> Result<Option<ingot_boot::BiosCode>> {
+    let config = boot_config(recipe, boot)?;
     let (root, esp) = match boot.esp {
         None => (&mut loaded[boot.root], None),
         Some(esp) if esp < boot.root => {

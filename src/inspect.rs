@@ -1,5 +1,6 @@
 use crate::error::{Result, ResultExt};
 use ingot_disk::{read_table, Table, SECTOR};
+use ingot_recipe::PartitionType;
 use serde::Serialize;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -14,6 +15,9 @@ pub struct Inspection {
     pub table: String,
     /// GPT disk GUID or MBR disk signature (8 hex digits).
     pub disk_id: String,
+    /// The BIOS boot code in the MBR's first 440 bytes: `"grub"` (GRUB's boot.img), `"other"`,
+    /// or none when they are all zero.
+    pub bios_boot_code: Option<String>,
     /// Partitions in table order.
     pub partitions: Vec<InspectedPartition>,
 }
@@ -30,6 +34,8 @@ pub struct InspectedPartition {
     /// Type GUID or `0xNN`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The type's name as a recipe spells it (`esp`, `root-x86-64`, …), if it has one.
+    pub type_name: Option<String>,
     /// Partition GUID (GPT only).
     pub guid: Option<String>,
     /// GPT partition name.
@@ -38,6 +44,9 @@ pub struct InspectedPartition {
     pub bootable: Option<bool>,
     /// The filesystem found at its start: "vfat", "ext4" or none.
     pub filesystem: Option<String>,
+    /// Its label, UUID and space, read from its superblock or boot sector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem_info: Option<FilesystemInfo>,
     /// On a FAT volume: every EFI (PE/COFF) binary, by path.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub efi_binaries: Vec<EfiBinary>,
@@ -45,6 +54,67 @@ pub struct InspectedPartition {
     /// partition is still reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub efi_error: Option<String>,
+}
+
+/// A filesystem's identity and space, as `dumpe2fs -h` and `fsck.fat -v` report them.
+#[derive(Clone, Debug, Serialize)]
+pub struct FilesystemInfo {
+    /// The volume label (ext4 `s_volume_name`, FAT `BS_VolLab`); empty if none.
+    pub label: String,
+    /// ext4: the filesystem UUID; FAT: the volume serial as `XXXX-XXXX` (what `blkid`
+    /// calls its UUID).
+    pub uuid: String,
+    /// The allocation unit in bytes: the ext4 block or the FAT cluster.
+    pub unit: u64,
+    /// Units in the filesystem (ext4 `s_blocks_count`; FAT data clusters).
+    pub units: u64,
+    /// Free units (ext4 `s_free_blocks_count`; FAT free clusters).
+    pub free_units: u64,
+    /// Bytes in use: (units - free units) × unit.
+    pub used: u64,
+    /// Bytes free: free units × unit.
+    pub free: u64,
+}
+
+/// The [`FilesystemInfo`] of the `filesystem` at `offset`, if it can be read.
+fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Option<FilesystemInfo> {
+    let info = |label: String, uuid: String, unit: u64, units: u64, free_units: u64| FilesystemInfo {
+        label,
+        uuid,
+        unit,
+        units,
+        free_units,
+        used: units.saturating_sub(free_units) * unit,
+        free: free_units * unit,
+    };
+    match filesystem {
+        "ext4" => {
+            let mut sb = [0u8; 1024];
+            file.read_exact_at(&mut sb, offset + 1024).ok()?;
+            let s = ingot_ext4::summary(&sb)?;
+            let uuid = uuid::Uuid::from_bytes(s.s_uuid).to_string();
+            Some(info(s.s_volume_name, uuid, s.block_size, s.s_blocks_count, s.s_free_blocks_count))
+        }
+        "vfat" => {
+            let read = || ingot_fat::summary(file, offset, size);
+            let s = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok()?.ok()?;
+            let serial = ingot_fat::volume_serial(s.volume_id);
+            let label = if s.volume_label == "NO NAME" { String::new() } else { s.volume_label };
+            Some(info(label, serial, u64::from(s.cluster_size), s.total_clusters.into(), s.free_clusters.into()))
+        }
+        _ => None,
+    }
+}
+
+/// What the MBR's boot code area (its first 440 bytes) holds.
+fn bios_boot_code(file: &File) -> Option<String> {
+    let mut code = [0u8; 440];
+    file.read_exact_at(&mut code, 0).ok()?;
+    if code.iter().all(|&b| b == 0) {
+        return None;
+    }
+    // GRUB's boot.img carries its name for its error messages ("GRUB " then "Geom").
+    Some(if code.windows(5).any(|w| w == b"GRUB ") { "grub" } else { "other" }.to_string())
 }
 
 /// An EFI binary found on a FAT volume.
@@ -84,14 +154,15 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let table = read_table(&file, size).with_context(|| format!("{}", path.display()))?;
     let mut partitions = Vec::new();
     for e in table.partitions() {
-        let (kind, guid, label, bootable) = match &table {
+        let (kind, type_name, guid, label, bootable) = match &table {
             Table::Gpt(t) => {
                 let p = &t.partitions[e.number - 1];
-                (p.type_guid.to_string(), Some(p.guid.to_string()), Some(p.name.clone()), None)
+                let name = PartitionType::Gpt(p.type_guid).name();
+                (p.type_guid.to_string(), name, Some(p.guid.to_string()), Some(p.name.clone()), None)
             }
             Table::Mbr(t) => {
                 let p = &t.partitions[e.number - 1];
-                (format!("0x{:02x}", p.kind), None, None, Some(p.bootable))
+                (format!("0x{:02x}", p.kind), PartitionType::Mbr(p.kind).name(), None, None, Some(p.bootable))
             }
         };
         let (offset, size) = (e.first_lba * SECTOR, e.sectors * SECTOR);
@@ -103,15 +174,18 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             },
             _ => (Vec::new(), None),
         };
+        let filesystem_info = filesystem.as_deref().and_then(|fs| filesystem_info(&file, offset, size, fs));
         partitions.push(InspectedPartition {
             number: e.number,
             offset,
             size,
             kind,
+            type_name: type_name.map(String::from),
             guid,
             label,
             bootable,
             filesystem,
+            filesystem_info,
             efi_binaries,
             efi_error,
         });
@@ -120,7 +194,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         Table::Gpt(t) => ("gpt", t.disk_guid.to_string()),
         Table::Mbr(t) => ("mbr", format!("{:08x}", t.disk_signature)),
     };
-    Ok(Inspection { size, table: name.into(), disk_id, partitions })
+    Ok(Inspection { size, table: name.into(), disk_id, bios_boot_code: bios_boot_code(&file), partitions })
 }
 
 fn sniff(file: &File, offset: u64, size: u64) -> Option<String> {

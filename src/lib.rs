@@ -16,6 +16,7 @@
 
 mod build;
 pub mod bundle;
+mod check;
 pub mod cleanup;
 mod error;
 mod flags;
@@ -29,9 +30,10 @@ mod report;
 pub mod secure_boot;
 
 pub use build::{build, BuildOptions};
+pub use check::{check, BootPlan, Check, CheckedPartition};
 pub use error::{Error, Result};
 pub use flags::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags, DEFAULT_BUNDLE_REGION};
 pub use hash::ReportDigests;
-pub use inspect::{inspect, InspectedPartition, Inspection};
+pub use inspect::{inspect, EfiBinary, FilesystemInfo, InspectedPartition, Inspection};
 pub use progress::{Event, Progress};
 pub use report::{PartitionReport, Report};

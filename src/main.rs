@@ -48,6 +48,23 @@ leaves nothing at OUT. Same recipe and inputs give the same bytes, digest and re
         #[arg(long)]
         sha256: bool,
     },
+    /// Validate a recipe and print its plan, without reading the sources or writing.
+    #[command(after_help = "Examples:
+  ingot check recipes/hello.toml
+  ingot check recipes/debian-cloud.toml --json
+
+Prints the disk size, every partition's offset, size, type, PARTUUID, filesystem label
+and UUID and its sources in layering order, the boot chain (with the kernel command
+line the build writes) and the AMI publish would register. Sizes that depend on the
+content (size = \"auto\") are known only once the build measures it. Exits non-zero
+with the recipe's error when it is not valid.")]
+    Check {
+        /// The recipe file.
+        recipe: PathBuf,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show an image's partition table and partitions.
     #[command(after_help = "Examples:
   ingot inspect out/hello.raw
@@ -187,6 +204,13 @@ key. Images over 10 GiB are refused.")]
         #[arg(long)]
         json: bool,
     },
+    /// Print the recipe's JSON Schema (for editors: taplo, Even Better TOML).
+    #[command(after_help = "Examples:
+  ingot schema > recipe.schema.json
+
+Then start a recipe with the line `#:schema ./recipe.schema.json` and editors that read
+TOML schemas complete and check its keys. docs/recipe.schema.json is the same schema.")]
+    Schema,
     /// Print a shell completion script for SHELL on stdout.
     #[command(after_help = "Examples:
   ingot completions bash > ~/.local/share/bash-completion/completions/ingot
@@ -253,9 +277,13 @@ fn run(cli: Cli) -> Result<()> {
             let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digests })?;
             print(json, &report, &build_lines(&report))?;
         }
+        Command::Check { recipe, json } => {
+            let plan = ingot::check(&recipe)?;
+            print(json, &plan, &cli::check::lines(&plan))?;
+        }
         Command::Inspect { image, json } => {
             let i = ingot::inspect(&image)?;
-            print(json, &i, &inspect_lines(&image, &i))?;
+            print(json, &i, &cli::inspect::lines(&image, &i))?;
         }
         Command::Keys { dir, common_name, json } => {
             let made = ingot_boot::keys::make(&dir, &common_name)?;
@@ -296,6 +324,9 @@ fn run(cli: Cli) -> Result<()> {
             let line =
                 format!("{}  ({} parts, {} bytes)", report.manifest.display(), report.parts.len(), report.bundled_size);
             print(json, &report, &line)?;
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&ingot_recipe::json_schema())?);
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut std::io::stdout());
@@ -344,34 +375,6 @@ fn build_lines(report: &ingot::Report) -> String {
             p.filesystem,
             p.guid
         );
-    }
-    out
-}
-
-/// `ingot inspect`'s table: the disk, then a line per partition.
-fn inspect_lines(image: &std::path::Path, i: &ingot::Inspection) -> String {
-    let mut out = format!("{}: {} bytes, {} table, disk id {}", image.display(), i.size, i.table, i.disk_id);
-    for p in &i.partitions {
-        out += &format!(
-            "\n  {:>2}  offset {:>12}  size {:>12}  type {}  {}{}{}",
-            p.number,
-            p.offset,
-            p.size,
-            p.kind,
-            p.filesystem.as_deref().unwrap_or("-"),
-            p.label.as_ref().map(|l| format!("  name {l:?}")).unwrap_or_default(),
-            p.guid.as_ref().map(|g| format!("  guid {g}")).unwrap_or_default(),
-        );
-        if let Some(e) = &p.efi_error {
-            out += &format!("\n      (EFI binaries not read: {e})");
-        }
-        for b in &p.efi_binaries {
-            let signed = match b.signed_by.as_slice() {
-                [] => "unsigned".to_string(),
-                subjects => format!("signed by {}", subjects.join("; ")),
-            };
-            out += &format!("\n      {}  {}  {signed}", b.path, b.architecture.as_deref().unwrap_or("unknown"));
-        }
     }
     out
 }

@@ -1,5 +1,6 @@
 //! The command line itself: `--version` names the commit, shell completions parse in
-//! their shells, and the manual pages render without a warning.
+//! their shells, the manual pages render without a warning, and `ingot check` plans what
+//! the build writes.
 
 use crate::util::*;
 use std::process::Command;
@@ -75,4 +76,165 @@ fn plain(text: &str) -> String {
         }
     }
     out.into_iter().collect()
+}
+
+/// `ingot check`: the plan of recipes/hello.toml is the layout the build then writes and
+/// `ingot inspect` reads (offsets, sizes, PARTUUIDs, disk GUID, filesystem labels and
+/// UUIDs), found without reading the sources: a source that is not a tar archive passes
+/// check and fails the build. Nothing is written; a bad recipe fails at its key.
+#[test]
+fn check_prints_the_plan_the_build_then_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = crate::util::aws::json(ingot().arg("check").arg(repo().join("recipes/hello.toml")).arg("--json"));
+    let out = tmp.path().join("hello.raw");
+    let report = build(&repo().join("recipes/hello.toml"), &out);
+    let inspected = crate::util::aws::json(ingot().arg("inspect").arg(&out).arg("--json"));
+    assert_eq!((&plan["disk_size"], &plan["disk_id"]), (&report["disk_size"], &report["disk_id"]));
+    for n in 0..2 {
+        let (p, r, i) = (&plan["partitions"][n], &report["partitions"][n], &inspected["partitions"][n]);
+        assert_eq!((&p["offset"], &p["size"], &p["partuuid"]), (&r["offset"], &r["size"], &r["guid"]), "{n}");
+        assert_eq!((&p["type"], &p["type_name"]), (&i["type"], &i["type_name"]), "{n}");
+        let fs = &i["filesystem_info"];
+        assert_eq!((&p["filesystem_label"], &p["filesystem_uuid"]), (&fs["label"], &fs["uuid"]), "{n}");
+    }
+    assert_eq!(
+        plan["partitions"][0]["sources"][1],
+        format!("file {} -> /motd.txt (0644 0:0)", repo().join("recipes/hello/motd").display())
+    );
+
+    // Sources are named, not read; sizes that depend on them are not known.
+    std::fs::write(tmp.path().join("not.tar"), b"not a tar archive").unwrap();
+    let text = "name = \"t\"\nsize = \"auto\"\n[[partition]]\ntype = \"linux\"\nsize = \"auto\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ntar = \"not.tar\"\n";
+    let r = recipe(tmp.path(), text);
+    let before: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let plan = crate::util::aws::json(ingot().arg("check").arg(&r).arg("--json"));
+    assert!(plan["disk_size"].is_null() && plan["partitions"][0]["size"].is_null(), "{plan}");
+    assert_eq!(plan["partitions"][0]["size_spec"], "auto");
+    let after: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(before, after, "check writes nothing");
+    let o = run(ingot().arg("check").arg(&r));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && shown.contains("valid") && shown.contains("(from the content)"), "{shown}");
+    let err = build_fails(&r, &tmp.path().join("t.raw"));
+    assert!(err.contains("not.tar"), "the build reads it: {err}");
+
+    let r = recipe(tmp.path(), &text.replace("type = \"linux\"", "type = \"lnux\""));
+    let o = run(ingot().arg("check").arg(&r));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("recipe.toml:") && err.contains("partition[0].type"), "{err}");
+}
+
+/// `ingot schema` is docs/recipe.schema.json (the file editors read through the
+/// `#:schema` line of recipes/), and every recipe in recipes/ and every TOML example in
+/// docs/ and the README passes it with Python's jsonschema (in the test venv); the
+/// examples that show one section are checked for their keys and types, not for the
+/// keys a whole recipe must have. A wrong key fails it.
+#[test]
+fn the_recipe_schema_is_published_and_every_recipe_and_example_passes_it() {
+    let o = run(ingot().arg("schema"));
+    assert!(o.status.success());
+    let published = std::fs::read_to_string(repo().join("docs/recipe.schema.json")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), published, "docs/recipe.schema.json is `ingot schema`'s output");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(repo().join("recipes")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            assert!(std::fs::read_to_string(&path).unwrap().starts_with("#:schema ../docs/recipe.schema.json\n"));
+            files.push((path, true));
+        }
+    }
+    let mut docs: Vec<_> = std::fs::read_dir(repo().join("docs")).unwrap().map(|e| e.unwrap().path()).collect();
+    docs.push(repo().join("README.md"));
+    for doc in docs.iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+        let text = std::fs::read_to_string(doc).unwrap();
+        for (i, block) in text.split("```toml\n").skip(1).enumerate() {
+            let example = tmp.path().join(format!("{}-{i}.toml", doc.file_stem().unwrap().to_string_lossy()));
+            std::fs::write(&example, &block[..block.find("```").unwrap()]).unwrap();
+            files.push((example, false));
+        }
+    }
+    assert!(files.len() > 5, "{files:?}");
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\n[[partition]]\ntype = \"esp\"\nsize = \"1 MiB\"\nfilesytem = \"vfat\"\n")
+        .unwrap();
+    let check = |files: &[(std::path::PathBuf, bool)]| {
+        let mut cmd = Command::new(crate::util::aws::python());
+        cmd.arg("-c").arg(SCHEMA_CHECK).arg(repo().join("docs/recipe.schema.json"));
+        for (f, whole) in files {
+            cmd.arg(format!("{}={}", if *whole { "whole" } else { "part" }, f.display()));
+        }
+        run(&mut cmd)
+    };
+    let o = check(&files);
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = check(&[(bad, true)]);
+    let err = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success() && err.contains("filesytem"), "{err}");
+}
+
+/// Validates TOML files against the schema: `whole=PATH` fully, `part=PATH` ignoring
+/// the keys a whole recipe requires. Prints each failure; exits 1 if any.
+const SCHEMA_CHECK: &str = r#"
+import json, sys, tomllib, jsonschema
+schema = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft202012Validator(schema)
+failed = 0
+for arg in sys.argv[2:]:
+    kind, path = arg.split("=", 1)
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    for e in validator.iter_errors(doc):
+        if kind == "part" and e.validator == "required":
+            continue
+        failed += 1
+        print(f"{path}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+sys.exit(1 if failed else 0)
+"#;
+
+/// Runs `cmd` in a pseudo-terminal (util-linux `script`): everything it wrote to the
+/// terminal (stdout and stderr, escape sequences included).
+fn in_terminal(cmd: &Command) -> String {
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]).env("TERM", "xterm").stdin(std::process::Stdio::null());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let o = run(&mut script);
+    assert!(o.status.success(), "{line:?}: {}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// On a terminal `ingot build` and `ingot upload` draw progress (the stage, the blocks
+/// uploaded); with `--json`, or with stderr not a terminal, they draw none.
+#[test]
+fn progress_is_drawn_on_a_terminal_and_never_with_json_or_a_pipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::boot::guest_files(tmp.path());
+    let text = crate::boot::RECIPE.replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string());
+    let r = recipe(tmp.path(), &text);
+    let out = tmp.path().join("p.raw");
+    let shown = in_terminal(ingot().arg("build").arg(&r).arg("-o").arg(&out));
+    assert!(shown.contains("reading the content of partition") && shown.contains('\u{1b}'), "{shown}");
+    let shown = in_terminal(ingot().arg("build").arg(&r).arg("-o").arg(&out).arg("--json"));
+    assert!(!shown.contains("reading the content") && !shown.contains('\u{1b}'), "{shown}");
+    let o = run(ingot().arg("build").arg(&r).arg("-o").arg(&out));
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "a pipe gets no progress: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let moto = crate::util::aws::Server::moto();
+    let shown = in_terminal(crate::util::aws::ingot_aws(&moto.endpoint()).arg("upload").arg(&out));
+    assert!(shown.contains("uploading") && shown.contains("blocks"), "{shown}");
+    let shown = in_terminal(crate::util::aws::ingot_aws(&moto.endpoint()).arg("upload").arg(&out).arg("--json"));
+    assert!(!shown.contains("uploading") && shown.contains("snapshot_id"), "{shown}");
 }

@@ -1,5 +1,7 @@
 //! The command line's own parts: drawing progress, printing reports, manual pages.
 
+pub mod check;
+pub mod inspect;
 pub mod interrupt;
 pub mod manual;
 pub mod progress;

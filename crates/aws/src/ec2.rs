@@ -8,8 +8,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
-/// The boot mode of an AMI.
+/// The boot mode of an AMI, serialized as the recipe and EC2 spell it (`uefi-preferred`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BootMode {
     /// Legacy BIOS only.
     LegacyBios,
@@ -20,14 +21,18 @@ pub enum BootMode {
 }
 
 impl BootMode {
+    /// The name: `legacy-bios`, `uefi` or `uefi-preferred`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootMode::LegacyBios => "legacy-bios",
+            BootMode::Uefi => "uefi",
+            BootMode::UefiPreferred => "uefi-preferred",
+        }
+    }
+
     /// Parses `legacy-bios`, `uefi` or `uefi-preferred`.
     pub fn parse(s: &str) -> Option<BootMode> {
-        match s {
-            "legacy-bios" => Some(BootMode::LegacyBios),
-            "uefi" => Some(BootMode::Uefi),
-            "uefi-preferred" => Some(BootMode::UefiPreferred),
-            _ => None,
-        }
+        [BootMode::LegacyBios, BootMode::Uefi, BootMode::UefiPreferred].into_iter().find(|m| m.name() == s)
     }
 }
 

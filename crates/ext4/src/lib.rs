@@ -36,6 +36,7 @@ mod superblock;
 mod writer;
 mod xattr;
 
+pub use superblock::{summary, Summary};
 pub use writer::{estimate_size, write};
 
 use std::path::PathBuf;

@@ -125,3 +125,53 @@ impl Superblock {
         crc32c(!0, &self.s_uuid)
     }
 }
+
+/// What `dumpe2fs -h` says of a filesystem's size and identity, read from its superblock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// `s_blocks_count` (with `s_blocks_count_hi` under 64bit).
+    pub s_blocks_count: u64,
+    /// `s_free_blocks_count` (with its high half under 64bit).
+    pub s_free_blocks_count: u64,
+    /// `s_inodes_count`.
+    pub s_inodes_count: u32,
+    /// `s_free_inodes_count`.
+    pub s_free_inodes_count: u32,
+    /// Block size in bytes: 1024 << `s_log_block_size`.
+    pub block_size: u64,
+    /// `s_uuid`.
+    pub s_uuid: [u8; 16],
+    /// `s_volume_name`, up to its first NUL.
+    pub s_volume_name: String,
+}
+
+/// Reads the [`Summary`] of the superblock `sb` (the 1024 bytes at byte 1024 of the
+/// filesystem); `None` unless `s_magic` is 0xEF53 and the block size is one ext4 allows.
+///
+/// ```
+/// let mut sb = [0u8; 1024];
+/// sb[0x38..0x3A].copy_from_slice(&0xEF53u16.to_le_bytes());
+/// sb[0x04..0x08].copy_from_slice(&1000u32.to_le_bytes());
+/// sb[0x18] = 2; // 4 KiB blocks
+/// let s = ingot_ext4::summary(&sb).unwrap();
+/// assert_eq!((s.s_blocks_count, s.block_size), (1000, 4096));
+/// ```
+pub fn summary(sb: &[u8]) -> Option<Summary> {
+    let u32_at = |at: usize| Some(u32::from_le_bytes(sb.get(at..at + 4)?.try_into().ok()?));
+    if sb.get(0x38..0x3A)? != 0xEF53u16.to_le_bytes() {
+        return None;
+    }
+    let wide = u32_at(0x60)? & INCOMPAT_64BIT != 0;
+    let hi = |at: usize| if wide { u32_at(at).map(|h| u64::from(h) << 32) } else { Some(0) };
+    let log = u32_at(0x18)?;
+    let name = &sb[0x78..0x88];
+    Some(Summary {
+        s_blocks_count: u64::from(u32_at(0x04)?) | hi(0x150)?,
+        s_free_blocks_count: u64::from(u32_at(0x0C)?) | hi(0x158)?,
+        s_inodes_count: u32_at(0x00)?,
+        s_free_inodes_count: u32_at(0x10)?,
+        block_size: (log <= 6).then(|| 1024u64 << log)?,
+        s_uuid: sb[0x68..0x78].try_into().ok()?,
+        s_volume_name: String::from_utf8_lossy(&name[..name.iter().position(|&b| b == 0).unwrap_or(16)]).into_owned(),
+    })
+}

@@ -115,6 +115,53 @@ pub fn files(
     Ok(found)
 }
 
+/// What `fsck.fat -v` says of a FAT volume's size and identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// 12, 16 or 32.
+    pub fat_bits: u8,
+    /// `BS_VolID`, the volume serial.
+    pub volume_id: u32,
+    /// `BS_VolLab`, without its padding.
+    pub volume_label: String,
+    /// Bytes per cluster.
+    pub cluster_size: u32,
+    /// Data clusters.
+    pub total_clusters: u32,
+    /// Free data clusters (FSInfo's count when valid, else counted in the FAT).
+    pub free_clusters: u32,
+}
+
+/// A volume serial (`BS_VolID`) as `blkid` and `ingot inspect` print it: `XXXX-XXXX`.
+///
+/// ```
+/// assert_eq!(ingot_fat::volume_serial(0x1234abcd), "1234-ABCD");
+/// ```
+pub fn volume_serial(id: u32) -> String {
+    format!("{:04X}-{:04X}", id >> 16, id & 0xffff)
+}
+
+/// Reads the [`Summary`] of the FAT volume at `offset` (`size` bytes) of `file`,
+/// read-only.
+pub fn summary(file: &std::fs::File, offset: u64, size: u64) -> Result<Summary, FatError> {
+    let fail = |source: io::Error| FatError::Io { path: "/".into(), source };
+    let options = fatfs::FsOptions::new().update_accessed_date(false);
+    let fs = fatfs::FileSystem::new(Slice { file, offset, size, at: 0 }, options).map_err(fail)?;
+    let stats = fs.stats().map_err(fail)?;
+    Ok(Summary {
+        fat_bits: match fs.fat_type() {
+            fatfs::FatType::Fat12 => 12,
+            fatfs::FatType::Fat16 => 16,
+            fatfs::FatType::Fat32 => 32,
+        },
+        volume_id: fs.volume_id(),
+        volume_label: fs.volume_label().trim_end().to_string(),
+        cluster_size: stats.cluster_size(),
+        total_clusters: stats.total_clusters(),
+        free_clusters: stats.free_clusters(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,17 @@ pub enum UefiLoader {
     Uki,
 }
 
+impl UefiLoader {
+    /// The name the recipe's `uefi` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            UefiLoader::SystemdBoot => "systemd-boot",
+            UefiLoader::Grub => "grub",
+            UefiLoader::Uki => "uki",
+        }
+    }
+}
+
 /// A validated `[boot]` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Boot {
@@ -107,11 +118,10 @@ pub(crate) fn boot(
     table: TableKind,
 ) -> Result<Option<Boot>, RecipeError> {
     let r = raw.get_ref();
+    let loaders = [UefiLoader::SystemdBoot, UefiLoader::Grub, UefiLoader::Uki];
     let uefi = match r.uefi.as_ref().map(|u| (u.get_ref().as_str(), u.span().start)) {
         None | Some(("none", _)) => None,
-        Some(("systemd-boot", _)) => Some(UefiLoader::SystemdBoot),
-        Some(("grub", _)) => Some(UefiLoader::Grub),
-        Some(("uki", _)) => Some(UefiLoader::Uki),
+        Some((name, _)) if loaders.iter().any(|l| l.name() == name) => loaders.into_iter().find(|l| l.name() == name),
         Some((other, at)) => {
             return Err(loc.at(
                 at,

@@ -1,4 +1,5 @@
-use crate::validate::{PartitionSpec, PartitionType, Recipe, SizeSpec, TableKind};
+use crate::validate::{PartitionSpec, Recipe, SizeSpec, TableKind};
+use crate::PartitionType;
 use crate::RecipeError;
 use ingot_disk::{gpt, SECTOR};
 use uuid::Uuid;
@@ -105,6 +106,11 @@ impl Recipe {
         }
     }
 
+    /// The GPT disk GUID, from the seed.
+    pub fn disk_guid(&self) -> Uuid {
+        self.seed.uuid("disk/guid")
+    }
+
     /// The MBR disk signature, from the seed.
     pub fn disk_signature(&self) -> u32 {
         self.seed.u32("disk/mbr-signature")
@@ -177,7 +183,7 @@ impl Recipe {
             name: self.name.clone(),
             disk_size,
             table: self.table,
-            disk_guid: self.seed.uuid("disk/guid"),
+            disk_guid: self.disk_guid(),
             disk_signature: self.disk_signature(),
             source_date_epoch: self.source_date_epoch,
             partitions: partitions.collect(),
@@ -242,12 +248,8 @@ impl Recipe {
 
 /// Bytes as a human reads them: `"1.5 GiB (1610612736 bytes)"`.
 fn human(n: u64) -> String {
-    let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
-    for (u, s) in units {
-        if n >= 1 << s {
-            let v = format!("{:.2}", n as f64 / (1u64 << s) as f64);
-            return format!("{} {u} ({n} bytes)", v.trim_end_matches('0').trim_end_matches('.'));
-        }
+    match crate::format_size(n) {
+        short if n >= 1024 => format!("{short} ({n} bytes)"),
+        short => short,
     }
-    format!("{n} bytes")
 }

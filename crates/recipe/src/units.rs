@@ -45,3 +45,22 @@ mod tests {
         assert!(parse_size("99999999999 TiB").is_err());
     }
 }
+
+/// Bytes in the largest binary unit that leaves at least 1, to two decimals at most:
+/// `"64 MiB"`, `"1.5 GiB"`, `"512 bytes"`.
+///
+/// ```
+/// assert_eq!(ingot_recipe::format_size(64 << 20), "64 MiB");
+/// assert_eq!(ingot_recipe::format_size(3 << 29), "1.5 GiB");
+/// assert_eq!(ingot_recipe::format_size(512), "512 bytes");
+/// ```
+pub fn format_size(n: u64) -> String {
+    let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (u, s) in units {
+        if n >= 1 << s {
+            let v = format!("{:.2}", n as f64 / (1u64 << s) as f64);
+            return format!("{} {u}", v.trim_end_matches('0').trim_end_matches('.'));
+        }
+    }
+    format!("{n} bytes")
+}

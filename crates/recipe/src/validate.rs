@@ -1,12 +1,11 @@
 use crate::error::Locator;
 use crate::filesystem::{ext4, vfat};
+use crate::partition_type::{partition_type, PartitionType};
 use crate::schema::{RawContent, RawOverride, RawPartition, RawRecipe};
 use crate::{capability_xattr, parse_size, Filesystem, RecipeError, Seed};
-use ingot_disk::{gpt, mbr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::{Spanned, Value};
-use uuid::Uuid;
 
 /// A parsed and validated recipe. Sizes marked `auto` are resolved by [`Recipe::layout`].
 #[derive(Clone, Debug)]
@@ -53,15 +52,6 @@ pub enum TableKind {
     Gpt,
     /// Classic MBR, at most four primary partitions.
     Mbr,
-}
-
-/// A partition type resolved for the recipe's table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PartitionType {
-    /// A GPT partition type GUID.
-    Gpt(Uuid),
-    /// An MBR partition type byte.
-    Mbr(u8),
 }
 
 /// One source of a partition's content (`[[partition.contents]]`), in layering order.
@@ -391,43 +381,6 @@ fn check_contents(
             Err(loc.at(at, format!("{key}: an `image` source needs filesystem = \"none\"")))
         }
         _ => Ok(()),
-    }
-}
-
-fn partition_type(table: TableKind, v: &Value) -> Result<PartitionType, String> {
-    let names = "esp, bios-boot, linux, root-x86-64, root-arm64, xbootldr, swap";
-    let (g, m) = match v {
-        Value::String(s) => match s.as_str() {
-            "esp" => (Some(gpt::EFI_SYSTEM), Some(mbr::EFI_SYSTEM)),
-            "bios-boot" => (Some(gpt::BIOS_BOOT), None),
-            "linux" => (Some(gpt::LINUX_FILESYSTEM), Some(mbr::LINUX)),
-            "root-x86-64" => (Some(gpt::ROOT_X86_64), Some(mbr::LINUX)),
-            "root-arm64" => (Some(gpt::ROOT_ARM64), Some(mbr::LINUX)),
-            "xbootldr" => (Some(gpt::XBOOTLDR), Some(0xEA)),
-            "swap" => (Some(gpt::LINUX_SWAP), Some(mbr::LINUX_SWAP)),
-            s if s.starts_with("0x") && s.len() <= 4 => {
-                let b = u8::from_str_radix(&s[2..], 16).map_err(|_| format!("{s:?} is not a type byte"))?;
-                (None, Some(b))
-            }
-            s => match Uuid::parse_str(s) {
-                Ok(u) => (Some(u), None),
-                Err(_) => {
-                    return Err(format!(
-                        "{s:?} is not a partition type: use one of {names}, a GUID, or an MBR type byte like \"0x83\""
-                    ))
-                }
-            },
-        },
-        Value::Integer(n) if (1..=255).contains(n) => (None, Some(*n as u8)),
-        _ => return Err(format!("expected a type name ({names}), a GUID or an MBR type byte")),
-    };
-    match table {
-        TableKind::Gpt => g
-            .map(PartitionType::Gpt)
-            .ok_or_else(|| "an MBR type byte can't be used on a GPT disk: use a name or a GUID".into()),
-        TableKind::Mbr => m
-            .map(PartitionType::Mbr)
-            .ok_or_else(|| "this type has no MBR equivalent: use table = \"gpt\" or an MBR type byte".into()),
     }
 }
 

@@ -1,0 +1,200 @@
+//! `ingot check RECIPE`: the recipe validated and its plan resolved, without reading the
+//! sources' contents or writing anything: the disk, every partition's place and
+//! identifiers, the sources in layering order, the boot chain and the AMI.
+
+use crate::error::Result;
+use crate::RegisterFlags;
+use ingot_recipe::{Filesystem, Recipe, SizeSpec, Source, TableKind};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A recipe's resolved plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// The recipe file.
+    pub recipe: PathBuf,
+    /// The image name.
+    pub name: String,
+    /// "gpt" or "mbr".
+    pub table: String,
+    /// The disk size in bytes; `None` when it depends on the content (`size = "auto"`).
+    pub disk_size: Option<u64>,
+    /// GPT disk GUID or MBR disk signature (8 hex digits), as `ingot inspect` prints it.
+    pub disk_id: String,
+    /// Every timestamp is clamped to this.
+    pub source_date_epoch: i64,
+    /// The partitions in table order.
+    pub partitions: Vec<CheckedPartition>,
+    /// The boot chain, with `[boot]`.
+    pub boot: Option<BootPlan>,
+    /// The AMI `ingot publish` would register, with `[ami]` (its `UefiData` left out:
+    /// see `uefi_data_sha256`).
+    pub ami: Option<ingot_aws::AmiSpec>,
+    /// SHA-256 of the UEFI variable store, with `[secure_boot]`.
+    pub uefi_data_sha256: Option<String>,
+}
+
+/// One partition of a [`Check`].
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckedPartition {
+    /// 1-based number.
+    pub number: usize,
+    /// GPT partition name.
+    pub label: String,
+    /// Type GUID or `0xNN`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The type's name, if it has one.
+    pub type_name: Option<String>,
+    /// Byte offset; `None` when an earlier size depends on the content.
+    pub offset: Option<u64>,
+    /// Size in bytes; `None` when it depends on the content.
+    pub size: Option<u64>,
+    /// The recipe's size: bytes, `fill` or `auto`.
+    pub size_spec: String,
+    /// The PARTUUID the kernel finds it by.
+    pub partuuid: String,
+    /// `ext4`, `vfat` or `none`.
+    pub filesystem: String,
+    /// The filesystem's label.
+    pub filesystem_label: Option<String>,
+    /// ext4: its UUID; vfat: its volume serial as `XXXX-XXXX`.
+    pub filesystem_uuid: Option<String>,
+    /// The content sources in layering order, as `KIND PATH -> DESTINATION`.
+    pub sources: Vec<String>,
+}
+
+/// The boot chain of a [`Check`].
+#[derive(Clone, Debug, Serialize)]
+pub struct BootPlan {
+    /// The UEFI loader, if any.
+    pub uefi: Option<String>,
+    /// `grub` for BIOS boot, if any.
+    pub bios: Option<String>,
+    /// x86_64 or arm64.
+    pub arch: String,
+    /// The kernel's path in the root tree.
+    pub kernel: String,
+    /// The initrd's path in the root tree.
+    pub initrd: Option<String>,
+    /// The kernel command line, with the root appended as the build appends it.
+    pub cmdline: String,
+    /// With `[secure_boot]`: the subject of the db certificate that signs.
+    pub signed_by: Option<String>,
+}
+
+/// Validates the recipe at `path` and resolves its plan.
+pub fn check(path: &Path) -> Result<Check> {
+    let recipe = Recipe::load(path)?;
+    let plan = if needs_content(&recipe) { None } else { Some(recipe.layout(&[])?) };
+    let placed = |i: usize| plan.as_ref().map(|p| &p.partitions[i]);
+    let partitions = recipe
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let n = i + 1;
+            let (label, uuid) = match &spec.filesystem {
+                Filesystem::Ext4(e) => (Some(e.label.clone()), Some(recipe.ext4_uuid(n).to_string())),
+                Filesystem::Vfat(v) => (Some(v.label.clone()), Some(ingot_fat::volume_serial(recipe.vfat_serial(n)))),
+                Filesystem::None => (None, None),
+            };
+            CheckedPartition {
+                number: n,
+                label: spec.label.clone(),
+                kind: type_text(spec.kind),
+                type_name: spec.kind.name().map(String::from),
+                offset: placed(i).map(|p| p.offset),
+                size: placed(i).map(|p| p.size),
+                size_spec: match spec.size {
+                    SizeSpec::Bytes(b) => b.to_string(),
+                    SizeSpec::Fill => "fill".into(),
+                    SizeSpec::Auto => "auto".into(),
+                },
+                partuuid: recipe.partuuid(n),
+                filesystem: filesystem_name(&spec.filesystem).into(),
+                filesystem_label: label,
+                filesystem_uuid: uuid,
+                sources: spec.contents.iter().map(source_text).collect(),
+            }
+        })
+        .collect();
+    let boot = match &recipe.boot {
+        Some(b) => Some(boot_plan(&recipe, b)?),
+        None => None,
+    };
+    let uefi_data = crate::secure_boot::uefi_data(&recipe)?;
+    let ami = match &recipe.ami {
+        Some(_) => {
+            let mut spec = crate::publish::ami_spec(&recipe, &RegisterFlags::default(), None)?;
+            spec.uefi_data = None;
+            Some(spec)
+        }
+        None => None,
+    };
+    Ok(Check {
+        recipe: path.to_path_buf(),
+        name: recipe.name.clone(),
+        table: match recipe.table {
+            TableKind::Gpt => "gpt".into(),
+            TableKind::Mbr => "mbr".into(),
+        },
+        disk_size: plan.as_ref().map(|p| p.disk_size),
+        disk_id: match recipe.table {
+            TableKind::Gpt => recipe.disk_guid().to_string(),
+            TableKind::Mbr => format!("{:08x}", recipe.disk_signature()),
+        },
+        source_date_epoch: recipe.source_date_epoch,
+        partitions,
+        boot,
+        ami,
+        uefi_data_sha256: uefi_data.map(|t| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes()))),
+    })
+}
+
+/// Whether a size in the plan depends on the content (`auto`, or `fill` on an `auto` disk).
+fn needs_content(recipe: &Recipe) -> bool {
+    recipe
+        .partitions
+        .iter()
+        .any(|p| p.size == SizeSpec::Auto || (p.size == SizeSpec::Fill && recipe.size == SizeSpec::Auto))
+}
+
+fn type_text(kind: ingot_recipe::PartitionType) -> String {
+    match kind {
+        ingot_recipe::PartitionType::Gpt(g) => g.to_string(),
+        ingot_recipe::PartitionType::Mbr(b) => format!("0x{b:02x}"),
+    }
+}
+
+fn filesystem_name(fs: &Filesystem) -> &'static str {
+    match fs {
+        Filesystem::Ext4(_) => "ext4",
+        Filesystem::Vfat(_) => "vfat",
+        Filesystem::None => "none",
+    }
+}
+
+fn source_text(s: &Source) -> String {
+    match s {
+        Source::Dir { path, to, .. } => format!("dir {} -> {to}", path.display()),
+        Source::Tar { path, to } => format!("tar {} -> {to}", path.display()),
+        Source::File { path, to, mode, uid, gid } => {
+            format!("file {} -> {to} ({mode:04o} {uid}:{gid})", path.display())
+        }
+        Source::Image { path } => format!("image {}", path.display()),
+    }
+}
+
+fn boot_plan(recipe: &Recipe, boot: &ingot_recipe::Boot) -> Result<BootPlan> {
+    let config = crate::build::boot_config(recipe, boot)?;
+    Ok(BootPlan {
+        uefi: boot.uefi.map(|l| l.name().to_string()),
+        bios: boot.bios.map(|_| "grub".to_string()),
+        arch: boot.arch.name().into(),
+        kernel: boot.kernel.clone(),
+        initrd: boot.initrd.clone(),
+        cmdline: config.kernel_cmdline(),
+        signed_by: config.signer.as_ref().map(|s| s.certificate.tbs_certificate.subject.to_string()),
+    })
+}

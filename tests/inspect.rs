@@ -1,0 +1,114 @@
+//! `ingot inspect` read against the tools that own each format: every figure it prints
+//! for a hybrid GPT image (BIOS boot partition with GRUB, ESP, ext4 root) matches
+//! `sgdisk -p`, `fsck.fat -v`, `dumpe2fs -h` and util-linux's `blkid -p`.
+
+use crate::boot::{guest_files, RECIPE};
+use crate::util::*;
+use std::path::Path;
+use std::process::Command;
+
+/// The hybrid boot test image (GRUB for BIOS and UEFI): its path and report.
+fn hybrid(dir: &Path) -> (std::path::PathBuf, serde_json::Value) {
+    guest_files(dir);
+    let text = RECIPE
+        .replace("uefi = \"systemd-boot\"", "uefi = \"grub\"\nbios = \"grub\"")
+        .replace(
+            "[[partition]]\nlabel = \"ESP\"",
+            "[[partition]]\nlabel = \"bios\"\ntype = \"bios-boot\"\nsize = \"1 MiB\"\n[[partition]]\nlabel = \"ESP\"",
+        )
+        .replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string());
+    let out = dir.join("hybrid.raw");
+    let report = build_checked(&recipe(dir, &text), &out);
+    (out, report)
+}
+
+/// The value after `key` on the line of `text` that has it (`dumpe2fs -h` style).
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    let line = text.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key:?} in {text}"));
+    line[key.len()..].trim()
+}
+
+/// util-linux's `blkid -p` (low-level probe) of a filesystem image: its LABEL and UUID.
+fn blkid(image: &Path) -> (String, String) {
+    let o = run(Command::new("blkid").args(["-p", "-o", "export"]).arg(image));
+    assert!(o.status.success(), "blkid: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let value = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).unwrap_or("").to_string();
+    (value("LABEL="), value("UUID="))
+}
+
+#[test]
+fn inspect_agrees_with_sgdisk_fsck_fat_and_dumpe2fs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (image, _) = hybrid(tmp.path());
+    let i = crate::util::aws::json(ingot().arg("inspect").arg(&image).arg("--json"));
+    assert_eq!(i["bios_boot_code"], "grub", "{i}");
+    let parts = i["partitions"].as_array().unwrap();
+
+    // sgdisk -p: number, start and end sector, type code, name.
+    let o = run(Command::new("sgdisk").arg("-p").arg(&image));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 7 && w[0].parse::<usize>().is_ok())
+        .collect();
+    assert_eq!(rows.len(), parts.len(), "{table}");
+    for (row, p) in rows.iter().zip(parts) {
+        let (start, end): (u64, u64) = (row[1].parse().unwrap(), row[2].parse().unwrap());
+        assert_eq!(p["offset"].as_u64(), Some(start * 512), "{table}");
+        assert_eq!(p["size"].as_u64(), Some((end - start + 1) * 512), "{table}");
+        assert_eq!(p["label"].as_str(), Some(row[6]), "{table}");
+        let name = match row[5] {
+            "EF02" => "bios-boot",
+            "EF00" => "esp",
+            "8304" => "root-x86-64",
+            code => panic!("type code {code}"),
+        };
+        assert_eq!(p["type_name"], name, "{table}");
+    }
+
+    // blkid: the label and the UUID (the volume serial); fsck.fat -v: the cluster size
+    // and the clusters in use.
+    let esp = &parts[1];
+    let (off, len) = (esp["offset"].as_u64().unwrap(), esp["size"].as_u64().unwrap());
+    let part = tmp.path().join("esp.img");
+    extract(&image, off, len, &part);
+    let fs = &esp["filesystem_info"];
+    assert_eq!(blkid(&part), (fs["label"].as_str().unwrap().to_string(), fs["uuid"].as_str().unwrap().to_string()));
+    let o = run(Command::new("fsck.fat").args(["-n", "-v"]).arg(&part));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let used = fs["units"].as_u64().unwrap() - fs["free_units"].as_u64().unwrap();
+    assert!(text.contains(&format!(" files, {used}/{} clusters", fs["units"])), "{fs} in {text}");
+    assert!(text.contains(&format!("{} bytes per cluster", fs["unit"])), "{text}");
+
+    // dumpe2fs -h: UUID, volume name, blocks, free blocks, block size.
+    let root = &parts[2];
+    let (off, len) = (root["offset"].as_u64().unwrap(), root["size"].as_u64().unwrap());
+    let part = tmp.path().join("root.img");
+    extract(&image, off, len, &part);
+    let o = run(Command::new("dumpe2fs").arg("-h").arg(&part));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let fs = &root["filesystem_info"];
+    assert_eq!(blkid(&part), (fs["label"].as_str().unwrap().to_string(), fs["uuid"].as_str().unwrap().to_string()));
+    assert_eq!(field(&text, "Filesystem UUID:"), fs["uuid"].as_str().unwrap());
+    assert_eq!(field(&text, "Filesystem volume name:").replace("<none>", ""), fs["label"].as_str().unwrap());
+    assert_eq!(field(&text, "Block count:"), fs["units"].to_string());
+    assert_eq!(field(&text, "Free blocks:"), fs["free_units"].to_string());
+    assert_eq!(field(&text, "Block size:"), fs["unit"].to_string());
+
+    // The same figures for a person: type names, sizes in units, labels and UUIDs.
+    let o = run(ingot().arg("inspect").arg(&image));
+    let text = String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    for want in [
+        "1 GiB, gpt table".to_string(),
+        "BIOS boot code in the MBR: grub".into(),
+        "bios-boot 1 MiB at 1 MiB name \"bios\"".into(),
+        "esp 64 MiB at 2 MiB name \"ESP\"".into(),
+        format!("vfat label \"ESP\" UUID {}", esp["filesystem_info"]["uuid"].as_str().unwrap()),
+        format!("ext4 label \"root\" UUID {}", fs["uuid"].as_str().unwrap()),
+        "/EFI/BOOT/BOOTX64.EFI x86_64 unsigned".into(),
+    ] {
+        assert!(text.contains(&want), "want {want:?} in\n{text}");
+    }
+}
