@@ -9,7 +9,9 @@
 # recipes/debian-cloud*.toml, the openssl command line that checks bundles and keys, and
 # sbsigntool (sbverify) and efitools (sig-list-to-certs, hash-to-efi-sig-list) that judge
 # Secure Boot signatures and signature lists, zsh and fish (bash is there) that parse the
-# shell completions, and man-db with groff that render the manual pages.
+# shell completions, man-db with groff that render the manual pages, and util-linux
+# (blkid, which reads filesystem labels and UUIDs back) and bsdutils (script, a terminal
+# for the progress test).
 # From PyPI, into target/venv: moto[server] (the AWS test server), boto3 (the
 # independent read-back of uploaded blocks), AWS's uefivars (the reader of the UEFI
 # variable stores ingot writes, and their converter to OVMF's store) and virt-firmware
@@ -20,7 +22,7 @@ set -euo pipefail
 
 packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time
     qemu-system-x86 ovmf seabios qemu-system-arm qemu-efi-aarch64 cpio kmod grub-common
-    binutils-multiarch debootstrap qemu-user-static openssl sbsigntool efitools zsh fish man-db groff-base)
+    binutils-multiarch debootstrap qemu-user-static openssl sbsigntool efitools zsh fish man-db groff-base util-linux bsdutils)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
