@@ -48,6 +48,18 @@ leaves nothing at OUT. Same recipe and inputs give the same bytes, digest and re
         #[arg(long)]
         sha256: bool,
     },
+    /// Boot an image under QEMU with its serial console on the terminal.
+    #[command(after_help = "Examples:
+  ingot boot out/hello.raw                              UEFI (OVMF, or AAVMF for arm64)
+  ingot boot out/debian.raw --bios --nvme
+  ingot boot out/sb.raw --secure-boot --vars sb-vars.fd
+  ingot boot out/ci.raw --expect 'login:' --timeout 600   (exit 0, 1 on panic, 124 on timeout)
+
+The disk is attached with snapshot=on: the image never changes unless --write. KVM is
+used when /dev/kvm is usable for the guest's architecture, TCG otherwise. QEMU and the
+firmware come from Debian's qemu-system-x86 / qemu-system-arm, ovmf / qemu-efi-aarch64
+and swtpm packages; a missing one is named.")]
+    Boot(cli::boot::BootFlags),
     /// Validate a recipe and print its plan, without reading the sources or writing.
     #[command(after_help = "Examples:
   ingot check recipes/hello.toml
@@ -255,7 +267,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => match cli::interrupt::stopped_by() {
             Some(signal) => {
                 eprintln!("ingot {command} stopped by {}: {e:#}", cli::interrupt::name(signal));
@@ -269,8 +281,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Boot(flags) => return cli::boot::boot(&flags),
         Command::Build { recipe, out, json, no_digest, sha256 } => {
             let progress = terminal(json);
             let digests = ingot::ReportDigests { blocks: !no_digest, sha256 };
@@ -342,7 +355,7 @@ fn run(cli: Cli) -> Result<()> {
             print(json, &report, &line)?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `ingot publish`'s lines: the AMI, then each copy's region and AMI. Says on stderr when

@@ -8,10 +8,9 @@
 //! the guest never changes the image.
 
 use crate::util::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const INIT: &str = r#"#!/bin/busybox sh
 B=/bin/busybox
@@ -145,43 +144,23 @@ fn boot(image: &Path, firmware: Firmware, disk: &str, dir: &Path) -> String {
     boot_until(image, firmware, disk, dir, "INGOT-BOOT-OK", Duration::from_secs(300))
 }
 
-/// The QEMU command for `firmware`: the machine, and the firmware's code and a fresh copy
-/// of its variable store (in `dir`) as flash.
-fn qemu(firmware: Firmware, dir: &Path) -> Command {
-    let (system, machine, flash) = match firmware {
-        Firmware::Uefi => {
-            ("x86_64", &["-machine", "q35"][..], Some(("OVMF/OVMF_CODE_4M.fd", "OVMF/OVMF_VARS_4M.fd", "ovmf")))
+/// `ingot boot`'s flags for `firmware` and `disk` ("nvme" or "virtio-blk-pci"); the
+/// Secure Boot firmwares start from the store `secure-boot-vars.fd` in `dir`.
+fn boot_flags(firmware: Firmware, disk: &str, dir: &Path) -> Vec<std::ffi::OsString> {
+    let vars = dir.join("secure-boot-vars.fd").into_os_string();
+    let flags: Vec<std::ffi::OsString> = match firmware {
+        Firmware::Uefi => vec!["--arch".into(), "x86_64".into()],
+        Firmware::Bios => vec!["--arch".into(), "x86_64".into(), "--bios".into()],
+        Firmware::Aavmf => vec!["--arch".into(), "arm64".into()],
+        Firmware::OvmfSecureBoot => {
+            vec!["--arch".into(), "x86_64".into(), "--secure-boot".into(), "--vars".into(), vars]
         }
-        Firmware::Bios => ("x86_64", &["-machine", "q35"][..], None),
-        Firmware::OvmfSecureBoot => (
-            "x86_64",
-            &["-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on", "-nic", "none"][..],
-            Some(("OVMF/OVMF_CODE_4M.secboot.fd", "", "ovmf")),
-        ),
-        Firmware::Aavmf => (
-            "aarch64",
-            &["-machine", "virt", "-cpu", "cortex-a72"][..],
-            Some(("AAVMF/AAVMF_CODE.fd", "AAVMF/AAVMF_VARS.fd", "qemu-efi-aarch64")),
-        ),
-        Firmware::AavmfSecureBoot => (
-            "aarch64",
-            &["-machine", "virt", "-cpu", "cortex-a72", "-nic", "none"][..],
-            Some(("AAVMF/AAVMF_CODE.fd", "", "qemu-efi-aarch64")),
-        ),
+        Firmware::AavmfSecureBoot => {
+            vec!["--arch".into(), "arm64".into(), "--secure-boot".into(), "--vars".into(), vars]
+        }
     };
-    let mut qemu = Command::new(format!("qemu-system-{system}"));
-    qemu.args(machine).args(["-m", "1024", "-nographic", "-no-reboot", "-serial", "stdio", "-monitor", "none"]);
-    if let Some((code, vars, package)) = flash {
-        let share = Path::new("/usr/share");
-        let copy = dir.join("VARS.fd");
-        let vars = if vars.is_empty() { dir.join("secure-boot-vars.fd") } else { share.join(vars) };
-        std::fs::copy(&vars, &copy).unwrap_or_else(|e| {
-            panic!("{}: {e}: scripts/install-test-deps.sh installs the {package} package", vars.display())
-        });
-        qemu.arg("-drive").arg(format!("if=pflash,format=raw,readonly=on,file={}", share.join(code).display()));
-        qemu.arg("-drive").arg(format!("if=pflash,format=raw,file={}", copy.display()));
-    }
-    qemu
+    let disk = if disk == "nvme" { Some("--nvme".into()) } else { None };
+    flags.into_iter().chain(disk).collect()
 }
 
 /// Boots `image` and returns the first console line from `marker` on; fails on a
@@ -197,7 +176,9 @@ pub(crate) fn boot_until(
     boot_log(image, firmware, disk, dir, marker, limit).0
 }
 
-/// [`boot_until`], also returning the console lines before the marker.
+/// [`boot_until`], also returning the console lines before the marker: `ingot boot
+/// --expect MARKER`, which exits 0 on the marker, 1 on a kernel panic or when QEMU exits
+/// first, 124 after the time limit.
 pub(crate) fn boot_log(
     image: &Path,
     firmware: Firmware,
@@ -206,53 +187,24 @@ pub(crate) fn boot_log(
     marker: &str,
     limit: Duration,
 ) -> (String, Vec<String>) {
-    let mut qemu = qemu(firmware, dir);
-    let program = qemu.get_program().to_string_lossy().into_owned();
-    let package = match firmware {
-        Firmware::Aavmf | Firmware::AavmfSecureBoot => "qemu-system-arm",
-        _ => "qemu-system-x86",
-    };
-    let mut child = qemu
-        .arg("-drive")
-        .arg(format!("file={},if=none,id=disk,format=raw,snapshot=on", image.display()))
-        .arg("-device")
-        .arg(format!("{disk},drive=disk{}", if disk == "nvme" { ",serial=ingot" } else { "" }))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}: scripts/install-test-deps.sh installs the {package} package"));
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).split(b'\n').map_while(Result::ok) {
-            let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let start = Instant::now();
-    let mut log = Vec::new();
-    let result = loop {
-        if start.elapsed() > limit {
-            break Err(format!("no {marker} within {limit:?}"));
-        }
-        match rx.recv_timeout(Duration::from_secs(5)) {
+    let o = run(ingot()
+        .arg("boot")
+        .arg(image)
+        .args(boot_flags(firmware, disk, dir))
+        .args(["--expect", marker, "--timeout", &limit.as_secs().to_string()]));
+    let lines: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect();
+    let at = lines.iter().position(|l| l.contains(marker));
+    match (o.status.code(), at) {
+        (Some(0), Some(at)) => {
             // A getty's prompt may precede the marker on its line.
-            Ok(line) if line.contains(marker) => break Ok(line[line.find(marker).unwrap_or(0)..].to_string()),
-            Ok(line) if line.contains("Kernel panic") => break Err(format!("kernel panic: {line}")),
-            Ok(line) => log.push(line),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break Err("QEMU exited without the marker".into()),
-            Err(_) => {}
+            let line = &lines[at];
+            (line[line.find(marker).unwrap_or(0)..].to_string(), lines[..at].to_vec())
         }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    match result {
-        Ok(marker) => (marker, log),
-        Err(e) => {
-            panic!("{e}\n--- serial console (last lines) ---\n{}", log[log.len().saturating_sub(40)..].join("\n"))
-        }
+        (code, _) => panic!(
+            "ingot boot exited {code:?}: {}\n--- serial console (last lines) ---\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        ),
     }
 }
 
@@ -480,4 +432,34 @@ fn a_kernel_of_another_architecture_is_refused_naming_it() {
         err.contains("/boot/arm64-kernel in the root tree is an arm64 binary, but the recipe's boot.arch is x86_64"),
         "{err}"
     );
+}
+
+/// `ingot boot` for scripts: exit 1 on a kernel panic (a root without /init: the
+/// initramfs's switch_root fails and init dies), 124 when no line matches in time, and a
+/// missing QEMU is named with its Debian package. The image never changes.
+#[test]
+fn ingot_boot_exits_1_on_a_panic_124_on_timeout_and_names_a_missing_qemu() {
+    let tmp = tempfile::tempdir().unwrap();
+    guest_files(tmp.path());
+    let text = RECIPE
+        .replace("[[partition.contents]]\ntar = \"guest.tar\"\n", "")
+        .replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string());
+    let out = tmp.path().join("noinit.raw");
+    build_checked(&recipe(tmp.path(), &text), &out);
+    let before = sha256_file(&out);
+    let boot = |args: &[&str]| run(ingot().arg("boot").arg(&out).args(args));
+    let o = boot(&["--nvme", "--expect", "INGOT-BOOT-OK", "--timeout", "300"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the kernel panicked: ") && err.contains("Kernel panic"), "{err}");
+    let o = boot(&["--nvme", "--expect", "NEVER-PRINTED", "--timeout", "5"]);
+    assert_eq!(o.status.code(), Some(124), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no line matched \"NEVER-PRINTED\" within 5 s"));
+    let o = run(ingot().env("PATH", "/nonexistent").arg("boot").arg(&out).args(["--expect", "x"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("qemu-system-x86_64 not found") && err.contains("Debian's qemu-system-x86 package"),
+        "{err}"
+    );
+    assert_eq!(sha256_file(&out), before, "booting must not change the image");
 }

@@ -1,5 +1,6 @@
 //! The command line's own parts: drawing progress, printing reports, manual pages.
 
+pub mod boot;
 pub mod check;
 pub mod inspect;
 pub mod interrupt;

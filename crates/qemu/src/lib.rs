@@ -274,3 +274,29 @@ pub fn run(options: &Options, expect: Option<&regex_lite::Regex>, mut console: i
     let _ = child.wait();
     Ok(outcome)
 }
+
+/// Boots as `options` say with the serial console on this terminal (QEMU's stdin and
+/// stdout are ours) until QEMU exits or the time limit passes; returns QEMU's exit
+/// status, `None` when it was stopped at the limit.
+pub fn interactive(options: &Options) -> Result<Option<i32>, QemuError> {
+    let work = tempfile::tempdir().map_err(io("making a directory for the variable store"))?;
+    let mut qemu = command(options, work.path())?;
+    let _tpm = if options.tpm { Some(tpm(&mut qemu, options.arch, work.path())?) } else { None };
+    let (program, package) = program(options.arch);
+    let mut child = qemu.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => QemuError::Missing { what: program.into(), path: "PATH".into(), package },
+        _ => QemuError::Io { context: format!("starting {program}"), source: e },
+    })?;
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(io(format!("waiting for {program}")))? {
+            return Ok(status.code());
+        }
+        if started.elapsed() > options.timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(POLL);
+    }
+}
