@@ -148,16 +148,11 @@ fn boot(image: &Path, firmware: Firmware, disk: &str, dir: &Path) -> String {
 /// Secure Boot firmwares start from the store `secure-boot-vars.fd` in `dir`.
 fn boot_flags(firmware: Firmware, disk: &str, dir: &Path) -> Vec<std::ffi::OsString> {
     let vars = dir.join("secure-boot-vars.fd").into_os_string();
+    // The architecture is not given: ingot boot reads it from the image's EFI binaries.
     let flags: Vec<std::ffi::OsString> = match firmware {
-        Firmware::Uefi => vec!["--arch".into(), "x86_64".into()],
-        Firmware::Bios => vec!["--arch".into(), "x86_64".into(), "--bios".into()],
-        Firmware::Aavmf => vec!["--arch".into(), "arm64".into()],
-        Firmware::OvmfSecureBoot => {
-            vec!["--arch".into(), "x86_64".into(), "--secure-boot".into(), "--vars".into(), vars]
-        }
-        Firmware::AavmfSecureBoot => {
-            vec!["--arch".into(), "arm64".into(), "--secure-boot".into(), "--vars".into(), vars]
-        }
+        Firmware::Uefi | Firmware::Aavmf => vec![],
+        Firmware::Bios => vec!["--bios".into()],
+        Firmware::OvmfSecureBoot | Firmware::AavmfSecureBoot => vec!["--secure-boot".into(), "--vars".into(), vars],
     };
     let disk = if disk == "nvme" { Some("--nvme".into()) } else { None };
     flags.into_iter().chain(disk).collect()
