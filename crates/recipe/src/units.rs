@@ -28,24 +28,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number.checked_mul(1u64 << shift).ok_or_else(|| format!("{text:?} is too large (over 16 EiB)"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_size;
-
-    #[test]
-    fn units() {
-        assert_eq!(parse_size("1"), Ok(1));
-        assert_eq!(parse_size("1 B"), Ok(1));
-        assert_eq!(parse_size("3KiB"), Ok(3072));
-        assert_eq!(parse_size(" 2 GiB "), Ok(2 << 30));
-        assert_eq!(parse_size("1 TiB"), Ok(1 << 40));
-        assert!(parse_size("1.5 GiB").is_err());
-        assert!(parse_size("GiB").is_err());
-        assert!(parse_size("1 gb").is_err());
-        assert!(parse_size("99999999999 TiB").is_err());
-    }
-}
-
 /// Bytes in the largest binary unit that leaves at least 1, to two decimals at most:
 /// `"64 MiB"`, `"1.5 GiB"`, `"512 bytes"`.
 ///
@@ -63,4 +45,22 @@ pub fn format_size(n: u64) -> String {
         }
     }
     format!("{n} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_size("1"), Ok(1));
+        assert_eq!(parse_size("1 B"), Ok(1));
+        assert_eq!(parse_size("3KiB"), Ok(3072));
+        assert_eq!(parse_size(" 2 GiB "), Ok(2 << 30));
+        assert_eq!(parse_size("1 TiB"), Ok(1 << 40));
+        assert!(parse_size("1.5 GiB").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("1 gb").is_err());
+        assert!(parse_size("99999999999 TiB").is_err());
+    }
 }
