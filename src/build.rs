@@ -141,10 +141,7 @@ fn report(
         image: out.to_path_buf(),
         name: plan.name.clone(),
         disk_size: plan.disk_size,
-        table: match plan.table {
-            TableKind::Gpt => "gpt".into(),
-            TableKind::Mbr => "mbr".into(),
-        },
+        table: plan.table.name().into(),
         disk_id: match plan.table {
             TableKind::Gpt => plan.disk_guid.to_string(),
             TableKind::Mbr => format!("{:08x}", plan.disk_signature),
@@ -292,10 +289,7 @@ fn write_partition(
     let mut report = PartitionReport {
         number: part.number,
         label: part.spec.label.clone(),
-        kind: match part.kind() {
-            PartitionType::Gpt(g) => g.to_string(),
-            PartitionType::Mbr(b) => format!("0x{b:02x}"),
-        },
+        kind: part.kind().to_string(),
         guid: recipe.partuuid(part.number),
         offset: part.offset,
         size: part.size,

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::RegisterFlags;
-use ingot_recipe::{Filesystem, Recipe, SizeSpec, Source, TableKind};
+use ingot_recipe::{Filesystem, Recipe, SizeSpec, Source};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -86,39 +86,8 @@ pub struct BootPlan {
 /// Validates the recipe at `path` and resolves its plan.
 pub fn check(path: &Path) -> Result<Check> {
     let recipe = Recipe::load(path)?;
-    let plan = if needs_content(&recipe) { None } else { Some(recipe.layout(&[])?) };
-    let placed = |i: usize| plan.as_ref().map(|p| &p.partitions[i]);
-    let partitions = recipe
-        .partitions
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            let n = i + 1;
-            let (label, uuid) = match &spec.filesystem {
-                Filesystem::Ext4(e) => (Some(e.label.clone()), Some(recipe.ext4_uuid(n).to_string())),
-                Filesystem::Vfat(v) => (Some(v.label.clone()), Some(ingot_fat::volume_serial(recipe.vfat_serial(n)))),
-                Filesystem::None => (None, None),
-            };
-            CheckedPartition {
-                number: n,
-                label: spec.label.clone(),
-                kind: type_text(spec.kind),
-                type_name: spec.kind.name().map(String::from),
-                offset: placed(i).map(|p| p.offset),
-                size: placed(i).map(|p| p.size),
-                size_spec: match spec.size {
-                    SizeSpec::Bytes(b) => b.to_string(),
-                    SizeSpec::Fill => "fill".into(),
-                    SizeSpec::Auto => "auto".into(),
-                },
-                partuuid: recipe.partuuid(n),
-                filesystem: filesystem_name(&spec.filesystem).into(),
-                filesystem_label: label,
-                filesystem_uuid: uuid,
-                sources: spec.contents.iter().map(source_text).collect(),
-            }
-        })
-        .collect();
+    let (plan, known) = layout(&recipe)?;
+    let partitions = partitions(&recipe, &plan, known);
     let boot = match &recipe.boot {
         Some(b) => Some(boot_plan(&recipe, b)?),
         None => None,
@@ -135,15 +104,9 @@ pub fn check(path: &Path) -> Result<Check> {
     Ok(Check {
         recipe: path.to_path_buf(),
         name: recipe.name.clone(),
-        table: match recipe.table {
-            TableKind::Gpt => "gpt".into(),
-            TableKind::Mbr => "mbr".into(),
-        },
-        disk_size: plan.as_ref().map(|p| p.disk_size),
-        disk_id: match recipe.table {
-            TableKind::Gpt => recipe.disk_guid().to_string(),
-            TableKind::Mbr => format!("{:08x}", recipe.disk_signature()),
-        },
+        table: recipe.table.name().into(),
+        disk_size: matches!(recipe.size, SizeSpec::Bytes(_)).then_some(plan.disk_size),
+        disk_id: recipe.disk_id(),
         source_date_epoch: recipe.source_date_epoch,
         partitions,
         boot,
@@ -152,19 +115,61 @@ pub fn check(path: &Path) -> Result<Check> {
     })
 }
 
-/// Whether a size in the plan depends on the content (`auto`, or `fill` on an `auto` disk).
-fn needs_content(recipe: &Recipe) -> bool {
+/// The layout with every content-dependent size at its least (one sector), so that the
+/// placement rules the build applies (fixed starts, overlaps, the disk's size) are
+/// checked; and how many partitions, from the first, have a place that does not depend
+/// on the content (all of them when no size does).
+fn layout(recipe: &Recipe) -> Result<(ingot_recipe::Plan, usize)> {
+    let depends = |p: &ingot_recipe::PartitionSpec| {
+        p.size == SizeSpec::Auto || (p.size == SizeSpec::Fill && recipe.size == SizeSpec::Auto)
+    };
+    let least: Vec<Option<u64>> = recipe.partitions.iter().map(|p| depends(p).then_some(ingot_disk::SECTOR)).collect();
+    let plan = recipe.layout(&least)?;
+    let known = recipe.partitions.iter().position(depends).map_or(recipe.partitions.len(), |i| i + 1);
+    Ok((plan, known))
+}
+
+/// The partitions of `plan`: offsets and sizes where they do not depend on the content
+/// (the first `known` partitions are placed for good; later ones only by a fixed `start`).
+fn partitions(recipe: &Recipe, plan: &ingot_recipe::Plan, known: usize) -> Vec<CheckedPartition> {
     recipe
         .partitions
         .iter()
-        .any(|p| p.size == SizeSpec::Auto || (p.size == SizeSpec::Fill && recipe.size == SizeSpec::Auto))
-}
-
-fn type_text(kind: ingot_recipe::PartitionType) -> String {
-    match kind {
-        ingot_recipe::PartitionType::Gpt(g) => g.to_string(),
-        ingot_recipe::PartitionType::Mbr(b) => format!("0x{b:02x}"),
-    }
+        .enumerate()
+        .map(|(i, spec)| {
+            let (n, placed) = (i + 1, &plan.partitions[i]);
+            let (label, uuid) = match &spec.filesystem {
+                Filesystem::Ext4(e) => (Some(e.label.clone()), Some(recipe.ext4_uuid(n).to_string())),
+                Filesystem::Vfat(v) => {
+                    let label = if v.label == ingot_fat::NO_LABEL { String::new() } else { v.label.clone() };
+                    (Some(label), Some(ingot_fat::volume_serial(recipe.vfat_serial(n))))
+                }
+                Filesystem::None => (None, None),
+            };
+            CheckedPartition {
+                number: n,
+                label: spec.label.clone(),
+                kind: spec.kind.to_string(),
+                type_name: spec.kind.name().map(String::from),
+                offset: (i < known || spec.start.is_some()).then_some(placed.offset),
+                size: match spec.size {
+                    SizeSpec::Bytes(_) => Some(placed.size),
+                    SizeSpec::Fill if known == recipe.partitions.len() => Some(placed.size),
+                    _ => None,
+                },
+                size_spec: match spec.size {
+                    SizeSpec::Bytes(b) => b.to_string(),
+                    SizeSpec::Fill => "fill".into(),
+                    SizeSpec::Auto => "auto".into(),
+                },
+                partuuid: recipe.partuuid(n),
+                filesystem: filesystem_name(&spec.filesystem).into(),
+                filesystem_label: label,
+                filesystem_uuid: uuid,
+                sources: spec.contents.iter().map(source_text).collect(),
+            }
+        })
+        .collect()
 }
 
 fn filesystem_name(fs: &Filesystem) -> &'static str {

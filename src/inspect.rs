@@ -36,7 +36,8 @@ pub struct InspectedPartition {
     pub kind: String,
     /// The type's name as a recipe spells it (`esp`, `root-x86-64`, …), if it has one.
     pub type_name: Option<String>,
-    /// Partition GUID (GPT only).
+    /// The PARTUUID: the unique partition GUID (GPT), or the disk signature and the
+    /// partition number (MBR: `SSSSSSSS-PP`).
     pub guid: Option<String>,
     /// GPT partition name.
     pub label: Option<String>,
@@ -70,22 +71,30 @@ pub struct FilesystemInfo {
     pub units: u64,
     /// Free units (ext4 `s_free_blocks_count`; FAT free clusters).
     pub free_units: u64,
+    /// The filesystem's size in bytes: units × unit.
+    pub size: u64,
     /// Bytes in use: (units - free units) × unit.
     pub used: u64,
     /// Bytes free: free units × unit.
     pub free: u64,
 }
 
-/// The [`FilesystemInfo`] of the `filesystem` at `offset`, if it can be read.
+/// The [`FilesystemInfo`] of the `filesystem` at `offset`, if it can be read and its
+/// figures are possible (a damaged or hostile superblock may claim more than the
+/// partition holds: then there is none).
 fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Option<FilesystemInfo> {
-    let info = |label: String, uuid: String, unit: u64, units: u64, free_units: u64| FilesystemInfo {
-        label,
-        uuid,
-        unit,
-        units,
-        free_units,
-        used: units.saturating_sub(free_units) * unit,
-        free: free_units * unit,
+    let info = |label: String, uuid: String, unit: u64, units: u64, free_units: u64| {
+        let total = units.checked_mul(unit).filter(|&t| t <= size && free_units <= units)?;
+        Some(FilesystemInfo {
+            label,
+            uuid,
+            unit,
+            units,
+            free_units,
+            size: total,
+            used: (units - free_units) * unit,
+            free: free_units * unit,
+        })
     };
     match filesystem {
         "ext4" => {
@@ -93,17 +102,27 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
             file.read_exact_at(&mut sb, offset + 1024).ok()?;
             let s = ingot_ext4::summary(&sb)?;
             let uuid = uuid::Uuid::from_bytes(s.s_uuid).to_string();
-            Some(info(s.s_volume_name, uuid, s.block_size, s.s_blocks_count, s.s_free_blocks_count))
+            info(s.s_volume_name, uuid, s.block_size, s.s_blocks_count, s.s_free_blocks_count)
         }
         "vfat" => {
-            let read = || ingot_fat::summary(file, offset, size);
-            let s = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok()?.ok()?;
+            let s = quietly(|| ingot_fat::summary(file, offset, size))?.ok()?;
             let serial = ingot_fat::volume_serial(s.volume_id);
-            let label = if s.volume_label == "NO NAME" { String::new() } else { s.volume_label };
-            Some(info(label, serial, u64::from(s.cluster_size), s.total_clusters.into(), s.free_clusters.into()))
+            let label = if s.volume_label == ingot_fat::NO_LABEL { String::new() } else { s.volume_label };
+            info(label, serial, u64::from(s.cluster_size), s.total_clusters.into(), s.free_clusters.into())
         }
         _ => None,
     }
+}
+
+/// `read()`, or `None` if it panicked, without the panic's message: the FAT reader (the
+/// fatfs crate) may panic on a hostile volume's cluster numbers, which is a finding about
+/// that partition, not a crash to report. (inspect runs on one thread.)
+fn quietly<T>(read: impl FnOnce() -> T) -> Option<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok();
+    std::panic::set_hook(hook);
+    result
 }
 
 /// What the MBR's boot code area (its first 440 bytes) holds.
@@ -132,9 +151,8 @@ pub struct EfiBinary {
 /// reader (the fatfs crate) may panic on a hostile volume's cluster numbers; that is an
 /// error of this partition, not of the whole inspection.
 fn efi_binaries(file: &File, offset: u64, size: u64) -> Result<Vec<EfiBinary>> {
-    let read = || ingot_fat::files(file, offset, size, |_, head| head.starts_with(b"MZ"));
-    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
-        .map_err(|_| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))??;
+    let found = quietly(|| ingot_fat::files(file, offset, size, |_, head| head.starts_with(b"MZ")))
+        .ok_or_else(|| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))??;
     Ok(found
         .into_iter()
         .map(|(path, bytes)| EfiBinary {
@@ -154,15 +172,16 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let table = read_table(&file, size).with_context(|| format!("{}", path.display()))?;
     let mut partitions = Vec::new();
     for e in table.partitions() {
-        let (kind, type_name, guid, label, bootable) = match &table {
+        let (kind, guid, label, bootable) = match &table {
             Table::Gpt(t) => {
                 let p = &t.partitions[e.number - 1];
-                let name = PartitionType::Gpt(p.type_guid).name();
-                (p.type_guid.to_string(), name, Some(p.guid.to_string()), Some(p.name.clone()), None)
+                let kind = PartitionType::Gpt(p.type_guid);
+                (kind, Some(p.guid.to_string()), Some(p.name.clone()), None)
             }
             Table::Mbr(t) => {
                 let p = &t.partitions[e.number - 1];
-                (format!("0x{:02x}", p.kind), PartitionType::Mbr(p.kind).name(), None, None, Some(p.bootable))
+                let partuuid = ingot_disk::mbr::partuuid(t.disk_signature, e.number);
+                (PartitionType::Mbr(p.kind), Some(partuuid), None, Some(p.bootable))
             }
         };
         let (offset, size) = (e.first_lba * SECTOR, e.sectors * SECTOR);
@@ -179,8 +198,8 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             number: e.number,
             offset,
             size,
-            kind,
-            type_name: type_name.map(String::from),
+            kind: kind.to_string(),
+            type_name: kind.name().map(String::from),
             guid,
             label,
             bootable,

@@ -13,7 +13,7 @@ use cli::progress::terminal;
 
 /// Casts bootable disk images offline, without root.
 #[derive(Parser)]
-#[command(name = "ingot", version = env!("INGOT_VERSION"), about, long_about = None)]
+#[command(name = "ingot", version = env!("INGOT_VERSION"), about, long_about = None, disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

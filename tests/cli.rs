@@ -48,6 +48,7 @@ fn man_pages_render_without_warnings() {
     for want in ["ingot.1", "ingot-build.1", "ingot-publish.1", "ingot-keys.1", "ingot-man.1"] {
         assert!(pages.iter().any(|p| p == want), "{want} in {pages:?}");
     }
+    assert!(!pages.iter().any(|p| p == "ingot-help.1"), "no page for a help subcommand: {pages:?}");
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), pages.len(), "prints each page written");
     for page in &pages {
         let o = run(Command::new("man")
@@ -63,6 +64,10 @@ fn man_pages_render_without_warnings() {
     }
     let build = std::fs::read_to_string(dir.join("ingot-build.1")).unwrap();
     assert!(build.contains("no\\-digest") && build.contains("recipe"), "ingot-build.1 has build's options");
+    // The synopsis names the command as typed, and a subcommand has no --version.
+    assert!(build.contains("\\fBingot build\\fR") && !build.contains("\\-\\-version"), "{build}");
+    let root = std::fs::read_to_string(dir.join("ingot.1")).unwrap();
+    assert!(!root.contains("ingot\\-help"), "ingot.1 names no help page");
 }
 
 /// `text` without man's overstriking: a character followed by a backspace is dropped.
@@ -237,4 +242,39 @@ fn progress_is_drawn_on_a_terminal_and_never_with_json_or_a_pipe() {
     assert!(shown.contains("uploading") && shown.contains("blocks"), "{shown}");
     let shown = in_terminal(crate::util::aws::ingot_aws(&moto.endpoint()).arg("upload").arg(&out).arg("--json"));
     assert!(!shown.contains("uploading") && shown.contains("snapshot_id"), "{shown}");
+}
+
+/// `ingot check` applies the build's placement rules even when a size depends on the
+/// content: a fixed start overlapping the previous partition, and fixed sizes larger
+/// than the disk, are refused at their keys; the places that do not depend on the
+/// content are printed.
+#[test]
+fn check_refuses_what_the_build_would_refuse_before_measuring_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("tree")).unwrap();
+    let auto = "[[partition]]\ntype = \"linux\"\nsize = \"auto\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"tree\"\n";
+    let first =
+        "name = \"t\"\nsize = \"64 MiB\"\n[[partition]]\ntype = \"esp\"\nsize = \"8 MiB\"\nfilesystem = \"vfat\"\n";
+    for (text, want) in [
+        (
+            format!("{first}{}", auto.replace("size = \"auto\"\n", "size = \"auto\"\nstart = \"4 MiB\"\n")),
+            "partition[1].start",
+        ),
+        (format!("{}{auto}", first.replace("8 MiB", "80 MiB")), "size: the partitions need"),
+    ] {
+        let r = recipe(tmp.path(), &text);
+        let o = run(ingot().arg("check").arg(&r));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "want {want:?}: {err}");
+        let err = build_fails(&r, &tmp.path().join("t.raw"));
+        assert!(err.contains(want), "the build says the same: {err}");
+    }
+    let plan =
+        crate::util::aws::json(ingot().arg("check").arg(recipe(tmp.path(), &format!("{first}{auto}"))).arg("--json"));
+    let parts = &plan["partitions"];
+    assert_eq!(
+        (&plan["disk_size"], &parts[0]["size"], &parts[1]["offset"]),
+        (&(64u64 << 20).into(), &(8u64 << 20).into(), &(9u64 << 20).into())
+    );
+    assert!(parts[1]["size"].is_null(), "{plan}");
 }

@@ -112,3 +112,51 @@ fn inspect_agrees_with_sgdisk_fsck_fat_and_dumpe2fs() {
         assert!(text.contains(&want), "want {want:?} in\n{text}");
     }
 }
+
+/// An MBR image: the PARTUUIDs (signature-number), type names, the active flag and the
+/// sectors match the build's report and `sfdisk --json`.
+#[test]
+fn inspect_reads_an_mbr_disk_as_sfdisk_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("tree")).unwrap();
+    std::fs::write(tmp.path().join("tree/hello"), b"hello").unwrap();
+    let text = "name = \"m\"\nsize = \"64 MiB\"\ntable = \"mbr\"\n[[partition]]\ntype = \"esp\"\nsize = \"16 MiB\"\nfilesystem = \"vfat\"\nbootable = true\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n[[partition.contents]]\ndir = \"tree\"\n";
+    let out = tmp.path().join("m.raw");
+    let report = build_checked(&recipe(tmp.path(), text), &out);
+    let i = crate::util::aws::json(ingot().arg("inspect").arg(&out).arg("--json"));
+    let o = run(Command::new("sfdisk").arg("--json").arg(&out));
+    let table: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = table["partitiontable"]["partitions"].as_array().unwrap();
+    for (n, (p, row)) in i["partitions"].as_array().unwrap().iter().zip(rows).enumerate() {
+        assert_eq!(p["guid"], report["partitions"][n]["guid"], "PARTUUID");
+        assert_eq!(p["offset"].as_u64(), row["start"].as_u64().map(|s| s * 512));
+        assert_eq!(p["size"].as_u64(), row["size"].as_u64().map(|s| s * 512));
+        assert_eq!(p["type"].as_str().unwrap(), format!("0x{}", row["type"].as_str().unwrap()));
+        assert_eq!(p["bootable"].as_bool(), Some(row["bootable"].as_bool().unwrap_or(false)));
+        assert_eq!(p["type_name"], ["esp", "linux"][n]);
+    }
+    assert_eq!(
+        i["disk_id"].as_str().unwrap(),
+        table["partitiontable"]["id"].as_str().unwrap().trim_start_matches("0x")
+    );
+}
+
+/// A superblock that claims more than its partition holds (a hostile or damaged image)
+/// is reported without figures, not a crash.
+#[test]
+fn inspect_survives_a_superblock_claiming_too_much() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("hello.raw");
+    let report = build(&repo().join("recipes/hello.toml"), &out);
+    let root = report["partitions"][1]["offset"].as_u64().unwrap() + 1024;
+    let f = std::fs::OpenOptions::new().write(true).open(&out).unwrap();
+    f.write_all_at(&[6, 0, 0, 0], root + 0x18).unwrap(); // s_log_block_size: 64 KiB
+    f.write_all_at(&[0xff; 4], root + 0x150).unwrap(); // s_blocks_count_hi
+    f.write_all_at(&[0x80, 0, 0, 0], root + 0x60).unwrap(); // INCOMPAT_64BIT
+    let i = crate::util::aws::json(ingot().arg("inspect").arg(&out).arg("--json"));
+    let p = &i["partitions"][1];
+    assert!(p["filesystem"] == "ext4" && p["filesystem_info"].is_null(), "{p}");
+    let o = run(ingot().arg("inspect").arg(&out));
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ext4 (not readable)"));
+}

@@ -34,7 +34,7 @@ pub fn lines(image: &Path, i: &Inspection) -> String {
                     f.uuid,
                     format_size(f.used),
                     format_size(f.free),
-                    format_size(f.units * f.unit)
+                    format_size(f.size)
                 );
             }
             (Some(fs), None) => out += &format!("\n      {fs} (not readable)"),

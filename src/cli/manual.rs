@@ -11,7 +11,8 @@ pub fn write(ingot: clap::Command, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut pages = vec![page(&ingot, "ingot", dir)?];
     for sub in ingot.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = format!("ingot-{}", sub.get_name());
-        let sub = sub.clone().name(name.clone()).version(ingot.get_version().unwrap_or_default().to_string());
+        // The page is ingot-NAME(1); its synopsis names the command as it is typed.
+        let sub = sub.clone().name(name.clone()).bin_name(format!("ingot {}", sub.get_name()));
         pages.push(page(&sub, &name, dir)?);
     }
     Ok(pages)

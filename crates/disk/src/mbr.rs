@@ -12,6 +12,16 @@ pub const LINUX: u8 = 0x83;
 /// MBR type byte of Linux swap.
 pub const LINUX_SWAP: u8 = 0x82;
 
+/// The PARTUUID the kernel knows MBR partition `number` (1-based) of a disk with
+/// `signature` by: `SSSSSSSS-PP`.
+///
+/// ```
+/// assert_eq!(ingot_disk::mbr::partuuid(0xde93da23, 1), "de93da23-01");
+/// ```
+pub fn partuuid(signature: u32, number: usize) -> String {
+    format!("{signature:08x}-{number:02x}")
+}
+
 /// One primary partition of an MBR.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {

@@ -157,6 +157,7 @@ pub struct Summary {
 /// assert_eq!((s.s_blocks_count, s.block_size), (1000, 4096));
 /// ```
 pub fn summary(sb: &[u8]) -> Option<Summary> {
+    let sb = sb.get(..1024)?;
     let u32_at = |at: usize| Some(u32::from_le_bytes(sb.get(at..at + 4)?.try_into().ok()?));
     if sb.get(0x38..0x3A)? != 0xEF53u16.to_le_bytes() {
         return None;

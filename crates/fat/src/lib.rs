@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, Write};
 
 pub use layout::estimate_size;
-pub use read::{files, summary, volume_serial, Summary};
+pub use read::{files, summary, volume_serial, Summary, NO_LABEL};
 
 /// How to format the volume.
 #[derive(Clone, Debug)]

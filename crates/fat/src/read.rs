@@ -132,6 +132,10 @@ pub struct Summary {
     pub free_clusters: u32,
 }
 
+/// The label of a FAT volume without one (`BS_VolLab` as mkfs.fat writes it); blkid and
+/// `ingot inspect` report it as no label.
+pub const NO_LABEL: &str = "NO NAME";
+
 /// A volume serial (`BS_VolID`) as `blkid` and `ingot inspect` print it: `XXXX-XXXX`.
 ///
 /// ```

@@ -77,7 +77,7 @@ pub(crate) fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> R
     let vlabel = match label_value {
         Some(l) => l.get_ref().clone(),
         None if label.is_ascii() && !label.is_empty() && label.len() <= 11 => label.to_ascii_uppercase(),
-        None => "NO NAME".to_owned(),
+        None => ingot_fat::NO_LABEL.to_owned(),
     };
     if vlabel.len() > 11 || !vlabel.bytes().all(|b| (0x20..0x7f).contains(&b) && !b"\"*+,./:;<=>?[\\]|".contains(&b)) {
         let at = label_value.map_or(0, |l| l.span().start);

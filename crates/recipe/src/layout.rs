@@ -60,7 +60,7 @@ impl Recipe {
     pub fn partuuid(&self, number: usize) -> String {
         match self.table {
             TableKind::Gpt => self.partition_guid(number).to_string(),
-            TableKind::Mbr => format!("{:08x}-{number:02x}", self.disk_signature()),
+            TableKind::Mbr => ingot_disk::mbr::partuuid(self.disk_signature(), number),
         }
     }
 
@@ -103,6 +103,15 @@ impl Recipe {
             serial: self.vfat_serial(number),
             fat: v.fat,
             time: self.source_date_epoch,
+        }
+    }
+
+    /// The disk's identifier as reports print it: the GPT disk GUID, or the MBR disk
+    /// signature as 8 hex digits.
+    pub fn disk_id(&self) -> String {
+        match self.table {
+            TableKind::Gpt => self.disk_guid().to_string(),
+            TableKind::Mbr => format!("{:08x}", self.disk_signature()),
         }
     }
 

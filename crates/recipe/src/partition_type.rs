@@ -27,6 +27,16 @@ pub const PARTITION_TYPES: [(&str, Option<Uuid>, Option<u8>); 7] = [
     ("swap", Some(gpt::LINUX_SWAP), Some(mbr::LINUX_SWAP)),
 ];
 
+/// The type as tables and reports write it: the GUID, or `0xNN`.
+impl std::fmt::Display for PartitionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartitionType::Gpt(g) => write!(f, "{g}"),
+            PartitionType::Mbr(b) => write!(f, "0x{b:02x}"),
+        }
+    }
+}
+
 impl PartitionType {
     /// The name a recipe spells this type by, if it has one.
     ///

@@ -54,6 +54,16 @@ pub enum TableKind {
     Mbr,
 }
 
+impl TableKind {
+    /// The name the recipe's `table` and the reports give it: `gpt` or `mbr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Gpt => "gpt",
+            TableKind::Mbr => "mbr",
+        }
+    }
+}
+
 /// One source of a partition's content (`[[partition.contents]]`), in layering order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
