@@ -97,8 +97,7 @@ pub(crate) fn build_recipe(
     let mut report = report(&plan, &out, hashed.data_bytes, zeroed, reports);
     report.uefi_data = uefi_data;
     (report.digest, report.blocks, report.sha256) = (hashed.digest, hashed.blocks, hashed.sha256);
-    report.uefi_data_sha256 =
-        report.uefi_data.as_deref().map(|t| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes())));
+    report.uefi_data_sha256 = report.uefi_data.as_deref().map(crate::secure_boot::store_sha256);
     persist(temp, &out, &report)?;
     progress.finish();
     Ok(report)

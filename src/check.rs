@@ -111,7 +111,7 @@ pub fn check(path: &Path) -> Result<Check> {
         partitions,
         boot,
         ami,
-        uefi_data_sha256: uefi_data.map(|t| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes()))),
+        uefi_data_sha256: uefi_data.as_deref().map(crate::secure_boot::store_sha256),
     })
 }
 
@@ -163,21 +163,13 @@ fn partitions(recipe: &Recipe, plan: &ingot_recipe::Plan, known: usize) -> Vec<C
                     SizeSpec::Auto => "auto".into(),
                 },
                 partuuid: recipe.partuuid(n),
-                filesystem: filesystem_name(&spec.filesystem).into(),
+                filesystem: spec.filesystem.name().into(),
                 filesystem_label: label,
                 filesystem_uuid: uuid,
                 sources: spec.contents.iter().map(source_text).collect(),
             }
         })
         .collect()
-}
-
-fn filesystem_name(fs: &Filesystem) -> &'static str {
-    match fs {
-        Filesystem::Ext4(_) => "ext4",
-        Filesystem::Vfat(_) => "vfat",
-        Filesystem::None => "none",
-    }
 }
 
 fn source_text(s: &Source) -> String {

@@ -14,6 +14,11 @@ pub fn uefi_data(recipe: &Recipe) -> Result<Option<String>> {
     uefi_data_dated(recipe, recipe.source_date_epoch)
 }
 
+/// The SHA-256 of a store's text, lowercase hex: the `uefi_data_sha256` reports give.
+pub fn store_sha256(text: &str) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()))
+}
+
 /// [`uefi_data`] with the variables dated `epoch`.
 fn uefi_data_dated(recipe: &Recipe, epoch: i64) -> Result<Option<String>> {
     let Some(sb) = &recipe.secure_boot else { return Ok(None) };

@@ -17,6 +17,17 @@ pub enum Filesystem {
     Ext4(Ext4),
 }
 
+impl Filesystem {
+    /// The name the recipe's `filesystem` and the reports give it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Filesystem::None => "none",
+            Filesystem::Vfat(_) => "vfat",
+            Filesystem::Ext4(_) => "ext4",
+        }
+    }
+}
+
 /// ext4 options (`[partition.ext4]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ext4 {
