@@ -106,6 +106,124 @@ pub fn encode(variables: &[Variable]) -> Result<String, flate2::CompressError> {
     Ok(base64::engine::general_purpose::STANDARD.encode(blob))
 }
 
+/// Why a store's text could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not base64.
+    #[error("not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The magic, the CRC-32C or the version is not the store's.
+    #[error("not an EC2 UEFI variable store ({0})")]
+    Header(&'static str),
+    /// The zlib stream is damaged.
+    #[error("its zlib stream is damaged: {0}")]
+    Stream(String),
+    /// The records end early or hold impossible lengths.
+    #[error("its variable records are damaged ({0})")]
+    Records(&'static str),
+}
+
+/// The most bytes a store's records may inflate to: EC2 takes at most 64,000 characters of
+/// base64 (48,000 bytes), and signature lists barely compress; 16 MiB leaves room for any
+/// real store and stops a zlib bomb.
+const MAX_RECORDS: usize = 16 << 20;
+
+/// The variables of a store's text (what [`encode`] writes, and python-uefivars `-o aws`).
+///
+/// ```
+/// use ingot_boot::aws_uefi_data::{decode, encode, secure_boot};
+/// let vars = secure_boot(vec![1; 40], vec![2; 40], vec![3; 40], None, 1_700_000_000);
+/// assert_eq!(decode(&encode(&vars).unwrap()).unwrap(), vars);
+/// ```
+pub fn decode(text: &str) -> Result<Vec<Variable>, DecodeError> {
+    let blob = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
+    if blob.len() < 16 || &blob[..8] != MAGIC {
+        return Err(DecodeError::Header("no AMZNUEFI magic"));
+    }
+    if blob[8..12] != crc32c::crc32c(&blob[12..]).to_le_bytes() {
+        return Err(DecodeError::Header("CRC-32C mismatch"));
+    }
+    if blob[12..16] != VERSION.to_le_bytes() {
+        return Err(DecodeError::Header("unknown version"));
+    }
+    parse_records(&inflate(&blob[16..])?)
+}
+
+/// The zlib stream's content, with the dictionary it names.
+fn inflate(stream: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let damaged = |e: flate2::DecompressError| DecodeError::Stream(e.to_string());
+    let mut z = flate2::Decompress::new(true);
+    let mut out = Vec::new();
+    loop {
+        out.reserve(64 * 1024);
+        let rest = &stream[(z.total_in() as usize).min(stream.len())..];
+        let status = match z.decompress_vec(rest, &mut out, flate2::FlushDecompress::Finish) {
+            Err(e) if e.needs_dictionary().is_some() => {
+                z.set_dictionary(DICTIONARY).map_err(damaged)?;
+                continue;
+            }
+            status => status.map_err(damaged)?,
+        };
+        if out.len() > MAX_RECORDS {
+            return Err(DecodeError::Stream(format!("inflates to more than {MAX_RECORDS} bytes")));
+        }
+        match status {
+            flate2::Status::StreamEnd => return Ok(out),
+            _ if rest.is_empty() && out.len() < out.capacity() => {
+                return Err(DecodeError::Stream("it ends early".into()))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The variables of the uncompressed records (the inverse of [`records`]).
+fn parse_records(mut b: &[u8]) -> Result<Vec<Variable>, DecodeError> {
+    fn take<'a>(b: &mut &'a [u8], n: u64) -> Result<&'a [u8], DecodeError> {
+        let n =
+            usize::try_from(n).ok().filter(|&n| n <= b.len()).ok_or(DecodeError::Records("a length past the end"))?;
+        let (head, rest) = b.split_at(n);
+        *b = rest;
+        Ok(head)
+    }
+    fn u64_of(b: &mut &[u8]) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(take(b, 8)?.try_into().unwrap_or_default()))
+    }
+    let count = u64_of(&mut b)?;
+    let mut variables = Vec::new();
+    for _ in 0..count {
+        let n = u64_of(&mut b)?;
+        let name =
+            String::from_utf8(take(&mut b, n)?.to_vec()).map_err(|_| DecodeError::Records("a name not UTF-8"))?;
+        let n = u64_of(&mut b)?;
+        let data = take(&mut b, n)?.to_vec();
+        let guid = Uuid::from_slice_le(take(&mut b, 16)?).map_err(|_| DecodeError::Records("a GUID"))?;
+        let attributes = u32::from_le_bytes(take(&mut b, 4)?.try_into().unwrap_or_default());
+        let mut time = 0;
+        if attributes & TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0 {
+            time = seconds_of(take(&mut b, 16)?).ok_or(DecodeError::Records("an impossible EFI_TIME"))?;
+            let n = u64_of(&mut b)?;
+            take(&mut b, n)?;
+        }
+        variables.push(Variable { name, guid, attributes, time, data });
+    }
+    if !b.is_empty() {
+        return Err(DecodeError::Records("bytes after the last variable"));
+    }
+    Ok(variables)
+}
+
+/// The seconds since 1970 of an `EFI_TIME` (the inverse of [`efi_time`]).
+pub(crate) fn seconds_of(t: &[u8]) -> Option<i64> {
+    let year = i64::from(u16::from_le_bytes([t[0], t[1]]));
+    let (month, day, hour, minute, second) = (t[2], t[3], t[4], t[5], t[6]);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = ingot_recipe::days_from_civil(year, month, day);
+    Some(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
+}
+
 /// The Secure Boot store: PK, KEK, db and (when given) dbx, each a series of EFI
 /// signature lists, time-based authenticated at `time`, in python-uefivars' order.
 pub fn secure_boot(pk: Vec<u8>, kek: Vec<u8>, db: Vec<u8>, dbx: Option<Vec<u8>>, time: i64) -> Vec<Variable> {

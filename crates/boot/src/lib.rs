@@ -52,6 +52,7 @@ mod grub;
 pub mod keys;
 pub mod pe;
 mod uki;
+pub mod variable_store;
 
 pub use arch::architecture;
 pub use error::BootError;

@@ -178,6 +178,23 @@ pub fn civil_date(t: i64) -> (i64, u8, u8) {
     (yoe + era * 400 + i64::from(m <= 2), m as u8, d as u8)
 }
 
+/// The days since 1970-01-01 of a proleptic Gregorian date (the inverse of
+/// [`civil_date`], in days).
+///
+/// ```
+/// assert_eq!(ingot_recipe::days_from_civil(2000, 3, 1), 11_017);
+/// assert_eq!(ingot_recipe::civil_date(11_017 * 86_400), (2000, 3, 1));
+/// ```
+pub fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    let y = year - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The value of `key` among `all` (by EC2 name), or `default` when absent.
 fn one_of<T: Copy>(
     loc: &Locator,

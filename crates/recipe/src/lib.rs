@@ -35,7 +35,7 @@ mod seed;
 mod units;
 mod validate;
 
-pub use ami::{civil_date, Ami, BootMode, VolumeType};
+pub use ami::{civil_date, days_from_civil, Ami, BootMode, VolumeType};
 pub use boot::{Arch, Boot, CoreLocation, UefiLoader};
 pub use caps::capability_xattr;
 pub use error::RecipeError;
