@@ -230,7 +230,7 @@ fn core_area(plan: &Plan, location: CoreLocation) -> ingot_boot::CoreArea {
 }
 
 fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result<()> {
-    let json_path = PathBuf::from(format!("{}.json", out.display()));
+    let json_path = Report::path_of(out);
     let dir = json_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut json = tempfile::Builder::new().prefix(".ingot-report.").tempfile_in(dir)?;
     let _json = crate::cleanup::track(json.path());

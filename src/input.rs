@@ -37,7 +37,7 @@ impl ImageInput {
     /// out, the first with a warning.
     pub fn open(path: &Path, progress: &Progress) -> Result<ImageInput> {
         let size = std::fs::metadata(path).with_context(|| format!("{}: cannot read the image", path.display()))?.len();
-        let json = PathBuf::from(format!("{}.json", path.display()));
+        let json = Report::path_of(path);
         let report: Option<Report> = match std::fs::read(&json) {
             Ok(bytes) => Some(
                 serde_json::from_slice(&bytes)

@@ -47,6 +47,20 @@ pub struct Report {
     pub blocks: BTreeMap<u64, String>,
 }
 
+impl Report {
+    /// Where the report of the image at `image` is: `IMAGE.json` beside it.
+    ///
+    /// ```
+    /// let json = ingot::Report::path_of("out/hello.raw".as_ref());
+    /// assert_eq!(json, std::path::Path::new("out/hello.raw.json"));
+    /// ```
+    pub fn path_of(image: &std::path::Path) -> PathBuf {
+        let mut name = image.as_os_str().to_owned();
+        name.push(".json");
+        PathBuf::from(name)
+    }
+}
+
 /// One partition of a [`Report`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PartitionReport {

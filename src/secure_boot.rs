@@ -60,7 +60,7 @@ pub fn check_built(
     spec: &mut ingot_aws::AmiSpec,
 ) -> Result<()> {
     let Some(report) = report else { return Ok(()) };
-    let json = format!("{}.json", image.display());
+    let json = crate::Report::path_of(image).display().to_string();
     match (&report.uefi_data, &recipe.secure_boot) {
         (None, None) => Ok(()),
         (None, Some(_)) => bail!(
@@ -84,4 +84,35 @@ pub fn check_built(
             Ok(())
         }
     }
+}
+
+/// The variable store `image` was built with (its report's `uefi_data`), written into a
+/// copy of the firmware's store `template` (an edk2 flash file, `ingot_qemu::files`):
+/// what `ingot boot --secure-boot` starts the firmware from, so the image boots with the
+/// keys its AMI will have.
+pub fn firmware_store(image: &std::path::Path, template: &std::path::Path) -> Result<Vec<u8>> {
+    let json = crate::Report::path_of(image);
+    let bytes = match std::fs::read(&json) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{}: no build report beside the image, so no variable store to boot with: boot the image `ingot build` wrote with its report, or give --vars",
+            json.display()
+        ),
+        other => other.with_context(|| format!("{}", json.display()))?,
+    };
+    let report: crate::Report =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not an ingot build report", json.display()))?;
+    let Some(text) = report.uefi_data else {
+        bail!(
+            "{}: the image was built without [secure_boot], so it has no keys for Secure Boot: add [secure_boot] to the recipe (docs/secure-boot.md), or give --vars",
+            json.display()
+        )
+    };
+    let variables = aws_uefi_data::decode(&text)
+        .map_err(|e| crate::Error::invalid(format!("{}: uefi_data is {e}", json.display())))?;
+    let flash =
+        std::fs::read(template).with_context(|| format!("{}: the firmware's variable store", template.display()))?;
+    let store = ingot_boot::variable_store::replace(&flash, ingot_boot::variable_store::SECURE_BOOT_KEYS, &variables);
+    store.map_err(|e| {
+        crate::Error::invalid(format!("{}: writing {}'s keys into it: {e}", template.display(), json.display()))
+    })
 }
