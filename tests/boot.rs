@@ -144,15 +144,21 @@ fn boot(image: &Path, firmware: Firmware, disk: &str, dir: &Path) -> String {
     boot_until(image, firmware, disk, dir, "INGOT-BOOT-OK", Duration::from_secs(300))
 }
 
-/// `ingot boot`'s flags for `firmware` and `disk` ("nvme" or "virtio-blk-pci"); the
-/// Secure Boot firmwares start from the store `secure-boot-vars.fd` in `dir`.
+/// `ingot boot`'s flags for `firmware` and `disk` ("nvme" or "virtio-blk-pci"). The
+/// Secure Boot firmwares start from the store `secure-boot-vars.fd` in `dir` when that
+/// exists (made by independent tools, to refuse images with other keys), else from the
+/// store the build wrote (IMAGE.json's uefi_data, which `ingot boot` writes into the
+/// firmware's own flash).
 fn boot_flags(firmware: Firmware, disk: &str, dir: &Path) -> Vec<std::ffi::OsString> {
-    let vars = dir.join("secure-boot-vars.fd").into_os_string();
+    let vars = dir.join("secure-boot-vars.fd");
+    let vars = vars.is_file().then(|| ["--vars".into(), vars.into_os_string()]);
     // The architecture is not given: ingot boot reads it from the image's EFI binaries.
     let flags: Vec<std::ffi::OsString> = match firmware {
         Firmware::Uefi | Firmware::Aavmf => vec![],
         Firmware::Bios => vec!["--bios".into()],
-        Firmware::OvmfSecureBoot | Firmware::AavmfSecureBoot => vec!["--secure-boot".into(), "--vars".into(), vars],
+        Firmware::OvmfSecureBoot | Firmware::AavmfSecureBoot => {
+            std::iter::once("--secure-boot".into()).chain(vars.into_iter().flatten()).collect()
+        }
     };
     let disk = if disk == "nvme" { Some("--nvme".into()) } else { None };
     flags.into_iter().chain(disk).collect()
@@ -182,11 +188,14 @@ pub(crate) fn boot_log(
     marker: &str,
     limit: Duration,
 ) -> (String, Vec<String>) {
-    let o = run(ingot()
-        .arg("boot")
-        .arg(image)
-        .args(boot_flags(firmware, disk, dir))
-        .args(["--expect", marker, "--timeout", &limit.as_secs().to_string()]));
+    let o = run(ingot().arg("boot").arg(image).args(boot_flags(firmware, disk, dir)).args([
+        "--accel",
+        "tcg",
+        "--expect",
+        marker,
+        "--timeout",
+        &limit.as_secs().to_string(),
+    ]));
     let lines: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect();
     let at = lines.iter().position(|l| l.contains(marker));
     match (o.status.code(), at) {
@@ -442,19 +451,29 @@ fn ingot_boot_exits_1_on_a_panic_124_on_timeout_and_names_a_missing_qemu() {
     let out = tmp.path().join("noinit.raw");
     build_checked(&recipe(tmp.path(), &text), &out);
     let before = sha256_file(&out);
-    let boot = |args: &[&str]| run(ingot().arg("boot").arg(&out).args(args));
+    let boot = |args: &[&str]| run(ingot().arg("boot").arg(&out).args(["--accel", "tcg"]).args(args));
     let o = boot(&["--nvme", "--expect", "INGOT-BOOT-OK", "--timeout", "300"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("the kernel panicked: ") && err.contains("Kernel panic"), "{err}");
     let o = boot(&["--nvme", "--expect", "NEVER-PRINTED", "--timeout", "5"]);
     assert_eq!(o.status.code(), Some(124), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no line matched \"NEVER-PRINTED\" within 5 s"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stopped after 5 s before a line matched \"NEVER-PRINTED\""));
     let o = run(ingot().env("PATH", "/nonexistent").arg("boot").arg(&out).args(["--expect", "x"]));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("qemu-system-x86_64 not found") && err.contains("Debian's qemu-system-x86 package"),
+        !o.status.success()
+            && err.contains("qemu-system-x86_64 not found")
+            && err.contains("Debian's qemu-system-x86 package"),
         "{err}"
     );
+    // Secure Boot needs keys: this image's report has no store.
+    let o = boot(&["--secure-boot", "--expect", "x"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("noinit.raw.json: the image was built without [secure_boot]"), "{err}");
+    // Secure Boot needs keys: this image's report has no store.
+    let o = boot(&["--secure-boot", "--expect", "x"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("noinit.raw.json: the image was built without [secure_boot]"), "{err}");
     assert_eq!(sha256_file(&out), before, "booting must not change the image");
 }

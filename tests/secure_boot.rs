@@ -247,6 +247,69 @@ fn the_variable_store_reads_back_with_uefivars_with_and_without_dbx() {
     assert_eq!(sha256_file(&dbx), sha256_file(&image), "dbx changes the store, not the image");
 }
 
+/// The flash `ingot boot --secure-boot` starts the firmware from holds the build's store,
+/// as virt-firmware's `virt-fw-vars` and AWS's `uefivars` read it: in OVMF's empty store,
+/// exactly PK, KEK, db (and dbx); in AAVMF's (Debian's store with Microsoft's keys), the
+/// same keys (Microsoft's dbx gone when the recipe has none) beside the firmware's other
+/// variables, unchanged.
+#[test]
+fn ingot_boot_writes_the_build_store_into_ovmf_and_aavmf_flash() {
+    let (tmp, image, report) = signed_image("uki", "amd64");
+    let text = std::fs::read_to_string(tmp.path().join("recipe.toml")).unwrap();
+    let (dbx_image, _) = with_dbx(tmp.path(), &text, &image, &report);
+    let read = |flash: &[u8], name: &str| -> Vec<serde_json::Value> {
+        let (fd, json) = (tmp.path().join(format!("{name}.fd")), tmp.path().join(format!("{name}.json")));
+        std::fs::write(&fd, flash).unwrap();
+        virt_fw_vars(&["-i", &fd.to_string_lossy(), "--output-json", &json.to_string_lossy()]);
+        let dump: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        dump["variables"].as_array().unwrap().clone()
+    };
+    let esl = |name: &str| {
+        let file = if name == "dbx" { "dbx.esl".to_string() } else { format!("keys/{name}.esl") };
+        hex(&std::fs::read(tmp.path().join(file)).unwrap())
+    };
+    let keys = |vars: &[serde_json::Value]| -> Vec<(String, String)> {
+        let names = ["PK", "KEK", "db", "dbx", "dbt", "dbr"];
+        let of =
+            |v: &serde_json::Value| (v["name"].as_str().unwrap().to_string(), v["data"].as_str().unwrap().to_string());
+        vars.iter().filter(|v| names.contains(&v["name"].as_str().unwrap())).map(of).collect()
+    };
+    let want = |names: &[&str]| -> Vec<(String, String)> { names.iter().map(|n| (n.to_string(), esl(n))).collect() };
+    let ovmf = ingot::secure_boot::firmware_store(&image, "/usr/share/OVMF/OVMF_VARS_4M.fd".as_ref()).unwrap();
+    assert_eq!(ovmf.len(), 540_672);
+    let vars = read(&ovmf, "ovmf");
+    assert_eq!(keys(&vars), want(&["PK", "KEK", "db"]));
+    assert!(vars.iter().all(|v| v["attr"] == 39), "NV, BS, RT, time-based authenticated: {vars:?}");
+    let fd = tmp.path().join("ovmf.fd").to_string_lossy().into_owned();
+    let by_aws: Vec<String> =
+        serde_json::from_str::<serde_json::Value>(&uefivars(&["-i", "edk2", "-I", &fd, "-o", "json"])).unwrap()
+            ["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .collect();
+    assert_eq!(by_aws, ["PK", "KEK", "db"], "uefivars reads the same store");
+
+    let template = "/usr/share/AAVMF/AAVMF_VARS.ms.fd";
+    let before = read(&std::fs::read(template).unwrap(), "ms");
+    for (image, names) in [(&image, &["PK", "KEK", "db"][..]), (&dbx_image, &["PK", "KEK", "db", "dbx"][..])] {
+        let aavmf = ingot::secure_boot::firmware_store(image, template.as_ref()).unwrap();
+        let vars = read(&aavmf, "aavmf");
+        assert_eq!(keys(&vars), want(names));
+        let others = |vars: &[serde_json::Value]| -> Vec<serde_json::Value> {
+            vars.iter().filter(|v| !keys(std::slice::from_ref(v)).iter().any(|_| true)).cloned().collect()
+        };
+        assert_eq!(others(&vars), others(&before), "the firmware's other variables stay as they were");
+    }
+    let err = ingot::secure_boot::firmware_store(&image, "/usr/share/AAVMF/AAVMF_VARS.fd".as_ref()).unwrap_err();
+    assert!(
+        err.to_string().contains("AAVMF_VARS.fd: writing")
+            && err.to_string().contains("not a formatted edk2 variable store"),
+        "{err}"
+    );
+}
+
 /// The recipe `text` (with `[secure_boot]` last) built in `dir` with a dbx that forbids
 /// the signed UKI of `image`: its Authenticode hash as efitools' hash-to-efi-sig-list
 /// computes it, in `dir/dbx.esl`. Returns the new image and report.
@@ -347,10 +410,13 @@ fn secure_boot_chain(loader: &str, arch: &str) -> (tempfile::TempDir, std::path:
         "arm64" => (Firmware::AavmfSecureBoot, "/EFI/BOOT/BOOTAA64.EFI"),
         _ => (Firmware::OvmfSecureBoot, "/EFI/BOOT/BOOTX64.EFI"),
     };
-    firmware_store(tmp.path(), &report, firmware);
+    // The store the build wrote, as `ingot boot --secure-boot` writes it into the firmware's flash.
     let want = firmware.marker(&guest_files(tmp.path()));
     let line = crate::boot::boot_until(&image, firmware, "nvme", tmp.path(), "INGOT-BOOT-OK", Duration::from_secs(300));
     assert_eq!(line, want);
+    // The refused images have no report (or another's): they boot with this store, made
+    // from the same uefi_data by independent tools.
+    firmware_store(tmp.path(), &report, firmware);
 
     let kernel = if loader == "uki" { uki } else { "/ingot/linux" };
     refused(&tampered(&image, &report, kernel), firmware, tmp.path());
@@ -373,8 +439,9 @@ fn x86_64_uki_boots_under_ovmf_secure_boot_and_a_changed_foreign_unsigned_or_for
     let unsigned = tmp.path().join("unsigned.raw");
     build_checked(&recipe(tmp.path(), &text[..text.find("[secure_boot]").unwrap()]), &unsigned);
     refused(&unsigned, Firmware::OvmfSecureBoot, tmp.path());
-    let (forbidden, report) = with_dbx(tmp.path(), &text, &image, &report);
-    firmware_store(tmp.path(), &report, Firmware::OvmfSecureBoot);
+    // The image built with the dbx boots with the store its report holds (ingot's flash).
+    let (forbidden, _) = with_dbx(tmp.path(), &text, &image, &report);
+    std::fs::remove_file(tmp.path().join("secure-boot-vars.fd")).unwrap();
     refused(&forbidden, Firmware::OvmfSecureBoot, tmp.path());
 }
 

@@ -2,7 +2,7 @@
 //! terminal; with `--expect`, an exit status scripts can use.
 
 use anyhow::{bail, Context, Result};
-use ingot_qemu::{Arch, Disk, Firmware, Options, Outcome};
+use ingot_qemu::{Accel, Arch, Disk, Firmware, Options, Outcome};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,11 +24,12 @@ pub struct BootFlags {
     /// Attach the disk on NVMe (as Nitro instances do) instead of virtio-blk.
     #[arg(long)]
     pub nvme: bool,
-    /// UEFI enforcing Secure Boot with the keys in --vars (OVMF's Secure Boot build, or AAVMF).
-    #[arg(long, requires = "vars")]
+    /// UEFI enforcing Secure Boot (OVMF's Secure Boot build, or AAVMF) with the keys the
+    /// build wrote into IMAGE.json (its uefi_data), or those in --vars.
+    #[arg(long)]
     pub secure_boot: bool,
-    /// A UEFI variable store to start from (copied; the file is not changed), e.g. one
-    /// `uefivars -i aws -o edk2` made from the build's uefi_data (docs/secure-boot.md).
+    /// A UEFI variable store (edk2 flash) to start the firmware from instead (copied; the
+    /// file is not changed).
     #[arg(long)]
     pub vars: Option<PathBuf>,
     /// Attach a TPM 2.0 emulated by swtpm.
@@ -44,6 +45,10 @@ pub struct BootFlags {
     /// panic or when QEMU exits first; 124 on timeout.
     #[arg(long)]
     pub expect: Option<String>,
+    /// KVM or TCG: auto uses KVM when /dev/kvm is usable for the guest's architecture and
+    /// boots again under TCG if KVM fails the guest.
+    #[arg(long, value_parser = ["auto", "kvm", "tcg"], default_value = "auto")]
+    pub accel: String,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = ingot_qemu::DEFAULT_MEMORY_MIB)]
     pub memory: u32,
@@ -52,8 +57,20 @@ pub struct BootFlags {
 /// The architecture of the image's EFI binaries (arm64 if any is), else x86_64.
 fn image_arch(image: &Path) -> Result<Arch> {
     let inspected = ingot::inspect(image)?;
-    let arm64 = inspected.partitions.iter().flat_map(|p| &p.efi_binaries).any(|b| b.architecture.as_deref() == Some("arm64"));
+    let arm64 =
+        inspected.partitions.iter().flat_map(|p| &p.efi_binaries).any(|b| b.architecture.as_deref() == Some("arm64"));
     Ok(if arm64 { Arch::Arm64 } else { Arch::X86_64 })
+}
+
+/// The image's variable store (from its report) in the Secure Boot firmware's flash format,
+/// in a temporary file.
+fn build_store(image: &Path, arch: Arch) -> Result<tempfile::NamedTempFile> {
+    let files = ingot_qemu::files(arch, Firmware::SecureBoot)?.context("Secure Boot needs UEFI")?;
+    ingot_qemu::installed(&files)?;
+    let flash = ingot::secure_boot::firmware_store(image, Path::new(files.vars))?;
+    let mut file = tempfile::Builder::new().prefix("ingot-vars.").tempfile().context("making the variable store")?;
+    std::io::Write::write_all(&mut file, &flash).context("writing the variable store")?;
+    Ok(file)
 }
 
 /// Runs `ingot boot`.
@@ -75,34 +92,56 @@ pub fn boot(flags: &BootFlags) -> Result<ExitCode> {
         Firmware::Uefi
     };
     options.vars = flags.vars.clone();
+    // The store the build wrote, in the firmware's own format; removed when `_store` drops.
+    let _store = match (&options.vars, options.firmware) {
+        (None, Firmware::SecureBoot) => Some(build_store(&flags.image, arch)?),
+        _ => None,
+    };
+    if let Some(store) = &_store {
+        options.vars = Some(store.path().to_path_buf());
+    }
     options.disk = if flags.nvme { Disk::Nvme } else { Disk::VirtioBlk };
+    options.accel = match flags.accel.as_str() {
+        "kvm" => Accel::Kvm,
+        "tcg" => Accel::Tcg,
+        _ => Accel::Auto,
+    };
     options.tpm = flags.tpm;
     options.write = flags.write;
     options.memory_mib = flags.memory;
     let Some(expect) = &flags.expect else {
         options.timeout = flags.timeout.map_or(Duration::MAX, Duration::from_secs);
-        return Ok(match ingot_qemu::interactive(&options)? {
-            Some(0) => ExitCode::SUCCESS,
-            Some(_) => ExitCode::FAILURE,
-            None => ExitCode::from(EXIT_TIMEOUT),
-        });
+        return Ok(exit_code(ingot_qemu::interactive(&options)?, None, &options));
     };
     let pattern = regex_lite::Regex::new(expect).with_context(|| format!("--expect {expect:?}"))?;
     options.timeout = flags.timeout.map_or(ingot_qemu::DEFAULT_TIMEOUT, Duration::from_secs);
     let outcome = ingot_qemu::run(&options, Some(&pattern), |line| println!("{line}"))?;
-    Ok(match outcome {
+    Ok(exit_code(outcome, Some(expect), &options))
+}
+
+/// The exit status for how a boot ended (with `expect`, what it waited for), saying why
+/// on standard error unless the boot did what was asked.
+fn exit_code(outcome: Outcome, expect: Option<&str>, options: &Options) -> ExitCode {
+    let waited = expect.map_or(String::new(), |e| format!(" before a line matched {e:?}"));
+    match outcome {
         Outcome::Matched(_) => ExitCode::SUCCESS,
+        Outcome::Exited(Some(0)) if expect.is_none() => ExitCode::SUCCESS,
         Outcome::Panic(line) => {
             eprintln!("ingot boot: the kernel panicked: {line}");
             ExitCode::FAILURE
         }
         Outcome::Timeout => {
-            eprintln!("ingot boot: no line matched {expect:?} within {} s", options.timeout.as_secs());
+            eprintln!("ingot boot: stopped after {} s{waited}", options.timeout.as_secs());
             ExitCode::from(EXIT_TIMEOUT)
         }
         Outcome::Exited(status) => {
-            eprintln!("ingot boot: QEMU exited ({status:?}) before a line matched {expect:?}");
+            let status = status.map_or("killed by a signal".to_string(), |c| format!("exit status {c}"));
+            eprintln!("ingot boot: QEMU ended ({status}){waited}");
             ExitCode::FAILURE
         }
-    })
+        Outcome::KvmFailed(why) => {
+            eprintln!("ingot boot: KVM failed the guest ({why}); boot with --accel tcg or --accel auto");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -16,11 +16,12 @@
 
 mod firmware;
 
-pub use firmware::{Firmware, FirmwareFiles, AAVMF, OVMF, OVMF_SECURE_BOOT};
+pub use firmware::{files, installed, Firmware, FirmwareFiles, AAVMF, AAVMF_SECURE_BOOT, OVMF, OVMF_SECURE_BOOT};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 /// Memory of the guest: a Debian cloud kernel and its initramfs boot in less, and TCG
@@ -31,6 +32,9 @@ pub const DEFAULT_MEMORY_MIB: u32 = 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often the watcher wakes when the console is quiet, to check the time limit.
 const POLL: Duration = Duration::from_millis(200);
+/// How long swtpm may take to make its socket: it starts in milliseconds; a machine
+/// loaded by parallel boots is given far more.
+const SWTPM_START: Duration = Duration::from_secs(10);
 
 /// The guest's architecture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +43,19 @@ pub enum Arch {
     X86_64,
     /// arm64: `qemu-system-aarch64`, virt with a Cortex-A72 (under TCG).
     Arm64,
+}
+
+/// How QEMU runs the guest's instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// KVM when [`kvm_usable`] says so, else TCG; when KVM fails the guest (QEMU reports a
+    /// "KVM internal error", as nested or paravirtualized KVM can), the boot starts again
+    /// under TCG.
+    Auto,
+    /// KVM only.
+    Kvm,
+    /// TCG (emulation) only: slower, the same on every machine.
+    Tcg,
 }
 
 /// The disk's controller.
@@ -64,6 +81,8 @@ pub struct Options {
     pub vars: Option<PathBuf>,
     /// The disk's controller.
     pub disk: Disk,
+    /// KVM or TCG.
+    pub accel: Accel,
     /// Let the guest write to the image (no `snapshot=on`).
     pub write: bool,
     /// Attach a TPM 2.0 emulated by swtpm.
@@ -83,6 +102,7 @@ impl Options {
             firmware: Firmware::Uefi,
             vars: None,
             disk: Disk::Nvme,
+            accel: Accel::Auto,
             write: false,
             tpm: false,
             memory_mib: DEFAULT_MEMORY_MIB,
@@ -102,7 +122,13 @@ pub enum Outcome {
     Timeout,
     /// QEMU exited first, with this status (`None`: killed by a signal).
     Exited(Option<i32>),
+    /// KVM failed the guest: QEMU's message.
+    KvmFailed(String),
 }
+
+/// What QEMU prints on its standard error when KVM cannot go on with the guest (it then
+/// pauses the guest and waits: the boot would never end).
+const KVM_FAILURE: &str = "KVM internal error";
 
 /// Why QEMU could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -152,11 +178,20 @@ pub fn kvm_usable(arch: Arch) -> bool {
     host == arch && std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
 }
 
-/// The QEMU command for `options`, with its variable store and TPM state in `work`.
-pub fn command(options: &Options, work: &Path) -> Result<Command, QemuError> {
+/// Whether the first attempt of a boot uses KVM.
+fn first_kvm(options: &Options) -> bool {
+    match options.accel {
+        Accel::Auto => kvm_usable(options.arch),
+        Accel::Kvm => true,
+        Accel::Tcg => false,
+    }
+}
+
+/// The QEMU command for `options` (under KVM when `kvm`), with its variable store and TPM
+/// state in `work`.
+pub fn command(options: &Options, kvm: bool, work: &Path) -> Result<Command, QemuError> {
     let (program, _) = program(options.arch);
     let mut qemu = Command::new(program);
-    let kvm = kvm_usable(options.arch);
     match options.arch {
         Arch::X86_64 => {
             let smm = options.firmware == Firmware::SecureBoot;
@@ -213,7 +248,7 @@ fn tpm(qemu: &mut Command, arch: Arch, work: &Path) -> Result<Tpm, QemuError> {
         })?;
     let tpm = Tpm(child);
     let started = Instant::now();
-    while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
+    while !socket.exists() && started.elapsed() < SWTPM_START {
         std::thread::sleep(Duration::from_millis(50));
     }
     qemu.arg("-chardev").arg(format!("socket,id=chrtpm,path={}", socket.display()));
@@ -222,81 +257,159 @@ fn tpm(qemu: &mut Command, arch: Arch, work: &Path) -> Result<Tpm, QemuError> {
     Ok(tpm)
 }
 
-/// Boots as `options` say and watches the serial console: each line goes to `console`;
-/// with `expect`, the first line matching it ends the boot. A kernel panic or the time
-/// limit ends it too. QEMU is stopped before this returns.
-pub fn run(options: &Options, expect: Option<&regex_lite::Regex>, mut console: impl FnMut(&str)) -> Result<Outcome, QemuError> {
-    let work = tempfile::tempdir().map_err(io("making a directory for the variable store"))?;
-    let mut qemu = command(options, work.path())?;
-    let _tpm = if options.tpm { Some(tpm(&mut qemu, options.arch, work.path())?) } else { None };
-    let (program, package) = program(options.arch);
-    let mut child = qemu.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| {
-        match e.kind() {
-            std::io::ErrorKind::NotFound => QemuError::Missing { what: program.into(), path: "PATH".into(), package },
-            _ => QemuError::Io { context: format!("starting {program}"), source: e },
-        }
-    })?;
-    let out = child.stdout.take().ok_or_else(|| QemuError::Io {
-        context: format!("reading {program}'s console"),
-        source: std::io::Error::other("no stdout"),
-    })?;
-    let (tx, rx) = std::sync::mpsc::channel();
+/// A line from QEMU.
+enum Line {
+    /// From the serial console.
+    Console(String),
+    /// QEMU's report that KVM failed the guest.
+    KvmFailed(String),
+}
+
+/// A running QEMU, its swtpm and its scratch directory; QEMU is stopped when dropped.
+struct Machine {
+    child: Child,
+    program: &'static str,
+    _tpm: Option<Tpm>,
+    _work: tempfile::TempDir,
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends each line of `from` to `tx` (made by `line`) until either side closes.
+fn forward(
+    from: impl std::io::Read + Send + 'static,
+    tx: Sender<Line>,
+    line: impl Fn(String) -> Option<Line> + Send + 'static,
+) {
     std::thread::spawn(move || {
-        for line in BufReader::new(out).split(b'\n').map_while(Result::ok) {
-            let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
-            if tx.send(line).is_err() {
-                break;
+        for bytes in BufReader::new(from).split(b'\n').map_while(Result::ok) {
+            let text = String::from_utf8_lossy(&bytes).trim_end_matches('\r').to_owned();
+            if let Some(l) = line(text) {
+                if tx.send(l).is_err() {
+                    break;
+                }
             }
         }
     });
-    let started = Instant::now();
-    let outcome = loop {
-        if started.elapsed() > options.timeout {
-            break Outcome::Timeout;
-        }
-        match rx.recv_timeout(POLL) {
-            Ok(line) => {
-                console(&line);
-                if let Some(m) = expect.and_then(|e| e.find(&line)) {
-                    break Outcome::Matched(line[m.start()..].to_string());
-                }
-                if line.contains("Kernel panic") {
-                    break Outcome::Panic(line);
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                break Outcome::Exited(child.wait().ok().and_then(|s| s.code()));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    Ok(outcome)
 }
 
-/// Boots as `options` say with the serial console on this terminal (QEMU's stdin and
-/// stdout are ours) until QEMU exits or the time limit passes; returns QEMU's exit
-/// status, `None` when it was stopped at the limit.
-pub fn interactive(options: &Options) -> Result<Option<i32>, QemuError> {
+/// Starts QEMU for `options`; its standard error goes on to ours, and a KVM failure
+/// also to `tx`. With `watched`, the console goes to `tx` too (else it is this terminal).
+fn start(options: &Options, kvm: bool, watched: bool, tx: &Sender<Line>) -> Result<Machine, QemuError> {
     let work = tempfile::tempdir().map_err(io("making a directory for the variable store"))?;
-    let mut qemu = command(options, work.path())?;
-    let _tpm = if options.tpm { Some(tpm(&mut qemu, options.arch, work.path())?) } else { None };
+    let mut qemu = command(options, kvm, work.path())?;
+    let tpm = if options.tpm { Some(tpm(&mut qemu, options.arch, work.path())?) } else { None };
     let (program, package) = program(options.arch);
-    let mut child = qemu.spawn().map_err(|e| match e.kind() {
+    if watched {
+        qemu.stdin(Stdio::null()).stdout(Stdio::piped());
+    }
+    let mut child = qemu.stderr(Stdio::piped()).spawn().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => QemuError::Missing { what: program.into(), path: "PATH".into(), package },
         _ => QemuError::Io { context: format!("starting {program}"), source: e },
     })?;
+    if let Some(out) = child.stdout.take() {
+        forward(out, tx.clone(), |l| Some(Line::Console(l)));
+    }
+    if let Some(err) = child.stderr.take() {
+        forward(err, tx.clone(), |l| {
+            eprintln!("{l}");
+            l.contains(KVM_FAILURE).then_some(Line::KvmFailed(l))
+        });
+    }
+    Ok(Machine { child, program, _tpm: tpm, _work: work })
+}
+
+/// Boots as `options` say and watches the serial console: each line goes to `console`;
+/// with `expect`, the first line matching it ends the boot. A kernel panic or the time
+/// limit ends it too. QEMU is stopped before this returns. Under [`Accel::Auto`], a boot
+/// KVM fails starts again under TCG, after `console` is told.
+pub fn run(
+    options: &Options,
+    expect: Option<&regex_lite::Regex>,
+    mut console: impl FnMut(&str),
+) -> Result<Outcome, QemuError> {
+    let kvm = first_kvm(options);
+    match watch(options, kvm, expect, &mut console)? {
+        Outcome::KvmFailed(why) if kvm && options.accel == Accel::Auto => {
+            console(&format!("ingot boot: KVM failed ({why}); booting again with TCG"));
+            watch(options, false, expect, &mut console)
+        }
+        outcome => Ok(outcome),
+    }
+}
+
+/// One boot of [`run`].
+fn watch(
+    options: &Options,
+    kvm: bool,
+    expect: Option<&regex_lite::Regex>,
+    console: &mut impl FnMut(&str),
+) -> Result<Outcome, QemuError> {
+    let (tx, rx) = channel();
+    let mut machine = start(options, kvm, true, &tx)?;
+    drop(tx);
     let started = Instant::now();
     loop {
-        if let Some(status) = child.try_wait().map_err(io(format!("waiting for {program}")))? {
-            return Ok(status.code());
+        if started.elapsed() > options.timeout {
+            return Ok(Outcome::Timeout);
+        }
+        match rx.recv_timeout(POLL) {
+            Ok(Line::Console(line)) => {
+                console(&line);
+                if let Some(m) = expect.and_then(|e| e.find(&line)) {
+                    return Ok(Outcome::Matched(line[m.start()..].to_string()));
+                }
+                if line.contains("Kernel panic") {
+                    return Ok(Outcome::Panic(line));
+                }
+            }
+            Ok(Line::KvmFailed(why)) => return Ok(Outcome::KvmFailed(why)),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Ok(Outcome::Exited(machine.child.wait().ok().and_then(|s| s.code())));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// Boots as `options` say with the serial console on this terminal (QEMU's stdin and
+/// stdout are ours) until QEMU exits or the time limit passes; returns how it ended
+/// ([`Outcome::Exited`], [`Outcome::Timeout`] or, under [`Accel::Kvm`],
+/// [`Outcome::KvmFailed`]). Under [`Accel::Auto`], a boot KVM fails starts again under TCG.
+pub fn interactive(options: &Options) -> Result<Outcome, QemuError> {
+    let kvm = first_kvm(options);
+    match attended(options, kvm)? {
+        Outcome::KvmFailed(why) if kvm && options.accel == Accel::Auto => {
+            eprintln!("ingot boot: KVM failed ({why}); booting again with TCG");
+            attended(options, false)
+        }
+        outcome => Ok(outcome),
+    }
+}
+
+/// One boot of [`interactive`].
+fn attended(options: &Options, kvm: bool) -> Result<Outcome, QemuError> {
+    let (tx, rx) = channel();
+    let mut machine = start(options, kvm, false, &tx)?;
+    drop(tx);
+    let started = Instant::now();
+    loop {
+        let waited = machine.child.try_wait().map_err(io(format!("waiting for {}", machine.program)))?;
+        if let Some(status) = waited {
+            return Ok(Outcome::Exited(status.code()));
         }
         if started.elapsed() > options.timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
+            return Ok(Outcome::Timeout);
         }
-        std::thread::sleep(POLL);
+        match rx.recv_timeout(POLL) {
+            Ok(Line::KvmFailed(why)) => return Ok(Outcome::KvmFailed(why)),
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
+            _ => {}
+        }
     }
 }
