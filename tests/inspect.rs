@@ -1,6 +1,7 @@
 //! `ingot inspect` read against the tools that own each format: every figure it prints
-//! for a hybrid GPT image (BIOS boot partition with GRUB, ESP, ext4 root) matches
-//! `sgdisk -p`, `fsck.fat -v`, `dumpe2fs -h` and util-linux's `blkid -p`.
+//! for a hybrid GPT image (BIOS boot partition with GRUB, ESP, ext4 root) and an arm64
+//! image matches `sgdisk -p`, `fsck.fat -v`, `dumpe2fs -h` and util-linux's `blkid -p`;
+//! an MBR image matches `sfdisk --json`.
 
 use crate::boot::{guest_files, RECIPE};
 use crate::util::*;
@@ -37,16 +38,14 @@ fn blkid(image: &Path) -> (String, String) {
     (value("LABEL="), value("UUID="))
 }
 
-#[test]
-fn inspect_agrees_with_sgdisk_fsck_fat_and_dumpe2fs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (image, _) = hybrid(tmp.path());
-    let i = crate::util::aws::json(ingot().arg("inspect").arg(&image).arg("--json"));
-    assert_eq!(i["bios_boot_code"], "grub", "{i}");
+/// `ingot inspect --json` of the GPT image `image`, every figure held to the formats' own
+/// tools: `sgdisk -p` (sectors, names, type codes), `blkid -p` (labels, UUIDs),
+/// `fsck.fat -v` (cluster size, clusters in use) and `dumpe2fs -h` (UUID, volume name,
+/// blocks, free blocks, block size).
+fn agrees_with_tools(image: &Path, dir: &Path) -> serde_json::Value {
+    let i = crate::util::aws::json(ingot().arg("inspect").arg(image).arg("--json"));
     let parts = i["partitions"].as_array().unwrap();
-
-    // sgdisk -p: number, start and end sector, type code, name.
-    let o = run(Command::new("sgdisk").arg("-p").arg(&image));
+    let o = run(Command::new("sgdisk").arg("-p").arg(image));
     let table = String::from_utf8_lossy(&o.stdout);
     let rows: Vec<Vec<&str>> = table
         .lines()
@@ -63,39 +62,51 @@ fn inspect_agrees_with_sgdisk_fsck_fat_and_dumpe2fs() {
             "EF02" => "bios-boot",
             "EF00" => "esp",
             "8304" => "root-x86-64",
+            "8305" => "root-arm64",
             code => panic!("type code {code}"),
         };
         assert_eq!(p["type_name"], name, "{table}");
+        let (off, len) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+        let part = dir.join(format!("part{}.img", p["number"]));
+        let fs = &p["filesystem_info"];
+        match p["filesystem"].as_str() {
+            Some("vfat") => {
+                extract(image, off, len, &part);
+                assert_eq!(blkid(&part), (fs["label"].as_str().unwrap().into(), fs["uuid"].as_str().unwrap().into()));
+                let o = run(Command::new("fsck.fat").args(["-n", "-v"]).arg(&part));
+                let text = String::from_utf8_lossy(&o.stdout);
+                let used = fs["units"].as_u64().unwrap() - fs["free_units"].as_u64().unwrap();
+                assert!(text.contains(&format!(" files, {used}/{} clusters", fs["units"])), "{fs} in {text}");
+                assert!(text.contains(&format!("{} bytes per cluster", fs["unit"])), "{text}");
+            }
+            Some("ext4") => {
+                extract(image, off, len, &part);
+                assert_eq!(blkid(&part), (fs["label"].as_str().unwrap().into(), fs["uuid"].as_str().unwrap().into()));
+                let o = run(Command::new("dumpe2fs").arg("-h").arg(&part));
+                let text = String::from_utf8_lossy(&o.stdout);
+                assert_eq!(field(&text, "Filesystem UUID:"), fs["uuid"].as_str().unwrap());
+                assert_eq!(
+                    field(&text, "Filesystem volume name:").replace("<none>", ""),
+                    fs["label"].as_str().unwrap()
+                );
+                assert_eq!(field(&text, "Block count:"), fs["units"].to_string());
+                assert_eq!(field(&text, "Free blocks:"), fs["free_units"].to_string());
+                assert_eq!(field(&text, "Block size:"), fs["unit"].to_string());
+            }
+            _ => assert!(fs.is_null(), "{p}"),
+        }
     }
+    i
+}
 
-    // blkid: the label and the UUID (the volume serial); fsck.fat -v: the cluster size
-    // and the clusters in use.
-    let esp = &parts[1];
-    let (off, len) = (esp["offset"].as_u64().unwrap(), esp["size"].as_u64().unwrap());
-    let part = tmp.path().join("esp.img");
-    extract(&image, off, len, &part);
-    let fs = &esp["filesystem_info"];
-    assert_eq!(blkid(&part), (fs["label"].as_str().unwrap().to_string(), fs["uuid"].as_str().unwrap().to_string()));
-    let o = run(Command::new("fsck.fat").args(["-n", "-v"]).arg(&part));
-    let text = String::from_utf8_lossy(&o.stdout);
-    let used = fs["units"].as_u64().unwrap() - fs["free_units"].as_u64().unwrap();
-    assert!(text.contains(&format!(" files, {used}/{} clusters", fs["units"])), "{fs} in {text}");
-    assert!(text.contains(&format!("{} bytes per cluster", fs["unit"])), "{text}");
-
-    // dumpe2fs -h: UUID, volume name, blocks, free blocks, block size.
-    let root = &parts[2];
-    let (off, len) = (root["offset"].as_u64().unwrap(), root["size"].as_u64().unwrap());
-    let part = tmp.path().join("root.img");
-    extract(&image, off, len, &part);
-    let o = run(Command::new("dumpe2fs").arg("-h").arg(&part));
-    let text = String::from_utf8_lossy(&o.stdout);
-    let fs = &root["filesystem_info"];
-    assert_eq!(blkid(&part), (fs["label"].as_str().unwrap().to_string(), fs["uuid"].as_str().unwrap().to_string()));
-    assert_eq!(field(&text, "Filesystem UUID:"), fs["uuid"].as_str().unwrap());
-    assert_eq!(field(&text, "Filesystem volume name:").replace("<none>", ""), fs["label"].as_str().unwrap());
-    assert_eq!(field(&text, "Block count:"), fs["units"].to_string());
-    assert_eq!(field(&text, "Free blocks:"), fs["free_units"].to_string());
-    assert_eq!(field(&text, "Block size:"), fs["unit"].to_string());
+#[test]
+fn inspect_agrees_with_sgdisk_fsck_fat_and_dumpe2fs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (image, _) = hybrid(tmp.path());
+    let i = agrees_with_tools(&image, tmp.path());
+    assert_eq!(i["bios_boot_code"], "grub", "{i}");
+    let parts = i["partitions"].as_array().unwrap();
+    let (esp, fs) = (&parts[1], &parts[2]["filesystem_info"]);
 
     // The same figures for a person: type names, sizes in units, labels and UUIDs.
     let o = run(ingot().arg("inspect").arg(&image));
@@ -111,6 +122,31 @@ fn inspect_agrees_with_sgdisk_fsck_fat_and_dumpe2fs() {
     ] {
         assert!(text.contains(&want), "want {want:?} in\n{text}");
     }
+}
+
+/// An arm64 image (systemd-boot): the same agreement, `root-arm64`, the arm64 EFI
+/// binaries, and no BIOS boot code.
+#[test]
+fn inspect_agrees_with_the_tools_on_an_arm64_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    guest_files(tmp.path());
+    let text = RECIPE
+        .replace("[boot]\n", "[boot]\narch = \"arm64\"\n")
+        .replace("root-x86-64", "root-arm64")
+        .replace("PAYLOAD", &payload("arm64", "boot/vmlinuz").display().to_string());
+    let image = tmp.path().join("arm64.raw");
+    build_checked(&recipe(tmp.path(), &text), &image);
+    let i = agrees_with_tools(&image, tmp.path());
+    assert!(i["bios_boot_code"].is_null(), "{i}");
+    assert_eq!(i["partitions"][1]["type_name"], "root-arm64");
+    let binaries: Vec<(&str, &str)> = i["partitions"][0]["efi_binaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["path"].as_str().unwrap(), b["architecture"].as_str().unwrap()))
+        .collect();
+    assert!(binaries.contains(&("/EFI/BOOT/BOOTAA64.EFI", "arm64")), "{binaries:?}");
+    assert!(binaries.iter().all(|(_, arch)| *arch == "arm64"), "{binaries:?}");
 }
 
 /// An MBR image: the PARTUUIDs (signature-number), type names, the active flag and the
