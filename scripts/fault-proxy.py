@@ -15,7 +15,8 @@ Every request to an EBS path (/snapshots...) draws one fault with the given prob
     (what EBS may say right after StartSnapshot)
   --s3-puts also draws faults for S3 object writes (PUT with a body outside /snapshots)
   --deny-suffix S answers writes (PUT) whose path ends with S with S3's 403 AccessDenied
-  --deny-action A answers EC2 requests for action A with 403 UnauthorizedOperation
+  --deny-action A answers EC2 requests for action A with 403 UnauthorizedOperation;
+    A@REGION only those signed for REGION (the region of the Authorization header's scope)
   --slow-complete forwards the first CompleteSnapshot (POST /snapshots/completion/ID) and holds its
     answer back for --slow-seconds: the snapshot completes while the client times out
 Everything else is forwarded unchanged. GET /_proxy/stats returns the fault counts.
@@ -142,7 +143,7 @@ async def handle(reader, writer, args, rng):
                 reset(writer)
                 return
             body = await read_body(reader, headers)
-            if args.deny_action and f"Action={args.deny_action}&".encode() in body + b"&":
+            if denied_action(args.deny_action, body, headers):
                 COUNTS["deny"] += 1
                 xml = (
                     b"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>UnauthorizedOperation</Code>"
@@ -173,6 +174,16 @@ async def handle(reader, writer, args, rng):
     finally:
         if not writer.is_closing():
             writer.close()
+
+
+def denied_action(rule, body, headers):
+    """Whether --deny-action `rule` (ACTION or ACTION@REGION) denies this EC2 request."""
+    if not rule:
+        return False
+    action, _, region = rule.partition("@")
+    if f"Action={action}&".encode() not in body + b"&":
+        return False
+    return not region or f"/{region}/ec2/" in headers.get("authorization", "")
 
 
 async def main():

@@ -16,7 +16,8 @@ request so a test can check exactly what ingot sent:
 
     GET /_ingot/requests   -> JSON list of {"service", "region", "action", "params"}
                               (S3: action is the HTTP method, params has path, acl,
-                              content_md5 and length)
+                              content_md5 and length; SSM: the X-Amz-Target's action,
+                              no params)
 """
 
 import base64
@@ -36,6 +37,9 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moto_lifecycle  # noqa: E402  (patches moto's AMI lifecycle and SSM on import)
 
 BLOCK_SIZE = 524288
 GIB = 1 << 30
@@ -275,6 +279,7 @@ def register_image(self):
                 f"The specified AMI has an unparsable manifest, or you may not have access to the location where the manifest file is stored: {location}",
             )
     ami = self.ec2_backend.register_image(p("Name"), p("Description", ""))
+    moto_lifecycle.keep_mappings(self.ec2_backend, ami, p("BlockDeviceMappings", []))
     ami.image_location = location
     ami.architecture = p("Architecture") or "x86_64"
     ami.virtualization_type = p("VirtualizationType") or "paravirtual"
@@ -353,6 +358,10 @@ def recording(app):
             import io
 
             environ["wsgi.input"] = io.BytesIO(raw)
+        if service == "ssm":
+            action = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+            with LOCK:
+                REQUESTS.append({"service": service, "region": region, "action": action, "params": {}})
         if service == "s3":
             return s3_request(app, environ, start_response, region)
         return app(environ, start_response)

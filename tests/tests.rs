@@ -14,5 +14,6 @@ mod ext4;
 mod inspect;
 mod instance_store;
 mod interrupt;
+mod lifecycle;
 mod reproducible;
 mod secure_boot;

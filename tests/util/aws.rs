@@ -122,6 +122,17 @@ pub fn s3_check(args: &[&str]) -> serde_json::Value {
     check_script("s3-check", args)
 }
 
+/// scripts/lifecycle-check.py ENDPOINT (boto3, independent of ingot).
+pub fn check_lifecycle(endpoint: &str) -> serde_json::Value {
+    check_script("lifecycle-check", &[endpoint])
+}
+
+/// scripts/lifecycle-check.py COMMAND ARGS… (boto3, independent of ingot): `state`,
+/// `parameter`, `launch-template`, `put-object`, `list-objects`.
+pub fn lifecycle(command: &str, args: &[&str]) -> serde_json::Value {
+    check_script("lifecycle-check", &[&[command], args].concat())
+}
+
 /// Runs scripts/NAME.py with the venv's Python, asserting success; parses stdout as JSON.
 fn check_script(name: &str, args: &[&str]) -> serde_json::Value {
     let o = super::run(Command::new(python()).arg(repo().join(format!("scripts/{name}.py"))).args(args));
