@@ -77,13 +77,15 @@ pub fn publish(
     let prefix = check_request(image, recipe, &spec, flags)?;
     if !reg.force {
         if let Some(id) = session.find_image(&spec.name)? {
+            let mut register = RegisterReport::reused(id, &spec.name, session.region());
+            session.publish_parameters(&spec, &mut register)?;
             return Ok(InstanceStoreReport {
                 image: image.path.clone(),
                 bundle: None,
                 bundle_reused: false,
                 bucket_created: false,
                 upload: None,
-                register: RegisterReport::reused(id, &spec.name, session.region()),
+                register,
             });
         }
     }

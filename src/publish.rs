@@ -212,6 +212,12 @@ pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Optio
     })?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let name = flags.name.clone().unwrap_or_else(|| ami.expand_name(&recipe.name, now));
+    let ssm_parameter = ami.ssm_parameter.as_ref().map(|t| ami.expand(t, &recipe.name, now));
+    if let Some(p) = &ssm_parameter {
+        ingot_recipe::check_parameter_template(p).map_err(|e| {
+            crate::Error::invalid(format!("{}: ami.ssm_parameter expands to {e}", recipe.path().display()))
+        })?;
+    }
     let uefi_data = match &ami.uefi_data {
         Some(p) => Some(
             std::fs::read_to_string(p).with_context(|| format!("ami.uefi_data: {}", p.display()))?.trim().to_string(),
@@ -248,6 +254,9 @@ pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Optio
         },
         regions: ami.regions.clone(),
         deprecate_at: ami.deprecate_at.clone(),
+        deregistration_protection: ami.deregistration_protection.map(|p| p == ingot_recipe::Protection::WithCooldown),
+        ssm_parameter,
+        copy_completion_minutes: ami.copy_completion_minutes,
     };
     spec.check().with_context(|| format!("{}: [ami]", recipe.path().display()))?;
     Ok(spec)
@@ -286,7 +295,8 @@ pub fn publish(
     let image = input.path.clone();
     if !register.force {
         if let Some(id) = session.find_image(&spec.name)? {
-            let register = RegisterReport::reused(id, &spec.name, session.region());
+            let mut register = RegisterReport::reused(id, &spec.name, session.region());
+            session.publish_parameters(&spec, &mut register)?;
             return Ok(PublishReport { image, upload: None, register });
         }
     }

@@ -99,6 +99,13 @@ pub struct AmiSpec {
     pub regions: Vec<String>,
     /// Deprecation time, RFC 3339 (`2027-01-01T00:00:00Z`).
     pub deprecate_at: Option<String>,
+    /// Deregistration protection on the AMI and its copies: `Some(true)` with the 24-hour
+    /// cooldown after it is disabled, `Some(false)` without.
+    pub deregistration_protection: Option<bool>,
+    /// The SSM parameter to point at the AMI in every region it is in (a name, expanded).
+    pub ssm_parameter: Option<String>,
+    /// Time-based copies: CopyImage's SnapshotCopyCompletionDurationMinutes.
+    pub copy_completion_minutes: Option<u32>,
 }
 
 /// EC2's limit on RegisterImage's `UefiData`, in characters of base64 (the EC2 API model's
@@ -208,6 +215,9 @@ pub struct RegisterReport {
     pub reused: bool,
     /// Copies in other regions.
     pub copies: Vec<PublishedImage>,
+    /// The SSM parameter in each region (`ssm_parameter`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<crate::ParameterUpdate>,
 }
 
 impl RegisterReport {
@@ -221,6 +231,7 @@ impl RegisterReport {
             image_location: None,
             reused: true,
             copies: Vec::new(),
+            parameters: Vec::new(),
         }
     }
 }

@@ -12,24 +12,29 @@
 //! ```
 
 pub mod blocks;
+mod deregister;
 mod download;
 mod ec2;
 mod error;
+mod images;
 mod pool;
 mod register;
 pub mod retry;
 mod s3;
 mod session;
+mod ssm;
 mod stop;
 mod upload;
 
 pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
+pub use deregister::{BundleKeys, Kept, Left, RetireOptions, Retired, Status};
 pub use download::{DownloadOptions, DownloadReport, DEFAULT_DOWNLOAD_WORKERS, PARENT_READ_WORKERS};
 pub use ec2::{
     check_ami_name, check_uefi_data, AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport,
     UEFI_DATA_MAX_CHARS,
 };
 pub use error::Error;
+pub use images::{ImageQuery, ImageReference, ImageSnapshot, OwnedImage, DEREGISTERED_TAG, SOURCE_TAG};
 pub use register::RegisterOptions;
 pub use retry::{RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 pub use s3::{
@@ -38,6 +43,7 @@ pub use s3::{
 pub use session::{
     Connect, Session, DEFAULT_ATTEMPT_TIMEOUT_SECS, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS,
 };
+pub use ssm::{ParameterUpdate, AMI_DATA_TYPE};
 pub use stop::{request_stop, started_snapshots, stop_requested};
 pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport, DEFAULT_WORKERS, WORKERS};
 

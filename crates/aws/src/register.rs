@@ -1,6 +1,7 @@
 //! The EC2 calls of a publish, as [`Session`] methods.
 
 use crate::ec2::{api, tags};
+use crate::images::SOURCE_TAG;
 use crate::{AmiRoot, AmiSpec, BootMode, Error, LaunchPermissions, PublishedImage, RegisterReport, Session};
 use aws_sdk_ec2::types::{
     ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, Filter, ImageState, ImdsSupportValues,
@@ -37,6 +38,11 @@ impl Session {
     /// The id of this account's AMI named `name` in the session's region, if any.
     pub fn find_image(&self, name: &str) -> Result<Option<String>, Error> {
         self.rt.block_on(find_image(&self.ec2, name))
+    }
+
+    /// The id of this account's AMI named `name` in `region`, if any.
+    pub fn find_image_in(&self, region: &str, name: &str) -> Result<Option<String>, Error> {
+        self.rt.block_on(find_image(&self.ec2_in(region), name))
     }
 
     /// Waits until `snapshot` is `completed`; `tick` gets its progress ("42%").
@@ -82,6 +88,24 @@ impl Session {
     /// and copies it.
     pub fn register(&self, root: &AmiRoot, spec: &AmiSpec, opts: &RegisterOptions) -> Result<RegisterReport, Error> {
         spec.check()?;
+        let mut report = self.register_and_copy(root, spec, opts)?;
+        let image_id = report.image_id.clone();
+        self.publish_parameters(spec, &mut report).map_err(|e| {
+            if report.reused {
+                e
+            } else {
+                Error::Registered { image_id, cause: Box::new(e) }
+            }
+        })?;
+        Ok(report)
+    }
+
+    fn register_and_copy(
+        &self,
+        root: &AmiRoot,
+        spec: &AmiSpec,
+        opts: &RegisterOptions,
+    ) -> Result<RegisterReport, Error> {
         let snapshot = match root {
             AmiRoot::Snapshot(s) => Some(s.clone()),
             AmiRoot::Manifest(_) => None,
@@ -99,6 +123,7 @@ impl Session {
                 },
                 reused: false,
                 copies: Vec::new(),
+                parameters: Vec::new(),
             };
             match existing {
                 Some(id) if !opts.force => {
@@ -150,6 +175,11 @@ impl Session {
                 .name(&spec.name)
                 .description(&spec.description)
                 .copy_image_tags(true)
+                .set_snapshot_copy_completion_duration_minutes(spec.copy_completion_minutes.map(i64::from))
+                .tag_specifications(tags(
+                    ResourceType::Image,
+                    &[(SOURCE_TAG.into(), format!("{}/{source}", self.region))],
+                ))
                 .client_token(format!("ingot-{source}-{region}"))
                 .send()
                 .await
@@ -267,7 +297,7 @@ async fn register_image(ec2: &aws_sdk_ec2::Client, root: &AmiRoot, spec: &AmiSpe
     out.image_id().map(str::to_string).ok_or_else(|| Error::Protocol("RegisterImage returned no ImageId".into()))
 }
 
-/// Launch permissions and deprecation of one AMI.
+/// Launch permissions, deprecation and deregistration protection of one AMI.
 async fn finish_image(ec2: &aws_sdk_ec2::Client, image: &str, spec: &AmiSpec) -> Result<(), Error> {
     if !spec.launch.is_empty() {
         ec2.modify_image_attribute()
@@ -286,6 +316,14 @@ async fn finish_image(ec2: &aws_sdk_ec2::Client, image: &str, spec: &AmiSpec) ->
             .send()
             .await
             .map_err(api("EnableImageDeprecation"))?;
+    }
+    if let Some(with_cooldown) = spec.deregistration_protection {
+        ec2.enable_image_deregistration_protection()
+            .image_id(image)
+            .with_cooldown(with_cooldown)
+            .send()
+            .await
+            .map_err(api("EnableImageDeregistrationProtection"))?;
     }
     Ok(())
 }

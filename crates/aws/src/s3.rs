@@ -150,6 +150,23 @@ impl Session {
         })
     }
 
+    /// The object `key` of `bucket`, or `None` when there is none.
+    pub fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let retries = AtomicU64::new(0);
+        self.rt.block_on(async {
+            let got =
+                retry("GetObject", &self.retry, &retries, None, || self.s3.get_object().bucket(bucket).key(key).send());
+            let out = match got.await {
+                Ok(out) => out,
+                Err(Error::Api { code, .. }) if code == "NoSuchKey" || code == "HTTP 404" => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let body =
+                out.body.collect().await.map_err(|e| Error::Protocol(format!("GetObject {bucket}/{key}: {e}")))?;
+            Ok(Some(body.into_bytes().to_vec()))
+        })
+    }
+
     async fn ensure_bucket(&self, bucket: &str, retries: &AtomicU64) -> Result<bool, Error> {
         // Transient failures are retried; any other answer (404, 403, a 301 naming the
         // bucket's region) is read below.

@@ -117,6 +117,15 @@ impl Session {
         out.account().map(str::to_string).ok_or_else(|| Error::Protocol("GetCallerIdentity returned no account".into()))
     }
 
+    /// The regions enabled for the account (DescribeRegions), sorted.
+    pub fn regions(&self) -> Result<Vec<String>, Error> {
+        let out = self.rt.block_on(self.ec2.describe_regions().send()).map_err(crate::ec2::api("DescribeRegions"))?;
+        let mut regions: Vec<String> =
+            out.regions().iter().filter_map(|r| r.region_name()).map(str::to_string).collect();
+        regions.sort();
+        Ok(regions)
+    }
+
     /// An EC2 client for another region (for CopyImage).
     pub(crate) fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
         ec2_client(&self.config, Some(region), &self.retry)

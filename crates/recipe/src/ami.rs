@@ -67,7 +67,22 @@ pub struct Ami {
     /// Minutes EBS waits for the upload to complete (`snapshot_timeout`, default and range
     /// in [`ingot_disk::ebs`]).
     pub snapshot_timeout: u32,
+    /// Deregistration protection on the AMI and its copies (`deregistration_protection`).
+    pub deregistration_protection: Option<Protection>,
+    /// The SSM parameter that gets the AMI's id in every region (`ssm_parameter`): a
+    /// template as [`Ami::name`] is, expanded by [`Ami::expand`].
+    pub ssm_parameter: Option<String>,
+    /// Time-based copies: minutes CopyImage has to complete each copy
+    /// (`copy_completion_minutes`, [`COPY_COMPLETION_MINUTES`] in steps of
+    /// [`COPY_COMPLETION_STEP`]).
+    pub copy_completion_minutes: Option<u32>,
 }
+
+/// CopyImage's `SnapshotCopyCompletionDurationMinutes`: 15 minutes to 48 hours (EC2 API
+/// Reference, CopyImage) ...
+pub const COPY_COMPLETION_MINUTES: std::ops::RangeInclusive<u32> = 15..=2880;
+/// ... in steps of 15 minutes.
+pub const COPY_COMPLETION_STEP: u32 = 15;
 
 /// Defines an enum of EC2 names: each variant with the string EC2 spells it as.
 macro_rules! ec2_names {
@@ -101,6 +116,17 @@ ec2_names! {
         Uefi = "uefi",
         /// `uefi-preferred`: UEFI where the instance type has it, else BIOS.
         UefiPreferred = "uefi-preferred",
+    }
+}
+
+ec2_names! {
+    /// Deregistration protection (`deregistration_protection`): EC2's
+    /// EnableImageDeregistrationProtection, `WithCooldown` or not.
+    Protection {
+        /// Once disabled, the AMI stays protected for 24 more hours.
+        WithCooldown = "with-cooldown",
+        /// Disabling it takes effect at once.
+        WithoutCooldown = "without-cooldown",
     }
 }
 
@@ -149,7 +175,13 @@ impl Ami {
     /// assert_eq!(ami.expand_name("web", 1_800_000_000), "web-1.2-20270115-x86_64");
     /// ```
     pub fn expand_name(&self, recipe: &str, unix_time: i64) -> String {
-        self.name
+        self.expand(&self.name, recipe, unix_time)
+    }
+
+    /// `template` with `{name}` (the recipe's), `{version}`, `{arch}` and `{date}` (UTC,
+    /// YYYYMMDD, of `unix_time`) replaced: the AMI name and the SSM parameter's.
+    pub fn expand(&self, template: &str, recipe: &str, unix_time: i64) -> String {
+        template
             .replace("{name}", recipe)
             .replace("{version}", &self.version)
             .replace("{arch}", &self.architecture)
@@ -264,6 +296,33 @@ pub(crate) fn ami(
         let at = raw.kms_key_id.as_ref().map_or(0, |s| s.span().start);
         return Err(loc.at(at, "ami.kms_key_id: a KMS key needs encrypted = true"));
     }
+    let copy_completion_minutes = match &raw.copy_completion_minutes {
+        Some(m) if !COPY_COMPLETION_MINUTES.contains(m.get_ref()) || m.get_ref() % COPY_COMPLETION_STEP != 0 => {
+            let (lo, hi) = COPY_COMPLETION_MINUTES.into_inner();
+            return Err(loc.at(
+                m.span().start,
+                format!(
+                    "ami.copy_completion_minutes: CopyImage takes {lo}–{hi} minutes in steps of {COPY_COMPLETION_STEP}"
+                ),
+            ));
+        }
+        Some(m) => Some(*m.get_ref()),
+        None => None,
+    };
+    let deregistration_protection = match &raw.deregistration_protection {
+        None => None,
+        Some(_) => Some(one_of(
+            loc,
+            "deregistration_protection",
+            &raw.deregistration_protection,
+            Protection::ALL,
+            Protection::as_str,
+            Protection::WithCooldown,
+        )?),
+    };
+    if let Some(p) = &raw.ssm_parameter {
+        check_parameter_template(p.get_ref()).map_err(|e| loc.at(p.span().start, format!("ami.ssm_parameter: {e}")))?;
+    }
     let perms = raw.launch_permissions.as_ref();
     let list = |f: fn(&crate::schema::RawLaunch) -> &Vec<String>| perms.map(|p| f(p).clone()).unwrap_or_default();
     let share_accounts = list(|p| &p.accounts);
@@ -297,7 +356,48 @@ pub(crate) fn ami(
         encrypted: raw.encrypted.unwrap_or(false),
         kms_key_id: raw.kms_key_id.as_ref().map(|s| s.get_ref().clone()),
         snapshot_timeout,
+        deregistration_protection,
+        ssm_parameter: raw.ssm_parameter.as_ref().map(|p| p.get_ref().clone()),
+        copy_completion_minutes,
     })
+}
+
+/// The longest SSM parameter name one may give (the SSM API Reference, PutParameter:
+/// 2,048 characters of which 1,037 are reserved for internal use).
+pub const SSM_NAME_MAX: usize = 1011;
+
+/// Checks an SSM parameter name, or a template of one (`{name}`, `{version}`, `{arch}`,
+/// `{date}` taken as valid), against the rules of the SSM User Guide ("Naming
+/// constraints for parameter names"): letters, digits and `_ . - /`; a name with a `/`
+/// starts with one; at most 15 levels; not beginning with `aws` or `ssm`.
+///
+/// ```
+/// assert!(ingot_recipe::check_parameter_template("/images/{name}/{arch}/latest").is_ok());
+/// assert!(ingot_recipe::check_parameter_template("images/latest").is_err());
+/// assert!(ingot_recipe::check_parameter_template("/aws/service/x").is_err());
+/// ```
+pub fn check_parameter_template(template: &str) -> Result<(), String> {
+    let mut plain = template.to_string();
+    for field in ["{name}", "{version}", "{arch}", "{date}"] {
+        plain = plain.replace(field, "x");
+    }
+    let ok = |c: char| c.is_ascii_alphanumeric() || "_.-/".contains(c);
+    if plain.is_empty() || plain.len() > SSM_NAME_MAX || !plain.chars().all(ok) {
+        return Err(format!(
+            "{template:?}: a parameter name is 1–{SSM_NAME_MAX} letters, digits and _ . - / (and {{name}} {{version}} {{arch}} {{date}})"
+        ));
+    }
+    if plain.contains('/') && !plain.starts_with('/') {
+        return Err(format!("{template:?}: a name in a hierarchy starts with /"));
+    }
+    if plain.matches('/').count() > 15 {
+        return Err(format!("{template:?}: at most 15 levels of hierarchy"));
+    }
+    let first = plain.trim_start_matches('/').to_ascii_lowercase();
+    if first.starts_with("aws") || first.starts_with("ssm") {
+        return Err(format!("{template:?}: names beginning with aws or ssm are reserved"));
+    }
+    Ok(())
 }
 
 /// A whole number of GiB from a size (`"8 GiB"`) or an integer (GiB).
@@ -317,6 +417,41 @@ fn gib(loc: &Locator, v: &Spanned<Value>) -> Result<u64, RecipeError> {
 
 #[cfg(test)]
 mod tests {
+    fn ami_error(keys: &str) -> String {
+        let text = format!("name = \"web\"\n[ami]\n{keys}\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n");
+        crate::Recipe::parse(&text, "r.toml".as_ref()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn lifecycle_keys_are_checked_naming_the_key() {
+        for (keys, says) in [
+            (
+                "copy_completion_minutes = 20",
+                "ami.copy_completion_minutes: CopyImage takes 15–2880 minutes in steps of 15",
+            ),
+            ("copy_completion_minutes = 2895", "ami.copy_completion_minutes"),
+            (
+                "deregistration_protection = \"on\"",
+                "ami.deregistration_protection: \"on\" is not one of with-cooldown, without-cooldown",
+            ),
+            (
+                "ssm_parameter = \"images/latest\"",
+                "ami.ssm_parameter: \"images/latest\": a name in a hierarchy starts with /",
+            ),
+            ("ssm_parameter = \"/aws/service/x\"", "reserved"),
+            ("ssm_parameter = \"/images/{name} latest\"", "letters, digits and _ . - /"),
+        ] {
+            let err = ami_error(keys);
+            assert!(err.contains(says), "{keys}: {err}");
+        }
+        let text = "name = \"web\"\n[ami]\nderegistration_protection = \"without-cooldown\"\nssm_parameter = \"/images/{name}/{arch}/latest\"\ncopy_completion_minutes = 2880\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n";
+        let recipe = crate::Recipe::parse(text, "r.toml".as_ref()).unwrap();
+        let ami = recipe.ami.unwrap();
+        assert_eq!(ami.deregistration_protection, Some(super::Protection::WithoutCooldown));
+        assert_eq!(ami.expand(ami.ssm_parameter.as_deref().unwrap(), "web", 0), "/images/web/x86_64/latest");
+        assert_eq!(ami.copy_completion_minutes, Some(2880));
+    }
+
     #[test]
     fn dates_are_civil() {
         assert_eq!(super::ymd(0), "19700101");

@@ -35,7 +35,10 @@ mod seed;
 mod units;
 mod validate;
 
-pub use ami::{civil_date, days_from_civil, Ami, BootMode, VolumeType};
+pub use ami::{
+    check_parameter_template, civil_date, days_from_civil, Ami, BootMode, Protection, VolumeType,
+    COPY_COMPLETION_MINUTES, COPY_COMPLETION_STEP, SSM_NAME_MAX,
+};
 pub use boot::{Arch, Boot, CoreLocation, UefiLoader};
 pub use caps::capability_xattr;
 pub use error::RecipeError;

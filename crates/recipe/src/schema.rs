@@ -92,6 +92,12 @@ pub(crate) struct RawAmi {
     pub kms_key_id: Option<Spanned<String>>,
     #[schemars(with = "Option<u32>")]
     pub snapshot_timeout: Option<Spanned<u32>>,
+    #[schemars(with = "Option<String>")]
+    pub deregistration_protection: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
+    pub ssm_parameter: Option<Spanned<String>>,
+    #[schemars(with = "Option<u32>")]
+    pub copy_completion_minutes: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
