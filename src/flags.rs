@@ -15,9 +15,10 @@ pub struct AwsFlags {
     /// Shared-config profile (default: AWS_PROFILE, else `default`).
     #[arg(long)]
     pub profile: Option<String>,
-    /// Region (default: AWS_REGION, else the profile's).
-    #[arg(long)]
-    pub region: Option<String>,
+    /// Region (default: AWS_REGION, else the profile's). `images` and `prune` take
+    /// several: repeat the flag or separate them with commas.
+    #[arg(long, value_delimiter = ',')]
+    pub region: Vec<String>,
     /// Seconds to establish a connection.
     #[arg(long, default_value_t = DEFAULT_CONNECT_TIMEOUT_SECS as f64)]
     pub connect_timeout: f64,
@@ -36,6 +37,23 @@ impl AwsFlags {
     /// Connects with these settings; a timeout that is not a positive number of seconds
     /// is an error naming its flag.
     pub fn session(&self) -> Result<ingot_aws::Session> {
+        if let [_, second, ..] = self.region.as_slice() {
+            return Err(crate::Error::invalid(format!(
+                "--region {second}: this command works in one region; images and prune take several"
+            )));
+        }
+        self.connect()
+    }
+
+    /// A session in the first `--region` (or the default region), and every region
+    /// named (or just that one).
+    pub fn sessions(&self) -> Result<(ingot_aws::Session, Vec<String>)> {
+        let session = self.connect()?;
+        let regions = if self.region.is_empty() { vec![session.region().to_string()] } else { self.region.clone() };
+        Ok((session, regions))
+    }
+
+    fn connect(&self) -> Result<ingot_aws::Session> {
         let secs = |name: &str, s: f64| -> Result<Duration> {
             Duration::try_from_secs_f64(s)
                 .ok()
@@ -45,7 +63,7 @@ impl AwsFlags {
         let retry = ingot_aws::RetryPolicy { max_attempts: self.max_attempts.max(1), ..Default::default() };
         let connect = ingot_aws::Connect {
             profile: self.profile.clone(),
-            region: self.region.clone(),
+            region: self.region.first().cloned(),
             connect_timeout: secs("connect-timeout", self.connect_timeout)?,
             read_timeout: secs("read-timeout", self.read_timeout)?,
             attempt_timeout: secs("attempt-timeout", self.attempt_timeout)?,

@@ -24,6 +24,7 @@ mod hash;
 mod input;
 mod inspect;
 pub mod instance_store;
+pub mod lifecycle;
 mod progress;
 pub mod publish;
 mod report;

@@ -52,11 +52,12 @@ leaves nothing at OUT. Same recipe and inputs give the same bytes, digest and re
     #[command(after_help = "Examples:
   ingot boot out/hello.raw                              UEFI (OVMF, or AAVMF for arm64)
   ingot boot out/debian.raw --bios --nvme
-  ingot boot out/sb.raw --secure-boot --vars sb-vars.fd
+  ingot boot out/sb.raw --secure-boot                   keys from out/sb.raw.json's uefi_data
   ingot boot out/ci.raw --expect 'login:' --timeout 600   (exit 0, 1 on panic, 124 on timeout)
 
 The disk is attached with snapshot=on: the image never changes unless --write. KVM is
-used when /dev/kvm is usable for the guest's architecture, TCG otherwise. QEMU and the
+used when /dev/kvm is usable for the guest's architecture (TCG when it is not, or when
+KVM fails the guest), unless --accel says otherwise. QEMU and the
 firmware come from Debian's qemu-system-x86 / qemu-system-arm, ovmf / qemu-efi-aarch64
 and swtpm packages; a missing one is named.")]
     Boot(cli::boot::BootFlags),
@@ -240,6 +241,97 @@ TOML schemas complete and check its keys. docs/recipe.schema.json is the same sc
         /// The directory to write (created if missing).
         dir: PathBuf,
     },
+    /// List the account's AMIs, newest first, with their snapshots and what references them.
+    #[command(after_help = "Examples:
+  ingot images --name 'debian-12-*' --region us-east-1,eu-west-1
+  ingot images --tag project=web --json
+
+Lists id, region, creation date, state, name, architecture, boot mode, deregistration
+protection, deprecation, last launch, snapshots with their sizes, an instance-store
+AMI's bundle, and what references the AMI (instances, launch templates, SSM
+parameters: DescribeImageReferences). Disabled and deprecated AMIs are included.")]
+    Images {
+        /// AMI name pattern (`*` any characters, `?` one), as EC2's name filter takes it.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only AMIs with this tag (KEY=VALUE; repeat for several).
+        #[arg(long, value_parser = parse_tag)]
+        tag: Vec<(String, String)>,
+        #[command(flatten)]
+        aws: AwsFlags,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deregister AMIs and delete their snapshots (or bundle), with --copies their copies.
+    #[command(after_help = "Examples:
+  ingot deregister ami-0123456789abcdef0 --region eu-west-1
+  ingot deregister ami-0123456789abcdef0 --copies --dry-run
+
+An AMI is kept, with the reason, when another account owns it, when it has
+deregistration protection, when something references it (--force deregisters it anyway)
+or when one of its snapshots is another AMI's. Its snapshots are tagged
+ingot:deregistered-image before the AMI goes, so a run that fails halfway is finished by
+running it again; an AMI already gone is reported as such. Exits non-zero when an AMI is
+kept or something is left.")]
+    Deregister {
+        /// The AMI ids.
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Also deregister the copies ingot made of each AMI in the account's other regions.
+        #[arg(long)]
+        copies: bool,
+        /// Deregister even when something references the AMI.
+        #[arg(long)]
+        force: bool,
+        /// Check and print what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Disable the AMIs instead (DisableImage: hidden, no new launches, launch
+        /// permissions dropped); nothing is deleted. `aws ec2 enable-image` undoes it.
+        #[arg(long, conflicts_with = "force")]
+        disable_only: bool,
+        #[command(flatten)]
+        aws: AwsFlags,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deregister all but the newest AMIs of a name, with their snapshots and copies.
+    #[command(after_help = "Examples:
+  ingot prune --name 'web-*-x86_64' --keep 3 --region us-east-1,eu-west-1 --dry-run
+  ingot prune --name 'nightly-*' --keep 7 --older-than 14 --yes
+
+In each region named, the AMIs whose name matches are sorted newest first; all but the
+--keep newest (and, with --older-than, those made in the last DAYS days) are retired as
+`ingot deregister --copies` retires them, kept with the reason when protected, referenced
+or sharing a snapshot. The plan is printed first; on a terminal it asks before going on,
+otherwise it goes on only with --yes.")]
+    Prune {
+        /// AMI name pattern (`*` any characters, `?` one).
+        #[arg(long)]
+        name: String,
+        /// How many of the newest matching AMIs to keep in each region.
+        #[arg(long)]
+        keep: usize,
+        /// Only AMIs made more than DAYS days ago go.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u64>,
+        /// Deregister referenced AMIs too; needed with --keep 0.
+        #[arg(long)]
+        force: bool,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Carry out the plan without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        aws: AwsFlags,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Download a snapshot into a sparse raw image, verifying every block's checksum.
     #[command(after_help = "Examples:
   ingot download snap-0123456789abcdef0 restored.raw")]
@@ -326,6 +418,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print(json, &r, &published(json, &r.register, "uploaded"))?;
             }
         }
+        Command::Images { name, tag, aws, json } => {
+            let query = ingot_aws::ImageQuery { name, tags: tag, ids: Vec::new() };
+            let images = ingot::lifecycle::images(&aws, &query)?;
+            print(json, &images, &cli::lifecycle::image_lines(&images))?;
+        }
+        Command::Deregister { images, copies, force, dry_run, disable_only, aws, json } => {
+            let options = ingot_aws::RetireOptions { force, dry_run, disable_only };
+            let choice = ingot::lifecycle::DeregisterChoice { copies, options };
+            let retired = ingot::lifecycle::deregister(&aws, &images, choice)?;
+            print(json, &retired, &cli::lifecycle::retired_lines(&retired))?;
+            if retired.iter().any(|r| r.status == ingot_aws::Status::Kept || !r.left.is_empty()) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Prune { name, keep, older_than, force, dry_run, yes, aws, json } => {
+            let choice = ingot::lifecycle::PruneChoice { name, keep, older_than_days: older_than, force };
+            let mut report = ingot::lifecycle::prune_plan(&aws, &choice)?;
+            let go = !dry_run && cli::lifecycle::confirm(&report, yes, json)?;
+            if go {
+                report = ingot::lifecycle::prune_apply(&aws, report, force)?;
+            }
+            print(json, &report, &cli::lifecycle::prune_lines(&report))?;
+            if report.retired.iter().any(|r| !r.left.is_empty()) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Download { snapshot, out, workers, aws, json } => {
             let report = ingot::publish::download(&aws, &snapshot, &out, workers, &terminal(json))?;
             let digest = report.digest.as_deref().or(report.sha256.as_deref());
@@ -358,6 +476,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A `KEY=VALUE` tag.
+fn parse_tag(text: &str) -> std::result::Result<(String, String), String> {
+    let (k, v) = text.split_once('=').ok_or_else(|| format!("{text:?}: expected KEY=VALUE"))?;
+    if k.is_empty() {
+        return Err(format!("{text:?}: the key is empty"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
 /// `ingot publish`'s lines: the AMI, then each copy's region and AMI. Says on stderr when
 /// an AMI of the same name was reused (nothing `skipped`).
 fn published(json: bool, register: &ingot::publish::RegisterReport, skipped: &str) -> String {
@@ -370,6 +497,10 @@ fn published(json: bool, register: &ingot::publish::RegisterReport, skipped: &st
     let mut line = register.image_id.clone();
     for c in &register.copies {
         line.push_str(&format!("\n{} {}", c.region, c.image_id));
+    }
+    for p in &register.parameters {
+        let how = if p.changed { "set" } else { "unchanged" };
+        line.push_str(&format!("\n{} {} = {} (version {}, {how})", p.region, p.name, p.image_id, p.version));
     }
     line
 }

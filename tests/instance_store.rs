@@ -441,3 +441,32 @@ fn bad_input_is_refused_before_anything_is_uploaded() {
     );
     assert_eq!(object_puts(&moto).len(), before, "nothing uploaded");
 }
+
+/// `ingot deregister` of an instance-store AMI deletes its bundle (parts, then manifest)
+/// and the AMI, and leaves every other object in the bucket, under the same prefix too.
+#[test]
+fn deregister_deletes_the_bundle_and_nothing_else() {
+    let rig = rig();
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let r = json(&mut rig.publish(&ep, "us-west-2", "ingot-store", &["--prefix", "images/store", "--json"]));
+    let ami = r["register"]["image_id"].as_str().unwrap();
+    let parts = r["bundle"]["bundle"]["parts"].as_array().unwrap().len();
+    for key in ["images/store/notes.txt", "images/store.raw.part.0", "other/store.raw.manifest.xml"] {
+        lifecycle("put-object", &[&ep, "us-west-2", "ingot-store", key]);
+    }
+    let d = json(ingot_aws(&ep).args(["deregister", ami, "--region", "us-west-2", "--json"]));
+    assert_eq!(d[0]["status"], "deregistered", "{d}");
+    let deleted = d[0]["objects_deleted"].as_array().unwrap();
+    assert_eq!(deleted.len(), parts + 1, "{d}");
+    assert_eq!(deleted.last().unwrap(), "ingot-store/images/store/store.raw.manifest.xml", "the manifest goes last");
+    let left = lifecycle("list-objects", &[&ep, "us-west-2", "ingot-store"]);
+    assert_eq!(
+        left,
+        serde_json::json!(["images/store.raw.part.0", "images/store/notes.txt", "other/store.raw.manifest.xml"])
+    );
+    let state = lifecycle("state", &[&ep, "us-west-2"]);
+    assert_eq!(state["us-west-2"]["images"], serde_json::json!([]), "the AMI is gone");
+    let again = json(ingot_aws(&ep).args(["deregister", ami, "--region", "us-west-2", "--json"]));
+    assert_eq!(again[0]["status"], "already-gone");
+}

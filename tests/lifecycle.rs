@@ -2,7 +2,9 @@
 //! held to the EC2 API Reference and the SSM User Guide with boto3, independent of ingot.
 
 use crate::util::aws::*;
-use serde_json::json;
+use crate::util::run;
+use serde_json::{json, Value};
+use std::path::Path;
 
 /// Each rule the launcher adds to moto, as boto3 sees it (scripts/lifecycle-check.py):
 /// an AMI maps the snapshots RegisterImage gave and protects them from DeleteSnapshot;
@@ -51,4 +53,247 @@ fn the_moto_launcher_keeps_the_lifecycle_rules_aws_documents() {
     assert_eq!(r["copy_source"][1], "us-east-1");
     assert_eq!(r["copy_snapshot_region"], "ok", "the copy's snapshot is in its own region");
     assert_eq!(r["copy_snapshot_differs"], true);
+}
+
+/// The `[ami]` of the lifecycle tests: a copy in eu-west-1 (time-based) and the id in an
+/// SSM parameter in both regions.
+const AMI: &str = r#"
+[ami]
+boot_mode = "uefi"
+regions = ["eu-west-1"]
+ssm_parameter = "/images/{name}/{arch}/latest"
+copy_completion_minutes = 30
+"#;
+/// The parameter [`AMI`] names for the recipe `aws-test`.
+const PARAMETER: &str = "/images/aws-test/x86_64/latest";
+const REGIONS: &str = "us-east-1,eu-west-1";
+
+/// `ingot publish IMAGE --recipe RECIPE --name NAME --json`.
+fn publish(endpoint: &str, recipe: &Path, image: &Path, name: &str) -> Value {
+    json(
+        ingot_aws(endpoint)
+            .arg("publish")
+            .arg(image)
+            .arg("--recipe")
+            .arg(recipe)
+            .args(["--name", name, "--poll", "1", "--json"]),
+    )
+}
+
+/// Publishes a 1 MiB-payload image of its own (seed `seed`) as `name`.
+fn publish_new(endpoint: &str, dir: &Path, seed: u64, ami: &str, name: &str) -> Value {
+    let (recipe, image) = crate::aws::image(dir, 1, seed, ami);
+    publish(endpoint, &recipe, &image, name)
+}
+
+/// The account's AMIs and snapshots in each region, as boto3 sees them.
+fn state(endpoint: &str) -> Value {
+    lifecycle("state", &[endpoint, "us-east-1", "eu-west-1"])
+}
+
+/// Which of `snapshots` still exist in `region` (DescribeSnapshots by id).
+fn existing(endpoint: &str, region: &str, snapshots: &[String]) -> Vec<String> {
+    let args: Vec<&str> = [endpoint, region].into_iter().chain(snapshots.iter().map(String::as_str)).collect();
+    serde_json::from_value(lifecycle("existing", &args)).unwrap()
+}
+
+/// The names of the AMIs in `region` of a [`state`], and the snapshots they map.
+fn names_and_mapped(state: &Value, region: &str) -> (Vec<String>, Vec<String>) {
+    let images = state[region]["images"].as_array().unwrap();
+    let names = images.iter().map(|i| i["name"].as_str().unwrap().to_string()).collect();
+    let mut mapped: Vec<String> = images
+        .iter()
+        .flat_map(|i| i["snapshots"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()))
+        .collect();
+    mapped.sort();
+    (names, mapped)
+}
+
+/// Whether every request recorded after the first `from` was a read.
+fn reads_only(moto: &Server, from: usize) -> Vec<String> {
+    let all = moto.get("/_ingot/requests");
+    let actions = all.as_array().unwrap()[from..].iter().map(|r| r["action"].as_str().unwrap().to_string());
+    let read = |a: &str| a.starts_with("Describe") || a.starts_with("Get") || a == "GET" || a == "HEAD";
+    actions.filter(|a| !read(a)).collect()
+}
+
+fn recorded(moto: &Server) -> usize {
+    moto.get("/_ingot/requests").as_array().unwrap().len()
+}
+
+/// Three versions published to two regions; the SSM parameter follows each publish and a
+/// re-publish that reuses the AMI leaves it alone; `prune --keep 1` plans with reads only
+/// (dry run, and without a terminal or --yes), then leaves the newest AMI and its
+/// snapshots in both regions and nothing else.
+#[test]
+fn prune_keeps_the_newest_of_three_versions_in_both_regions() {
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let mut published = Vec::new();
+    for v in 1..=3 {
+        published.push(publish_new(&ep, dir.path(), 20 + v, AMI, &format!("lc-{v}"))["register"].clone());
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // EC2 dates AMIs to the second
+    }
+    let newest = &published[2];
+    let (east, west) = (newest["image_id"].as_str().unwrap(), newest["copies"][0]["image_id"].as_str().unwrap());
+    for (region, id) in [("us-east-1", east), ("eu-west-1", west)] {
+        let p = lifecycle("parameter", &[&ep, region, PARAMETER]);
+        assert_eq!(p, json!({"Value": id, "DataType": "aws:ec2:image", "Version": 3}), "{region}");
+    }
+    let copies = moto.ec2("CopyImage");
+    assert_eq!(copies.len(), 3);
+    for c in &copies {
+        assert_eq!(c["params"]["SnapshotCopyCompletionDurationMinutes"], "30", "{c}");
+    }
+
+    // Publishing lc-3 again reuses it: the parameters keep their version.
+    let (recipe, image) = (dir.path().join("recipe23.toml"), dir.path().join("disk23.raw"));
+    let again = publish(&ep, &recipe, &image, "lc-3")["register"].clone();
+    assert_eq!(again["reused"], true);
+    let changed: Vec<&Value> = again["parameters"].as_array().unwrap().iter().map(|p| &p["changed"]).collect();
+    assert_eq!(changed, [false, false], "{again}");
+    assert_eq!(lifecycle("parameter", &[&ep, "eu-west-1", PARAMETER])["Version"], 3);
+
+    // The plan, twice, with reads only.
+    let before = recorded(&moto);
+    let prune = ["prune", "--name", "lc-*", "--keep", "1", "--region", REGIONS];
+    let plan = json(ingot_aws(&ep).args(prune).args(["--dry-run", "--json"]));
+    assert_eq!(plan["applied"], false);
+    assert_eq!(plan["matched"], 6);
+    let statuses: Vec<&Value> = plan["retired"].as_array().unwrap().iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, ["would-deregister"; 4], "{plan}");
+    let o = run(ingot_aws(&ep).args(prune).stdin(std::process::Stdio::null()));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pass --yes"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("would be deregistered (dry run)"));
+    assert_eq!(reads_only(&moto, before), Vec::<String>::new(), "a plan only reads");
+    assert_eq!(names_and_mapped(&state(&ep), "eu-west-1").0, ["lc-1", "lc-2", "lc-3"]);
+
+    // The prune.
+    let published_snapshots = state(&ep);
+    let done = json(ingot_aws(&ep).args(prune).args(["--yes", "--json"]));
+    assert_eq!(done["applied"], true);
+    let spared: Vec<&Value> = done["spared"].as_array().unwrap().iter().map(|s| &s["image_id"]).collect();
+    assert_eq!(spared, [east, west]);
+    let after = state(&ep);
+    for region in ["us-east-1", "eu-west-1"] {
+        let (names, mapped) = names_and_mapped(&after, region);
+        assert_eq!(names, ["lc-3"], "{region}: {after}");
+        let all = names_and_mapped(&published_snapshots, region).1;
+        assert_eq!(all.len(), 3, "one snapshot per version in each region");
+        assert_eq!(existing(&ep, region, &all), mapped, "{region}: only lc-3's snapshot is left");
+    }
+    assert_eq!(moto.ec2("DeleteSnapshot").len(), 4, "two AMIs × two regions, one snapshot each");
+}
+
+/// A protected AMI, one a launch template launches, and one whose snapshot another AMI
+/// maps are kept with the reason (printed, and in --json), and `ingot images` shows why;
+/// --disable-only disables an AMI and deletes nothing.
+#[test]
+fn protected_referenced_and_shared_amis_are_kept_with_the_reason() {
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let protected_ami = "[ami]\nderegistration_protection = \"without-cooldown\"\n";
+    let protected = publish_new(&ep, dir.path(), 31, protected_ami, "keep-protected")["register"]["image_id"].clone();
+    let referenced = publish_new(&ep, dir.path(), 32, "[ami]\n", "keep-referenced")["register"]["image_id"].clone();
+    let (recipe, image) = crate::aws::image(dir.path(), 1, 33, "[ami]\n");
+    let shared = publish(&ep, &recipe, &image, "keep-shared-1")["register"].clone();
+    let twin = publish(&ep, &recipe, &image, "keep-shared-2")["register"].clone();
+    let disable = publish_new(&ep, dir.path(), 34, "[ami]\n", "keep-disabled")["register"]["image_id"].clone();
+    let template = lifecycle("launch-template", &[&ep, "us-east-1", referenced.as_str().unwrap()]);
+
+    let listed = json(ingot_aws(&ep).args(["images", "--name", "keep-*", "--json"]));
+    let by_id = |id: &Value| listed.as_array().unwrap().iter().find(|i| i["image_id"] == *id).unwrap().clone();
+    assert_eq!(by_id(&protected)["deregistration_protection"], "enabled-without-cooldown");
+    let refs = &by_id(&referenced)["references"];
+    assert_eq!(refs[0]["resource_type"], "ec2:LaunchTemplate", "{refs}");
+    assert!(refs[0]["arn"].as_str().unwrap().ends_with(template["id"].as_str().unwrap()), "{refs}");
+    let snapshots = &by_id(&shared["image_id"])["snapshots"];
+    assert_eq!(snapshots, &by_id(&twin["image_id"])["snapshots"], "the same image publishes the same snapshot");
+    assert_eq!(snapshots[0]["size_gib"], 1);
+
+    let ids = [&protected, &referenced, &shared["image_id"]].map(|v| v.as_str().unwrap().to_string());
+    let o = run(ingot_aws(&ep).arg("deregister").args(&ids).arg("--json"));
+    assert_eq!(o.status.code(), Some(1), "kept AMIs fail the command");
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reasons: Vec<&Value> = r.as_array().unwrap().iter().map(|r| &r["kept"]["reason"]).collect();
+    assert_eq!(reasons, ["protected", "referenced", "snapshot-shared"], "{r}");
+    assert_eq!(r[2]["kept"]["image_id"], twin["image_id"]);
+    let o = run(ingot_aws(&ep).arg("deregister").args(&ids));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for why in ["deregistration protection is on", "referenced by ec2:LaunchTemplate", "is also"] {
+        assert!(text.contains(why), "{why}: {text}");
+    }
+    assert_eq!(names_and_mapped(&state(&ep), "us-east-1").0.len(), 5, "nothing was deregistered");
+
+    let d = json(ingot_aws(&ep).args(["deregister", disable.as_str().unwrap(), "--disable-only", "--json"]));
+    assert_eq!(d[0]["status"], "disabled");
+    let after = state(&ep);
+    let gone = after["us-east-1"]["images"].as_array().unwrap().iter().find(|i| i["id"] == disable).unwrap();
+    assert_eq!(gone["state"], "disabled");
+    let snapshot = gone["snapshots"][0].as_str().unwrap().to_string();
+    assert_eq!(existing(&ep, "us-east-1", std::slice::from_ref(&snapshot)), [snapshot], "disabling deletes nothing");
+}
+
+/// DeleteSnapshot denied in eu-west-1: the copy there is deregistered and its snapshot
+/// reported left; running the command again deletes it, and a third run says all is gone.
+#[test]
+fn a_failure_midway_says_what_is_left_and_a_rerun_finishes() {
+    let moto = Server::moto();
+    let dir = tempfile::tempdir().unwrap();
+    let r = publish_new(&moto.endpoint(), dir.path(), 41, "[ami]\nregions = [\"eu-west-1\"]\n", "midway")["register"]
+        .clone();
+    let ami = r["image_id"].as_str().unwrap();
+    let proxy = Server::proxy(&moto, &["--deny-action", "DeleteSnapshot@eu-west-1"]);
+    let o = run(ingot_aws(&proxy.endpoint()).args(["deregister", ami, "--copies", "--json"]));
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let first: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(first[0]["status"], "deregistered");
+    assert_eq!(first[0]["snapshots_deleted"].as_array().unwrap().len(), 1);
+    assert_eq!(first[1]["region"], "eu-west-1");
+    assert_eq!(first[1]["status"], "deregistered");
+    assert_eq!(first[1]["snapshots_deleted"], json!([]));
+    let left = &first[1]["left"][0];
+    assert!(left["error"].as_str().unwrap().contains("UnauthorizedOperation"), "{left}");
+    let left_id = left["id"].as_str().unwrap().to_string();
+    assert_eq!(existing(&moto.endpoint(), "eu-west-1", std::slice::from_ref(&left_id)), [left_id.as_str()]);
+
+    let second = json(ingot_aws(&moto.endpoint()).args(["deregister", ami, "--copies", "--json"]));
+    assert_eq!(second[0]["status"], "already-gone");
+    assert_eq!(second[1]["status"], "already-gone");
+    assert_eq!(second[1]["snapshots_deleted"], json!([left["id"]]));
+    assert_eq!(existing(&moto.endpoint(), "eu-west-1", &[left_id]), Vec::<String>::new());
+    let source_snapshot = first[0]["snapshots_deleted"][0].as_str().unwrap().to_string();
+    assert_eq!(existing(&moto.endpoint(), "us-east-1", &[source_snapshot]), Vec::<String>::new());
+    let third = json(ingot_aws(&moto.endpoint()).args(["deregister", ami, "--copies", "--json"]));
+    assert_eq!(third.as_array().unwrap().len(), 1, "the copy's leftovers are gone: {third}");
+    assert_eq!(third[0]["status"], "already-gone");
+}
+
+/// An id EC2 never knew, one that is not an AMI id, another account's AMI, `--keep 0`
+/// without `--force`, several regions where one is taken, a glob matching nothing.
+#[test]
+fn bad_lifecycle_input_is_refused_clearly() {
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let fails = |args: &[&str], code: i32, says: &str| {
+        let o = run(ingot_aws(&ep).args(args));
+        let err = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?} should say {says:?}: {err}");
+    };
+    fails(&["deregister", "ami-0123456789abcdef0"], 1, "ami-0123456789abcdef0");
+    fails(&["deregister", "snap-0123456789abcdef0"], 1, "is not an AMI id");
+    let foreign = lifecycle("foreign", &[&ep])["id"].as_str().unwrap().to_string();
+    fails(&["deregister", &foreign], 1, "owned by account");
+    fails(&["prune", "--name", "x-*", "--keep", "0"], 1, "--force");
+    fails(&["deregister", "ami-0123456789abcdef0", "--region", REGIONS], 1, "--region eu-west-1");
+    let o = run(ingot_aws(&ep).args(["prune", "--name", "nothing-*", "--keep", "1"]));
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "no AMI matches in us-east-1");
+    let o = run(ingot_aws(&ep).args(["images", "--name", "nothing-*", "--region", REGIONS]));
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "no AMI matches");
 }

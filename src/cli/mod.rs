@@ -4,6 +4,7 @@ pub mod boot;
 pub mod check;
 pub mod inspect;
 pub mod interrupt;
+pub mod lifecycle;
 pub mod manual;
 pub mod progress;
 

@@ -1,0 +1,130 @@
+//! `ingot images`, `deregister` and `prune` for a person: one block per AMI; prune's
+//! question on a terminal.
+
+use ingot::lifecycle::PruneReport;
+use ingot_aws::{OwnedImage, Retired, Status};
+use std::io::IsTerminal;
+
+/// `ingot images`' lines: per AMI, its id, region, creation date, state and name, then
+/// what else is known of it.
+pub fn image_lines(images: &[OwnedImage]) -> String {
+    if images.is_empty() {
+        return "no AMI matches".into();
+    }
+    let mut out = Vec::new();
+    for i in images {
+        out.push(format!(
+            "{}  {}  {}  {}  {}",
+            i.image_id,
+            i.region,
+            i.creation_date.as_deref().unwrap_or("-"),
+            i.state,
+            i.name
+        ));
+        let mut facts = vec![
+            i.architecture.clone().unwrap_or_else(|| "-".into()),
+            i.boot_mode.clone().map_or("boot mode not set".into(), |b| format!("boot mode {b}")),
+        ];
+        if let Some(p) = i.deregistration_protection.as_deref().filter(|p| *p != "disabled") {
+            facts.push(format!("deregistration protection {p}"));
+        }
+        if let Some(d) = &i.deprecation_time {
+            facts.push(format!("deprecated from {d}"));
+        }
+        if let Some(l) = &i.last_launched_time {
+            facts.push(format!("last launched {l}"));
+        }
+        if let Some(s) = &i.source {
+            facts.push(format!("copy of {s}"));
+        }
+        out.push(format!("    {}", facts.join(", ")));
+        for s in &i.snapshots {
+            let size = s.size_gib.map_or("size unknown".into(), |g| format!("{g} GiB"));
+            out.push(format!("    {} {} ({size})", s.device, s.snapshot_id));
+        }
+        if let Some(location) = &i.image_location {
+            out.push(format!("    bundle {location}"));
+        }
+        match (&i.references, &i.references_unknown) {
+            (Some(r), _) if r.is_empty() => out.push("    referenced by nothing".into()),
+            (Some(r), _) => {
+                for r in r {
+                    out.push(format!("    referenced by {} {}", r.resource_type, r.arn));
+                }
+            }
+            (None, why) => out.push(format!("    references unknown: {}", why.as_deref().unwrap_or("no answer"))),
+        }
+    }
+    out.join("\n")
+}
+
+/// `ingot deregister`'s lines: what became of each AMI, and what it left.
+pub fn retired_lines(retired: &[Retired]) -> String {
+    let mut out = Vec::new();
+    for r in retired {
+        let name = r.name.as_deref().map_or(String::new(), |n| format!(" ({n})"));
+        let head = format!("{}{name} in {}", r.image_id, r.region);
+        out.push(match (&r.status, &r.kept) {
+            (Status::Kept, Some(why)) => format!("{head}: kept: {why}"),
+            (Status::Kept, None) => format!("{head}: kept: its bundle could not all be deleted"),
+            (Status::Deregistered, _) => format!("{head}: deregistered"),
+            (Status::WouldDeregister, _) => format!("{head}: would be deregistered (dry run)"),
+            (Status::AlreadyGone, _) => format!("{head}: already deregistered"),
+            (Status::Disabled, _) => format!("{head}: disabled (snapshots kept)"),
+            (Status::WouldDisable, _) => format!("{head}: would be disabled (dry run)"),
+        });
+        let verb = if r.status == Status::WouldDeregister { "would delete" } else { "deleted" };
+        for s in &r.snapshots_deleted {
+            out.push(format!("    {verb} {s}"));
+        }
+        for o in &r.objects_deleted {
+            out.push(format!("    {verb} s3://{o}"));
+        }
+        for l in &r.left {
+            out.push(format!("    left {}: {}", l.id, l.error));
+        }
+    }
+    out.join("\n")
+}
+
+/// `ingot prune`'s lines: what it spares, then what it retires (or would).
+pub fn prune_lines(report: &PruneReport) -> String {
+    if report.matched == 0 {
+        return format!("no AMI matches in {}", report.regions.join(", "));
+    }
+    let mut out = Vec::new();
+    for s in &report.spared {
+        let why = if s.why == "newest" { "one of the newest" } else { "younger than --older-than" };
+        out.push(format!("{} ({}) in {}: kept: {why}", s.image_id, s.name, s.region));
+    }
+    if report.retired.is_empty() {
+        out.push("nothing to deregister".into());
+    } else {
+        out.push(retired_lines(&report.retired));
+    }
+    out.join("\n")
+}
+
+/// Whether to carry out `plan`: with `yes`, when there is something to do; on a terminal,
+/// when the person answers `y` after reading the plan; otherwise not (the plan is printed).
+pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool> {
+    let count = plan.retired.iter().filter(|r| r.status == Status::WouldDeregister).count();
+    if count == 0 {
+        return Ok(false);
+    }
+    if yes {
+        return Ok(true);
+    }
+    let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !terminal {
+        if !json {
+            eprintln!("ingot: not on a terminal, so only the plan is printed: pass --yes to carry it out");
+        }
+        return Ok(false);
+    }
+    eprintln!("{}", prune_lines(plan));
+    eprint!("Deregister {count} AMI(s) and delete their snapshots? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,204 @@
+//! The AMIs after publishing: `ingot images` lists the account's AMIs in the regions named,
+//! `ingot deregister` retires AMIs (their snapshots or bundle, and with `--copies` the
+//! copies ingot made of them) as `ingot_aws::Session::retire` does. docs/lifecycle.md.
+
+use crate::error::{bail, Result, ResultExt};
+use crate::AwsFlags;
+use ingot_aws::{ImageQuery, OwnedImage, RetireOptions, Retired, Session, SOURCE_TAG};
+
+/// `ingot images`: the AMIs `query` selects in every region of `aws`, newest first.
+pub fn images(aws: &AwsFlags, query: &ImageQuery) -> Result<Vec<OwnedImage>> {
+    let (session, regions) = aws.sessions()?;
+    let mut all = Vec::new();
+    for region in &regions {
+        all.extend(session.images(region, query).with_context(|| format!("listing the AMIs in {region}"))?);
+    }
+    all.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then(a.image_id.cmp(&b.image_id)));
+    Ok(all)
+}
+
+/// `ingot deregister`'s choices.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeregisterChoice {
+    /// Also every copy ingot made of each AMI, in every region enabled for the account.
+    pub copies: bool,
+    /// The checks and the deletions (`force`: deregister referenced AMIs; `dry_run`).
+    pub options: RetireOptions,
+}
+
+/// An AMI id as EC2 writes one: `ami-` and 8 or 17 hexadecimal digits.
+pub fn check_image_id(id: &str) -> Result<()> {
+    let hex = id.strip_prefix("ami-").unwrap_or("");
+    if !(hex.len() == 8 || hex.len() == 17) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{id:?} is not an AMI id (ami- and 8 or 17 hexadecimal digits)");
+    }
+    Ok(())
+}
+
+/// `ingot deregister AMI…` in the session's region: each AMI, then (with `copies`) its
+/// copies. An id EC2 does not know in that region is an error; one it knew and no longer
+/// has is reported as gone (so a second run succeeds).
+pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice) -> Result<Vec<Retired>> {
+    for id in ids {
+        check_image_id(id)?;
+    }
+    let session = aws.session()?;
+    let account = session.account_id()?;
+    let region = session.region().to_string();
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(retire(&session, &region, id, &account, choice.options)?);
+        if choice.copies {
+            for (copy_region, copy) in copies(&session, &region, id)? {
+                out.push(retire(&session, &copy_region, &copy, &account, choice.options)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Retires one AMI, an instance-store AMI's parts read from its manifest.
+pub fn retire(session: &Session, region: &str, id: &str, account: &str, options: RetireOptions) -> Result<Retired> {
+    let parts = |xml: &[u8]| -> std::result::Result<Vec<String>, String> {
+        let text = std::str::from_utf8(xml).map_err(|_| "the manifest is not UTF-8".to_string())?;
+        let (manifest, _) = ingot_bundle::Manifest::parse(text).map_err(|e| e.to_string())?;
+        Ok(manifest.parts.into_iter().map(|(file, _)| file).collect())
+    };
+    session.retire(region, id, account, options, &parts).with_context(|| format!("{id} in {region}"))
+}
+
+/// The copies ingot made of `id` (tagged `ingot:source = REGION/ID`) in every other region,
+/// as (region, AMI): those still registered, and those a failed run deregistered but
+/// left snapshots of.
+fn copies(session: &Session, region: &str, id: &str) -> Result<Vec<(String, String)>> {
+    let source = format!("{region}/{id}");
+    let query = ImageQuery { tags: vec![(SOURCE_TAG.to_string(), source.clone())], ..ImageQuery::default() };
+    let mut found = Vec::new();
+    for other in session.regions()?.iter().filter(|r| *r != region) {
+        let context = || format!("looking for copies of {id} in {other}");
+        let images = session.images(other, &query).with_context(context)?;
+        found.extend(images.into_iter().map(|i| (other.clone(), i.image_id)));
+        for left in session.leftover_copies(other, &source).with_context(context)? {
+            if !found.contains(&(other.clone(), left.clone())) {
+                found.push((other.clone(), left));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `ingot prune`'s choices.
+#[derive(Clone, Debug)]
+pub struct PruneChoice {
+    /// The AMI name pattern.
+    pub name: String,
+    /// How many of the newest matching AMIs to keep in each region.
+    pub keep: usize,
+    /// Only AMIs made more than this many days ago go.
+    pub older_than_days: Option<u64>,
+    /// Deregister referenced AMIs too; needed for `keep = 0`.
+    pub force: bool,
+}
+
+/// An AMI prune keeps because it is among the newest (or too young).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Spared {
+    /// Its region.
+    pub region: String,
+    /// The AMI.
+    pub image_id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was made.
+    pub creation_date: Option<String>,
+    /// `newest` (one of the N kept) or `younger` (made less than `--older-than` days ago).
+    pub why: &'static str,
+}
+
+/// What `ingot prune` plans or did: the AMIs it spares, and each one it retires (or
+/// would: the statuses of a plan are `would-deregister` or `kept` with the reason).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PruneReport {
+    /// The regions searched.
+    pub regions: Vec<String>,
+    /// How many AMIs matched the name, in all those regions.
+    pub matched: usize,
+    /// True once the plan was carried out.
+    pub applied: bool,
+    /// The AMIs spared.
+    pub spared: Vec<Spared>,
+    /// The AMIs to retire (copies in regions not named included), and what became of each.
+    pub retired: Vec<Retired>,
+}
+
+/// `ingot prune`'s plan: in each region, the matching AMIs but the `keep` newest (and
+/// those younger than `older_than_days`), and the copies ingot made of them in regions not
+/// named, each checked as `ingot deregister --dry-run` checks it.
+pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
+    if choice.keep == 0 && !choice.force {
+        bail!("--keep 0 deregisters every AMI named {:?}: pass --force too if that is meant", choice.name);
+    }
+    let (session, regions) = aws.sessions()?;
+    let account = session.account_id()?;
+    let query = ImageQuery { name: Some(choice.name.clone()), ..ImageQuery::default() };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let options = RetireOptions { force: choice.force, dry_run: true, disable_only: false };
+    let mut report =
+        PruneReport { regions: regions.clone(), matched: 0, applied: false, spared: vec![], retired: vec![] };
+    for region in &regions {
+        let found = session.images(region, &query).with_context(|| format!("listing the AMIs in {region}"))?;
+        report.matched += found.len();
+        for (n, image) in found.into_iter().enumerate() {
+            let young = choice.older_than_days.is_some_and(|days| !older_than(&image, days, now));
+            if n < choice.keep || young {
+                let why = if n < choice.keep { "newest" } else { "younger" };
+                report.spared.push(spared(&image, why));
+                continue;
+            }
+            report.retired.push(retire(&session, region, &image.image_id, &account, options)?);
+            for (copy_region, copy) in copies(&session, region, &image.image_id)? {
+                if !regions.contains(&copy_region) {
+                    report.retired.push(retire(&session, &copy_region, &copy, &account, options)?);
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Carries out `plan`: retires each AMI it would deregister, and no other.
+pub fn prune_apply(aws: &AwsFlags, plan: PruneReport, force: bool) -> Result<PruneReport> {
+    let session = aws.sessions()?.0;
+    let account = session.account_id()?;
+    let options = RetireOptions { force, dry_run: false, disable_only: false };
+    let mut report = PruneReport { applied: true, retired: Vec::new(), ..plan };
+    for planned in plan.retired {
+        if planned.status == ingot_aws::Status::WouldDeregister {
+            report.retired.push(retire(&session, &planned.region, &planned.image_id, &account, options)?);
+        } else {
+            report.retired.push(planned);
+        }
+    }
+    Ok(report)
+}
+
+fn spared(image: &OwnedImage, why: &'static str) -> Spared {
+    Spared {
+        region: image.region.clone(),
+        image_id: image.image_id.clone(),
+        name: image.name.clone(),
+        creation_date: image.creation_date.clone(),
+        why,
+    }
+}
+
+/// Whether `image` was made more than `days` days before `now` (Unix seconds); an image
+/// whose date EC2 did not give counts as young, so it is kept.
+fn older_than(image: &OwnedImage, days: u64, now: i64) -> bool {
+    let Some(date) = image.creation_date.as_deref() else { return false };
+    let field = |r: std::ops::Range<usize>| date.get(r).and_then(|s| s.parse::<i64>().ok());
+    let (Some(y), Some(m), Some(d)) = (field(0..4), field(5..7), field(8..10)) else { return false };
+    let (h, min, s) = (field(11..13).unwrap_or(0), field(14..16).unwrap_or(0), field(17..19).unwrap_or(0));
+    let made = ingot_recipe::days_from_civil(y, m as u8, d as u8) * 86_400 + h * 3600 + min * 60 + s;
+    now - made > days as i64 * 86_400
+}
