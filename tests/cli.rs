@@ -197,26 +197,6 @@ for arg in sys.argv[2:]:
 sys.exit(1 if failed else 0)
 "#;
 
-/// Runs `cmd` in a pseudo-terminal (util-linux `script`): everything it wrote to the
-/// terminal (stdout and stderr, escape sequences included).
-fn in_terminal(cmd: &Command) -> String {
-    let line: Vec<String> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
-        .collect();
-    let mut script = Command::new("script");
-    script.args(["-qec", &line.join(" "), "/dev/null"]).env("TERM", "xterm").stdin(std::process::Stdio::null());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => script.env(k, v),
-            None => script.env_remove(k),
-        };
-    }
-    let o = run(&mut script);
-    assert!(o.status.success(), "{line:?}: {}", String::from_utf8_lossy(&o.stdout));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// On a terminal `ingot build` and `ingot upload` draw progress (the stage, the blocks
 /// uploaded); with `--json`, or with stderr not a terminal, they draw none.
 #[test]
@@ -226,9 +206,9 @@ fn progress_is_drawn_on_a_terminal_and_never_with_json_or_a_pipe() {
     let text = crate::boot::RECIPE.replace("PAYLOAD", &payload("amd64", "boot/vmlinuz").display().to_string());
     let r = recipe(tmp.path(), &text);
     let out = tmp.path().join("p.raw");
-    let shown = in_terminal(ingot().arg("build").arg(&r).arg("-o").arg(&out));
+    let shown = in_terminal("", ingot().arg("build").arg(&r).arg("-o").arg(&out));
     assert!(shown.contains("reading the content of partition") && shown.contains('\u{1b}'), "{shown}");
-    let shown = in_terminal(ingot().arg("build").arg(&r).arg("-o").arg(&out).arg("--json"));
+    let shown = in_terminal("", ingot().arg("build").arg(&r).arg("-o").arg(&out).arg("--json"));
     assert!(!shown.contains("reading the content") && !shown.contains('\u{1b}'), "{shown}");
     let o = run(ingot().arg("build").arg(&r).arg("-o").arg(&out));
     assert!(
@@ -238,9 +218,9 @@ fn progress_is_drawn_on_a_terminal_and_never_with_json_or_a_pipe() {
     );
 
     let moto = crate::util::aws::Server::moto();
-    let shown = in_terminal(crate::util::aws::ingot_aws(&moto.endpoint()).arg("upload").arg(&out));
+    let shown = in_terminal("", crate::util::aws::ingot_aws(&moto.endpoint()).arg("upload").arg(&out));
     assert!(shown.contains("uploading") && shown.contains("blocks"), "{shown}");
-    let shown = in_terminal(crate::util::aws::ingot_aws(&moto.endpoint()).arg("upload").arg(&out).arg("--json"));
+    let shown = in_terminal("", crate::util::aws::ingot_aws(&moto.endpoint()).arg("upload").arg(&out).arg("--json"));
     assert!(!shown.contains("uploading") && shown.contains("snapshot_id"), "{shown}");
 }
 

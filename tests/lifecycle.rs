@@ -166,7 +166,7 @@ fn prune_keeps_the_newest_of_three_versions_in_both_regions() {
     let o = run(ingot_aws(&ep).args(prune).stdin(std::process::Stdio::null()));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("pass --yes"), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("would be deregistered (dry run)"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("would be deregistered"));
     assert_eq!(reads_only(&moto, before), Vec::<String>::new(), "a plan only reads");
     assert_eq!(names_and_mapped(&state(&ep), "eu-west-1").0, ["lc-1", "lc-2", "lc-3"]);
 
@@ -237,8 +237,9 @@ fn protected_referenced_and_shared_amis_are_kept_with_the_reason() {
     assert_eq!(existing(&ep, "us-east-1", std::slice::from_ref(&snapshot)), [snapshot], "disabling deletes nothing");
 }
 
-/// DeleteSnapshot denied in eu-west-1: the copy there is deregistered and its snapshot
-/// reported left; running the command again deletes it, and a third run says all is gone.
+/// DescribeImageReferences denied: references are unknown and the AMI is kept. DeleteSnapshot
+/// denied in eu-west-1: the copy there is deregistered and its snapshot reported left;
+/// running the command again deletes it, and a third run says all is gone.
 #[test]
 fn a_failure_midway_says_what_is_left_and_a_rerun_finishes() {
     let moto = Server::moto();
@@ -246,6 +247,18 @@ fn a_failure_midway_says_what_is_left_and_a_rerun_finishes() {
     let r = publish_new(&moto.endpoint(), dir.path(), 41, "[ami]\nregions = [\"eu-west-1\"]\n", "midway")["register"]
         .clone();
     let ami = r["image_id"].as_str().unwrap();
+
+    // Without DescribeImageReferences nothing can say the AMI is unused: kept, unless --force.
+    let blind = Server::proxy(&moto, &["--deny-action", "DescribeImageReferences"]);
+    let listed = json(ingot_aws(&blind.endpoint()).args(["images", "--name", "midway", "--json"]));
+    assert_eq!(listed[0]["references"], Value::Null, "unknown, not none: {listed}");
+    assert!(listed[0]["references_unknown"].as_str().unwrap().contains("UnauthorizedOperation"), "{listed}");
+    let o = run(ingot_aws(&blind.endpoint()).args(["deregister", ami, "--json"]));
+    assert_eq!(o.status.code(), Some(1));
+    let kept: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(kept[0]["kept"]["reason"], "references-unknown", "{kept}");
+    drop(blind);
+
     let proxy = Server::proxy(&moto, &["--deny-action", "DeleteSnapshot@eu-west-1"]);
     let o = run(ingot_aws(&proxy.endpoint()).args(["deregister", ami, "--copies", "--json"]));
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
@@ -296,4 +309,25 @@ fn bad_lifecycle_input_is_refused_clearly() {
     let o = run(ingot_aws(&ep).args(["images", "--name", "nothing-*", "--region", REGIONS]));
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "no AMI matches");
+}
+
+/// On a terminal, prune prints the plan and asks: `n` changes nothing, `y` goes on.
+#[test]
+fn prune_on_a_terminal_asks_before_deregistering() {
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    for v in 1..=2 {
+        publish_new(&ep, dir.path(), 50 + v, "[ami]\n", &format!("ask-{v}"));
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // EC2 dates AMIs to the second
+    }
+    let prune = ["prune", "--name", "ask-*", "--keep", "1"];
+    let before = recorded(&moto);
+    let shown = crate::util::in_terminal("n\n", ingot_aws(&ep).args(prune));
+    assert!(shown.contains("Deregister 1 AMI(s) and delete their snapshots? [y/N]"), "{shown}");
+    assert!(shown.contains("would be deregistered"), "{shown}");
+    assert_eq!(reads_only(&moto, before), Vec::<String>::new(), "answering n changes nothing");
+    let shown = crate::util::in_terminal("y\n", ingot_aws(&ep).args(prune));
+    assert!(shown.contains(": deregistered"), "{shown}");
+    assert_eq!(names_and_mapped(&state(&ep), "us-east-1").0, ["ask-2"]);
 }

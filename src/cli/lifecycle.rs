@@ -68,10 +68,10 @@ pub fn retired_lines(retired: &[Retired]) -> String {
             (Status::Kept, Some(why)) => format!("{head}: kept: {why}"),
             (Status::Kept, None) => format!("{head}: kept: its bundle could not all be deleted"),
             (Status::Deregistered, _) => format!("{head}: deregistered"),
-            (Status::WouldDeregister, _) => format!("{head}: would be deregistered (dry run)"),
+            (Status::WouldDeregister, _) => format!("{head}: would be deregistered"),
             (Status::AlreadyGone, _) => format!("{head}: already deregistered"),
             (Status::Disabled, _) => format!("{head}: disabled (snapshots kept)"),
-            (Status::WouldDisable, _) => format!("{head}: would be disabled (dry run)"),
+            (Status::WouldDisable, _) => format!("{head}: would be disabled"),
         });
         let verb = if r.status == Status::WouldDeregister { "would delete" } else { "deleted" };
         for s in &r.snapshots_deleted {

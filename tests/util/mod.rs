@@ -41,6 +41,33 @@ pub fn run(cmd: &mut Command) -> Output {
     })
 }
 
+/// Runs `cmd` in a pseudo-terminal (util-linux `script`), typing `input` into it: everything
+/// it wrote to the terminal (stdout and stderr, escape sequences included). The command
+/// must succeed.
+pub fn in_terminal(input: &str, cmd: &Command) -> String {
+    use std::io::Write;
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''")))
+        .collect();
+    let mut script = Command::new("script");
+    script.args(["-qec", &line.join(" "), "/dev/null"]).env("TERM", "xterm");
+    script.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let mut child = script.spawn().unwrap_or_else(|e| {
+        panic!("cannot run script: {e}; install the test dependencies with scripts/install-test-deps.sh")
+    });
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{line:?}: {}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// Runs `ingot build RECIPE -o OUT --json` and returns the parsed report.
 pub fn build(recipe: &Path, out: &Path) -> serde_json::Value {
     let o = run(ingot().arg("build").arg(recipe).arg("-o").arg(out).arg("--json"));
