@@ -13,6 +13,10 @@ boto3, independent of ingot, and prints what EC2 and SSM answered as JSON.
       GetParameter: Value, DataType, Version (or the error code).
   lifecycle-check.py launch-template ENDPOINT REGION AMI
       Creates a launch template that launches AMI.
+  lifecycle-check.py deregistered-answer ENDPOINT
+      What DescribeImages answers for the id of an AMI just deregistered.
+  lifecycle-check.py deregister ENDPOINT REGION AMI
+      DeregisterImage, nothing else.
   lifecycle-check.py foreign ENDPOINT
       An AMI another account owns (one of moto's own).
   lifecycle-check.py put-object ENDPOINT REGION BUCKET KEY / list-objects ENDPOINT REGION BUCKET
@@ -204,6 +208,20 @@ if __name__ == "__main__":
         owner = boto3.client("sts", **kw).get_caller_identity()["Account"]
         others = [i for i in ec2.describe_images()["Images"] if i["OwnerId"] != owner]
         print(json.dumps({"id": others[0]["ImageId"], "owner": others[0]["OwnerId"]}))
+    elif cmd == "deregistered-answer":
+        ec2, _ = clients(args[0], "us-east-1")
+        gone = register(ec2, "check-gone", snapshot(ec2, 1))
+        ec2.deregister_image(ImageId=gone)
+        try:
+            answer = [i["State"] for i in ec2.describe_images(ImageIds=[gone])["Images"]]
+        except ClientError as e:
+            answer = e.response["Error"]["Code"]
+        print(json.dumps({"answer": answer}))
+    elif cmd == "deregister":
+        endpoint, region, ami = args
+        ec2, _ = clients(endpoint, region)
+        ec2.deregister_image(ImageId=ami)
+        print(json.dumps({"deregistered": ami}))
     elif cmd == "launch-template":
         print(json.dumps(launch_template(*args)))
     elif cmd == "put-object":

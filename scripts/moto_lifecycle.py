@@ -27,6 +27,7 @@ Reference and the SSM User Guide say (the URL of each rule is beside it):
 """
 
 import datetime
+import os
 import re
 
 from moto.ec2.exceptions import EC2ClientError, InvalidAMIIdError, InvalidSnapshotInUse
@@ -42,6 +43,12 @@ REFERENCE_IDS_MAX = 10  # DescribeImageReferences: ImageId, 1 to 10 items
 LAUNCH_TEMPLATE_DEPTH = 10  # default version-depth of ec2:LaunchTemplate
 COPY_MINUTES = range(15, 2881, 15)  # SnapshotCopyCompletionDurationMinutes
 AMI_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+# How DescribeImages answers for the id of a deregistered AMI. EC2 lists it (State
+# deregistered) for a short interval, then returns empty results, and once nothing uses it
+# answers InvalidAMIID.NotFound (EC2 API Reference, DescribeImages). Moto returns empty
+# results; INGOT_MOTO_DEREGISTERED=listed or not-found picks one of the other two, so tests
+# can hold a client to all three.
+DEREGISTERED_ANSWER = os.environ.get("INGOT_MOTO_DEREGISTERED", "empty")
 
 
 def invalid(message):
@@ -99,6 +106,8 @@ _original_filter_value = ami_models.Ami.get_filter_value
 def get_filter_value(self, filter_name, method_name=None):
     if filter_name == "block-device-mapping.snapshot-id":
         return mapped_snapshots(self)
+    if filter_name == "manifest-location":  # EC2 API Reference, DescribeImages, Filter.N
+        return getattr(self, "image_location", None)
     return _original_filter_value(self, filter_name, method_name)
 
 
@@ -173,6 +182,9 @@ def deregister_image(self):
             )
     snapshots = mapped_snapshots(ami) if ami is not None else []
     backend.deregister_image(image_id)  # InvalidAMIID.NotFound / .Unavailable
+    if not hasattr(backend, "ingot_gone"):
+        backend.ingot_gone = {}
+    backend.ingot_gone[image_id] = ami
     result = {"Return": True}
     if self._get_param("DeleteAssociatedSnapshots") in (True, "true"):
         results = []
@@ -219,6 +231,14 @@ def describe_images(self):
         images = [a for a in images if a.id in keep]
     if p("IncludeDisabled") not in (True, "true"):
         images = [a for a in images if a.state != "disabled"]
+    for image_id in ids:
+        gone = getattr(backend, "ingot_gone", {}).get(image_id)
+        if gone is None or DEREGISTERED_ANSWER == "empty":
+            continue
+        if DEREGISTERED_ANSWER == "not-found":
+            raise InvalidAMIIdError([image_id])
+        gone.state = "deregistered"
+        images.append(gone)
     return ActionResult({"Images": images})
 
 

@@ -78,7 +78,7 @@ pub fn publish(
     if !reg.force {
         if let Some(id) = session.find_image(&spec.name)? {
             let mut register = RegisterReport::reused(id, &spec.name, session.region());
-            session.publish_parameters(&spec, &mut register)?;
+            session.publish_parameters(&spec, &mut register, &reg.options())?;
             return Ok(InstanceStoreReport {
                 image: image.path.clone(),
                 bundle: None,
@@ -212,8 +212,9 @@ fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport
         let sent: Vec<String> =
             up.objects.iter().filter(|o| manifest_sent || !o.skipped).map(|o| o.key.clone()).collect();
         let kept = up.objects.len() - sent.len();
-        let removed =
-            session.cleanup(image_id.as_deref(), None).and_then(|()| session.delete_objects(&up.bucket, &sent));
+        let removed = session
+            .cleanup(image_id.as_deref(), None)
+            .and_then(|()| session.delete_objects(session.region(), &up.bucket, &sent));
         return match removed {
             Ok(()) if kept == 0 => err.context(format!("{what} removed (--cleanup-on-failure)")),
             Ok(()) if sent.is_empty() && image_id.is_none() => err.context(format!(

@@ -4,7 +4,7 @@
 
 use crate::error::{bail, Result, ResultExt};
 use crate::AwsFlags;
-use ingot_aws::{ImageQuery, OwnedImage, RetireOptions, Retired, Session, SOURCE_TAG};
+use ingot_aws::{ImageQuery, OwnedImage, RetireOptions, Retired, Session, Status, SOURCE_TAG};
 
 /// `ingot images`: the AMIs `query` selects in every region of `aws`, newest first.
 pub fn images(aws: &AwsFlags, query: &ImageQuery) -> Result<Vec<OwnedImage>> {
@@ -36,7 +36,9 @@ pub fn check_image_id(id: &str) -> Result<()> {
 }
 
 /// `ingot deregister AMI…` in the session's region: each AMI, then (with `copies`) its
-/// copies. An id EC2 does not know in that region is an error; one it knew and no longer
+/// copies, unless the AMI is kept. A failure is reported for its AMI and the rest goes on
+/// (its copies are still looked for);
+/// an id EC2 does not know in that region is such a failure; one it knew and no longer
 /// has is reported as gone (so a second run succeeds).
 pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice) -> Result<Vec<Retired>> {
     for id in ids {
@@ -45,47 +47,68 @@ pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice) -> R
     let session = aws.session()?;
     let account = session.account_id()?;
     let region = session.region().to_string();
+    let all_regions = if choice.copies { session.regions().context("listing the account's regions")? } else { vec![] };
     let mut out = Vec::new();
     for id in ids {
-        out.push(retire(&session, &region, id, &account, choice.options)?);
-        if choice.copies {
-            for (copy_region, copy) in copies(&session, &region, id)? {
-                out.push(retire(&session, &copy_region, &copy, &account, choice.options)?);
+        let retired = retire(&session, &region, id, &account, choice.options);
+        let go_on = choice.copies && retired.status != Status::Kept;
+        out.push(retired);
+        if go_on {
+            for (copy_region, copy) in copies(&session, &all_regions, &region, id, &mut out) {
+                out.push(retire(&session, &copy_region, &copy, &account, choice.options));
             }
         }
     }
     Ok(out)
 }
 
-/// Retires one AMI, an instance-store AMI's parts read from its manifest.
-pub fn retire(session: &Session, region: &str, id: &str, account: &str, options: RetireOptions) -> Result<Retired> {
+/// Retires one AMI, an instance-store AMI's parts read from its manifest; a failure is
+/// reported as [`ingot_aws::Status::Failed`].
+pub fn retire(session: &Session, region: &str, id: &str, account: &str, options: RetireOptions) -> Retired {
     let parts = |xml: &[u8]| -> std::result::Result<Vec<String>, String> {
         let text = std::str::from_utf8(xml).map_err(|_| "the manifest is not UTF-8".to_string())?;
         let (manifest, _) = ingot_bundle::Manifest::parse(text).map_err(|e| e.to_string())?;
         Ok(manifest.parts.into_iter().map(|(file, _)| file).collect())
     };
-    session.retire(region, id, account, options, &parts).with_context(|| format!("{id} in {region}"))
+    session.retire(region, id, account, options, &parts).unwrap_or_else(|e| Retired::failed(region, id, e.to_string()))
 }
 
-/// The copies ingot made of `id` (tagged `ingot:source = REGION/ID`) in every other region,
-/// as (region, AMI): those still registered, and those a failed run deregistered but
-/// left snapshots of.
-fn copies(session: &Session, region: &str, id: &str) -> Result<Vec<(String, String)>> {
+/// The copies ingot made of `id` (tagged `ingot:source = REGION/ID`) in `regions` but its
+/// own, as (region, AMI): those still registered, and those a failed run deregistered but
+/// left snapshots of. A region that cannot be searched is reported in `failures`.
+fn copies(
+    session: &Session,
+    regions: &[String],
+    region: &str,
+    id: &str,
+    failures: &mut Vec<Retired>,
+) -> Vec<(String, String)> {
     let source = format!("{region}/{id}");
     let query = ImageQuery { tags: vec![(SOURCE_TAG.to_string(), source.clone())], ..ImageQuery::default() };
     let mut found = Vec::new();
-    for other in session.regions()?.iter().filter(|r| *r != region) {
-        let context = || format!("looking for copies of {id} in {other}");
-        let images = session.images(other, &query).with_context(context)?;
+    for other in regions.iter().filter(|r| *r != region) {
+        let search =
+            session.images(other, &query).and_then(|images| Ok((images, session.leftover_copies(other, &source)?)));
+        let (images, leftovers) = match search {
+            Ok(found) => found,
+            Err(e) => {
+                failures.push(Retired::failed(other, id, format!("looking for copies of {id} in {other}: {e}")));
+                continue;
+            }
+        };
         found.extend(images.into_iter().map(|i| (other.clone(), i.image_id)));
-        for left in session.leftover_copies(other, &source).with_context(context)? {
+        for left in leftovers {
             if !found.contains(&(other.clone(), left.clone())) {
                 found.push((other.clone(), left));
             }
         }
     }
-    Ok(found)
+    found
 }
+
+/// The largest `--older-than`: a century, older than any AMI (EC2 dates from 2006), and
+/// small enough that its seconds never overflow.
+pub const OLDER_THAN_DAYS_MAX: u64 = 36_500;
 
 /// `ingot prune`'s choices.
 #[derive(Clone, Debug)]
@@ -111,7 +134,8 @@ pub struct Spared {
     pub name: String,
     /// When it was made.
     pub creation_date: Option<String>,
-    /// `newest` (one of the N kept) or `younger` (made less than `--older-than` days ago).
+    /// `newest` (one of the N newest available), `pending` (being made) or `younger`
+    /// (made less than `--older-than` days ago).
     pub why: &'static str,
 }
 
@@ -131,9 +155,10 @@ pub struct PruneReport {
     pub retired: Vec<Retired>,
 }
 
-/// `ingot prune`'s plan: in each region, the matching AMIs but the `keep` newest (and
-/// those younger than `older_than_days`), and the copies ingot made of them in regions not
-/// named, each checked as `ingot deregister --dry-run` checks it.
+/// `ingot prune`'s plan: in each region, the matching AMIs but the `keep` newest available
+/// ones, those being made (`pending`) and those younger than `older_than_days`, and the
+/// copies ingot made of them in regions not named, each checked as `ingot deregister
+/// --dry-run` checks it (the copies of an AMI that is kept stay too).
 pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
     if choice.keep == 0 && !choice.force {
         bail!("--keep 0 deregisters every AMI named {:?}: pass --force too if that is meant", choice.name);
@@ -145,20 +170,35 @@ pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
     let options = RetireOptions { force: choice.force, dry_run: true, disable_only: false };
     let mut report =
         PruneReport { regions: regions.clone(), matched: 0, applied: false, spared: vec![], retired: vec![] };
+    let all_regions = session.regions().context("listing the account's regions")?;
     for region in &regions {
         let found = session.images(region, &query).with_context(|| format!("listing the AMIs in {region}"))?;
         report.matched += found.len();
-        for (n, image) in found.into_iter().enumerate() {
-            let young = choice.older_than_days.is_some_and(|days| !older_than(&image, days, now));
-            if n < choice.keep || young {
-                let why = if n < choice.keep { "newest" } else { "younger" };
+        let mut newest = 0;
+        for image in found {
+            let why = if image.state == "pending" {
+                Some("pending")
+            } else if image.state == "available" && newest < choice.keep {
+                newest += 1;
+                Some("newest")
+            } else if choice.older_than_days.is_some_and(|days| !older_than(&image, days, now)) {
+                Some("younger")
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 report.spared.push(spared(&image, why));
                 continue;
             }
-            report.retired.push(retire(&session, region, &image.image_id, &account, options)?);
-            for (copy_region, copy) in copies(&session, region, &image.image_id)? {
-                if !regions.contains(&copy_region) {
-                    report.retired.push(retire(&session, &copy_region, &copy, &account, options)?);
+            let retired = retire(&session, region, &image.image_id, &account, options);
+            let go_on = retired.status != Status::Kept;
+            report.retired.push(retired);
+            if go_on {
+                for (copy_region, copy) in copies(&session, &all_regions, region, &image.image_id, &mut report.retired)
+                {
+                    if !regions.contains(&copy_region) {
+                        report.retired.push(retire(&session, &copy_region, &copy, &account, options));
+                    }
                 }
             }
         }
@@ -174,7 +214,7 @@ pub fn prune_apply(aws: &AwsFlags, plan: PruneReport, force: bool) -> Result<Pru
     let mut report = PruneReport { applied: true, retired: Vec::new(), ..plan };
     for planned in plan.retired {
         if planned.status == ingot_aws::Status::WouldDeregister {
-            report.retired.push(retire(&session, &planned.region, &planned.image_id, &account, options)?);
+            report.retired.push(retire(&session, &planned.region, &planned.image_id, &account, options));
         } else {
             report.retired.push(planned);
         }

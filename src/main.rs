@@ -315,7 +315,7 @@ otherwise it goes on only with --yes.")]
         #[arg(long)]
         keep: usize,
         /// Only AMIs made more than DAYS days ago go.
-        #[arg(long, value_name = "DAYS")]
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(0..=ingot::lifecycle::OLDER_THAN_DAYS_MAX))]
         older_than: Option<u64>,
         /// Deregister referenced AMIs too; needed with --keep 0.
         #[arg(long)]
@@ -426,23 +426,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deregister { images, copies, force, dry_run, disable_only, aws, json } => {
             let options = ingot_aws::RetireOptions { force, dry_run, disable_only };
             let choice = ingot::lifecycle::DeregisterChoice { copies, options };
-            let retired = ingot::lifecycle::deregister(&aws, &images, choice)?;
-            print(json, &retired, &cli::lifecycle::retired_lines(&retired))?;
-            if retired.iter().any(|r| r.status == ingot_aws::Status::Kept || !r.left.is_empty()) {
-                return Ok(ExitCode::FAILURE);
-            }
+            return cli::lifecycle::deregister(&aws, &images, choice, json);
         }
         Command::Prune { name, keep, older_than, force, dry_run, yes, aws, json } => {
             let choice = ingot::lifecycle::PruneChoice { name, keep, older_than_days: older_than, force };
-            let mut report = ingot::lifecycle::prune_plan(&aws, &choice)?;
-            let go = !dry_run && cli::lifecycle::confirm(&report, yes, json)?;
-            if go {
-                report = ingot::lifecycle::prune_apply(&aws, report, force)?;
-            }
-            print(json, &report, &cli::lifecycle::prune_lines(&report))?;
-            if report.retired.iter().any(|r| !r.left.is_empty()) {
-                return Ok(ExitCode::FAILURE);
-            }
+            return cli::lifecycle::prune(&aws, &choice, dry_run, yes, json);
         }
         Command::Download { snapshot, out, workers, aws, json } => {
             let report = ingot::publish::download(&aws, &snapshot, &out, workers, &terminal(json))?;

@@ -295,8 +295,9 @@ pub fn publish(
     let image = input.path.clone();
     if !register.force {
         if let Some(id) = session.find_image(&spec.name)? {
+            let options = register.options();
             let mut register = RegisterReport::reused(id, &spec.name, session.region());
-            session.publish_parameters(&spec, &mut register)?;
+            session.publish_parameters(&spec, &mut register, &options)?;
             return Ok(PublishReport { image, upload: None, register });
         }
     }

@@ -442,8 +442,9 @@ fn bad_input_is_refused_before_anything_is_uploaded() {
     assert_eq!(object_puts(&moto).len(), before, "nothing uploaded");
 }
 
-/// `ingot deregister` of an instance-store AMI deletes its bundle (parts, then manifest)
-/// and the AMI, and leaves every other object in the bucket, under the same prefix too.
+/// `ingot deregister` of an instance-store AMI keeps a bundle another AMI registers too;
+/// otherwise it deletes the bundle (parts, then manifest) and the AMI, and leaves every
+/// other object in the bucket, under the same prefix too.
 #[test]
 fn deregister_deletes_the_bundle_and_nothing_else() {
     let rig = rig();
@@ -455,6 +456,17 @@ fn deregister_deletes_the_bundle_and_nothing_else() {
     for key in ["images/store/notes.txt", "images/store.raw.part.0", "other/store.raw.manifest.xml"] {
         lifecycle("put-object", &[&ep, "us-west-2", "ingot-store", key]);
     }
+    // The same image under another name reuses the bundle: neither AMI may delete it.
+    let extra = ["--prefix", "images/store", "--name", "store-twin", "--json"];
+    let twin = json(&mut rig.publish(&ep, "us-west-2", "ingot-store", &extra))["register"]["image_id"].clone();
+    let o = run(ingot_aws(&ep).args(["deregister", ami, "--region", "us-west-2", "--json"]));
+    assert_eq!(o.status.code(), Some(1));
+    let kept: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(kept[0]["kept"]["reason"], "bundle-shared", "{kept}");
+    assert_eq!(kept[0]["kept"]["image_id"], twin);
+    assert_eq!(kept[0]["objects_deleted"], serde_json::json!([]));
+    lifecycle("deregister", &[&ep, "us-west-2", twin.as_str().unwrap()]);
+
     let d = json(ingot_aws(&ep).args(["deregister", ami, "--region", "us-west-2", "--json"]));
     assert_eq!(d[0]["status"], "deregistered", "{d}");
     let deleted = d[0]["objects_deleted"].as_array().unwrap();

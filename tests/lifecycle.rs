@@ -13,7 +13,8 @@ use std::path::Path;
 /// Owners apply to ImageIds; DescribeImageReferences finds an instance, a launch template
 /// and an aws:ec2:image parameter; SSM stores no parameter for an AMI that does not exist
 /// and refuses to change the data type; CopyImage checks its completion duration, copies
-/// tags, adds its own and names its source.
+/// tags, adds its own and names its source; a deregistered AMI's id is answered in each
+/// of the three ways EC2 answers it over time (INGOT_MOTO_DEREGISTERED).
 #[test]
 fn the_moto_launcher_keeps_the_lifecycle_rules_aws_documents() {
     let moto = Server::moto();
@@ -53,6 +54,13 @@ fn the_moto_launcher_keeps_the_lifecycle_rules_aws_documents() {
     assert_eq!(r["copy_source"][1], "us-east-1");
     assert_eq!(r["copy_snapshot_region"], "ok", "the copy's snapshot is in its own region");
     assert_eq!(r["copy_snapshot_differs"], true);
+    for (mode, answer) in
+        [("empty", json!([])), ("listed", json!(["deregistered"])), ("not-found", json!("InvalidAMIID.NotFound"))]
+    {
+        let moto = Server::moto_with(&[("INGOT_MOTO_DEREGISTERED", mode)]);
+        let r = lifecycle("deregistered-answer", &[&moto.endpoint()]);
+        assert_eq!(r["answer"], answer, "INGOT_MOTO_DEREGISTERED={mode}");
+    }
 }
 
 /// The `[ami]` of the lifecycle tests: a copy in eu-west-1 (time-based) and the id in an
@@ -239,25 +247,26 @@ fn protected_referenced_and_shared_amis_are_kept_with_the_reason() {
 
 /// DescribeImageReferences denied: references are unknown and the AMI is kept. DeleteSnapshot
 /// denied in eu-west-1: the copy there is deregistered and its snapshot reported left;
-/// running the command again deletes it, and a third run says all is gone.
+/// running the command again deletes it, and a third run says all is gone. The re-runs
+/// are held to each way EC2 answers for a deregistered AMI: listed as `deregistered`, not
+/// listed, and (long after) InvalidAMIID.NotFound, when the source itself is reported
+/// unknown but its copy's leftovers are still found and deleted.
 #[test]
 fn a_failure_midway_says_what_is_left_and_a_rerun_finishes() {
-    let moto = Server::moto();
+    for answer in ["empty", "listed", "not-found"] {
+        midway(answer);
+    }
+}
+
+fn midway(answer: &str) {
+    let moto = Server::moto_with(&[("INGOT_MOTO_DEREGISTERED", answer)]);
     let dir = tempfile::tempdir().unwrap();
     let r = publish_new(&moto.endpoint(), dir.path(), 41, "[ami]\nregions = [\"eu-west-1\"]\n", "midway")["register"]
         .clone();
     let ami = r["image_id"].as_str().unwrap();
-
-    // Without DescribeImageReferences nothing can say the AMI is unused: kept, unless --force.
-    let blind = Server::proxy(&moto, &["--deny-action", "DescribeImageReferences"]);
-    let listed = json(ingot_aws(&blind.endpoint()).args(["images", "--name", "midway", "--json"]));
-    assert_eq!(listed[0]["references"], Value::Null, "unknown, not none: {listed}");
-    assert!(listed[0]["references_unknown"].as_str().unwrap().contains("UnauthorizedOperation"), "{listed}");
-    let o = run(ingot_aws(&blind.endpoint()).args(["deregister", ami, "--json"]));
-    assert_eq!(o.status.code(), Some(1));
-    let kept: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(kept[0]["kept"]["reason"], "references-unknown", "{kept}");
-    drop(blind);
+    if answer == "empty" {
+        references_unknown_keeps(&moto, ami);
+    }
 
     let proxy = Server::proxy(&moto, &["--deny-action", "DeleteSnapshot@eu-west-1"]);
     let o = run(ingot_aws(&proxy.endpoint()).args(["deregister", ami, "--copies", "--json"]));
@@ -273,16 +282,38 @@ fn a_failure_midway_says_what_is_left_and_a_rerun_finishes() {
     let left_id = left["id"].as_str().unwrap().to_string();
     assert_eq!(existing(&moto.endpoint(), "eu-west-1", std::slice::from_ref(&left_id)), [left_id.as_str()]);
 
-    let second = json(ingot_aws(&moto.endpoint()).args(["deregister", ami, "--copies", "--json"]));
-    assert_eq!(second[0]["status"], "already-gone");
-    assert_eq!(second[1]["status"], "already-gone");
+    let source = if answer == "not-found" { "failed" } else { "already-gone" };
+    let again = || {
+        let o = run(ingot_aws(&moto.endpoint()).args(["deregister", ami, "--copies", "--json"]));
+        assert_eq!(o.status.success(), answer != "not-found", "{answer}: {}", String::from_utf8_lossy(&o.stderr));
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r[0]["status"], source, "{answer}: {r}");
+        r
+    };
+    let second = again();
+    if answer == "not-found" {
+        assert!(second[0]["error"].as_str().unwrap().contains("does not know"), "{second}");
+    }
+    assert_eq!(second[1]["status"], "already-gone", "{answer}: {second}");
     assert_eq!(second[1]["snapshots_deleted"], json!([left["id"]]));
     assert_eq!(existing(&moto.endpoint(), "eu-west-1", &[left_id]), Vec::<String>::new());
     let source_snapshot = first[0]["snapshots_deleted"][0].as_str().unwrap().to_string();
     assert_eq!(existing(&moto.endpoint(), "us-east-1", &[source_snapshot]), Vec::<String>::new());
-    let third = json(ingot_aws(&moto.endpoint()).args(["deregister", ami, "--copies", "--json"]));
+    let third = again();
     assert_eq!(third.as_array().unwrap().len(), 1, "the copy's leftovers are gone: {third}");
-    assert_eq!(third[0]["status"], "already-gone");
+}
+
+/// Without DescribeImageReferences nothing can say `ami` is unused: `images` says the
+/// references are unknown (not none) and `deregister` keeps it.
+fn references_unknown_keeps(moto: &Server, ami: &str) {
+    let blind = Server::proxy(moto, &["--deny-action", "DescribeImageReferences"]);
+    let listed = json(ingot_aws(&blind.endpoint()).args(["images", "--name", "midway", "--json"]));
+    assert_eq!(listed[0]["references"], Value::Null, "unknown, not none: {listed}");
+    assert!(listed[0]["references_unknown"].as_str().unwrap().contains("UnauthorizedOperation"), "{listed}");
+    let o = run(ingot_aws(&blind.endpoint()).args(["deregister", ami, "--json"]));
+    assert_eq!(o.status.code(), Some(1));
+    let kept: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(kept[0]["kept"]["reason"], "references-unknown", "{kept}");
 }
 
 /// An id EC2 never knew, one that is not an AMI id, another account's AMI, `--keep 0`

@@ -1,9 +1,11 @@
 //! `ingot images`, `deregister` and `prune` for a person: one block per AMI; prune's
 //! question on a terminal.
 
-use ingot::lifecycle::PruneReport;
+use ingot::lifecycle::{DeregisterChoice, PruneChoice, PruneReport};
+use ingot::AwsFlags;
 use ingot_aws::{OwnedImage, Retired, Status};
 use std::io::IsTerminal;
+use std::process::ExitCode;
 
 /// `ingot images`' lines: per AMI, its id, region, creation date, state and name, then
 /// what else is known of it.
@@ -72,6 +74,7 @@ pub fn retired_lines(retired: &[Retired]) -> String {
             (Status::AlreadyGone, _) => format!("{head}: already deregistered"),
             (Status::Disabled, _) => format!("{head}: disabled (snapshots kept)"),
             (Status::WouldDisable, _) => format!("{head}: would be disabled"),
+            (Status::Failed, _) => format!("{head}: failed: {}", r.error.as_deref().unwrap_or("no reason given")),
         });
         let verb = if r.status == Status::WouldDeregister { "would delete" } else { "deleted" };
         for s in &r.snapshots_deleted {
@@ -94,7 +97,11 @@ pub fn prune_lines(report: &PruneReport) -> String {
     }
     let mut out = Vec::new();
     for s in &report.spared {
-        let why = if s.why == "newest" { "one of the newest" } else { "younger than --older-than" };
+        let why = match s.why {
+            "newest" => "one of the newest",
+            "pending" => "still being made (pending)",
+            _ => "younger than --older-than",
+        };
         out.push(format!("{} ({}) in {}: kept: {why}", s.image_id, s.name, s.region));
     }
     if report.retired.is_empty() {
@@ -127,4 +134,24 @@ pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `ingot deregister`: prints what became of each AMI; fails when one is kept or failed or
+/// something is left.
+pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice, json: bool) -> anyhow::Result<ExitCode> {
+    let retired = ingot::lifecycle::deregister(aws, ids, choice)?;
+    super::print(json, &retired, &retired_lines(&retired))?;
+    Ok(if retired.iter().any(Retired::unfinished) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `ingot prune`: the plan, carried out when [`confirm`] says so; fails when an AMI failed
+/// or something is left (a kept AMI is reported, not a failure).
+pub fn prune(aws: &AwsFlags, choice: &PruneChoice, dry_run: bool, yes: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let mut report = ingot::lifecycle::prune_plan(aws, choice)?;
+    if !dry_run && confirm(&report, yes, json)? {
+        report = ingot::lifecycle::prune_apply(aws, report, choice.force)?;
+    }
+    super::print(json, &report, &prune_lines(&report))?;
+    let failed = report.retired.iter().any(|r| r.status == Status::Failed || !r.left.is_empty());
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

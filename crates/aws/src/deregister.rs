@@ -45,6 +45,14 @@ pub enum Kept {
         /// Why.
         why: String,
     },
+    /// Its bundle (the manifest in S3) is another AMI's too: `ingot publish
+    /// --instance-store` reuses a bundle whose image has not changed.
+    BundleShared {
+        /// The manifest, `BUCKET/KEY`.
+        location: String,
+        /// The other AMI.
+        image_id: String,
+    },
     /// One of its snapshots is another AMI's too.
     SnapshotShared {
         /// The snapshot.
@@ -67,6 +75,9 @@ impl std::fmt::Display for Kept {
             }
             Kept::ReferencesUnknown { why } => {
                 write!(f, "cannot tell what references it ({why}); --force deregisters it anyway")
+            }
+            Kept::BundleShared { location, image_id } => {
+                write!(f, "its bundle s3://{location} is also {image_id}'s")
             }
             Kept::SnapshotShared { snapshot_id, image_id } => {
                 write!(f, "its snapshot {snapshot_id} is also {image_id}'s")
@@ -91,6 +102,8 @@ pub enum Status {
     Disabled,
     /// A dry run of `disable_only`: it would be disabled.
     WouldDisable,
+    /// An API call failed (in `error`); what was done before it is listed.
+    Failed,
 }
 
 /// Something that could not be deleted.
@@ -122,6 +135,36 @@ pub struct Retired {
     pub objects_deleted: Vec<String>,
     /// What is left that should have gone: run the same command again to finish.
     pub left: Vec<Left>,
+    /// Why it failed ([`Status::Failed`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Retired {
+    /// Nothing done yet to `image_id` in `region` (status `already-gone` until found).
+    pub fn new(region: &str, image_id: &str) -> Retired {
+        Retired {
+            region: region.to_string(),
+            image_id: image_id.to_string(),
+            name: None,
+            status: Status::AlreadyGone,
+            kept: None,
+            snapshots_deleted: Vec::new(),
+            objects_deleted: Vec::new(),
+            left: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// A failure to retire `image_id` in `region` (or to look for its copies there).
+    pub fn failed(region: &str, image_id: &str, error: String) -> Retired {
+        Retired { status: Status::Failed, error: Some(error), ..Retired::new(region, image_id) }
+    }
+
+    /// Whether it calls for a non-zero exit: kept, failed, or something left.
+    pub fn unfinished(&self) -> bool {
+        matches!(self.status, Status::Kept | Status::Failed) || !self.left.is_empty()
+    }
 }
 
 /// How to retire.
@@ -155,15 +198,31 @@ impl Session {
                 _ => {}
             }
         }
+        let shared = image
+            .snapshots
+            .iter()
+            .map(|s| ("block-device-mapping.snapshot-id", s.snapshot_id.as_str()))
+            .chain(image.image_location.as_deref().map(|l| ("manifest-location", l)));
+        for (filter, value) in shared {
+            let Some(other) = self.other_image(image, filter, value)? else { continue };
+            return Ok(Some(match filter {
+                "manifest-location" => Kept::BundleShared { location: value.into(), image_id: other },
+                _ => Kept::SnapshotShared { snapshot_id: value.into(), image_id: other },
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Another of the account's AMIs in `image`'s region whose `filter` matches `value`.
+    fn other_image(&self, image: &OwnedImage, filter: &str, value: &str) -> Result<Option<String>, Error> {
         let ec2 = self.ec2_in(&image.region);
-        for s in &image.snapshots {
-            let filter = Filter::builder().name("block-device-mapping.snapshot-id").values(&s.snapshot_id).build();
-            let out = self
-                .rt
-                .block_on(ec2.describe_images().owners("self").include_disabled(true).filters(filter).send())
-                .map_err(api("DescribeImages"))?;
-            if let Some(other) = out.images().iter().filter_map(|i| i.image_id()).find(|id| *id != image.image_id) {
-                return Ok(Some(Kept::SnapshotShared { snapshot_id: s.snapshot_id.clone(), image_id: other.into() }));
+        let filter = Filter::builder().name(filter).values(value).build();
+        let mut pages =
+            ec2.describe_images().owners("self").include_disabled(true).filters(filter).into_paginator().send();
+        while let Some(page) = self.rt.block_on(pages.next()) {
+            let page = page.map_err(api("DescribeImages"))?;
+            if let Some(other) = page.images().iter().filter_map(|i| i.image_id()).find(|id| *id != image.image_id) {
+                return Ok(Some(other.to_string()));
             }
         }
         Ok(None)
@@ -182,20 +241,27 @@ impl Session {
         bundle_keys: &BundleKeys,
     ) -> Result<Retired, Error> {
         let query = ImageQuery { ids: vec![image_id.to_string()], ..ImageQuery::default() };
-        let mut retired = Retired {
-            region: region.to_string(),
-            image_id: image_id.to_string(),
-            name: None,
-            status: Status::AlreadyGone,
-            kept: None,
-            snapshots_deleted: Vec::new(),
-            objects_deleted: Vec::new(),
-            left: Vec::new(),
+        let mut retired = Retired::new(region, image_id);
+        // EC2 lists a deregistered AMI for a while (state `deregistered`), then lists
+        // nothing for it, then answers InvalidAMIID.NotFound: each means gone, and what is
+        // left of it is found by tag. NotFound with nothing left is an unknown id.
+        let found = match self.images(region, &query) {
+            Ok(images) => images.into_iter().find(|i| i.state != "deregistered").ok_or(None),
+            Err(e) if e.code() == Some("InvalidAMIID.NotFound") => Err(Some(e)),
+            Err(e) => return Err(e),
         };
-        let Some(image) = self.images(region, &query)?.into_iter().next() else {
-            let leftovers = self.tagged_leftovers(region, image_id)?;
-            self.delete_snapshots(region, &leftovers, opts.dry_run, &mut retired);
-            return Ok(retired);
+        let image = match found {
+            Ok(image) => image,
+            Err(not_found) => {
+                let leftovers = self.tagged_leftovers(region, image_id)?;
+                if let (Some(_), true) = (not_found, leftovers.is_empty()) {
+                    return Err(Error::Invalid(format!(
+                        "EC2 does not know {image_id} in {region} (InvalidAMIID.NotFound: never registered there, or deregistered long ago) and no snapshot tagged as its leftover remains"
+                    )));
+                }
+                self.delete_snapshots(region, &leftovers, opts.dry_run, &mut retired);
+                return Ok(retired);
+            }
         };
         retired.name = Some(image.name.clone());
         if opts.disable_only {
@@ -209,7 +275,7 @@ impl Session {
         }
         retired.status = if opts.dry_run { Status::WouldDeregister } else { Status::Deregistered };
         if let Some(location) = &image.image_location {
-            self.delete_bundle(location, opts.dry_run, bundle_keys, &mut retired)?;
+            self.delete_bundle(region, location, opts.dry_run, bundle_keys, &mut retired)?;
             if !retired.left.is_empty() {
                 retired.status = Status::Kept;
                 return Ok(retired);
@@ -254,10 +320,19 @@ impl Session {
     /// The account's snapshots tagged as left by the deregistration of `image_id`.
     fn tagged_leftovers(&self, region: &str, image_id: &str) -> Result<Vec<String>, Error> {
         let filter = Filter::builder().name(format!("tag:{DEREGISTERED_TAG}")).values(image_id).build();
+        let snapshots = self.own_snapshots(region, vec![filter])?;
+        Ok(snapshots.iter().filter_map(|s| s.snapshot_id()).map(str::to_string).collect())
+    }
+
+    /// The account's snapshots in `region` that `filters` select, every page.
+    fn own_snapshots(&self, region: &str, filters: Vec<Filter>) -> Result<Vec<aws_sdk_ec2::types::Snapshot>, Error> {
         let ec2 = self.ec2_in(region);
-        let out = self.rt.block_on(ec2.describe_snapshots().owner_ids("self").filters(filter).send());
-        let out = out.map_err(api("DescribeSnapshots"))?;
-        Ok(out.snapshots().iter().filter_map(|s| s.snapshot_id()).map(str::to_string).collect())
+        let mut pages = ec2.describe_snapshots().owner_ids("self").set_filters(Some(filters)).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = self.rt.block_on(pages.next()) {
+            out.extend(page.map_err(api("DescribeSnapshots"))?.snapshots().iter().cloned());
+        }
+        Ok(out)
     }
 
     /// The copies of `source` (`REGION/AMI`) in `region` that were deregistered with
@@ -265,13 +340,8 @@ impl Session {
     pub fn leftover_copies(&self, region: &str, source: &str) -> Result<Vec<String>, Error> {
         let of_source = Filter::builder().name(format!("tag:{SOURCE_TAG}")).values(source).build();
         let deregistered = Filter::builder().name("tag-key").values(DEREGISTERED_TAG).build();
-        let ec2 = self.ec2_in(region);
-        let out = self
-            .rt
-            .block_on(ec2.describe_snapshots().owner_ids("self").filters(of_source).filters(deregistered).send());
-        let mut ids: Vec<String> = out
-            .map_err(api("DescribeSnapshots"))?
-            .snapshots()
+        let mut ids: Vec<String> = self
+            .own_snapshots(region, vec![of_source, deregistered])?
             .iter()
             .flat_map(|s| s.tags().iter())
             .filter(|t| t.key() == Some(DEREGISTERED_TAG))
@@ -301,13 +371,14 @@ impl Session {
     /// Deletes an instance-store AMI's bundle: its parts, then its manifest `location`.
     fn delete_bundle(
         &self,
+        region: &str,
         location: &str,
         dry_run: bool,
         bundle_keys: &BundleKeys,
         retired: &mut Retired,
     ) -> Result<(), Error> {
         let (bucket, manifest) = location.split_once('/').unwrap_or((location, ""));
-        let Some(xml) = self.get_object(bucket, manifest)? else {
+        let Some(xml) = self.get_object(region, bucket, manifest)? else {
             return Ok(()); // deleted by an earlier run: only the AMI is left
         };
         let dir = manifest.rsplit_once('/').map_or("", |(d, _)| d);
@@ -315,7 +386,7 @@ impl Session {
         let keys = parts.iter().map(|p| if dir.is_empty() { p.clone() } else { format!("{dir}/{p}") });
         for key in keys.chain([manifest.to_string()]) {
             if !dry_run {
-                if let Err(e) = self.delete_objects(bucket, std::slice::from_ref(&key)) {
+                if let Err(e) = self.delete_objects(region, bucket, std::slice::from_ref(&key)) {
                     retired.left.push(Left { id: format!("{bucket}/{key}"), error: e.to_string() });
                     return Ok(());
                 }

@@ -109,3 +109,13 @@ impl Error {
         move |source| Error::Io { path, source }
     }
 }
+
+impl Error {
+    /// The service's error code, for an [`Error::Api`].
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}

@@ -17,7 +17,8 @@ pub struct RegisterOptions {
     pub force: bool,
     /// How long to wait for the snapshot to complete.
     pub snapshot_timeout: Duration,
-    /// How long to wait for each copy to become available.
+    /// How long to wait for each AMI (a copy, or one an SSM parameter is to name) to
+    /// become available.
     pub copy_timeout: Duration,
     /// Time between two polls.
     pub poll: Duration,
@@ -90,7 +91,7 @@ impl Session {
         spec.check()?;
         let mut report = self.register_and_copy(root, spec, opts)?;
         let image_id = report.image_id.clone();
-        self.publish_parameters(spec, &mut report).map_err(|e| {
+        self.publish_parameters(spec, &mut report, opts).map_err(|e| {
             if report.reused {
                 e
             } else {
@@ -188,27 +189,7 @@ impl Session {
                 .ok_or_else(|| Error::Protocol("CopyImage returned no ImageId".into()))?
                 .to_string(),
         };
-        let started = Instant::now();
-        loop {
-            let out = ec2.describe_images().image_ids(&image_id).send().await.map_err(api("DescribeImages"))?;
-            match out.images().first().and_then(|i| i.state()) {
-                Some(ImageState::Available) => break,
-                Some(ImageState::Failed) | Some(ImageState::Error) => {
-                    return Err(Error::Protocol(format!("the copy {image_id} in {region} failed")))
-                }
-                _ if started.elapsed() > opts.copy_timeout => {
-                    return Err(Error::WaitTimeout {
-                        what: format!("copy {image_id} in {region}"),
-                        seconds: opts.copy_timeout.as_secs(),
-                        hint: String::new(),
-                    })
-                }
-                _ => {
-                    crate::stop::check()?;
-                    tokio::time::sleep(opts.poll).await
-                }
-            }
-        }
+        wait_available(&ec2, &image_id, region, opts).await?;
         finish_image(&ec2, &image_id, spec).await?;
         Ok(PublishedImage { region: region.to_string(), image_id })
     }
@@ -235,6 +216,36 @@ impl Session {
             }
             Ok(())
         })
+    }
+}
+
+/// Waits until `image_id` in `region` is `available` (bounded by `opts.copy_timeout`).
+pub(crate) async fn wait_available(
+    ec2: &aws_sdk_ec2::Client,
+    image_id: &str,
+    region: &str,
+    opts: &RegisterOptions,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    loop {
+        let out = ec2.describe_images().image_ids(image_id).send().await.map_err(api("DescribeImages"))?;
+        match out.images().first().and_then(|i| i.state()) {
+            Some(ImageState::Available) => return Ok(()),
+            Some(ImageState::Failed) | Some(ImageState::Error) => {
+                return Err(Error::Protocol(format!("the AMI {image_id} in {region} failed")))
+            }
+            _ if started.elapsed() > opts.copy_timeout => {
+                return Err(Error::WaitTimeout {
+                    what: format!("AMI {image_id} in {region}"),
+                    seconds: opts.copy_timeout.as_secs(),
+                    hint: String::new(),
+                })
+            }
+            _ => {
+                crate::stop::check()?;
+                tokio::time::sleep(opts.poll).await
+            }
+        }
     }
 }
 

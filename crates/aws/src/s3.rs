@@ -136,13 +136,15 @@ impl Session {
         })
     }
 
-    /// Deletes `keys` from `bucket` (what `--cleanup-on-failure` does to a bundle).
-    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<(), Error> {
+    /// Deletes `keys` from `bucket`, a bucket in `region` (what `--cleanup-on-failure` does
+    /// to a bundle, and `ingot deregister`).
+    pub fn delete_objects(&self, region: &str, bucket: &str, keys: &[String]) -> Result<(), Error> {
         let retries = AtomicU64::new(0);
+        let s3 = self.s3_in(region);
         self.rt.block_on(async {
             for key in keys {
                 retry("DeleteObject", &self.retry, &retries, None, || {
-                    self.s3.delete_object().bucket(bucket).key(key).send()
+                    s3.delete_object().bucket(bucket).key(key).send()
                 })
                 .await?;
             }
@@ -150,12 +152,13 @@ impl Session {
         })
     }
 
-    /// The object `key` of `bucket`, or `None` when there is none.
-    pub fn get_object(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    /// The object `key` of `bucket` (a bucket in `region`), or `None` when there is none.
+    pub fn get_object(&self, region: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
         let retries = AtomicU64::new(0);
+        let s3 = self.s3_in(region);
         self.rt.block_on(async {
             let got =
-                retry("GetObject", &self.retry, &retries, None, || self.s3.get_object().bucket(bucket).key(key).send());
+                retry("GetObject", &self.retry, &retries, None, || s3.get_object().bucket(bucket).key(key).send());
             let out = match got.await {
                 Ok(out) => out,
                 Err(Error::Api { code, .. }) if code == "NoSuchKey" || code == "HTTP 404" => return Ok(None),

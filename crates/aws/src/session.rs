@@ -101,7 +101,7 @@ impl Session {
             .build();
         let ebs = aws_sdk_ebs::Client::from_conf(ebs_conf);
         let ec2 = ec2_client(&config, None, &c.retry);
-        let s3 = s3_client(&config);
+        let s3 = s3_client(&config, None);
         Ok(Session { rt, config, ebs, ec2, s3, region, retry: c.retry })
     }
 
@@ -126,6 +126,14 @@ impl Session {
         Ok(regions)
     }
 
+    /// An S3 client for buckets in `region` (the session's own client for its region).
+    pub(crate) fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        if region == self.region {
+            return self.s3.clone();
+        }
+        s3_client(&self.config, Some(region))
+    }
+
     /// An EC2 client for another region (for CopyImage).
     pub(crate) fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
         ec2_client(&self.config, Some(region), &self.retry)
@@ -147,11 +155,14 @@ fn ec2_client(config: &aws_config::SdkConfig, region: Option<&str>, retry: &Retr
 
 /// S3 with ingot's own (counted) retries, Content-MD5 instead of the SDK's default CRC32
 /// checksums, and path-style addressing when the endpoint is overridden (a local S3).
-fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let b = aws_sdk_s3::config::Builder::from(config)
+fn s3_client(config: &aws_config::SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(config)
         .retry_config(RetryConfig::disabled())
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
         .force_path_style(config.endpoint_url().is_some());
+    if let Some(r) = region {
+        b = b.region(Region::new(r.to_string()));
+    }
     aws_sdk_s3::Client::from_conf(b.build())
 }

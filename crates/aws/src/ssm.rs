@@ -3,13 +3,21 @@
 //! support for Amazon Machine Image IDs").
 
 use crate::ec2::api;
-use crate::{AmiSpec, Error, RegisterReport, Session};
+use crate::{AmiSpec, Error, RegisterOptions, RegisterReport, Session};
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::ParameterType;
 use serde::Serialize;
+use std::time::{Duration, Instant};
 
 /// The data type that makes SSM check the value is an AMI id in its region.
 pub const AMI_DATA_TYPE: &str = "aws:ec2:image";
+/// How long to wait for a parameter of [`AMI_DATA_TYPE`] to hold the id PutParameter was
+/// given: SSM checks the AMI asynchronously and, when the check fails, answers 200 and
+/// stores nothing (the SSM User Guide, "Native parameter support for Amazon Machine Image
+/// IDs"); the check takes seconds, so a minute tells a refusal from a delay.
+pub const PARAMETER_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time between two reads of a parameter while [`PARAMETER_CHECK_TIMEOUT`] runs.
+const PARAMETER_POLL: Duration = Duration::from_secs(2);
 
 /// What publishing the AMI's id did to the parameter in one region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -28,8 +36,14 @@ pub struct ParameterUpdate {
 
 impl Session {
     /// Points `spec.ssm_parameter` (if any) at the AMI of `report` in its region and at
-    /// each copy in theirs. A reused report lists no copies: they are found by name.
-    pub fn publish_parameters(&self, spec: &AmiSpec, report: &mut RegisterReport) -> Result<(), Error> {
+    /// each copy in theirs, once each AMI is available (SSM refuses one that is not). A
+    /// reused report lists no copies: they are found by name.
+    pub fn publish_parameters(
+        &self,
+        spec: &AmiSpec,
+        report: &mut RegisterReport,
+        opts: &RegisterOptions,
+    ) -> Result<(), Error> {
         let Some(name) = &spec.ssm_parameter else { return Ok(()) };
         let mut targets = vec![(report.region.clone(), report.image_id.clone())];
         if report.reused {
@@ -42,6 +56,7 @@ impl Session {
             targets.extend(report.copies.iter().map(|c| (c.region.clone(), c.image_id.clone())));
         }
         for (region, image_id) in targets {
+            self.rt.block_on(crate::register::wait_available(&self.ec2_in(&region), &image_id, &region, opts))?;
             report.parameters.push(self.point_parameter(&region, name, &image_id)?);
         }
         Ok(())
@@ -49,7 +64,8 @@ impl Session {
 
     /// Sets parameter `name` in `region` to `image_id` (a String of data type
     /// [`AMI_DATA_TYPE`], overwritten), unless it holds that id already: a publish that
-    /// reuses its AMI leaves the parameter's version as it was.
+    /// reuses its AMI leaves the parameter's version as it was. A new value is read back
+    /// until it is there ([`PARAMETER_CHECK_TIMEOUT`]).
     pub fn point_parameter(&self, region: &str, name: &str, image_id: &str) -> Result<ParameterUpdate, Error> {
         let ssm = aws_sdk_ssm::Client::from_conf(
             aws_sdk_ssm::config::Builder::from(&self.config)
@@ -64,14 +80,8 @@ impl Session {
                 version,
                 changed,
             };
-            match ssm.get_parameter().name(name).send().await {
-                Ok(out) => {
-                    if let Some(p) = out.parameter().filter(|p| p.value() == Some(image_id)) {
-                        return Ok(update(p.version(), false));
-                    }
-                }
-                Err(e) if e.code() == Some("ParameterNotFound") => {}
-                Err(e) => return Err(api("GetParameter")(e)),
+            if let Some(version) = holds(&ssm, name, image_id).await? {
+                return Ok(update(version, false));
             }
             let out = ssm
                 .put_parameter()
@@ -83,7 +93,30 @@ impl Session {
                 .send()
                 .await
                 .map_err(api("PutParameter"))?;
+            let started = Instant::now();
+            while holds(&ssm, name, image_id).await? != Some(out.version()) {
+                if started.elapsed() > PARAMETER_CHECK_TIMEOUT {
+                    return Err(Error::WaitTimeout {
+                        what: format!("SSM parameter {name} in {region} to hold {image_id}"),
+                        seconds: PARAMETER_CHECK_TIMEOUT.as_secs(),
+                        hint:
+                            "; SSM's aws:ec2:image check refused the id or is slow: see `aws ssm get-parameter-history`"
+                                .into(),
+                    });
+                }
+                tokio::time::sleep(PARAMETER_POLL).await;
+            }
             Ok(update(out.version(), true))
         })
+    }
+}
+
+/// The version of parameter `name` when it holds `image_id`; `None` when it holds
+/// something else or does not exist.
+async fn holds(ssm: &aws_sdk_ssm::Client, name: &str, image_id: &str) -> Result<Option<i64>, Error> {
+    match ssm.get_parameter().name(name).send().await {
+        Ok(out) => Ok(out.parameter().filter(|p| p.value() == Some(image_id)).map(|p| p.version())),
+        Err(e) if e.code() == Some("ParameterNotFound") => Ok(None),
+        Err(e) => Err(api("GetParameter")(e)),
     }
 }

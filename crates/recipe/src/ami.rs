@@ -362,9 +362,12 @@ pub(crate) fn ami(
     })
 }
 
-/// The longest SSM parameter name one may give (the SSM API Reference, PutParameter:
-/// 2,048 characters of which 1,037 are reserved for internal use).
-pub const SSM_NAME_MAX: usize = 1011;
+/// The longest SSM parameter name ingot takes. The SSM API Reference (PutParameter, Name)
+/// allows 1,011 characters counting the ARN before the name
+/// (`arn:PARTITION:ssm:REGION:ACCOUNT:parameter/`); that prefix is kept within 64
+/// characters here (the longest partition and region names make 56), so a name that
+/// passes fits in every region.
+pub const SSM_NAME_MAX: usize = 1011 - 64;
 
 /// Checks an SSM parameter name, or a template of one (`{name}`, `{version}`, `{arch}`,
 /// `{date}` taken as valid), against the rules of the SSM User Guide ("Naming
