@@ -13,7 +13,7 @@ pub fn images(aws: &AwsFlags, query: &ImageQuery) -> Result<Vec<OwnedImage>> {
     for region in &regions {
         all.extend(session.images(region, query).with_context(|| format!("listing the AMIs in {region}"))?);
     }
-    all.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then(a.image_id.cmp(&b.image_id)));
+    ingot_aws::newest_first(&mut all);
     Ok(all)
 }
 

@@ -104,10 +104,16 @@ impl Session {
             let mut images = describe(&ec2, region, query).await?;
             sizes(&ec2, &mut images).await?;
             references(&ec2, &mut images).await;
-            images.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then(a.image_id.cmp(&b.image_id)));
+            newest_first(&mut images);
             Ok(images)
         })
     }
+}
+
+/// Sorts `images` newest first (by creation date, then id): the order every listing of
+/// AMIs takes, and the one `ingot prune --keep` counts in.
+pub fn newest_first(images: &mut [OwnedImage]) {
+    images.sort_by(|a, b| b.creation_date.cmp(&a.creation_date).then(a.image_id.cmp(&b.image_id)));
 }
 
 /// DescribeImages, every page, disabled AMIs included.

@@ -34,7 +34,7 @@ pub use ec2::{
     UEFI_DATA_MAX_CHARS,
 };
 pub use error::Error;
-pub use images::{ImageQuery, ImageReference, ImageSnapshot, OwnedImage, DEREGISTERED_TAG, SOURCE_TAG};
+pub use images::{newest_first, ImageQuery, ImageReference, ImageSnapshot, OwnedImage, DEREGISTERED_TAG, SOURCE_TAG};
 pub use register::RegisterOptions;
 pub use retry::{RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 pub use s3::{
