@@ -222,6 +222,11 @@ if __name__ == "__main__":
         ec2, _ = clients(endpoint, region)
         ec2.deregister_image(ImageId=ami)
         print(json.dumps({"deregistered": ami}))
+    elif cmd == "register":
+        # An AMI not made by ingot (no ingot tag, any name) that maps `snap`.
+        endpoint, region, name, snap = args
+        ec2, _ = clients(endpoint, region)
+        print(json.dumps({"id": register(ec2, name, snap)}))
     elif cmd == "launch-template":
         print(json.dumps(launch_template(*args)))
     elif cmd == "put-object":

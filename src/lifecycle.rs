@@ -4,7 +4,7 @@
 
 use crate::error::{bail, Result, ResultExt};
 use crate::AwsFlags;
-use ingot_aws::{ImageQuery, OwnedImage, RetireOptions, Retired, Session, Status, SOURCE_TAG};
+use ingot_aws::{ImageQuery, OwnedImage, RetireOptions, Retired, Retirement, Session, Status, SOURCE_TAG};
 
 /// `ingot images`: the AMIs `query` selects in every region of `aws`, newest first.
 pub fn images(aws: &AwsFlags, query: &ImageQuery) -> Result<Vec<OwnedImage>> {
@@ -36,10 +36,10 @@ pub fn check_image_id(id: &str) -> Result<()> {
 }
 
 /// `ingot deregister AMI…` in the session's region: each AMI, then (with `copies`) its
-/// copies, unless the AMI is kept. A failure is reported for its AMI and the rest goes on
-/// (its copies are still looked for);
-/// an id EC2 does not know in that region is such a failure; one it knew and no longer
-/// has is reported as gone (so a second run succeeds).
+/// copies, unless the AMI is kept; then the snapshots they freed that no AMI of the
+/// account maps any more. A failure is reported for its AMI and the rest goes on (its
+/// copies are still looked for); an id EC2 does not know in that region is such a
+/// failure; one it knew and no longer has is reported as gone (so a second run succeeds).
 pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice) -> Result<Vec<Retired>> {
     for id in ids {
         check_image_id(id)?;
@@ -48,29 +48,23 @@ pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice) -> R
     let account = session.account_id()?;
     let region = session.region().to_string();
     let all_regions = if choice.copies { session.regions().context("listing the account's regions")? } else { vec![] };
-    let mut out = Vec::new();
+    let mut run = Retirement::new(&session, &account, choice.options, &bundle_parts);
     for id in ids {
-        let retired = retire(&session, &region, id, &account, choice.options);
-        let go_on = choice.copies && retired.status != Status::Kept;
-        out.push(retired);
-        if go_on {
-            for (copy_region, copy) in copies(&session, &all_regions, &region, id, &mut out) {
-                out.push(retire(&session, &copy_region, &copy, &account, choice.options));
+        let kept = run.retire(&region, id).status == Status::Kept;
+        if choice.copies && !kept {
+            for (copy_region, copy) in copies(&session, &all_regions, &region, id, &mut run) {
+                run.retire(&copy_region, &copy);
             }
         }
     }
-    Ok(out)
+    Ok(run.finish())
 }
 
-/// Retires one AMI, an instance-store AMI's parts read from its manifest; a failure is
-/// reported as [`ingot_aws::Status::Failed`].
-pub fn retire(session: &Session, region: &str, id: &str, account: &str, options: RetireOptions) -> Retired {
-    let parts = |xml: &[u8]| -> std::result::Result<Vec<String>, String> {
-        let text = std::str::from_utf8(xml).map_err(|_| "the manifest is not UTF-8".to_string())?;
-        let (manifest, _) = ingot_bundle::Manifest::parse(text).map_err(|e| e.to_string())?;
-        Ok(manifest.parts.into_iter().map(|(file, _)| file).collect())
-    };
-    session.retire(region, id, account, options, &parts).unwrap_or_else(|e| Retired::failed(region, id, e.to_string()))
+/// The keys of an instance-store bundle's parts, read from its manifest (`xml`).
+fn bundle_parts(xml: &[u8]) -> std::result::Result<Vec<String>, String> {
+    let text = std::str::from_utf8(xml).map_err(|_| "the manifest is not UTF-8".to_string())?;
+    let (manifest, _) = ingot_bundle::Manifest::parse(text).map_err(|e| e.to_string())?;
+    Ok(manifest.parts.into_iter().map(|(file, _)| file).collect())
 }
 
 /// The copies ingot made of `id` (tagged `ingot:source = REGION/ID`) in `regions` but its
@@ -81,7 +75,7 @@ fn copies(
     regions: &[String],
     region: &str,
     id: &str,
-    failures: &mut Vec<Retired>,
+    failures: &mut Retirement,
 ) -> Vec<(String, String)> {
     let source = format!("{region}/{id}");
     let query = ImageQuery { tags: vec![(SOURCE_TAG.to_string(), source.clone())], ..ImageQuery::default() };
@@ -92,7 +86,7 @@ fn copies(
         let (images, leftovers) = match search {
             Ok(found) => found,
             Err(e) => {
-                failures.push(Retired::failed(other, id, format!("looking for copies of {id} in {other}: {e}")));
+                failures.report(Retired::failed(other, id, format!("looking for copies of {id} in {other}: {e}")));
                 continue;
             }
         };
@@ -158,7 +152,8 @@ pub struct PruneReport {
 /// `ingot prune`'s plan: in each region, the matching AMIs but the `keep` newest available
 /// ones, those being made (`pending`) and those younger than `older_than_days`, and the
 /// copies ingot made of them in regions not named, each checked as `ingot deregister
-/// --dry-run` checks it (the copies of an AMI that is kept stay too).
+/// --dry-run` checks it (the copies of an AMI that is kept stay too); and the AMIs of that
+/// name an earlier run deregistered but whose snapshots it could not delete.
 pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
     if choice.keep == 0 && !choice.force {
         bail!("--keep 0 deregisters every AMI named {:?}: pass --force too if that is meant", choice.name);
@@ -168,58 +163,71 @@ pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
     let query = ImageQuery { name: Some(choice.name.clone()), ..ImageQuery::default() };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let options = RetireOptions { force: choice.force, dry_run: true, disable_only: false };
+    let mut run = Retirement::new(&session, &account, options, &bundle_parts);
     let mut report =
         PruneReport { regions: regions.clone(), matched: 0, applied: false, spared: vec![], retired: vec![] };
     let all_regions = session.regions().context("listing the account's regions")?;
     for region in &regions {
         let found = session.images(region, &query).with_context(|| format!("listing the AMIs in {region}"))?;
         report.matched += found.len();
+        let leftovers = session.leftover_images(region, &choice.name).with_context(|| format!("listing {region}"))?;
         let mut newest = 0;
-        for image in found {
+        for image in &found {
             let why = if image.state == "pending" {
                 Some("pending")
             } else if image.state == "available" && newest < choice.keep {
                 newest += 1;
                 Some("newest")
-            } else if choice.older_than_days.is_some_and(|days| !older_than(&image, days, now)) {
+            } else if choice.older_than_days.is_some_and(|days| !older_than(image, days, now)) {
                 Some("younger")
             } else {
                 None
             };
             if let Some(why) = why {
-                report.spared.push(spared(&image, why));
+                report.spared.push(spared(image, why));
                 continue;
             }
-            let retired = retire(&session, region, &image.image_id, &account, options);
-            let go_on = retired.status != Status::Kept;
-            report.retired.push(retired);
-            if go_on {
-                for (copy_region, copy) in copies(&session, &all_regions, region, &image.image_id, &mut report.retired)
-                {
+            if run.retire(region, &image.image_id).status != Status::Kept {
+                for (copy_region, copy) in copies(&session, &all_regions, region, &image.image_id, &mut run) {
                     if !regions.contains(&copy_region) {
-                        report.retired.push(retire(&session, &copy_region, &copy, &account, options));
+                        run.retire(&copy_region, &copy);
                     }
                 }
             }
         }
+        for gone in leftovers.iter().filter(|id| !found.iter().any(|i| i.image_id == **id)) {
+            run.retire(region, gone);
+        }
     }
+    report.retired = run.finish();
     Ok(report)
 }
 
-/// Carries out `plan`: retires each AMI it would deregister, and no other.
+/// Whether `planned` is work for [`prune_apply`]: an AMI to deregister, or the leftovers
+/// of one deregistered earlier.
+pub fn to_apply(planned: &Retired) -> bool {
+    match planned.status {
+        Status::WouldDeregister => true,
+        Status::AlreadyGone => !planned.snapshots_deleted.is_empty(),
+        _ => false,
+    }
+}
+
+/// Carries out `plan`: retires each AMI it would deregister (and finishes each it found
+/// half done), and no other; then deletes the snapshots no AMI maps any more.
 pub fn prune_apply(aws: &AwsFlags, plan: PruneReport, force: bool) -> Result<PruneReport> {
     let session = aws.sessions()?.0;
     let account = session.account_id()?;
     let options = RetireOptions { force, dry_run: false, disable_only: false };
-    let mut report = PruneReport { applied: true, retired: Vec::new(), ..plan };
-    for planned in plan.retired {
-        if planned.status == ingot_aws::Status::WouldDeregister {
-            report.retired.push(retire(&session, &planned.region, &planned.image_id, &account, options));
+    let mut run = Retirement::new(&session, &account, options, &bundle_parts);
+    for planned in &plan.retired {
+        if to_apply(planned) {
+            run.retire(&planned.region, &planned.image_id);
         } else {
-            report.retired.push(planned);
+            run.report(planned.clone());
         }
     }
-    Ok(report)
+    Ok(PruneReport { applied: true, retired: run.finish(), ..plan })
 }
 
 fn spared(image: &OwnedImage, why: &'static str) -> Spared {

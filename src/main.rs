@@ -398,8 +398,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Upload { image, recipe, upload, aws, json } => {
             let report = ingot::publish::upload_image(&aws, &image, recipe.as_deref(), &upload, &terminal(json))?;
-            if !json && report.reused {
-                eprintln!("{} already holds this image (same client token): nothing uploaded", report.snapshot_id);
+            if let (Some(line), false) = (reused_snapshot(&report, &[]), json) {
+                eprintln!("{line}");
             }
             print(json, &report, &report.snapshot_id)?;
         }
@@ -415,6 +415,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print(json, &r, &published(json, &r.register, "bundled or uploaded"))?;
             } else {
                 let r = ingot::publish::publish(&aws, &input, &upload, &register, &progress)?;
+                if let (Some(upload), false) = (&r.upload, json) {
+                    if let Some(line) = reused_snapshot(upload, &r.snapshot_shared_with) {
+                        eprintln!("{line}");
+                    }
+                }
                 print(json, &r, &published(json, &r.register, "uploaded"))?;
             }
         }
@@ -471,6 +476,19 @@ fn parse_tag(text: &str) -> std::result::Result<(String, String), String> {
         return Err(format!("{text:?}: the key is empty"));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+/// What to say when `upload` reused a snapshot that already held the image, and which
+/// AMIs (`shared_with`) already map it.
+fn reused_snapshot(upload: &ingot_aws::UploadReport, shared_with: &[String]) -> Option<String> {
+    if !upload.reused {
+        return None;
+    }
+    let mut line = format!("{} already holds this image (same client token): nothing uploaded", upload.snapshot_id);
+    if !shared_with.is_empty() {
+        line.push_str(&format!("; the new AMI shares it with {}", shared_with.join(", ")));
+    }
+    Some(line)
 }
 
 /// `ingot publish`'s lines: the AMI, then each copy's region and AMI. Says on stderr when

@@ -269,6 +269,10 @@ pub struct PublishReport {
     pub image: PathBuf,
     /// The upload (absent when an AMI of the same name was reused).
     pub upload: Option<UploadReport>,
+    /// When the upload reused a snapshot that already held this image: the account's
+    /// AMIs that mapped it before this one (the snapshot is deleted with the last of
+    /// them, docs/lifecycle.md).
+    pub snapshot_shared_with: Vec<String>,
     /// The registration.
     pub register: RegisterReport,
 }
@@ -298,13 +302,20 @@ pub fn publish(
             let options = register.options();
             let mut register = RegisterReport::reused(id, &spec.name, session.region());
             session.publish_parameters(&spec, &mut register, &options)?;
-            return Ok(PublishReport { image, upload: None, register });
+            return Ok(PublishReport { image, upload: None, snapshot_shared_with: Vec::new(), register });
         }
     }
     let upload = upload(&session, &input, ami, upload_flags, progress)?;
     let snapshot = upload.snapshot_id.clone();
+    let snapshot_shared_with = if upload.reused {
+        let users =
+            session.image_users(session.region(), ingot_aws::Mapping::Snapshot, std::slice::from_ref(&snapshot));
+        users.with_context(|| format!("finding the AMIs that map {snapshot}"))?.remove(&snapshot).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let (image_id, err) = match register_snapshot(&session, &snapshot, &spec, register, progress) {
-        Ok(register) => return Ok(PublishReport { image, upload: Some(upload), register }),
+        Ok(register) => return Ok(PublishReport { image, upload: Some(upload), snapshot_shared_with, register }),
         Err(e) => match e.root() {
             Error::Aws(ingot_aws::Error::Registered { image_id, .. }) => (Some(image_id.clone()), e),
             _ => (None, e),

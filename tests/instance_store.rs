@@ -442,30 +442,40 @@ fn bad_input_is_refused_before_anything_is_uploaded() {
     assert_eq!(object_puts(&moto).len(), before, "nothing uploaded");
 }
 
-/// `ingot deregister` of an instance-store AMI keeps a bundle another AMI registers too;
-/// otherwise it deletes the bundle (parts, then manifest) and the AMI, and leaves every
-/// other object in the bucket, under the same prefix too.
+/// `ingot deregister` of an instance-store AMI whose bundle another AMI registers too
+/// deregisters it and keeps the bundle for the other (in one run of both, the second
+/// takes it along); the last AMI deletes the bundle (parts, then manifest), and every
+/// other object in the bucket stays, under the same prefix too.
 #[test]
 fn deregister_deletes_the_bundle_and_nothing_else() {
     let rig = rig();
     let moto = Server::moto();
     let ep = moto.endpoint();
     let r = json(&mut rig.publish(&ep, "us-west-2", "ingot-store", &["--prefix", "images/store", "--json"]));
-    let ami = r["register"]["image_id"].as_str().unwrap();
+    let twin = r["register"]["image_id"].as_str().unwrap().to_string();
     let parts = r["bundle"]["bundle"]["parts"].as_array().unwrap().len();
     for key in ["images/store/notes.txt", "images/store.raw.part.0", "other/store.raw.manifest.xml"] {
         lifecycle("put-object", &[&ep, "us-west-2", "ingot-store", key]);
     }
-    // The same image under another name reuses the bundle: neither AMI may delete it.
+    // The same image under another name reuses the bundle: one manifest, two AMIs.
     let extra = ["--prefix", "images/store", "--name", "store-twin", "--json"];
-    let twin = json(&mut rig.publish(&ep, "us-west-2", "ingot-store", &extra))["register"]["image_id"].clone();
+    let r = json(&mut rig.publish(&ep, "us-west-2", "ingot-store", &extra));
+    let ami = r["register"]["image_id"].as_str().unwrap();
+    let manifest = "ingot-store/images/store/store.raw.manifest.xml";
+    let listed = json(ingot_aws(&ep).args(["images", "--name", "store-twin", "--region", "us-west-2", "--json"]));
+    assert_eq!(listed[0]["bundle_shared_with"], serde_json::json!([twin]), "{listed}");
+    let both = json(ingot_aws(&ep).args(["deregister", ami, &twin, "--region", "us-west-2", "--dry-run", "--json"]));
+    assert_eq!(both[0]["bundle_kept"], serde_json::json!({"id": manifest, "by": [twin]}), "{both}");
+    assert_eq!(both[1]["objects_deleted"].as_array().unwrap().len(), parts + 1, "the last takes it along: {both}");
+
     let o = run(ingot_aws(&ep).args(["deregister", ami, "--region", "us-west-2", "--json"]));
-    assert_eq!(o.status.code(), Some(1));
-    let kept: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(kept[0]["kept"]["reason"], "bundle-shared", "{kept}");
-    assert_eq!(kept[0]["kept"]["image_id"], twin);
-    assert_eq!(kept[0]["objects_deleted"], serde_json::json!([]));
-    lifecycle("deregister", &[&ep, "us-west-2", twin.as_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "a bundle kept for another AMI is no failure");
+    let first: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(first[0]["status"], "deregistered", "{first}");
+    assert_eq!(first[0]["bundle_kept"], serde_json::json!({"id": manifest, "by": [twin]}), "{first}");
+    assert_eq!(first[0]["objects_deleted"], serde_json::json!([]));
+    assert_eq!(lifecycle("list-objects", &[&ep, "us-west-2", "ingot-store"]).as_array().unwrap().len(), parts + 4);
+    let ami = twin.as_str();
 
     let d = json(ingot_aws(&ep).args(["deregister", ami, "--region", "us-west-2", "--json"]));
     assert_eq!(d[0]["status"], "deregistered", "{d}");

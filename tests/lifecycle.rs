@@ -195,11 +195,12 @@ fn prune_keeps_the_newest_of_three_versions_in_both_regions() {
     assert_eq!(moto.ec2("DeleteSnapshot").len(), 4, "two AMIs × two regions, one snapshot each");
 }
 
-/// A protected AMI, one a launch template launches, and one whose snapshot another AMI
-/// maps are kept with the reason (printed, and in --json), and `ingot images` shows why;
-/// --disable-only disables an AMI and deletes nothing.
+/// A protected AMI and one a launch template launches are kept with the reason (printed,
+/// and in --json), and `ingot images` shows why; one whose snapshot another AMI maps is
+/// deregistered and the snapshot kept for the other; --disable-only disables an AMI and
+/// deletes nothing.
 #[test]
-fn protected_referenced_and_shared_amis_are_kept_with_the_reason() {
+fn protected_and_referenced_amis_are_kept_with_the_reason() {
     let moto = Server::moto();
     let ep = moto.endpoint();
     let dir = tempfile::tempdir().unwrap();
@@ -219,22 +220,28 @@ fn protected_referenced_and_shared_amis_are_kept_with_the_reason() {
     assert_eq!(refs[0]["resource_type"], "ec2:LaunchTemplate", "{refs}");
     assert!(refs[0]["arn"].as_str().unwrap().ends_with(template["id"].as_str().unwrap()), "{refs}");
     let snapshots = &by_id(&shared["image_id"])["snapshots"];
-    assert_eq!(snapshots, &by_id(&twin["image_id"])["snapshots"], "the same image publishes the same snapshot");
+    assert_eq!(snapshots[0]["snapshot_id"], by_id(&twin["image_id"])["snapshots"][0]["snapshot_id"]);
     assert_eq!(snapshots[0]["size_gib"], 1);
+    assert_eq!(snapshots[0]["shared_with"], json!([twin["image_id"]]), "{listed}");
 
     let ids = [&protected, &referenced, &shared["image_id"]].map(|v| v.as_str().unwrap().to_string());
-    let o = run(ingot_aws(&ep).arg("deregister").args(&ids).arg("--json"));
+    let o = run(ingot_aws(&ep).arg("deregister").args(&ids).args(["--dry-run", "--json"]));
     assert_eq!(o.status.code(), Some(1), "kept AMIs fail the command");
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let reasons: Vec<&Value> = r.as_array().unwrap().iter().map(|r| &r["kept"]["reason"]).collect();
-    assert_eq!(reasons, ["protected", "referenced", "snapshot-shared"], "{r}");
-    assert_eq!(r[2]["kept"]["image_id"], twin["image_id"]);
+    let reasons: Vec<Value> = r.as_array().unwrap().iter().map(|r| r["kept"]["reason"].clone()).collect();
+    assert_eq!(reasons, [json!("protected"), json!("referenced"), Value::Null], "{r}");
+    assert_eq!(r[2]["status"], "would-deregister");
+    assert_eq!(r[2]["snapshots_kept"], json!([{"id": snapshots[0]["snapshot_id"], "by": [twin["image_id"]]}]));
     let o = run(ingot_aws(&ep).arg("deregister").args(&ids));
+    assert_eq!(o.status.code(), Some(1), "kept AMIs fail the command");
     let text = String::from_utf8_lossy(&o.stdout);
-    for why in ["deregistration protection is on", "referenced by ec2:LaunchTemplate", "is also"] {
+    let still_used = format!("kept: still used by {}", twin["image_id"].as_str().unwrap());
+    for why in ["deregistration protection is on", "referenced by ec2:LaunchTemplate", ": deregistered", &still_used] {
         assert!(text.contains(why), "{why}: {text}");
     }
-    assert_eq!(names_and_mapped(&state(&ep), "us-east-1").0.len(), 5, "nothing was deregistered");
+    let (names, mapped) = names_and_mapped(&state(&ep), "us-east-1");
+    assert_eq!(names, ["keep-disabled", "keep-protected", "keep-referenced", "keep-shared-2"]);
+    assert!(mapped.contains(&snapshots[0]["snapshot_id"].as_str().unwrap().to_string()), "the twin's snapshot stays");
 
     let d = json(ingot_aws(&ep).args(["deregister", disable.as_str().unwrap(), "--disable-only", "--json"]));
     assert_eq!(d[0]["status"], "disabled");
@@ -243,6 +250,99 @@ fn protected_referenced_and_shared_amis_are_kept_with_the_reason() {
     assert_eq!(gone["state"], "disabled");
     let snapshot = gone["snapshots"][0].as_str().unwrap().to_string();
     assert_eq!(existing(&ep, "us-east-1", std::slice::from_ref(&snapshot)), [snapshot], "disabling deletes nothing");
+}
+
+/// Three versions of one unchanged image share one snapshot in the source region (publish
+/// says so); their copies in eu-west-1 each have their own. An AMI made outside ingot, and
+/// outside the name, maps the snapshot too. `prune --keep 1` with DeleteSnapshot denied in
+/// eu-west-1 deregisters the four old AMIs, keeps the shared snapshot naming its users,
+/// and leaves the copies' snapshots; the re-run deletes those (found by their tags). Once
+/// the outsider is gone, `deregister --copies` of the newest takes the snapshot along.
+#[test]
+fn prune_retires_versions_that_share_one_snapshot() {
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let (recipe, image) = crate::aws::image(dir.path(), 1, 60, "[ami]\nregions = [\"eu-west-1\"]\n");
+    let publish = |name: &str| {
+        let mut c = ingot_aws(&ep);
+        c.arg("publish").arg(&image).arg("--recipe").arg(&recipe).args(["--name", name]);
+        c
+    };
+    let mut ids: Vec<String> = Vec::new();
+    let mut outsider = String::new();
+    for v in 1..=3 {
+        let name = format!("same-{v}");
+        if v == 2 {
+            // In text, on stderr.
+            let o = run(&mut publish(&name));
+            let said = String::from_utf8_lossy(&o.stderr);
+            assert!(said.contains(&format!("nothing uploaded; the new AMI shares it with {}", ids[0])), "{said}");
+            ids.push(String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_string());
+        } else {
+            if v == 3 {
+                let snapshot = &names_and_mapped(&state(&ep), "us-east-1").1[0];
+                outsider =
+                    lifecycle("register", &[&ep, "us-east-1", "not-ingot", snapshot])["id"].as_str().unwrap().into();
+            }
+            let r = json(publish(&name).arg("--json"));
+            let mut users: Vec<String> = serde_json::from_value(r["snapshot_shared_with"].clone()).unwrap();
+            users.sort();
+            let mut want = ids.clone();
+            want.extend((v == 3).then(|| outsider.clone()));
+            want.sort();
+            assert_eq!(users, want, "publish names every AMI that maps the snapshot it reuses: {r}");
+            ids.push(r["register"]["image_id"].as_str().unwrap().to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // EC2 dates AMIs to the second
+    }
+    let published = state(&ep);
+    let shared = names_and_mapped(&published, "us-east-1").1;
+    assert_eq!(shared.len(), 4, "four mappings");
+    assert!(shared.iter().all(|s| *s == shared[0]), "of one snapshot: {shared:?}");
+    let copies = names_and_mapped(&published, "eu-west-1").1;
+    assert_eq!(copies.len(), 3, "a snapshot per copy");
+    let shown = run(ingot_aws(&ep).args(["images", "--name", "same-3"]));
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(", shared with "), "{shown:?}");
+
+    let prune = ["prune", "--name", "same-*", "--keep", "1", "--region", REGIONS, "--yes", "--json"];
+    let proxy = Server::proxy(&moto, &["--deny-action", "DeleteSnapshot@eu-west-1"]);
+    let o = run(ingot_aws(&proxy.endpoint()).args(prune));
+    assert_eq!(o.status.code(), Some(1), "snapshots left: {}", String::from_utf8_lossy(&o.stderr));
+    let first: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let retired = first["retired"].as_array().unwrap();
+    assert_eq!(retired.iter().filter(|r| r["status"] == "deregistered").count(), 4, "{first}");
+    for r in retired.iter().filter(|r| r["region"] == "us-east-1") {
+        assert_eq!(r["snapshots_deleted"], json!([]), "{r}");
+        let mut by: Vec<String> = serde_json::from_value(r["snapshots_kept"][0]["by"].clone()).unwrap();
+        by.sort();
+        let mut want = vec![ids[2].clone(), outsider.clone()];
+        want.sort();
+        assert_eq!(by, want, "kept for the spared AMI and the one outside the name: {r}");
+    }
+    for r in retired.iter().filter(|r| r["region"] == "eu-west-1") {
+        assert!(r["left"][0]["error"].as_str().unwrap().contains("UnauthorizedOperation"), "{r}");
+    }
+
+    let again = json(ingot_aws(&ep).args(prune));
+    let finished: Vec<&Value> = again["retired"].as_array().unwrap().iter().map(|r| &r["status"]).collect();
+    assert_eq!(finished, ["already-gone", "already-gone"], "the copies' leftovers, found by name: {again}");
+    let after = state(&ep);
+    assert_eq!(
+        names_and_mapped(&after, "us-east-1"),
+        (vec!["not-ingot".into(), "same-3".into()], vec![shared[0].clone(); 2])
+    );
+    let (names, mapped) = names_and_mapped(&after, "eu-west-1");
+    assert_eq!(names, ["same-3"]);
+    assert_eq!(existing(&ep, "eu-west-1", &copies), mapped, "only the newest copy's snapshot is left");
+    let quiet = json(ingot_aws(&ep).args(prune));
+    assert_eq!(quiet["retired"], json!([]), "nothing more to do: {quiet}");
+
+    lifecycle("deregister", &[&ep, "us-east-1", &outsider]);
+    let last = json(ingot_aws(&ep).args(["deregister", &ids[2], "--copies", "--json"]));
+    assert_eq!(last[0]["snapshots_deleted"], json!([shared[0]]), "the last AMI takes the snapshot along: {last}");
+    assert_eq!(existing(&ep, "us-east-1", &shared[..1]), Vec::<String>::new());
+    assert_eq!(existing(&ep, "eu-west-1", &copies), Vec::<String>::new());
 }
 
 /// DescribeImageReferences denied: references are unknown and the AMI is kept. DeleteSnapshot
@@ -355,7 +455,7 @@ fn prune_on_a_terminal_asks_before_deregistering() {
     let prune = ["prune", "--name", "ask-*", "--keep", "1"];
     let before = recorded(&moto);
     let shown = crate::util::in_terminal("n\n", ingot_aws(&ep).args(prune));
-    assert!(shown.contains("Deregister 1 AMI(s) and delete their snapshots? [y/N]"), "{shown}");
+    assert!(shown.contains("Deregister 1 AMI(s) and delete the snapshots no other AMI uses? [y/N]"), "{shown}");
     assert!(shown.contains("would be deregistered"), "{shown}");
     assert_eq!(reads_only(&moto, before), Vec::<String>::new(), "answering n changes nothing");
     let shown = crate::util::in_terminal("y\n", ingot_aws(&ep).args(prune));

@@ -42,10 +42,10 @@ pub fn image_lines(images: &[OwnedImage]) -> String {
         out.push(format!("    {}", facts.join(", ")));
         for s in &i.snapshots {
             let size = s.size_gib.map_or("size unknown".into(), |g| format!("{g} GiB"));
-            out.push(format!("    {} {} ({size})", s.device, s.snapshot_id));
+            out.push(format!("    {} {} ({size}){}", s.device, s.snapshot_id, shared(&s.shared_with)));
         }
         if let Some(location) = &i.image_location {
-            out.push(format!("    bundle {location}"));
+            out.push(format!("    bundle {location}{}", shared(&i.bundle_shared_with)));
         }
         match (&i.references, &i.references_unknown) {
             (Some(r), _) if r.is_empty() => out.push("    referenced by nothing".into()),
@@ -58,6 +58,15 @@ pub fn image_lines(images: &[OwnedImage]) -> String {
         }
     }
     out.join("\n")
+}
+
+/// ", shared with ami-…" when other AMIs map a snapshot or bundle too.
+fn shared(with: &[String]) -> String {
+    if with.is_empty() {
+        String::new()
+    } else {
+        format!(", shared with {}", with.join(", "))
+    }
 }
 
 /// `ingot deregister`'s lines: what became of each AMI, and what it left.
@@ -76,12 +85,18 @@ pub fn retired_lines(retired: &[Retired]) -> String {
             (Status::WouldDisable, _) => format!("{head}: would be disabled"),
             (Status::Failed, _) => format!("{head}: failed: {}", r.error.as_deref().unwrap_or("no reason given")),
         });
-        let verb = if r.status == Status::WouldDeregister { "would delete" } else { "deleted" };
+        let verb = if r.dry_run { "would delete" } else { "deleted" };
         for s in &r.snapshots_deleted {
             out.push(format!("    {verb} {s}"));
         }
         for o in &r.objects_deleted {
             out.push(format!("    {verb} s3://{o}"));
+        }
+        for k in &r.snapshots_kept {
+            out.push(format!("    snapshot {} kept: still used by {}", k.id, k.by.join(", ")));
+        }
+        if let Some(k) = &r.bundle_kept {
+            out.push(format!("    bundle s3://{} kept: still used by {}", k.id, k.by.join(", ")));
         }
         for l in &r.left {
             out.push(format!("    left {}: {}", l.id, l.error));
@@ -116,7 +131,7 @@ pub fn prune_lines(report: &PruneReport) -> String {
 /// when the person answers `y` after reading the plan; otherwise not (the plan is printed).
 pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool> {
     let count = plan.retired.iter().filter(|r| r.status == Status::WouldDeregister).count();
-    if count == 0 {
+    if !plan.retired.iter().any(ingot::lifecycle::to_apply) {
         return Ok(false);
     }
     if yes {
@@ -130,7 +145,7 @@ pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool
         return Ok(false);
     }
     eprintln!("{}", prune_lines(plan));
-    eprint!("Deregister {count} AMI(s) and delete their snapshots? [y/N] ");
+    eprint!("Deregister {count} AMI(s) and delete the snapshots no other AMI uses? [y/N] ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))

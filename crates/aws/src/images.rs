@@ -14,8 +14,13 @@ use std::collections::BTreeMap;
 pub const SOURCE_TAG: &str = "ingot:source";
 /// The tag ingot puts on an AMI's snapshots just before deregistering it: the AMI's id.
 /// A snapshot is only deletable once its AMI is gone; if deleting it then fails, a later
-/// `ingot deregister AMI` finds it by this tag and finishes the job.
+/// `ingot deregister AMI` finds it by this tag and finishes the job. A snapshot that
+/// another AMI still maps loses the tag again: it is that AMI's, not a leftover.
 pub const DEREGISTERED_TAG: &str = "ingot:deregistered-image";
+/// The tag beside [`DEREGISTERED_TAG`]: the deregistered AMI's name, so that a later
+/// `ingot prune --name GLOB` finds what an earlier run of it left (EC2's tag filters take
+/// the same wildcards as its name filter).
+pub const DEREGISTERED_NAME_TAG: &str = "ingot:deregistered-name";
 /// Images DescribeImageReferences takes per call: its documented maximum for ImageIds.
 const REFERENCE_BATCH: usize = 10;
 /// Values one EC2 filter takes per call (DescribeSnapshots by `snapshot-id`): EC2's limit
@@ -42,6 +47,9 @@ pub struct ImageSnapshot {
     pub device: String,
     /// Its size in GiB, when DescribeSnapshots knows it.
     pub size_gib: Option<i32>,
+    /// The account's other AMIs in the region that map it too (`ingot publish` reuses the
+    /// snapshot of an unchanged image): it is deleted with the last of them.
+    pub shared_with: Vec<String>,
 }
 
 /// A resource that references an AMI (DescribeImageReferences).
@@ -82,6 +90,8 @@ pub struct OwnedImage {
     pub root_device_type: Option<String>,
     /// An instance-store AMI's manifest (`BUCKET/KEY`).
     pub image_location: Option<String>,
+    /// The account's other AMIs in the region that register the same manifest.
+    pub bundle_shared_with: Vec<String>,
     /// Its EBS snapshots.
     pub snapshots: Vec<ImageSnapshot>,
     /// What references it; `None` when DescribeImageReferences could not say.
@@ -103,11 +113,103 @@ impl Session {
         self.rt.block_on(async {
             let mut images = describe(&ec2, region, query).await?;
             sizes(&ec2, &mut images).await?;
+            sharing(&ec2, &mut images).await?;
             references(&ec2, &mut images).await;
             newest_first(&mut images);
             Ok(images)
         })
     }
+
+    /// For each of `values` (snapshot ids, or manifests as `BUCKET/KEY`), the account's AMIs
+    /// in `region` that map it, whatever their name, tags, maker or state (disabled and
+    /// deprecated ones included; deregistered ones are not AMIs any more).
+    pub fn image_users(
+        &self,
+        region: &str,
+        mapping: Mapping,
+        values: &[String],
+    ) -> Result<BTreeMap<String, Vec<String>>, Error> {
+        let ec2 = self.ec2_in(region);
+        self.rt.block_on(users(&ec2, mapping, values))
+    }
+}
+
+/// What of an AMI another AMI can share: the key of [`Session::image_users`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    /// An EBS snapshot in its block device mapping.
+    Snapshot,
+    /// An instance-store bundle's manifest, its image location.
+    Manifest,
+}
+
+impl Mapping {
+    /// DescribeImages' filter for it (EC2 API Reference, DescribeImages, Filter.N).
+    fn filter(self) -> &'static str {
+        match self {
+            Mapping::Snapshot => "block-device-mapping.snapshot-id",
+            Mapping::Manifest => "manifest-location",
+        }
+    }
+
+    /// What of it `image` maps.
+    fn of(self, image: &Image) -> Vec<&str> {
+        match self {
+            Mapping::Snapshot => image.block_device_mappings().iter().filter_map(|m| m.ebs()?.snapshot_id()).collect(),
+            Mapping::Manifest => image.image_location().into_iter().collect(),
+        }
+    }
+}
+
+/// [`Session::image_users`], in [`FILTER_VALUES`] values a call.
+async fn users(
+    ec2: &aws_sdk_ec2::Client,
+    mapping: Mapping,
+    values: &[String],
+) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for chunk in values.chunks(FILTER_VALUES) {
+        let filter = Filter::builder().name(mapping.filter()).set_values(Some(chunk.to_vec())).build();
+        let req = ec2.describe_images().owners("self").include_disabled(true).include_deprecated(true).filters(filter);
+        let mut pages = req.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(api("DescribeImages"))?;
+            let live = page.images().iter().filter(|i| i.state().is_none_or(|s| s.as_str() != "deregistered"));
+            for image in live {
+                let id = image.image_id().unwrap_or("").to_string();
+                for value in mapping.of(image).into_iter().filter(|v| chunk.iter().any(|c| c == v)) {
+                    let ids = out.entry(value.to_string()).or_default();
+                    if !ids.contains(&id) {
+                        ids.push(id.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fills in which other AMIs share each image's snapshots and bundle.
+async fn sharing(ec2: &aws_sdk_ec2::Client, images: &mut [OwnedImage]) -> Result<(), Error> {
+    let snapshots: Vec<String> =
+        images.iter().flat_map(|i| i.snapshots.iter().map(|s| s.snapshot_id.clone())).collect();
+    let manifests: Vec<String> = images.iter().filter_map(|i| i.image_location.clone()).collect();
+    let by_snapshot =
+        if snapshots.is_empty() { BTreeMap::new() } else { users(ec2, Mapping::Snapshot, &snapshots).await? };
+    let by_manifest =
+        if manifests.is_empty() { BTreeMap::new() } else { users(ec2, Mapping::Manifest, &manifests).await? };
+    let others = |users: Option<&Vec<String>>, me: &str| -> Vec<String> {
+        users.into_iter().flatten().filter(|id| *id != me).cloned().collect()
+    };
+    for image in images {
+        for s in &mut image.snapshots {
+            s.shared_with = others(by_snapshot.get(&s.snapshot_id), &image.image_id);
+        }
+        if let Some(location) = &image.image_location {
+            image.bundle_shared_with = others(by_manifest.get(location), &image.image_id);
+        }
+    }
+    Ok(())
 }
 
 /// Sorts `images` newest first (by creation date, then id): the order every listing of
@@ -149,7 +251,8 @@ fn owned(region: &str, i: &Image) -> OwnedImage {
         .iter()
         .filter_map(|m| {
             let snapshot_id = m.ebs()?.snapshot_id()?.to_string();
-            Some(ImageSnapshot { snapshot_id, device: m.device_name().unwrap_or("").to_string(), size_gib: None })
+            let device = m.device_name().unwrap_or("").to_string();
+            Some(ImageSnapshot { snapshot_id, device, size_gib: None, shared_with: Vec::new() })
         })
         .collect();
     OwnedImage {
@@ -167,6 +270,7 @@ fn owned(region: &str, i: &Image) -> OwnedImage {
         root_device_type: i.root_device_type().map(|t| t.as_str().to_string()),
         image_location: text(i.image_location())
             .filter(|_| i.root_device_type().is_some_and(|t| t.as_str() == "instance-store")),
+        bundle_shared_with: Vec::new(),
         snapshots,
         references: None,
         references_unknown: None,

@@ -19,6 +19,7 @@ mod error;
 mod images;
 mod pool;
 mod register;
+mod retire;
 pub mod retry;
 mod s3;
 mod session;
@@ -27,15 +28,19 @@ mod stop;
 mod upload;
 
 pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
-pub use deregister::{BundleKeys, Kept, Left, RetireOptions, Retired, Status};
+pub use deregister::{Kept, Left, RetireOptions, Retired, Status, StillUsed};
 pub use download::{DownloadOptions, DownloadReport, DEFAULT_DOWNLOAD_WORKERS, PARENT_READ_WORKERS};
 pub use ec2::{
     check_ami_name, check_uefi_data, AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport,
     UEFI_DATA_MAX_CHARS,
 };
 pub use error::Error;
-pub use images::{newest_first, ImageQuery, ImageReference, ImageSnapshot, OwnedImage, DEREGISTERED_TAG, SOURCE_TAG};
+pub use images::{
+    newest_first, ImageQuery, ImageReference, ImageSnapshot, Mapping, OwnedImage, DEREGISTERED_NAME_TAG,
+    DEREGISTERED_TAG, SOURCE_TAG,
+};
 pub use register::RegisterOptions;
+pub use retire::{BundleKeys, Retirement};
 pub use retry::{RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 pub use s3::{
     check_bucket_name, check_prefix, BundleObject, BundleUpload, BundleUploadReport, ObjectProgress, DEFAULT_S3_WORKERS,
