@@ -120,6 +120,9 @@ fn output(out: Option<PathBuf>, recipe: &Recipe) -> Result<(PathBuf, PathBuf, te
     if !dir.is_dir() {
         bail!("output directory {} does not exist; create it or choose another -o", dir.display());
     }
+    check_output(&out)?;
+    check_output(&Report::path_of(&out))?;
+    check_outside_sources(&dir, recipe)?;
     let file_name = out.file_name().with_context(|| format!("output {} has no file name", out.display()))?;
     let temp = tempfile::Builder::new()
         .prefix(&format!(".{}.", file_name.to_string_lossy()))
@@ -127,6 +130,49 @@ fn output(out: Option<PathBuf>, recipe: &Recipe) -> Result<(PathBuf, PathBuf, te
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write in the output directory {}", dir.display()))?;
     Ok((out, dir, temp))
+}
+
+/// What a build may replace at `path`: nothing, or a regular file. A directory, a device
+/// node, a FIFO or a symlink there is refused before any work, so that `-o /dev/null` or
+/// `-o link` never replaces what is there.
+pub(crate) fn check_output(path: &Path) -> Result<()> {
+    let kind = match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot check the output {}", path.display())),
+        Ok(m) => m.file_type(),
+    };
+    use std::os::unix::fs::FileTypeExt;
+    let what = match () {
+        _ if kind.is_file() => return Ok(()),
+        _ if kind.is_dir() => "a directory",
+        _ if kind.is_symlink() => "a symbolic link",
+        _ if kind.is_block_device() || kind.is_char_device() => "a device node",
+        _ if kind.is_fifo() => "a FIFO",
+        _ => "not a regular file",
+    };
+    bail!(
+        "{} is {what}: ingot writes its output only where there is nothing or a regular file; choose another -o",
+        path.display()
+    )
+}
+
+/// Refuses an output directory inside one of the recipe's `dir` sources: the image (and
+/// its temporary files) would be copied into itself.
+fn check_outside_sources(out_dir: &Path, recipe: &Recipe) -> Result<()> {
+    let Ok(out_dir) = out_dir.canonicalize() else { return Ok(()) };
+    for (i, p) in recipe.partitions.iter().enumerate() {
+        for (j, source) in p.contents.iter().enumerate() {
+            let Source::Dir { path, .. } = source else { continue };
+            if path.canonicalize().is_ok_and(|src| out_dir.starts_with(src)) {
+                bail!(
+                    "partition[{i}].contents[{j}].dir: the output directory {} is inside the source directory {}: the image would be copied into itself; choose an -o outside it",
+                    out_dir.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn report(
@@ -241,12 +287,20 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result
     for p in [temp.path(), json.path()] {
         fs::set_permissions(p, fs::Permissions::from_mode(0o644)).with_context(|| format!("{}", p.display()))?;
     }
+    // Both paths were checked before the build (nothing, or a regular file); checked again
+    // now, as the build takes a while, so that a failed rename of the report cannot follow
+    // the image's.
+    check_output(out)?;
+    check_output(&json_path)?;
     temp.persist(out)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
     // Between the two renames the image is in place without its report: unfinished still.
     let _out = crate::cleanup::track(out);
-    json.persist(&json_path).map_err(|e| e.error).with_context(|| format!("cannot write {}", json_path.display()))?;
+    if let Err(e) = json.persist(&json_path) {
+        let _ = fs::remove_file(out);
+        return Err(e.error).with_context(|| format!("cannot write {} (the image is removed)", json_path.display()));
+    }
     Ok(())
 }
 
@@ -380,7 +434,9 @@ fn write_table(image: &mut Image, plan: &Plan) -> Result<()> {
             let partitions = plan
                 .partitions
                 .iter()
-                .map(|p| mbr::Partition {
+                .enumerate()
+                .map(|(slot, p)| mbr::Partition {
+                    slot,
                     kind: match p.kind() {
                         PartitionType::Mbr(b) => b,
                         PartitionType::Gpt(_) => mbr::LINUX,

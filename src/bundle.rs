@@ -68,12 +68,16 @@ pub fn unbundle(
 ) -> Result<ingot_bundle::UnbundleReport> {
     let key = read_pem(privatekey, "--privatekey")?;
     let manifest = &find_manifest(manifest)?;
+    let made = !dir.exists();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     progress.stage(format!("checking and unpacking {}", manifest.display()));
     // The image is written as `.ingot-unbundle.XXXXXX` and renamed once checked.
     let _unfinished = crate::cleanup::track_matching(dir, ".ingot-unbundle.", "");
     let report =
         ingot_bundle::unbundle(manifest, &key, dir).with_context(|| format!("unbundling {}", manifest.display()));
+    if report.is_err() && made {
+        let _ = std::fs::remove_dir(dir); // only if still empty: a failed unbundle leaves nothing
+    }
     progress.finish();
     report
 }

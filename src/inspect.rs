@@ -55,6 +55,10 @@ pub struct InspectedPartition {
     /// partition is still reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub efi_error: Option<String>,
+    /// What is wrong with where the table puts it: past the end of the disk, or over
+    /// another partition. Its filesystem is not read then.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A filesystem's identity and space, as `dumpe2fs -h` and `fsck.fat -v` report them.
@@ -169,23 +173,27 @@ fn efi_binaries(file: &File, offset: u64, size: u64) -> Result<Vec<EfiBinary>> {
 pub fn inspect(path: &Path) -> Result<Inspection> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata()?.len();
+    let size_of_disk = size;
     let table = read_table(&file, size).with_context(|| format!("{}", path.display()))?;
     let mut partitions = Vec::new();
-    for e in table.partitions() {
+    let entries = table.partitions();
+    for e in &entries {
         let (kind, guid, label, bootable) = match &table {
             Table::Gpt(t) => {
-                let p = &t.partitions[e.number - 1];
+                let p = &t.partitions[e.index];
                 let kind = PartitionType::Gpt(p.type_guid);
                 (kind, Some(p.guid.to_string()), Some(p.name.clone()), None)
             }
             Table::Mbr(t) => {
-                let p = &t.partitions[e.number - 1];
+                let p = &t.partitions[e.index];
                 let partuuid = ingot_disk::mbr::partuuid(t.disk_signature, e.number);
                 (PartitionType::Mbr(p.kind), Some(partuuid), None, Some(p.bootable))
             }
         };
+        // read_table bounds every extent, so these products fit in a u64.
         let (offset, size) = (e.first_lba * SECTOR, e.sectors * SECTOR);
-        let filesystem = sniff(&file, offset, size);
+        let warnings = placement_warnings(e, &entries, size_of_disk);
+        let filesystem = if warnings.is_empty() { sniff(&file, offset, size) } else { None };
         let (efi_binaries, efi_error) = match filesystem.as_deref() {
             Some("vfat") => match efi_binaries(&file, offset, size) {
                 Ok(found) => (found, None),
@@ -207,6 +215,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             filesystem_info,
             efi_binaries,
             efi_error,
+            warnings,
         });
     }
     let (name, disk_id) = match &table {
@@ -214,6 +223,20 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         Table::Mbr(t) => ("mbr", format!("{:08x}", t.disk_signature)),
     };
     Ok(Inspection { size, table: name.into(), disk_id, bios_boot_code: bios_boot_code(&file), partitions })
+}
+
+/// What is wrong with where the table puts `e`: past the end of a disk of `disk` bytes,
+/// or over another of `all`.
+fn placement_warnings(e: &ingot_disk::TableEntry, all: &[ingot_disk::TableEntry], disk: u64) -> Vec<String> {
+    let end = |p: &ingot_disk::TableEntry| p.first_lba + p.sectors;
+    let mut out = Vec::new();
+    if end(e) > disk / SECTOR {
+        out.push(format!("ends at LBA {}, past the end of the disk (LBA {})", end(e) - 1, disk / SECTOR - 1));
+    }
+    for o in all.iter().filter(|o| o.number != e.number && o.first_lba < end(e) && e.first_lba < end(o)) {
+        out.push(format!("overlaps partition {}", o.number));
+    }
+    out
 }
 
 fn sniff(file: &File, offset: u64, size: u64) -> Option<String> {

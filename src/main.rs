@@ -365,6 +365,9 @@ fn main() -> ExitCode {
                 eprintln!("ingot {command} stopped by {}: {e:#}", cli::interrupt::name(signal));
                 ExitCode::from(128 + signal as u8)
             }
+            None if e.downcast_ref::<cli::StdoutError>().is_some_and(cli::StdoutError::reader_gone) => {
+                ExitCode::SUCCESS // the reader went away (`| head`): nothing to say, as coreutils
+            }
             None => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE
@@ -450,15 +453,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print(json, &report, &line)?;
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&ingot_recipe::json_schema())?);
+            cli::out(&serde_json::to_string_pretty(&ingot_recipe::json_schema())?)?;
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut script);
+            cli::out(String::from_utf8_lossy(&script).trim_end())?;
         }
         Command::Man { dir } => {
-            for page in cli::manual::write(Cli::command(), &dir)? {
-                println!("{}", page.display());
-            }
+            let pages = cli::manual::write(Cli::command(), &dir)?;
+            let lines: Vec<String> = pages.iter().map(|p| p.display().to_string()).collect();
+            cli::out(&lines.join("\n"))?;
         }
         Command::Unbundle { manifest, privatekey, destination, json } => {
             let report = ingot::bundle::unbundle(&manifest, &privatekey, &destination, &terminal(json))?;

@@ -354,13 +354,13 @@ fn a_large_sparse_disk_is_digested_by_its_data() {
     assert_eq!(report["digest"], image_digest(&out, None));
 }
 
-/// SIGINT or SIGTERM in the middle of `ingot build` removes the unfinished image, says
-/// what was stopped and exits 130 or 143. The SHA-256 of a 32 GiB disk (`--sha256`, holes
+/// SIGINT, SIGTERM, SIGHUP or SIGQUIT in the middle of `ingot build` removes the
+/// unfinished image, says what was stopped and exits 128 + the signal. The SHA-256 of a 32 GiB disk (`--sha256`, holes
 /// included) takes seconds, which leaves time to send the signal once the temporary file
 /// is there.
 #[test]
 fn an_interrupted_build_leaves_nothing_and_exits_128_plus_the_signal() {
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129), ("QUIT", 131)] {
         let dir = tempfile::tempdir().unwrap();
         let r =
             recipe(dir.path(), "name = \"big\"\nsize = \"32 GiB\"\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n");

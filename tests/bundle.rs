@@ -167,6 +167,9 @@ fn unbundle_restores_the_image_and_names_what_fails() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let restored = b.dir.path().join("restored/disk.raw");
     assert_eq!(sha256_file(&restored), sha256_file(&b.image));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&restored).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "restored as build writes an image");
     std::fs::remove_file(&restored).unwrap();
 
     // A wrong key.

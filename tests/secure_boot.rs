@@ -239,6 +239,15 @@ fn the_variable_store_reads_back_with_uefivars_with_and_without_dbx() {
         assert_eq!(v["data"].as_str().unwrap(), hex(&esl), "{name} holds the recipe's certificate");
     }
     let text = std::fs::read_to_string(tmp.path().join("recipe.toml")).unwrap();
+    // The list form docs/recipe.md shows is the same recipe.
+    let list = text.replace("db = \"keys/db.crt\"", "db = [\"keys/db.crt\"]");
+    assert_ne!(list, text);
+    let listed = tmp.path().join("list.raw");
+    let list_recipe = tmp.path().join("list.toml");
+    std::fs::write(&list_recipe, &list).unwrap();
+    let r = build_checked(&list_recipe, &listed);
+    assert_eq!((&r["uefi_data"], sha256_file(&listed)), (&report["uefi_data"], sha256_file(&image)));
+    std::fs::remove_file(&listed).unwrap();
     let (dbx, report) = with_dbx(tmp.path(), &text, &image, &report);
     let vars = store_variables(tmp.path(), &report);
     let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();

@@ -115,7 +115,10 @@ pub fn boot(flags: &BootFlags) -> Result<ExitCode> {
     };
     let pattern = regex_lite::Regex::new(expect).with_context(|| format!("--expect {expect:?}"))?;
     options.timeout = flags.timeout.map_or(ingot_qemu::DEFAULT_TIMEOUT, Duration::from_secs);
-    let outcome = ingot_qemu::run(&options, Some(&pattern), |line| println!("{line}"))?;
+    let outcome = ingot_qemu::run(&options, Some(&pattern), |line| {
+        // The console goes on whether or not anyone reads it (a closed pipe, a full disk).
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), format!("{line}\n").as_bytes());
+    })?;
     Ok(exit_code(outcome, Some(expect), &options))
 }
 

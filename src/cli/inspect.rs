@@ -43,6 +43,9 @@ pub fn lines(image: &Path, i: &Inspection) -> String {
         if let Some(e) = &p.efi_error {
             out += &format!("\n      (EFI binaries not read: {e})");
         }
+        for w in &p.warnings {
+            out += &format!("\n      warning: {w}");
+        }
         for b in &p.efi_binaries {
             let signed = match b.signed_by.as_slice() {
                 [] => "unsigned".to_string(),

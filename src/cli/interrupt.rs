@@ -1,21 +1,24 @@
-//! SIGINT and SIGTERM. Outside AWS work, the unfinished outputs the library tracks are
+//! SIGINT, SIGTERM, SIGHUP (the terminal closed) and SIGQUIT. Outside AWS work, the unfinished outputs the library tracks are
 //! removed, one line says what was stopped, and the process exits with 128 + the signal
-//! (130, 143), as a shell reports a command killed by it. During AWS work (an upload, a
+//! (130, 143, 129, 131), as a shell reports a command killed by it. During AWS work (an upload, a
 //! publish) the first signal asks the work to stop: it fails with an error that names
 //! what it left in the account (or removes it, with `--cleanup-on-failure`), and `main`
 //! prints it on the same one line and exits the same way. A second signal exits at once,
 //! naming the snapshots left pending.
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The signal that asked the work to stop, or 0.
 static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
-/// Watches for SIGINT and SIGTERM on a thread of its own while `command` runs.
+/// The signals that end a run: each is handled the same way.
+const STOPPING: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
+
+/// Watches for the [`STOPPING`] signals on a thread of its own while `command` runs.
 pub fn on_signal(command: String) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new(STOPPING)?;
     std::thread::spawn(move || {
         for signal in signals.forever() {
             let first = STOPPED_BY.load(Ordering::SeqCst) == 0;
@@ -50,11 +53,12 @@ pub fn stopped_by() -> Option<i32> {
     Some(STOPPED_BY.load(Ordering::SeqCst)).filter(|&s| s != 0)
 }
 
-/// `SIGINT` or `SIGTERM`.
+/// The signal's name: `SIGINT`, `SIGTERM`, `SIGHUP` or `SIGQUIT`.
 pub fn name(signal: i32) -> &'static str {
-    if signal == SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
+    match signal {
+        SIGINT => "SIGINT",
+        SIGHUP => "SIGHUP",
+        SIGQUIT => "SIGQUIT",
+        _ => "SIGTERM",
     }
 }

@@ -11,9 +11,33 @@ pub mod progress;
 /// Prints `value` as JSON, or `line` for a person.
 pub fn print<T: serde::Serialize>(json: bool, value: &T, line: &str) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        out(&serde_json::to_string_pretty(value)?)
     } else {
-        println!("{line}");
+        out(line)
     }
-    Ok(())
+}
+
+/// Writes `text` and a newline to standard output. A failure is an error of its own kind
+/// ([`StdoutError`]): `main` ends quietly on a closed pipe (`ingot inspect --json | head`)
+/// and reports any other (a full disk) with a non-zero exit; `println!` would panic.
+pub fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush())
+        .map_err(|e| StdoutError(e).into())
+}
+
+/// Standard output could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct StdoutError(pub std::io::Error);
+
+impl StdoutError {
+    /// Whether the reader went away (a closed pipe): nothing to report.
+    pub fn reader_gone(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
 }

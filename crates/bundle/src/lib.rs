@@ -32,7 +32,7 @@ mod unbundle;
 mod write;
 
 pub use certs::{ec2_certificate, Ec2Certificate, EC2_CHINA, EC2_COMMERCIAL, EC2_GOVCLOUD};
-pub use manifest::Manifest;
+pub use manifest::{Manifest, MANIFEST_MAX_BYTES, PARTS_MAX};
 pub use unbundle::{unbundle, UnbundleReport};
 pub use write::{bundle, check_options, BundleOptions, BundleReport, PART_SIZE, SIZE_LIMIT};
 

@@ -144,8 +144,16 @@ impl Manifest {
         s
     }
 
-    /// Reads a manifest; returns it and the exact bytes its signature covers.
+    /// Reads a manifest; returns it and the exact bytes its signature covers. One pass
+    /// over at most [`MANIFEST_MAX_BYTES`] bytes and [`PARTS_MAX`] parts: every element is
+    /// found by a forward scan, and a malformed one is an error, never a panic.
     pub fn parse(xml: &str) -> Result<(Manifest, String), BundleError> {
+        if xml.len() > MANIFEST_MAX_BYTES {
+            return Err(BundleError::Manifest(format!(
+                "the manifest is {} bytes: a bundle of at most {PARTS_MAX} parts needs under {MANIFEST_MAX_BYTES}",
+                xml.len()
+            )));
+        }
         let mc = section(xml, "machine_configuration")?;
         let image = section(xml, "image")?;
         let signed = format!("{mc}{image}");
@@ -170,31 +178,54 @@ impl Manifest {
             ..Manifest::default()
         };
         let mut rest = section(image, "parts")?;
-        while let Ok(part) = section(rest, "part") {
+        while let Some((start, part)) = find_section(rest, "part")? {
+            if m.parts.len() == PARTS_MAX {
+                return Err(BundleError::Manifest(format!("more than {PARTS_MAX} <part> elements")));
+            }
             m.parts.push((text(part, "filename")?, text(part, "digest")?));
-            let end = rest.find(part).map_or(rest.len(), |i| i + part.len());
-            rest = &rest[end..];
+            rest = &rest[start + part.len()..];
         }
         Ok((m, signed))
     }
 }
 
+/// The most parts a manifest may list: an instance-store image is at most 10 GiB
+/// ([`crate::SIZE_LIMIT`]) in parts of 10 MiB, 1,024 of them, twice that for what gzip and
+/// padding may add to data that does not compress.
+pub const PARTS_MAX: usize = 2048;
+/// The largest manifest read: [`PARTS_MAX`] parts of a few hundred bytes each, with room.
+pub const MANIFEST_MAX_BYTES: usize = 1 << 20;
+
 /// `<name …>…</name>` including the tags, first occurrence.
 fn section<'a>(xml: &'a str, name: &str) -> Result<&'a str, BundleError> {
     let missing = || BundleError::Manifest(format!("no <{name}> element"));
-    let open = [format!("<{name}>"), format!("<{name} ")];
-    let start = open.iter().filter_map(|o| xml.find(o.as_str())).min().ok_or_else(missing)?;
+    Ok(find_section(xml, name)?.ok_or_else(missing)?.1)
+}
+
+/// The first `<name>` or `<name …>` element of `xml` and where it starts, tags included;
+/// none when there is none; an error when it is not closed. Scans forward once.
+fn find_section<'a>(xml: &'a str, name: &str) -> Result<Option<(usize, &'a str)>, BundleError> {
+    let open = format!("<{name}");
+    let Some(start) = xml
+        .match_indices(&open)
+        .map(|(i, _)| i)
+        .find(|&i| matches!(xml.as_bytes().get(i + open.len()), Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')))
+    else {
+        return Ok(None);
+    };
     let close = format!("</{name}>");
-    let end = xml[start..].find(&close).ok_or_else(missing)? + start + close.len();
-    Ok(&xml[start..end])
+    let unclosed = || BundleError::Manifest(format!("<{name}> is not closed"));
+    let end = xml[start..].find(&close).ok_or_else(unclosed)? + start + close.len();
+    Ok(Some((start, &xml[start..end])))
 }
 
 /// The text inside the first `<name>` element.
 fn text(xml: &str, name: &str) -> Result<String, BundleError> {
     let s = section(xml, name)?;
-    let inner_start = s.find('>').map_or(0, |i| i + 1);
+    let malformed = || BundleError::Manifest(format!("<{name}> is malformed"));
+    let inner_start = s.find('>').ok_or_else(malformed)? + 1;
     let inner_end = s.len() - name.len() - 3;
-    Ok(unescape(s[inner_start..inner_end].trim()))
+    Ok(unescape(s.get(inner_start..inner_end).ok_or_else(malformed)?.trim()))
 }
 
 fn number(xml: &str, name: &str) -> Result<u64, BundleError> {
@@ -205,6 +236,20 @@ fn number(xml: &str, name: &str) -> Result<u64, BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_and_oversized_manifests_are_errors() {
+        let bad =
+            "<manifest><machine_configuration></machine_configuration><image></image><version </version></manifest>";
+        assert!(Manifest::parse(bad).unwrap_err().to_string().contains("<version> is malformed"));
+        let many = format!(
+            "<manifest><version>2007-10-10</version><machine_configuration><architecture>x86_64</architecture></machine_configuration><image><name>a</name><user>1</user><digest>d</digest><size>1</size><bundled_size>1</bundled_size><ec2_encrypted_key>k</ec2_encrypted_key><user_encrypted_key>k</user_encrypted_key><ec2_encrypted_iv>i</ec2_encrypted_iv><user_encrypted_iv>i</user_encrypted_iv><parts>{}</parts></image><signature>s</signature></manifest>",
+            "<part index='0'><filename>f</filename><digest>d</digest></part>".repeat(PARTS_MAX + 1)
+        );
+        assert!(Manifest::parse(&many).unwrap_err().to_string().contains("more than 2048 <part>"));
+        let big = "x".repeat(MANIFEST_MAX_BYTES + 1);
+        assert!(Manifest::parse(&big).unwrap_err().to_string().contains("bytes"));
+    }
 
     #[test]
     fn written_manifests_read_back_and_sign_what_they_show() {

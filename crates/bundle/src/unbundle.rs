@@ -2,7 +2,7 @@
 //! sparse.
 
 use crate::crypto::{self, Decryptor};
-use crate::{BundleError, Manifest};
+use crate::{BundleError, Manifest, MANIFEST_MAX_BYTES};
 use sha1::{Digest, Sha1};
 use std::fs::File;
 use std::io::{self, Read};
@@ -22,11 +22,27 @@ pub struct UnbundleReport {
     pub digest: String,
 }
 
+/// The manifest at `path`: a regular file (a FIFO or device would block or never end) of
+/// at most [`MANIFEST_MAX_BYTES`], in UTF-8.
+fn read_manifest(path: &Path) -> Result<String, BundleError> {
+    let meta = std::fs::metadata(path).map_err(BundleError::io(path))?;
+    if !meta.is_file() || meta.len() > MANIFEST_MAX_BYTES as u64 {
+        return Err(BundleError::Manifest(format!(
+            "{}: not a manifest (a regular file of at most {MANIFEST_MAX_BYTES} bytes)",
+            path.display()
+        )));
+    }
+    let mut text = String::new();
+    let file = File::open(path).map_err(BundleError::io(path))?;
+    file.take(MANIFEST_MAX_BYTES as u64 + 1).read_to_string(&mut text).map_err(BundleError::io(path))?;
+    Ok(text)
+}
+
 /// Checks the bundle whose manifest is `manifest_path` (signature, every part's SHA-1,
 /// the tar stream's SHA-1, the size) with the user's private key, and writes the image
 /// to `out_dir/NAME`. Nothing is left at that path when a check fails.
 pub fn unbundle(manifest_path: &Path, user_key_pem: &str, out_dir: &Path) -> Result<UnbundleReport, BundleError> {
-    let xml = std::fs::read_to_string(manifest_path).map_err(BundleError::io(manifest_path))?;
+    let xml = read_manifest(manifest_path)?;
     let (m, signed) = Manifest::parse(&xml)?;
     let key = crypto::private_key(user_key_pem, "the user private key")?;
     if !crypto::verify(&rsa::RsaPublicKey::from(&key), signed.as_bytes(), &m.signature) {
@@ -65,6 +81,9 @@ pub fn unbundle(manifest_path: &Path, user_key_pem: &str, out_dir: &Path) -> Res
     if size != m.size {
         return Err(BundleError::Corrupt(format!("the image has {size} bytes, the manifest says {}", m.size)));
     }
+    // tempfile makes 0600 files; a restored image is an ordinary output, as `build` writes.
+    use std::os::unix::fs::PermissionsExt;
+    temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(BundleError::io(&out))?;
     temp.persist(&out).map_err(|e| BundleError::Io { path: out.clone(), source: e.error })?;
     Ok(UnbundleReport { image: out, size, parts: m.parts.len(), digest })
 }

@@ -47,7 +47,7 @@ mod sparse;
 pub use error::DiskError;
 pub use image::{is_zero, Image, Region};
 pub use ranges::RangeSet;
-pub use read::{read_table, Table, TableEntry};
+pub use read::{read_table, Table, TableEntry, GPT_ENTRIES_MAX, GPT_ENTRY_SIZE_MAX};
 pub use sparse::data_ranges;
 
 /// The logical sector size of every image ingot writes (EBS and Nitro NVMe disks use 512).

@@ -25,6 +25,9 @@ pub fn partuuid(signature: u32, number: usize) -> String {
 /// One primary partition of an MBR.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
+    /// Its slot in the table, 0 to 3: Linux numbers it slot + 1 (sfdisk, the kernel, the
+    /// PARTUUID's suffix), whatever slots before it are empty.
+    pub slot: usize,
     /// The partition type byte.
     pub kind: u8,
     /// True for the active (bootable, 0x80) partition.
@@ -53,7 +56,11 @@ pub fn write(image: &mut Image, table: &Table) -> Result<(), DiskError> {
     let sectors = image.size() / SECTOR;
     let mut tail = [0u8; 72];
     tail[0..4].copy_from_slice(&table.disk_signature.to_le_bytes());
-    for (i, p) in table.partitions.iter().enumerate() {
+    for (n, p) in table.partitions.iter().enumerate() {
+        let i = p.slot;
+        if i > 3 || table.partitions[..n].iter().any(|q| q.slot == i) {
+            return Err(DiskError::Layout(format!("MBR slot {i} is not one of four free slots")));
+        }
         if p.first_lba == 0 || u64::from(p.first_lba) + u64::from(p.sectors) > sectors {
             return Err(DiskError::Layout(format!("MBR partition {} lies outside the disk", i + 1)));
         }
@@ -114,6 +121,7 @@ pub(crate) fn parse(sector: &[u8]) -> Result<Table, String> {
             continue;
         }
         partitions.push(Partition {
+            slot: i,
             kind: e[4],
             bootable: e[0] == 0x80,
             first_lba: u32::from_le_bytes([e[8], e[9], e[10], e[11]]),

@@ -17,6 +17,8 @@ pub enum Table {
 pub struct TableEntry {
     /// 1-based partition number (the GPT entry index + 1, or the MBR slot + 1).
     pub number: usize,
+    /// Its place in the table's `partitions`.
+    pub index: usize,
     /// First sector.
     pub first_lba: u64,
     /// Number of sectors.
@@ -33,6 +35,7 @@ impl Table {
                 .enumerate()
                 .map(|(i, p)| TableEntry {
                     number: i + 1,
+                    index: i,
                     first_lba: p.first_lba,
                     sectors: p.last_lba + 1 - p.first_lba,
                 })
@@ -42,13 +45,39 @@ impl Table {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| TableEntry {
-                    number: i + 1,
+                    number: p.slot + 1,
+                    index: i,
                     first_lba: u64::from(p.first_lba),
                     sectors: u64::from(p.sectors),
                 })
                 .collect(),
         }
     }
+}
+
+/// The largest GPT entry ingot reads. UEFI 2.10 §5.3.2 makes SizeOfPartitionEntry
+/// 128 × 2^n; every tool writes 128, and nothing needs more than a few KiB.
+pub const GPT_ENTRY_SIZE_MAX: u32 = 4096;
+/// The most GPT entries ingot reads: four times the 128 every tool writes, and bound to
+/// keep the array (at most 4 MiB) cheap to read.
+pub const GPT_ENTRIES_MAX: u32 = 1024;
+
+/// Whether header `h`'s entry array is one ingot reads: entries of 128 × 2^n bytes, up to
+/// [`GPT_ENTRY_SIZE_MAX`], at most [`GPT_ENTRIES_MAX`] of them, inside a disk whose last
+/// LBA is `last`.
+fn check_array(h: &gpt::Header, last: u64) -> Result<(), String> {
+    let size = h.entry_size;
+    if !(128..=GPT_ENTRY_SIZE_MAX).contains(&size) || !size.is_power_of_two() {
+        return Err(format!("entry size {size} is not 128 × 2^n bytes up to {GPT_ENTRY_SIZE_MAX}"));
+    }
+    if h.entries == 0 || h.entries > GPT_ENTRIES_MAX {
+        return Err(format!("{} entries (ingot reads 1 to {GPT_ENTRIES_MAX})", h.entries));
+    }
+    let sectors = (u64::from(h.entries) * u64::from(size)).div_ceil(SECTOR);
+    if h.array_lba < 2 || h.array_lba.checked_add(sectors).is_none_or(|end| end > last + 1) {
+        return Err(format!("the entry array at LBA {} ({sectors} sectors) is not inside the disk", h.array_lba));
+    }
+    Ok(())
 }
 
 /// Reads the partition table of an image of `size` bytes, verifying the GPT's signatures,
@@ -78,9 +107,7 @@ pub fn read_table(file: &File, size: u64) -> Result<Table, DiskError> {
     }
     let backup = parse_header(&read(last, 1)?).map_err(|e| DiskError::Corrupt(format!("backup GPT header: {e}")))?;
     let array_for = |h: &gpt::Header, which: &str| -> Result<Vec<u8>, DiskError> {
-        if h.entry_size < 128 || h.entries == 0 || h.entries > 1024 {
-            return Err(DiskError::Corrupt(format!("{which} GPT header has an implausible entry array")));
-        }
+        check_array(h, last).map_err(|e| DiskError::Corrupt(format!("{which} GPT header: {e}")))?;
         let bytes = u64::from(h.entries) * u64::from(h.entry_size);
         let array = read(h.array_lba, bytes.div_ceil(SECTOR))?;
         let array = array[..bytes as usize].to_vec();
@@ -96,6 +123,16 @@ pub fn read_table(file: &File, size: u64) -> Result<Table, DiskError> {
     let partitions = parse_entries(&array, primary.entry_size as usize);
     if partitions.iter().enumerate().any(|(n, (i, _))| n != *i) {
         return Err(DiskError::Corrupt("GPT has empty entries between partitions".into()));
+    }
+    for (i, p) in &partitions {
+        if p.last_lba < p.first_lba || p.last_lba > u64::MAX / SECTOR - 1 {
+            return Err(DiskError::Corrupt(format!(
+                "GPT partition {} runs from LBA {} to LBA {}: no such extent",
+                i + 1,
+                p.first_lba,
+                p.last_lba
+            )));
+        }
     }
     Ok(Table::Gpt(gpt::Table {
         disk_guid: primary.disk_guid,

@@ -4,18 +4,33 @@
 use crate::FatError;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-/// `size` bytes at `offset` of `file`, readable and seekable; writes fail.
+/// `size` bytes at `offset` of `file`, readable and seekable; writes fail. At most
+/// `budget` reads are made in all: a walk bounded by what it reads, not by the entries
+/// it keeps, ends on a cluster chain that loops through deleted entries too.
 struct Slice<'a> {
     file: &'a std::fs::File,
     offset: u64,
     size: u64,
     at: u64,
+    budget: u64,
+}
+
+impl Slice<'_> {
+    /// The reads a sound walk of a volume of `size` bytes makes at most: each sector once
+    /// as data and once for its FAT entry, each directory entry once, twice over.
+    fn budget(size: u64) -> u64 {
+        4 * (size / 512) + 4 * MAX_ENTRIES as u64
+    }
 }
 
 impl Read for Slice<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
         let n = (buf.len() as u64).min(self.size.saturating_sub(self.at)) as usize;
+        self.budget = self
+            .budget
+            .checked_sub(1)
+            .ok_or_else(|| io::Error::other("the walk read more than the volume holds: a cluster chain loops"))?;
         let n = self.file.read_at(&mut buf[..n], self.offset + self.at)?;
         self.at += n as u64;
         Ok(n)
@@ -73,7 +88,8 @@ pub fn files(
         move |source: io::Error| FatError::Io { path, source }
     };
     let options = fatfs::FsOptions::new().update_accessed_date(false);
-    let fs = fatfs::FileSystem::new(Slice { file, offset, size, at: 0 }, options).map_err(err("/"))?;
+    let budget = Slice::budget(size);
+    let fs = fatfs::FileSystem::new(Slice { file, offset, size, at: 0, budget }, options).map_err(err("/"))?;
     let mut found = Vec::new();
     let (mut entries, mut bytes) = (0, 0);
     let mut dirs = vec![(String::new(), fs.root_dir(), 0)];
@@ -150,7 +166,8 @@ pub fn volume_serial(id: u32) -> String {
 pub fn summary(file: &std::fs::File, offset: u64, size: u64) -> Result<Summary, FatError> {
     let fail = |source: io::Error| FatError::Io { path: "/".into(), source };
     let options = fatfs::FsOptions::new().update_accessed_date(false);
-    let fs = fatfs::FileSystem::new(Slice { file, offset, size, at: 0 }, options).map_err(fail)?;
+    let budget = Slice::budget(size);
+    let fs = fatfs::FileSystem::new(Slice { file, offset, size, at: 0, budget }, options).map_err(fail)?;
     let stats = fs.stats().map_err(fail)?;
     Ok(Summary {
         fat_bits: match fs.fat_type() {

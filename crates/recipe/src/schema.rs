@@ -48,13 +48,15 @@ pub(crate) struct RawSecureBoot {
     pub dbx: Option<Spanned<String>>,
 }
 
+// The list's items carry no span of their own: serde's untagged enums buffer their input,
+// which loses the spans `toml::Spanned` needs (a list of `Spanned` never matched), so
+// errors about an item point at the key.
 /// A path, or a list of them.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum OneOrMany {
     One(String),
-    #[schemars(with = "Vec<String>")]
-    Many(Vec<Spanned<String>>),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

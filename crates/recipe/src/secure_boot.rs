@@ -74,7 +74,7 @@ pub(crate) fn secure_boot(
     }
     let db = match r.db.get_ref() {
         crate::schema::OneOrMany::One(p) => vec![Spanned::new(r.db.span(), p.clone())],
-        crate::schema::OneOrMany::Many(list) => list.clone(),
+        crate::schema::OneOrMany::Many(list) => list.iter().map(|p| Spanned::new(r.db.span(), p.clone())).collect(),
     };
     if db.is_empty() {
         return Err(loc.at(r.db.span().start, "secure_boot.db: give at least the certificate of db_key"));

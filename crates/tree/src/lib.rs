@@ -33,4 +33,4 @@ mod tree;
 pub use content::{Content, Data, Extent};
 pub use error::TreeError;
 pub use node::{Kind, Meta, Node, NodeId, Time};
-pub use tree::{Entry, Tree};
+pub use tree::{Entry, Tree, PATH_MAX};

@@ -75,7 +75,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, entry: &[u8], message: impl Into<String>) -> TreeError {
-        TreeError::new(self.source, String::from_utf8_lossy(entry).into_owned(), message)
+        TreeError::new(self.source, entry, message)
     }
 
     fn load<R: Read>(

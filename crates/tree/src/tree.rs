@@ -134,6 +134,7 @@ impl Tree {
         node.meta.mtime = node.meta.mtime.clamp_to(sde);
         node.meta.atime = node.meta.atime.clamp_to(sde);
         node.meta.ctime = node.meta.ctime.clamp_to(sde);
+        check_length(path)?;
         let comps = components(path);
         let Some((last, dirs)) = comps.split_last() else {
             return match node.kind {
@@ -182,6 +183,8 @@ impl Tree {
 
     /// [`Tree::hard_link`] with the bare message, for the sources (which name the entry).
     pub(crate) fn link(&mut self, path: &[u8], target: &[u8]) -> Result<NodeId, String> {
+        check_length(path)?;
+        check_length(target)?;
         let tcomps = components(target);
         let (tlast, tdirs) = tcomps.split_last().ok_or("a hard link can't point at the root")?;
         let tparent = self.resolve_dirs(tdirs, false)?;
@@ -321,6 +324,22 @@ enum Unresolved {
     Missing { parent: NodeId, name: Vec<u8> },
     /// It can't resolve at all.
     Fail(String),
+}
+
+/// The longest path the tree takes, in bytes: Linux's PATH_MAX (4096, with its NUL), so
+/// that no file is deeper than the kernel can name. It also bounds the cost of an
+/// archive's deeply nested name (`d/` × 40,000), which resolving would pay quadratically.
+pub const PATH_MAX: usize = 4096;
+
+/// Refuses a path longer than [`PATH_MAX`].
+fn check_length(path: &[u8]) -> Result<(), String> {
+    if path.len() >= PATH_MAX {
+        return Err(format!(
+            "the path is {} bytes long: Linux names no file with a path of {PATH_MAX} bytes or more (PATH_MAX)",
+            path.len()
+        ));
+    }
+    Ok(())
 }
 
 /// The non-empty, non-`.` components of a path.

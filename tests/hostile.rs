@@ -1,0 +1,353 @@
+//! Hostile input, round 2 (issue 31): what a careful attacker or a careless user tried and
+//! what must hold. Each test makes its reproduction itself; what it guards against
+//! (a lost file, a hang, a crash) fails the test instead of hanging the suite.
+
+use crate::util::*;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+const SMALL: &str =
+    "name = \"small\"\nsize = \"8 MiB\"\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\nfilesystem = \"ext4\"\n";
+
+/// `ingot build RECIPE -o OUT`, expected to fail before any work: its error.
+fn refused(recipe: &Path, out: &Path) -> String {
+    let o = run(ingot().arg("build").arg(recipe).arg("-o").arg(out));
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// `-o` naming a device node, a symlink, a FIFO or a directory is refused before any work
+/// (the recipe's missing source is never reached), and what is there stays as it was.
+#[test]
+fn the_output_must_be_a_regular_file_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not a tarball: reading it would fail, so an error about it means the output was not
+    // checked first.
+    let r = recipe(dir.path(), &format!("{SMALL}[[partition.contents]]\ntar = \"recipe.toml\"\n"));
+    let device = dir.path().join("full");
+    let made = run(std::process::Command::new("mknod").arg(&device).args(["c", "1", "7"]));
+    assert!(made.status.success(), "mknod (the tests run as root): {made:?}");
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(run(std::process::Command::new("mkfifo").arg(&fifo)).status.success());
+    let directory = dir.path().join("directory");
+    std::fs::create_dir(&directory).unwrap();
+    for (out, what) in
+        [(&device, "a device node"), (&link, "a symbolic link"), (&fifo, "a FIFO"), (&directory, "a directory")]
+    {
+        let e = refused(&r, out);
+        assert!(e.contains(&format!("{} is {what}", out.display())), "{e}");
+        assert!(!e.contains("contents[0]"), "checked before the sources are read: {e}");
+    }
+    assert!(std::fs::symlink_metadata(&device).unwrap().file_type().is_char_device(), "the device stays");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO stays");
+    assert_eq!(names_in(dir.path()), ["directory", "fifo", "full", "link", "recipe.toml"], "nothing else written");
+}
+
+/// A report path that cannot be written (a directory named OUT.json) is found before the
+/// build: the previous image stays byte for byte.
+#[test]
+fn a_report_that_cannot_be_written_leaves_the_previous_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recipe(dir.path(), SMALL);
+    let out = dir.path().join("p2");
+    std::fs::write(&out, b"the previous image").unwrap();
+    std::fs::create_dir(dir.path().join("p2.json")).unwrap();
+    let e = refused(&r, &out);
+    assert!(e.contains("p2.json is a directory"), "{e}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"the previous image");
+    assert_eq!(names_in(dir.path()), ["p2", "p2.json", "recipe.toml"]);
+}
+
+/// An output inside a `dir` source would copy the image into itself: refused, naming the
+/// recipe key, and the source directory is left as it was.
+#[test]
+fn an_output_inside_a_dir_source_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src2");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("file"), b"payload").unwrap();
+    let r = recipe(dir.path(), &format!("{SMALL}[[partition.contents]]\ndir = \"src2\"\n"));
+    for out in [src.join("x.raw"), src.join("sub/x.raw")] {
+        let e = refused(&r, &out);
+        assert!(e.contains("partition[0].contents[0].dir") && e.contains("inside the source directory"), "{e}");
+    }
+    assert_eq!(names_in(&src), ["file", "sub"]);
+    assert_eq!(names_in(&src.join("sub")), Vec::<String>::new());
+}
+
+/// A reader that goes away ends the command quietly, as coreutils do; a full disk is an
+/// error with a non-zero exit; neither is a panic.
+#[test]
+fn a_closed_or_full_stdout_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recipe(dir.path(), SMALL);
+    let bin = env!("CARGO_BIN_EXE_ingot");
+    let commands: [&[&str]; 4] = [&["schema"], &["completions", "bash"], &["check", "--json"], &["check"]];
+    for args in commands {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let with_recipe = if args[0] == "check" { format!(" {}", r.display()) } else { String::new() };
+        let line = format!("{bin} {}{with_recipe}", args.join(" "));
+        // The reader is gone before ingot writes: the write fails with EPIPE.
+        let closed = format!("set -o pipefail; {{ sleep 0.3; {line}; }} | true");
+        let closed = run(std::process::Command::new("bash").args(["-c", &closed]));
+        assert_eq!(closed.status.code(), Some(0), "{line} | true: {closed:?}");
+        assert_eq!(String::from_utf8_lossy(&closed.stderr), "", "{line} | true says nothing");
+        let full = run(std::process::Command::new("bash").args(["-c", &format!("{line} > /dev/full")]));
+        assert_eq!(full.status.code(), Some(1), "{line} > /dev/full: {full:?}");
+        let err = String::from_utf8_lossy(&full.stderr);
+        assert!(err.contains("cannot write to standard output: No space left on device"), "{line}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected), as GPT uses it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A change to a header or an entry array.
+type Edit = dyn Fn(&mut [u8]);
+
+/// Rewrites both GPT headers of `image` with `edit(header)` and, when `entries` is given,
+/// both entry arrays with `entries(array)`, recomputing every CRC: a hostile table that
+/// passes the checksums.
+fn rewrite_gpt(image: &Path, edit: impl Fn(&mut [u8]), entries: Option<&Edit>) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(image).unwrap();
+    let last = f.metadata().unwrap().len() / 512 - 1;
+    for lba in [1, last] {
+        let mut h = vec![0u8; 512];
+        f.read_exact_at(&mut h, lba * 512).unwrap();
+        let field = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().unwrap()) as u64;
+        if let Some(entries) = entries {
+            let array_lba = u64::from_le_bytes(h[72..80].try_into().unwrap());
+            let mut array = vec![0u8; (field(80) * field(84)) as usize];
+            f.read_exact_at(&mut array, array_lba * 512).unwrap();
+            entries(&mut array);
+            f.write_all_at(&array, array_lba * 512).unwrap();
+            h[88..92].copy_from_slice(&crc32(&array).to_le_bytes());
+        }
+        edit(&mut h);
+        h[16..20].fill(0);
+        let crc = crc32(&h[..92]);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        f.write_all_at(&h, lba * 512).unwrap();
+    }
+}
+
+/// `ingot inspect IMAGE --json` under a memory and time bound: its exit code and output.
+fn inspect_bounded(image: &Path) -> (Option<i32>, String) {
+    let o = bounded(&format!("{} inspect --json {}", env!("CARGO_BIN_EXE_ingot"), image.display()));
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+}
+
+/// GPT entry sizes the UEFI spec does not allow (or ingot will not read: a 4 GiB array)
+/// are refused, not allocated; extents that wrap or end before they start are refused,
+/// and partitions past the end of the disk or over each other are shown with a warning.
+#[test]
+fn hostile_gpt_entry_sizes_and_extents_are_refused_or_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recipe(dir.path(), SMALL);
+    let image = dir.path().join("gpt.raw");
+    build_checked(&r, &image);
+    let set = |at: usize, v: u32| move |h: &mut [u8]| h[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    for (entries, size, says) in [
+        (1024, 0xFFFF_FFFF, "entry size 4294967295 is not 128 × 2^n"),
+        (1024, 2 << 20, "entry size 2097152"),
+        (128, 200, "entry size 200"),
+        (4096, 128, "4096 entries"),
+    ] {
+        let copy = dir.path().join("copy.raw");
+        std::fs::copy(&image, &copy).unwrap();
+        rewrite_gpt(
+            &copy,
+            |h| {
+                set(80, entries)(h);
+                set(84, size)(h);
+            },
+            None,
+        );
+        let (code, said) = inspect_bounded(&copy);
+        assert_eq!(code, Some(1), "{said}");
+        assert!(said.contains(says), "{says}: {said}");
+    }
+    let lba = |first: u64, last: u64| {
+        move |a: &mut [u8]| {
+            a[32..40].copy_from_slice(&first.to_le_bytes());
+            a[40..48].copy_from_slice(&last.to_le_bytes());
+        }
+    };
+    for (first, last) in [(4096, 2048), (1 << 60, (1 << 60) + 10), ((1 << 55) + 2048, (1 << 55) + 4096)] {
+        let copy = dir.path().join("copy.raw");
+        std::fs::copy(&image, &copy).unwrap();
+        rewrite_gpt(&copy, |_| {}, Some(&lba(first, last)));
+        let (code, said) = inspect_bounded(&copy);
+        assert_eq!(code, Some(1), "{said}");
+        assert!(said.contains(&format!("runs from LBA {first} to LBA {last}: no such extent")), "{said}");
+    }
+    // Past the end, then over the first partition (a second entry).
+    let copy = dir.path().join("copy.raw");
+    std::fs::copy(&image, &copy).unwrap();
+    rewrite_gpt(&copy, |_| {}, Some(&lba(2048, 1 << 20)));
+    let (code, said) = inspect_bounded(&copy);
+    assert_eq!(code, Some(0), "{said}");
+    let i: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert!(i["partitions"][0]["warnings"][0].as_str().unwrap().contains("past the end of the disk"), "{i}");
+    rewrite_gpt(
+        &copy,
+        |_| {},
+        Some(&|a: &mut [u8]| {
+            let first = a[..128].to_vec();
+            a[128..256].copy_from_slice(&first);
+            a[128 + 16] ^= 1; // another unique GUID
+            a[32..40].copy_from_slice(&2048u64.to_le_bytes());
+            a[40..48].copy_from_slice(&4095u64.to_le_bytes());
+        }),
+    );
+    let (code, said) = inspect_bounded(&copy);
+    assert_eq!(code, Some(0), "{said}");
+    let i: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(i["partitions"][1]["warnings"][0], "ends at LBA 1048576, past the end of the disk (LBA 16383)", "{i}");
+    assert_eq!(i["partitions"][0]["warnings"][0], "overlaps partition 2", "{i}");
+    assert_eq!(i["partitions"][1]["filesystem"], serde_json::Value::Null, "not read where it cannot be");
+}
+
+/// An MBR partition in the second slot alone is partition 2, as sfdisk and the kernel
+/// number it, and its PARTUUID ends in -02.
+#[test]
+fn mbr_partitions_are_numbered_by_their_slot() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let text = SMALL.replace("size = \"8 MiB\"\n", "size = \"8 MiB\"\ntable = \"mbr\"\n");
+    let image = dir.path().join("mbr.raw");
+    build_checked(&recipe(dir.path(), &text), &image);
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&image).unwrap();
+    let mut entry = [0u8; 16];
+    f.read_exact_at(&mut entry, 446).unwrap();
+    f.write_all_at(&[0u8; 16], 446).unwrap();
+    f.write_all_at(&entry, 462).unwrap();
+    let o = run(std::process::Command::new("sfdisk").arg("--json").arg(&image));
+    let table: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let node = table["partitiontable"]["partitions"][0]["node"].as_str().unwrap().to_string();
+    assert!(node.ends_with("mbr.raw2"), "sfdisk: {node}");
+    let (code, said) = inspect_bounded(&image);
+    assert_eq!(code, Some(0), "{said}");
+    let i: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(i["partitions"][0]["number"], 2, "{i}");
+    assert!(i["partitions"][0]["guid"].as_str().unwrap().ends_with("-02"), "{i}");
+}
+
+/// `bash -c LINE` under a memory (2 GB of address space) and time (60 s) bound: a
+/// regression fails the test instead of hanging the suite or the machine.
+fn bounded(line: &str) -> std::process::Output {
+    let o = run(std::process::Command::new("bash").args(["-c", &format!("ulimit -v 2000000; timeout 60 {line}")]));
+    assert_ne!(o.status.code(), Some(124), "{line} did not finish in 60 s");
+    o
+}
+
+/// A tar member nested 40,000 directories deep (an 80 KB name) is refused at once with
+/// the kernel's limit named, instead of costing minutes and gigabytes.
+#[test]
+fn a_deeply_nested_tar_name_is_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "d/".repeat(40_000) + "leaf";
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, &name, &[][..]).unwrap();
+    std::fs::write(dir.path().join("deep.tar"), b.into_inner().unwrap()).unwrap();
+    let r = recipe(dir.path(), &format!("{SMALL}[[partition.contents]]\ntar = \"deep.tar\"\n"));
+    let out = dir.path().join("deep.raw");
+    let o = bounded(&format!("{} build {} -o {}", env!("CARGO_BIN_EXE_ingot"), r.display(), out.display()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("PATH_MAX") && err.contains("contents[0]"), "{}", &err[..err.len().min(2000)]);
+    assert_eq!(names_in(dir.path()), ["deep.tar", "recipe.toml"]);
+}
+
+/// A FAT32 root directory whose cluster chain loops back on itself (FAT[2] = 2 in both
+/// FATs) and whose entries are all deleted: `inspect` (which walks the ESP for EFI
+/// binaries) ends, reporting the volume as damaged, instead of walking for ever.
+#[test]
+fn a_looping_fat_directory_ends_the_walk() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("hello.raw");
+    let report = build(&repo().join("recipes/hello.toml"), &image);
+    let esp = report["partitions"][0]["offset"].as_u64().unwrap();
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&image).unwrap();
+    let mut boot = [0u8; 512];
+    f.read_exact_at(&mut boot, esp).unwrap();
+    let u16at = |at: usize| u64::from(u16::from_le_bytes([boot[at], boot[at + 1]]));
+    let u32at = |at: usize| u64::from(u32::from_le_bytes(boot[at..at + 4].try_into().unwrap()));
+    let (sector, per_cluster, reserved, fats) = (u16at(11), u64::from(boot[13]), u16at(14), u64::from(boot[16]));
+    assert_eq!(u16at(22), 0, "hello's ESP is FAT32");
+    let (fat_sectors, root) = (u32at(36), u32at(44));
+    for n in 0..fats {
+        let fat = esp + (reserved + n * fat_sectors) * sector;
+        f.write_all_at(&(root as u32).to_le_bytes(), fat + 4 * root).unwrap();
+    }
+    let data = esp + (reserved + fats * fat_sectors) * sector;
+    let cluster = data + (root - 2) * per_cluster * sector;
+    for e in 0..per_cluster * sector / 32 {
+        f.write_all_at(&[0xE5], cluster + 32 * e).unwrap();
+    }
+    let o = bounded(&format!("{} inspect --json {}", env!("CARGO_BIN_EXE_ingot"), image.display()));
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let i: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let error = i["partitions"][0]["efi_error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("cluster chain loops"), "{i}");
+}
+
+/// `unbundle` of a manifest with a malformed tag, of one too big, of /dev/zero and of a
+/// FIFO: an error naming it, no panic, no hang, and the `-d` directory it made is gone.
+#[test]
+fn hostile_manifests_are_errors_not_panics_or_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _, _) = identity(dir.path(), "user");
+    let malformed = dir.path().join("bad.manifest.xml");
+    std::fs::write(
+        &malformed,
+        "<manifest><machine_configuration></machine_configuration><image></image><version </version></manifest>",
+    )
+    .unwrap();
+    let big = dir.path().join("big.manifest.xml");
+    std::fs::write(&big, "<manifest>".repeat(200_000)).unwrap();
+    let fifo = dir.path().join("fifo.manifest.xml");
+    assert!(run(std::process::Command::new("mkfifo").arg(&fifo)).status.success());
+    for (manifest, says) in [
+        (malformed.as_path(), "<version> is malformed"),
+        (big.as_path(), "not a manifest (a regular file of at most 1048576 bytes)"),
+        (Path::new("/dev/zero"), "not a manifest"),
+        (fifo.as_path(), "not a manifest"),
+    ] {
+        let out = dir.path().join("restored");
+        let line = format!(
+            "{} unbundle {} --privatekey {} -d {}",
+            env!("CARGO_BIN_EXE_ingot"),
+            manifest.display(),
+            key.display(),
+            out.display()
+        );
+        let o = bounded(&line);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{}: {err}", manifest.display());
+        assert!(err.contains(says), "{says}: {err}");
+        assert!(!out.exists(), "{}: the -d directory is left", manifest.display());
+    }
+}
