@@ -64,7 +64,9 @@ pub(crate) fn build_recipe(
     let sizes: Vec<Option<u64>> = loaded
         .iter()
         .map(|l| match l {
-            Loaded::Tree(t, Filesystem::Ext4(e)) => Some(ingot_ext4::estimate_size(t) + e.free_space),
+            Loaded::Tree(t, Filesystem::Ext4(e)) => {
+                Some(ingot_ext4::estimate_size(t, e.inode_ratio, e.inode_count) + e.free_space)
+            }
             Loaded::Tree(t, _) => Some(ingot_fat::estimate_size(t)),
             Loaded::Image(_, n) => Some(*n),
             Loaded::Nothing => None,
@@ -139,17 +141,10 @@ pub(crate) fn check_output(path: &Path) -> Result<()> {
     let kind = match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("cannot check the output {}", path.display())),
+        Ok(m) if m.is_file() => return Ok(()),
         Ok(m) => m.file_type(),
     };
-    use std::os::unix::fs::FileTypeExt;
-    let what = match () {
-        _ if kind.is_file() => return Ok(()),
-        _ if kind.is_dir() => "a directory",
-        _ if kind.is_symlink() => "a symbolic link",
-        _ if kind.is_block_device() || kind.is_char_device() => "a device node",
-        _ if kind.is_fifo() => "a FIFO",
-        _ => "not a regular file",
-    };
+    let what = ingot_types::input::kind(kind);
     bail!(
         "{} is {what}: ingot writes its output only where there is nothing or a regular file; choose another -o",
         path.display()
@@ -308,7 +303,9 @@ fn load(recipe: &Recipe, p: &ingot_recipe::PartitionSpec, spool: &Path) -> Resul
     if let Filesystem::None = p.filesystem {
         return Ok(match p.contents.first() {
             Some(Source::Image { path }) => {
-                let len = fs::metadata(path).with_context(|| format!("{}", path.display()))?.len();
+                // One rule with `file =`: a regular file (a FIFO would block, /dev/zero
+                // would be read as a 0-byte image).
+                let len = ingot_types::input::regular_len(path).context("contents[0].image")?;
                 Loaded::Image(path.clone(), len)
             }
             _ => Loaded::Nothing,

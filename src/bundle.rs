@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// The PEM text of the file `path`, named by `flag` in errors.
 pub(crate) fn read_pem(path: &Path, flag: &str) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("{flag} {}", path.display()))
+    let text = ingot_types::input::read_to_string(path, ingot_types::input::PEM_MAX);
+    text.with_context(|| format!("{flag} {}", path.display()))
 }
 
 /// EC2's bundle certificate: the file given, else the one ingot ships for `region`'s

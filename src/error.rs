@@ -36,6 +36,9 @@ pub enum Error {
     /// A bundle could not be written or read.
     #[error(transparent)]
     Bundle(#[from] ingot_bundle::BundleError),
+    /// An input file is not one ingot reads (a FIFO, a device, too large).
+    #[error(transparent)]
+    Input(#[from] ingot_types::input::InputError),
     /// A file could not be read or written (the context names it).
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -171,6 +171,8 @@ fn efi_binaries(file: &File, offset: u64, size: u64) -> Result<Vec<EfiBinary>> {
 /// Reads an image's partition table (verifying GPT CRCs and the backup header) and
 /// recognises the filesystem at the start of each partition.
 pub fn inspect(path: &Path) -> Result<Inspection> {
+    // Checked before opening: opening a FIFO blocks until something writes to it.
+    ingot_types::input::regular_len(path).context("ingot inspect reads an image file")?;
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata()?.len();
     let size_of_disk = size;

@@ -362,14 +362,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => match cli::interrupt::stopped_by() {
             Some(signal) => {
-                eprintln!("ingot {command} stopped by {}: {e:#}", cli::interrupt::name(signal));
+                eprintln!("ingot {command} stopped by {}: {}", cli::interrupt::name(signal), cli::error_text(&e));
                 ExitCode::from(128 + signal as u8)
             }
             None if e.downcast_ref::<cli::StdoutError>().is_some_and(cli::StdoutError::reader_gone) => {
                 ExitCode::SUCCESS // the reader went away (`| head`): nothing to say, as coreutils
             }
             None => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", cli::error_text(&e));
                 ExitCode::FAILURE
             }
         },

@@ -220,7 +220,10 @@ pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Optio
     }
     let uefi_data = match &ami.uefi_data {
         Some(p) => Some(
-            std::fs::read_to_string(p).with_context(|| format!("ami.uefi_data: {}", p.display()))?.trim().to_string(),
+            ingot_types::input::read_to_string(p, ingot_types::input::SIGNATURE_LIST_MAX)
+                .context("ami.uefi_data")?
+                .trim()
+                .to_string(),
         ),
         None => crate::secure_boot::uefi_data(recipe)?,
     };

@@ -31,7 +31,8 @@ fn uefi_data_dated(recipe: &Recipe, epoch: i64) -> Result<Option<String>> {
     }
     let dbx = match &sb.dbx {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| at("dbx"))?;
+            let bytes =
+                ingot_types::input::read(p, ingot_types::input::SIGNATURE_LIST_MAX).with_context(|| at("dbx"))?;
             if bytes.is_empty() || efi_signature_list::certificates(&bytes).is_none() {
                 bail!("{}: {} is not a series of EFI signature lists", at("dbx"), p.display());
             }

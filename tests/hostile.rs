@@ -332,9 +332,9 @@ fn hostile_manifests_are_errors_not_panics_or_hangs() {
     assert!(run(std::process::Command::new("mkfifo").arg(&fifo)).status.success());
     for (manifest, says) in [
         (malformed.as_path(), "<version> is malformed"),
-        (big.as_path(), "not a manifest (a regular file of at most 1048576 bytes)"),
-        (Path::new("/dev/zero"), "not a manifest"),
-        (fifo.as_path(), "not a manifest"),
+        (big.as_path(), "2000000 bytes, more than the 1048576 bytes such a file may have"),
+        (Path::new("/dev/zero"), "/dev/zero: is a device node, not a regular file"),
+        (fifo.as_path(), "fifo.manifest.xml: is a FIFO, not a regular file"),
     ] {
         let out = dir.path().join("restored");
         let line = format!(
@@ -349,5 +349,125 @@ fn hostile_manifests_are_errors_not_panics_or_hangs() {
         assert_eq!(o.status.code(), Some(1), "{}: {err}", manifest.display());
         assert!(err.contains(says), "{says}: {err}");
         assert!(!out.exists(), "{}: the -d directory is left", manifest.display());
+    }
+}
+
+/// Inputs read whole must be regular files of a size fit for their kind: a FIFO, a
+/// device or a 3 GiB sparse file as a recipe, an image, a key or a manifest is refused at
+/// once, naming it, within the memory bound (each used to block, or grow until out of
+/// memory).
+#[test]
+fn inputs_must_be_regular_files_of_a_sane_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("fifo");
+    assert!(run(std::process::Command::new("mkfifo").arg(&fifo)).status.success());
+    let sparse = d.join("huge.pem");
+    std::fs::File::create(&sparse).unwrap().set_len(3 << 30).unwrap();
+    let image = d.join("small.raw");
+    build_checked(&recipe(d, SMALL), &image);
+    let raw = recipe(d, &SMALL.replace("filesystem = \"ext4\"\n", "[[partition.contents]]\nimage = \"fifo\"\n"));
+    let bin = env!("CARGO_BIN_EXE_ingot");
+    let (f, s, i, r) = (fifo.display(), sparse.display(), image.display(), raw.display());
+    let cert = d.join("cert.pem");
+    std::fs::write(&cert, "read before the key").unwrap();
+    let bundle = format!(
+        "{bin} bundle {i} -d {} --cert {} --user 123456789012 --privatekey",
+        d.join("b").display(),
+        cert.display()
+    );
+    let cases = [
+        (format!("{bin} check {f}"), format!("{f}: is a FIFO, not a regular file")),
+        (format!("{bin} check /dev/zero"), "/dev/zero: is a device node, not a regular file".to_string()),
+        (format!("{bin} inspect {f}"), format!("{f}: is a FIFO, not a regular file")),
+        (format!("{bin} inspect {}", d.display()), "is a directory, not a regular file".to_string()),
+        (format!("{bin} boot {f}"), format!("{f}: is a FIFO, not a regular file")),
+        (format!("{bin} build {r} -o {}", d.join("raw.raw").display()), format!("{f}: is a FIFO")),
+        (format!("{bundle} {f}"), "is a FIFO, not a regular file".to_string()),
+        (format!("{bundle} /dev/zero"), "/dev/zero: is a device node".to_string()),
+        (format!("{bundle} {s}"), "3221225472 bytes, more than the 1048576 bytes".to_string()),
+    ];
+    for (line, says) in cases {
+        let o = bounded(&line);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{line}: {err}");
+        assert!(err.contains(&says), "{line}: wanted {says:?} in {err}");
+    }
+}
+
+/// A cause is printed once ("File exists", not "File exists: File exists"), and a control
+/// character in a recipe's name is refused at its key rather than sent to the terminal.
+#[test]
+fn messages_say_each_cause_once_and_send_no_terminal_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = run(ingot().arg("keys").arg(file.join("sub")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let cause = err.trim().rsplit(": ").next().unwrap().to_string();
+    assert_eq!(err.matches(&cause).count(), 1, "{err}");
+    let r = recipe(dir.path(), &SMALL.replace("name = \"small\"", "name = \"\\u001b]0;pwned\\u0007\""));
+    let o = run(ingot().arg("check").arg(&r));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("name: must be a non-empty file name without '/' or control characters"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+}
+
+/// What `check` passes, `build` builds: more than 128 GPT partitions and a disk larger
+/// than EBS's largest volume are refused by both at the key; an auto-sized ext4 is sized
+/// for its inodes (100,000 empty files; an `inode_count` of 1,100,000) instead of failing
+/// or clamping the count.
+#[test]
+fn check_and_build_agree_on_limits_and_auto_sizes_count_inodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let many = format!("name = \"many\"\n{}", "[[partition]]\ntype = \"linux\"\nsize = \"1 MiB\"\n".repeat(129));
+    let size = SMALL.replace("size = \"8 MiB\"", "size = \"8388607 TiB\"");
+    for (text, says) in [
+        (many, "recipe.toml:386:1: partition: a GPT holds at most 128 partitions (this recipe has 129)"),
+        (size, "size: 8388607 TiB is more than the largest disk, 64 TiB"),
+    ] {
+        let r = recipe(dir.path(), &text);
+        for cmd in ["check", "build"] {
+            let o = run(ingot()
+                .arg(cmd)
+                .arg(&r)
+                .arg(if cmd == "build" { "-o" } else { "--json" })
+                .args((cmd == "build").then(|| dir.path().join("x.raw"))));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+            assert!(err.contains(says), "{cmd}: wanted {says:?}: {err}");
+        }
+    }
+
+    let mut b = tar::Builder::new(Vec::new());
+    for i in 0..100_000 {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, format!("f/{i:06}"), &[][..]).unwrap();
+    }
+    std::fs::write(dir.path().join("many.tar"), b.into_inner().unwrap()).unwrap();
+    let auto = "name = \"auto\"\n[[partition]]\ntype = \"linux\"\nsize = \"auto\"\nfilesystem = \"ext4\"\n";
+    let files = format!("{auto}[[partition.contents]]\ntar = \"many.tar\"\n");
+    let counted = format!("{auto}[partition.ext4]\ninode_count = 1100000\n");
+    for (text, at_least) in [(files, 100_012u64), (counted, 1_100_000)] {
+        let out = dir.path().join("auto.raw");
+        let report = build_checked(&recipe(dir.path(), &text), &out);
+        let p = &report["partitions"][0];
+        let (off, len) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+        e2fsck_clean(&out, off, len);
+        let stats = debugfs(&out, off, len, "stats");
+        let count: u64 = stats
+            .lines()
+            .find_map(|l| l.strip_prefix("Inode count:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no inode count in {stats}"));
+        assert!(count >= at_least, "{count} inodes, wanted {at_least} at least");
+        std::fs::remove_file(&out).unwrap();
     }
 }

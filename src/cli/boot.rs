@@ -75,8 +75,8 @@ fn build_store(image: &Path, arch: Arch) -> Result<tempfile::NamedTempFile> {
 
 /// Runs `ingot boot`.
 pub fn boot(flags: &BootFlags) -> Result<ExitCode> {
-    if !flags.image.is_file() {
-        bail!("{}: no such image", flags.image.display());
+    if let Err(e) = ingot_types::input::regular_len(&flags.image) {
+        bail!("{e}: ingot boot takes an image file");
     }
     let arch = match flags.arch.as_deref() {
         Some("arm64") => Arch::Arm64,

@@ -13,7 +13,7 @@ pub fn print<T: serde::Serialize>(json: bool, value: &T, line: &str) -> anyhow::
     if json {
         out(&serde_json::to_string_pretty(value)?)
     } else {
-        out(line)
+        out(&escape_controls(line))
     }
 }
 
@@ -28,6 +28,38 @@ pub fn out(text: &str) -> anyhow::Result<()> {
         .and_then(|()| stdout.write_all(b"\n"))
         .and_then(|()| stdout.flush())
         .map_err(|e| StdoutError(e).into())
+}
+
+/// An error as the terminal shows it: each cause after the message, except a cause the
+/// message before it already ends with (a library's "PATH: CAUSE" over CAUSE itself), and
+/// control characters other than newlines and tabs escaped, so that a recipe's or an
+/// archive's name cannot send terminal escapes.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    escape_controls(&out)
+}
+
+/// `text` with control characters other than `\n` and `\t` escaped (`\u{1b}`).
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Standard output could not be written.

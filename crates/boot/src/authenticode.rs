@@ -206,9 +206,17 @@ fn elements(mut content: &[u8]) -> Vec<(u8, &[u8], &[u8])> {
     out
 }
 
+/// The most signers [`signers`] reports: a binary carries one signature, or a handful
+/// when a vendor's and a distribution's keys both sign it; a hostile table of thousands
+/// is cut off here.
+pub const SIGNERS_MAX: usize = 64;
+/// The most certificates of one signature [`signers`] reads: a signer's chain is a few.
+pub const CERTIFICATES_MAX: usize = 256;
+
 /// The subjects (RFC 4514) of the certificates that signed `image`, one per signature in
 /// its attribute certificate table: the certificate each `SignerInfo` names by issuer
-/// and serial number. An unsigned image has none.
+/// and serial number, at most [`SIGNERS_MAX`] of them (of at most [`CERTIFICATES_MAX`]
+/// certificates each). An unsigned image has none.
 pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
     use der::{Decode, Encode};
     let layout = pe::Layout::read(image)?;
@@ -232,22 +240,29 @@ pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
         let signed = element(pkcs7).and_then(|(_, ci, _)| elements(ci).get(1).and_then(|e| element(e.1)));
         let Some((_, signed, _)) = signed else { continue };
         let fields = elements(signed);
-        let certificates: Vec<x509_cert::Certificate> = fields
+        // Each certificate's issuer and serial number, encoded once, to its subject.
+        let subject_of: std::collections::HashMap<Vec<u8>, String> = fields
             .iter()
             .find(|f| f.0 == 0xa0)
-            .map(|f| elements(f.1).iter().filter_map(|c| x509_cert::Certificate::from_der(c.2).ok()).collect())
-            .unwrap_or_default();
+            .map(|f| elements(f.1))
+            .unwrap_or_default()
+            .iter()
+            .take(CERTIFICATES_MAX)
+            .filter_map(|c| x509_cert::Certificate::from_der(c.2).ok())
+            .map(|c| {
+                let tbs = &c.tbs_certificate;
+                let key = [tbs.issuer.to_der().unwrap_or_default(), tbs.serial_number.to_der().unwrap_or_default()];
+                (key.concat(), tbs.subject.to_string())
+            })
+            .collect();
         let Some(signer_infos) = fields.last().filter(|f| f.0 == 0x31) else { continue };
         for info in elements(signer_infos.1) {
-            let Some(issuer_and_serial) = elements(info.1).get(1).map(|e| e.1.to_vec()) else { continue };
-            let named = certificates.iter().find(|c| {
-                let tbs = &c.tbs_certificate;
-                let want = [tbs.issuer.to_der().unwrap_or_default(), tbs.serial_number.to_der().unwrap_or_default()];
-                want.concat() == issuer_and_serial
-            });
-            subjects.push(
-                named.map_or_else(|| "(certificate not included)".into(), |c| c.tbs_certificate.subject.to_string()),
-            );
+            if subjects.len() == SIGNERS_MAX {
+                return Ok(subjects);
+            }
+            let Some(issuer_and_serial) = elements(info.1).get(1).map(|e| e.1) else { continue };
+            let named = subject_of.get(issuer_and_serial).cloned();
+            subjects.push(named.unwrap_or_else(|| "(certificate not included)".into()));
         }
     }
     Ok(subjects)

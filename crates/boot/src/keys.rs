@@ -24,6 +24,9 @@ pub const VALIDITY_DAYS: u64 = 20 * 365;
 /// Why keys could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// A key or certificate file is not one ingot reads (a FIFO, a device, too large).
+    #[error(transparent)]
+    Input(#[from] ingot_types::input::InputError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -76,10 +79,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io { path: path.to_path_buf(), source }
 }
 
+/// The text of the PEM file `path` (at most [`ingot_types::input::PEM_MAX`] bytes, a
+/// regular file), which should hold `what`. A DER (binary) file is named as such, with
+/// the command that converts it.
+pub fn read_pem(path: &Path, what: &'static str) -> Result<String, KeyError> {
+    let bytes = ingot_types::input::read(path, ingot_types::input::PEM_MAX)?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) if e.as_bytes().first() == Some(&0x30) => Err(KeyError::BadPem {
+            path: path.to_path_buf(),
+            what,
+            why: format!(
+                "it is DER (binary ASN.1), not PEM text: convert it with `openssl {} -inform DER -in {} -out {}.pem`",
+                if what.contains("certificate") { "x509" } else { "pkey" },
+                path.display(),
+                path.display()
+            ),
+        }),
+        Err(_) => Err(KeyError::BadPem { path: path.to_path_buf(), what, why: "the file is not text".into() }),
+    }
+}
+
 /// Reads a certificate (the first one) from a PEM file; its key must be RSA-2048
 /// ([`RSA_BITS`]).
 pub fn read_certificate(path: &Path) -> Result<x509_cert::Certificate, KeyError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = read_pem(path, "an X.509 certificate")?;
     let cert = x509_cert::Certificate::from_pem(text.trim_start()).map_err(|e| KeyError::BadPem {
         path: path.to_path_buf(),
         what: "an X.509 certificate",
@@ -115,7 +139,7 @@ pub fn signature_list(path: &Path) -> Result<Vec<u8>, KeyError> {
 /// certificate of its public key into a [`Signer`].
 pub fn read_signer(key: &Path, certificate: &Path) -> Result<Signer, KeyError> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
-    let text = std::fs::read_to_string(key).map_err(io(key))?;
+    let text = read_pem(key, "an RSA private key")?;
     let private = rsa::RsaPrivateKey::from_pkcs8_pem(&text)
         .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&text))
         .map_err(|e| KeyError::BadPem { path: key.to_path_buf(), what: "an RSA private key", why: e.to_string() })?;
@@ -214,4 +238,21 @@ pub fn make(dir: &Path, common_name: &str) -> Result<Made, KeyError> {
         }
     }
     Ok(Made { owner, files: files.into_iter().map(|(p, _, _)| p).collect() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_der_certificate_is_named_with_the_command_that_converts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let der = dir.path().join("db.cer");
+        std::fs::write(&der, [0x30, 0x82, 0x03, 0x0b, 0xff, 0xfe]).unwrap();
+        let e = read_certificate(&der).unwrap_err().to_string();
+        assert!(e.contains("it is DER (binary ASN.1), not PEM text"), "{e}");
+        assert!(e.contains(&format!("openssl x509 -inform DER -in {}", der.display())), "{e}");
+        let e = read_certificate(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(e, "/dev/zero: is a device node, not a regular file");
+    }
 }

@@ -41,6 +41,9 @@ use std::path::PathBuf;
 /// What can go wrong making or reading a bundle.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    /// An input file is not one ingot reads (a FIFO, a device, too large).
+    #[error(transparent)]
+    Input(#[from] ingot_types::input::InputError),
     /// Reading or writing a file.
     #[error("{}: {source}", path.display())]
     Io {

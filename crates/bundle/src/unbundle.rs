@@ -22,27 +22,11 @@ pub struct UnbundleReport {
     pub digest: String,
 }
 
-/// The manifest at `path`: a regular file (a FIFO or device would block or never end) of
-/// at most [`MANIFEST_MAX_BYTES`], in UTF-8.
-fn read_manifest(path: &Path) -> Result<String, BundleError> {
-    let meta = std::fs::metadata(path).map_err(BundleError::io(path))?;
-    if !meta.is_file() || meta.len() > MANIFEST_MAX_BYTES as u64 {
-        return Err(BundleError::Manifest(format!(
-            "{}: not a manifest (a regular file of at most {MANIFEST_MAX_BYTES} bytes)",
-            path.display()
-        )));
-    }
-    let mut text = String::new();
-    let file = File::open(path).map_err(BundleError::io(path))?;
-    file.take(MANIFEST_MAX_BYTES as u64 + 1).read_to_string(&mut text).map_err(BundleError::io(path))?;
-    Ok(text)
-}
-
 /// Checks the bundle whose manifest is `manifest_path` (signature, every part's SHA-1,
 /// the tar stream's SHA-1, the size) with the user's private key, and writes the image
 /// to `out_dir/NAME`. Nothing is left at that path when a check fails.
 pub fn unbundle(manifest_path: &Path, user_key_pem: &str, out_dir: &Path) -> Result<UnbundleReport, BundleError> {
-    let xml = read_manifest(manifest_path)?;
+    let xml = ingot_types::input::read_to_string(manifest_path, MANIFEST_MAX_BYTES as u64)?;
     let (m, signed) = Manifest::parse(&xml)?;
     let key = crypto::private_key(user_key_pem, "the user private key")?;
     if !crypto::verify(&rsa::RsaPublicKey::from(&key), signed.as_bytes(), &m.signature) {

@@ -11,6 +11,11 @@ use std::ops::RangeInclusive;
 /// Sizes in GiB an EBS volume may have (the largest types reach 64 TiB).
 pub const VOLUME_SIZE_GIB: RangeInclusive<u64> = 1..=65_536;
 
+/// The largest disk ingot writes: the largest EBS volume ([`VOLUME_SIZE_GIB`]). A larger
+/// image could be published nowhere, and the integer conversions of the layout and the
+/// file (`off_t`) stay far from their limits.
+pub const DISK_SIZE_MAX: u64 = *VOLUME_SIZE_GIB.end() << 30;
+
 /// Minutes `StartSnapshot` accepts as the time to complete a snapshot before EBS fails it.
 pub const SNAPSHOT_TIMEOUT_MINUTES: RangeInclusive<u32> = 10..=4_320;
 

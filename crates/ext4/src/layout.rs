@@ -61,6 +61,12 @@ impl Geometry {
         if g.inodes() > u64::from(u32::MAX) {
             return Err("more than 2^32 inodes".into());
         }
+        if let Some(count) = inode_count.filter(|&c| c > g.inodes()) {
+            return Err(format!(
+                "inode_count {count} does not fit: a block group holds at most {bpg} inodes, so {count} need at least {} bytes with {block_size}-byte blocks, and the filesystem has {bytes}; give the partition more room or ask for fewer inodes",
+                count.div_ceil(bpg) * bpg * block_size
+            ));
+        }
         if blocks < 64 || g.group_len(0) < g.desc_blocks + 2 + g.inode_table_blocks + 16 {
             return Err(format!("{bytes} bytes is too small for an ext4 filesystem with {block_size}-byte blocks"));
         }

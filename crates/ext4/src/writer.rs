@@ -43,10 +43,22 @@ pub fn default_block_size(bytes: u64) -> u32 {
     }
 }
 
+/// The bytes per inode of a `bytes` filesystem whose recipe sets no `inode_ratio`:
+/// mke2fs.conf's `small` and `default` types.
+pub fn default_inode_ratio(bytes: u64) -> u64 {
+    if bytes < 512 << 20 {
+        4096
+    } else {
+        16384
+    }
+}
+
 /// A filesystem size that holds `tree` with room to spare: data and directories at
 /// 4 KiB blocks, inodes at 256 bytes each, plus 10 % and 16 MiB (more for the journal of a
-/// larger filesystem), rounded up to 1 MiB.
-pub fn estimate_size(tree: &Tree) -> u64 {
+/// larger filesystem), rounded up to 1 MiB; and large enough for its inodes: the tree's
+/// entries and ext4's reserved ones, or `inode_count` when more, at `inode_ratio` bytes
+/// each (or the default ratio of that size).
+pub fn estimate_size(tree: &Tree, inode_ratio: Option<u64>, inode_count: Option<u64>) -> u64 {
     let mut bytes = 0u64;
     let mut entries = 0u64;
     tree.walk(|e| {
@@ -60,7 +72,18 @@ pub fn estimate_size(tree: &Tree) -> u64 {
     });
     let base = bytes + entries * 512 + (16 << 20);
     let journal = if base > 1 << 30 { 64 << 20 } else { 16 << 20 };
-    (base + base / 10 + journal).next_multiple_of(1 << 20)
+    let size = base + base / 10 + journal;
+    let needed = inode_count.unwrap_or(0).max(entries + u64::from(LOST_FOUND_INO));
+    let for_inodes = match inode_count {
+        // A group holds at most one inode per block (its inode bitmap is one block):
+        // a 4 KiB block and 256 bytes of inode table each, at the most.
+        Some(_) => needed.saturating_mul(4096 + 256),
+        None => {
+            let ratio = |s: u64| inode_ratio.unwrap_or_else(|| default_inode_ratio(s));
+            needed.saturating_mul(ratio(needed.saturating_mul(ratio(size))))
+        }
+    };
+    size.max(for_inodes).next_multiple_of(1 << 20)
 }
 
 /// Formats `size` bytes at `offset` of `image` as ext4 holding `tree`.
@@ -74,7 +97,7 @@ pub fn write(tree: &Tree, image: &mut Image, offset: u64, size: u64, opts: &Opti
     if opts.label.len() > 16 {
         return Err(Ext4Error::Geometry(format!("label {:?} is longer than ext4's 16 bytes", opts.label)));
     }
-    let ratio = opts.inode_ratio.unwrap_or(if size < 512 << 20 { 4096 } else { 16384 });
+    let ratio = opts.inode_ratio.unwrap_or_else(|| default_inode_ratio(size));
     let geo = Geometry::new(size, u64::from(bs), ratio, opts.inode_count).map_err(Ext4Error::Geometry)?;
     let mut tree = tree.clone();
     if tree.lookup("/lost+found").is_none() {

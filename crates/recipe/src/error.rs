@@ -3,6 +3,9 @@ use std::path::PathBuf;
 /// A recipe that can't be read, parsed, validated or laid out.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
+    /// The recipe file is not one ingot reads (a FIFO, a device, too large).
+    #[error(transparent)]
+    Input(#[from] ingot_types::input::InputError),
     /// The recipe file can't be read.
     #[error("{path}: {source}")]
     Io {

@@ -150,7 +150,7 @@ impl Recipe {
     /// Reads, parses and validates the recipe at `path`. `$SOURCE_DATE_EPOCH`, when set,
     /// overrides the recipe's `source_date_epoch`.
     pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io { path: path.to_owned(), source })?;
+        let text = ingot_types::input::read_to_string(path, ingot_types::input::RECIPE_MAX)?;
         let mut recipe = Recipe::parse(&text, path)?;
         if let Ok(env) = std::env::var("SOURCE_DATE_EPOCH") {
             recipe.source_date_epoch = env.trim().parse().map_err(|_| {
@@ -180,16 +180,26 @@ impl Recipe {
             }
         };
         let name = raw.name.get_ref().clone();
-        if name.is_empty() || name.contains(['/', '\0']) || name.starts_with('.') {
+        if name.is_empty() || name.contains('/') || name.contains(char::is_control) || name.starts_with('.') {
             return Err(loc.at(
                 raw.name.span().start,
-                "name: must be a non-empty file name without '/' and not starting with '.'",
+                "name: must be a non-empty file name without '/' or control characters, not starting with '.'",
             ));
         }
         let (size, size_span) = match &raw.size {
             None => (SizeSpec::Auto, 0..0),
             Some(s) => (size_value(&loc, "size", s, false)?, s.span()),
         };
+        if let SizeSpec::Bytes(n) = size {
+            let max = ingot_disk::ebs::DISK_SIZE_MAX;
+            if n > max {
+                let (n, max) = (crate::format_size(n), crate::format_size(max));
+                return Err(loc.at(
+                    size_span.start,
+                    format!("size: {n} is more than the largest disk, {max} (EBS's largest volume)"),
+                ));
+            }
+        }
         let alignment = match &raw.alignment {
             None => 1 << 20,
             Some(a) => match size_value(&loc, "alignment", a, false)? {
@@ -220,6 +230,13 @@ impl Recipe {
             return Err(loc.at(
                 raw.partition[4].span().start,
                 "partition: an MBR table holds at most 4 partitions; use table = \"gpt\"",
+            ));
+        }
+        let gpt_max = ingot_disk::gpt::ENTRIES as usize;
+        if table == TableKind::Gpt && partitions.len() > gpt_max {
+            return Err(loc.at(
+                raw.partition[gpt_max].span().start,
+                format!("partition: a GPT holds at most {gpt_max} partitions (this recipe has {})", partitions.len()),
             ));
         }
         let boot = match &raw.boot {
