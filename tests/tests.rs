@@ -11,6 +11,7 @@ mod build;
 mod bundle;
 mod cli;
 mod ext4;
+mod fuzz;
 mod hostile;
 mod inspect;
 mod instance_store;
