@@ -413,6 +413,12 @@ fn messages_say_each_cause_once_and_send_no_terminal_escapes() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("name: must be a non-empty file name without '/' or control characters"), "{err}");
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    // A partition label that becomes a bad FAT label is reported at the label.
+    let esp =
+        "name = \"e\"\n[[partition]]\nlabel = \"a.b\"\ntype = \"esp\"\nsize = \"32 MiB\"\nfilesystem = \"vfat\"\n";
+    let o = run(ingot().arg("check").arg(recipe(dir.path(), esp)));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("recipe.toml:3:9: partition[0].label: \"a.b\" becomes the FAT volume label"), "{err}");
 }
 
 /// What `check` passes, `build` builds: more than 128 GPT partitions and a disk larger

@@ -91,8 +91,16 @@ pub(crate) fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> R
         None => ingot_fat::NO_LABEL.to_owned(),
     };
     if vlabel.len() > 11 || !vlabel.bytes().all(|b| (0x20..0x7f).contains(&b) && !b"\"*+,./:;<=>?[\\]|".contains(&b)) {
-        let at = label_value.map_or(0, |l| l.span().start);
-        return Err(loc.at(at, format!("{key}.label: {vlabel:?} is not a FAT volume label (at most 11 ASCII characters, none of \"*+,./:;<=>?[\\]|)")));
+        const RULE: &str = "at most 11 ASCII characters, none of \"*+,./:;<=>?[\\]|";
+        return Err(match label_value {
+            Some(l) => loc.at(l.span().start, format!("{key}.label: {vlabel:?} is not a FAT volume label ({RULE})")),
+            // Derived from the partition's label: point there, and say how to choose another.
+            None => {
+                let partition = key.strip_suffix(".vfat").unwrap_or(key);
+                let at = p.label.as_ref().map_or(0, |l| l.span().start);
+                loc.at(at, format!("{partition}.label: {label:?} becomes the FAT volume label, which allows {RULE}; give `label` under [partition.vfat] another"))
+            }
+        });
     }
     let fat = raw.and_then(|v| v.fat.as_ref());
     if let Some(f) = fat {
