@@ -49,8 +49,9 @@ pub enum Arch {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accel {
     /// KVM when [`kvm_usable`] says so, else TCG; when KVM fails the guest (QEMU reports a
-    /// "KVM internal error", as nested or paravirtualized KVM can), the boot starts again
-    /// under TCG.
+    /// "KVM internal error", as nested or paravirtualized KVM can, or the guest prints
+    /// nothing for [`KVM_SILENCE`] before its kernel starts), the boot starts again under
+    /// TCG.
     Auto,
     /// KVM only.
     Kvm,
@@ -129,6 +130,14 @@ pub enum Outcome {
 /// What QEMU prints on its standard error when KVM cannot go on with the guest (it then
 /// pauses the guest and waits: the boot would never end).
 const KVM_FAILURE: &str = "KVM internal error";
+/// How long a guest that KVM was chosen for automatically may stay silent before its
+/// kernel's first line. Under KVM the firmware reaches the kernel in a few seconds, and
+/// firmware and boot loaders print to the serial console before it; some hosts' KVM (this
+/// project's machines' kvm-pvm under SeaBIOS) runs the guest into a hang that prints
+/// nothing and never reports an error. Past this, the boot starts again under TCG.
+pub const KVM_SILENCE: Duration = Duration::from_secs(20);
+/// What the kernel's first console line holds: from then on silence is the guest's own.
+const KERNEL_BANNER: &str = "Linux version";
 
 /// Why QEMU could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -261,8 +270,43 @@ fn tpm(qemu: &mut Command, arch: Arch, work: &Path) -> Result<Tpm, QemuError> {
 enum Line {
     /// From the serial console.
     Console(String),
+    /// Console output shown on this terminal as it came; `true` once it held the kernel's
+    /// banner.
+    Shown(bool),
     /// QEMU's report that KVM failed the guest.
     KvmFailed(String),
+}
+
+/// When a guest under automatic KVM has been silent too long before its kernel spoke
+/// ([`KVM_SILENCE`]): whether anything was printed, how long ago, whether the kernel
+/// has started.
+struct Silence {
+    watching: bool,
+    last: Instant,
+    kernel: bool,
+}
+
+impl Silence {
+    /// Watching only a guest that KVM was chosen for automatically.
+    fn new(options: &Options, kvm: bool) -> Silence {
+        Silence { watching: kvm && options.accel == Accel::Auto, last: Instant::now(), kernel: false }
+    }
+
+    /// The console printed something (holding the kernel's banner when `kernel`).
+    fn heard(&mut self, kernel: bool) {
+        self.last = Instant::now();
+        self.kernel |= kernel;
+    }
+
+    /// [`Outcome::KvmFailed`] when the guest has been silent too long.
+    fn failed(&self) -> Option<Outcome> {
+        (self.watching && !self.kernel && self.last.elapsed() > KVM_SILENCE).then(|| {
+            Outcome::KvmFailed(format!(
+                "the guest printed nothing for {} s under KVM before its kernel started",
+                KVM_SILENCE.as_secs()
+            ))
+        })
+    }
 }
 
 /// A running QEMU, its swtpm and its scratch directory; QEMU is stopped when dropped.
@@ -298,6 +342,29 @@ fn forward(
     });
 }
 
+/// Copies `from` to this process's standard output as it comes (an interactive console
+/// is not line by line), telling `tx` of each piece and whether the kernel's banner has
+/// been seen.
+fn show(mut from: impl std::io::Read + Send + 'static, tx: Sender<Line>) {
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut buf, mut tail) = ([0u8; 4096], Vec::new());
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+            tail.extend_from_slice(&buf[..n]);
+            let kernel = tail.windows(KERNEL_BANNER.len()).any(|w| w == KERNEL_BANNER.as_bytes());
+            tail.drain(..tail.len().saturating_sub(KERNEL_BANNER.len()));
+            if tx.send(Line::Shown(kernel)).is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// Starts QEMU for `options`; its standard error goes on to ours, and a KVM failure
 /// also to `tx`. With `watched`, the console goes to `tx` too (else it is this terminal).
 fn start(options: &Options, kvm: bool, watched: bool, tx: &Sender<Line>) -> Result<Machine, QemuError> {
@@ -306,14 +373,17 @@ fn start(options: &Options, kvm: bool, watched: bool, tx: &Sender<Line>) -> Resu
     let tpm = if options.tpm { Some(tpm(&mut qemu, options.arch, work.path())?) } else { None };
     let (program, package) = program(options.arch);
     if watched {
-        qemu.stdin(Stdio::null()).stdout(Stdio::piped());
+        qemu.stdin(Stdio::null());
     }
+    qemu.stdout(Stdio::piped());
     let mut child = qemu.stderr(Stdio::piped()).spawn().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => QemuError::Missing { what: program.into(), path: "PATH".into(), package },
         _ => QemuError::Io { context: format!("starting {program}"), source: e },
     })?;
-    if let Some(out) = child.stdout.take() {
-        forward(out, tx.clone(), |l| Some(Line::Console(l)));
+    match child.stdout.take() {
+        Some(out) if watched => forward(out, tx.clone(), |l| Some(Line::Console(l))),
+        Some(out) => show(out, tx.clone()),
+        None => {}
     }
     if let Some(err) = child.stderr.take() {
         forward(err, tx.clone(), |l| {
@@ -354,12 +424,17 @@ fn watch(
     let mut machine = start(options, kvm, true, &tx)?;
     drop(tx);
     let started = Instant::now();
+    let mut silence = Silence::new(options, kvm);
     loop {
         if started.elapsed() > options.timeout {
             return Ok(Outcome::Timeout);
         }
+        if let Some(failed) = silence.failed() {
+            return Ok(failed);
+        }
         match rx.recv_timeout(POLL) {
             Ok(Line::Console(line)) => {
+                silence.heard(line.contains(KERNEL_BANNER));
                 console(&line);
                 if let Some(m) = expect.and_then(|e| e.find(&line)) {
                     return Ok(Outcome::Matched(line[m.start()..].to_string()));
@@ -369,6 +444,7 @@ fn watch(
                 }
             }
             Ok(Line::KvmFailed(why)) => return Ok(Outcome::KvmFailed(why)),
+            Ok(Line::Shown(kernel)) => silence.heard(kernel),
             Err(RecvTimeoutError::Disconnected) => {
                 return Ok(Outcome::Exited(machine.child.wait().ok().and_then(|s| s.code())));
             }
@@ -398,6 +474,7 @@ fn attended(options: &Options, kvm: bool) -> Result<Outcome, QemuError> {
     let mut machine = start(options, kvm, false, &tx)?;
     drop(tx);
     let started = Instant::now();
+    let mut silence = Silence::new(options, kvm);
     loop {
         let waited = machine.child.try_wait().map_err(io(format!("waiting for {}", machine.program)))?;
         if let Some(status) = waited {
@@ -406,8 +483,13 @@ fn attended(options: &Options, kvm: bool) -> Result<Outcome, QemuError> {
         if started.elapsed() > options.timeout {
             return Ok(Outcome::Timeout);
         }
+        if let Some(failed) = silence.failed() {
+            return Ok(failed);
+        }
         match rx.recv_timeout(POLL) {
             Ok(Line::KvmFailed(why)) => return Ok(Outcome::KvmFailed(why)),
+            Ok(Line::Shown(kernel)) => silence.heard(kernel),
+            Ok(Line::Console(line)) => silence.heard(line.contains(KERNEL_BANNER)),
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(POLL),
             _ => {}
         }
