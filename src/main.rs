@@ -377,60 +377,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    let done = match cli.command {
         Command::Boot(flags) => return cli::boot::boot(&flags),
-        Command::Build { recipe, out, json, no_digest, sha256 } => {
-            let progress = terminal(json);
-            let digests = ingot::ReportDigests { blocks: !no_digest, sha256 };
-            let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digests })?;
-            print(json, &report, &build_lines(&report))?;
-        }
-        Command::Check { recipe, json } => {
-            let plan = ingot::check(&recipe)?;
-            print(json, &plan, &cli::check::lines(&plan))?;
-        }
-        Command::Inspect { image, json } => {
-            let i = ingot::inspect(&image)?;
-            print(json, &i, &cli::inspect::lines(&image, &i))?;
-        }
-        Command::Keys { dir, common_name, json } => {
-            let made = ingot_boot::keys::make(&dir, &common_name)?;
-            let files: Vec<String> = made.files.iter().map(|p| p.display().to_string()).collect();
-            let report = serde_json::json!({ "owner": made.owner.to_string(), "files": files });
-            print(json, &report, &files.join("\n"))?;
-        }
-        Command::Upload { image, recipe, upload, aws, json } => {
-            let report = ingot::publish::upload_image(&aws, &image, recipe.as_deref(), &upload, &terminal(json))?;
-            if let (Some(line), false) = (reused_snapshot(&report, &[]), json) {
-                eprintln!("{line}");
-            }
-            print(json, &report, &report.snapshot_id)?;
-        }
-        Command::Register { snapshot, recipe, register, aws, json } => {
-            let report = ingot::publish::register(&aws, &snapshot, &recipe, &register, &terminal(json))?;
-            print(json, &report, &report.image_id)?;
-        }
-        Command::Publish { input, recipe, out, upload, register, instance_store, aws, json } => {
-            let input = PublishInput::new(input, recipe, out);
-            let progress = terminal(json);
-            if instance_store.instance_store {
-                let r = ingot::instance_store::publish(&aws, &input, &upload, &instance_store, &register, &progress)?;
-                print(json, &r, &published(json, &r.register, "bundled or uploaded"))?;
-            } else {
-                let r = ingot::publish::publish(&aws, &input, &upload, &register, &progress)?;
-                if let (Some(upload), false) = (&r.upload, json) {
-                    if let Some(line) = reused_snapshot(upload, &r.snapshot_shared_with) {
-                        eprintln!("{line}");
-                    }
-                }
-                print(json, &r, &published(json, &r.register, "uploaded"))?;
-            }
-        }
-        Command::Images { name, tag, aws, json } => {
-            let query = ingot_aws::ImageQuery { name, tags: tag, ids: Vec::new() };
-            let images = ingot::lifecycle::images(&aws, &query)?;
-            print(json, &images, &cli::lifecycle::image_lines(&images))?;
-        }
         Command::Deregister { images, copies, force, dry_run, disable_only, aws, json } => {
             let options = ingot_aws::RetireOptions { force, dry_run, disable_only };
             let choice = ingot::lifecycle::DeregisterChoice { copies, options };
@@ -440,38 +388,156 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let choice = ingot::lifecycle::PruneChoice { name, keep, older_than_days: older_than, force };
             return cli::lifecycle::prune(&aws, &choice, dry_run, yes, json);
         }
-        Command::Download { snapshot, out, workers, aws, json } => {
-            let report = ingot::publish::download(&aws, &snapshot, &out, workers, &terminal(json))?;
-            let digest = report.digest.as_deref().or(report.sha256.as_deref());
-            let digest = digest.unwrap_or("(no ingot:image-digest tag: digest not checked)");
-            print(json, &report, &format!("{digest}  {}", out.display()))?;
+        Command::Build { recipe, out, json, no_digest, sha256 } => build(recipe, out, json, no_digest, sha256),
+        Command::Check { recipe, json } => check(&recipe, json),
+        Command::Inspect { image, json } => inspect(&image, json),
+        Command::Keys { dir, common_name, json } => keys(&dir, &common_name, json),
+        Command::Upload { image, recipe, upload, aws, json } => {
+            upload_image(&aws, &image, recipe.as_deref(), &upload, json)
         }
-        Command::Bundle { image, destination, keys, json } => {
-            let report = ingot::bundle::bundle(&image, &destination, &keys, &terminal(json))?;
-            let line =
-                format!("{}  ({} parts, {} bytes)", report.manifest.display(), report.parts.len(), report.bundled_size);
-            print(json, &report, &line)?;
+        Command::Register { snapshot, recipe, register, aws, json } => {
+            register_snapshot(&aws, &snapshot, &recipe, &register, json)
         }
-        Command::Schema => {
-            cli::out(&serde_json::to_string_pretty(&ingot_recipe::json_schema())?)?;
+        Command::Publish { input, recipe, out, upload, register, instance_store, aws, json } => {
+            publish(&aws, PublishInput::new(input, recipe, out), &upload, &register, &instance_store, json)
         }
-        Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut script);
-            cli::out(String::from_utf8_lossy(&script).trim_end())?;
-        }
-        Command::Man { dir } => {
-            let pages = cli::manual::write(Cli::command(), &dir)?;
-            let lines: Vec<String> = pages.iter().map(|p| p.display().to_string()).collect();
-            cli::out(&lines.join("\n"))?;
-        }
+        Command::Images { name, tag, aws, json } => images(&aws, name, tag, json),
+        Command::Download { snapshot, out, workers, aws, json } => download(&aws, &snapshot, &out, workers, json),
+        Command::Bundle { image, destination, keys, json } => bundle(&image, &destination, &keys, json),
         Command::Unbundle { manifest, privatekey, destination, json } => {
-            let report = ingot::bundle::unbundle(&manifest, &privatekey, &destination, &terminal(json))?;
-            let line = format!("{}  ({} bytes, {} parts checked)", report.image.display(), report.size, report.parts);
-            print(json, &report, &line)?;
+            unbundle(&manifest, &privatekey, &destination, json)
+        }
+        Command::Schema => cli::out(&serde_json::to_string_pretty(&ingot_recipe::json_schema())?),
+        Command::Completions { shell } => completions(shell),
+        Command::Man { dir } => man(&dir),
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// `ingot build`.
+fn build(recipe: PathBuf, out: Option<PathBuf>, json: bool, no_digest: bool, sha256: bool) -> Result<()> {
+    let progress = terminal(json);
+    let digests = ingot::ReportDigests { blocks: !no_digest, sha256 };
+    let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digests })?;
+    print(json, &report, &build_lines(&report))
+}
+
+/// `ingot check`.
+fn check(recipe: &std::path::Path, json: bool) -> Result<()> {
+    let plan = ingot::check(recipe)?;
+    print(json, &plan, &cli::check::lines(&plan))
+}
+
+/// `ingot inspect`.
+fn inspect(image: &std::path::Path, json: bool) -> Result<()> {
+    let i = ingot::inspect(image)?;
+    print(json, &i, &cli::inspect::lines(image, &i))
+}
+
+/// `ingot keys`.
+fn keys(dir: &std::path::Path, common_name: &str, json: bool) -> Result<()> {
+    let made = ingot_boot::keys::make(dir, common_name)?;
+    let files: Vec<String> = made.files.iter().map(|p| p.display().to_string()).collect();
+    let report = serde_json::json!({ "owner": made.owner.to_string(), "files": files });
+    print(json, &report, &files.join("\n"))
+}
+
+/// `ingot upload`.
+fn upload_image(
+    aws: &AwsFlags,
+    image: &std::path::Path,
+    recipe: Option<&std::path::Path>,
+    upload: &UploadFlags,
+    json: bool,
+) -> Result<()> {
+    let report = ingot::publish::upload_image(aws, image, recipe, upload, &terminal(json))?;
+    if let (Some(line), false) = (reused_snapshot(&report, &[]), json) {
+        eprintln!("{line}");
+    }
+    print(json, &report, &report.snapshot_id)
+}
+
+/// `ingot register`.
+fn register_snapshot(
+    aws: &AwsFlags,
+    snapshot: &str,
+    recipe: &std::path::Path,
+    flags: &RegisterFlags,
+    json: bool,
+) -> Result<()> {
+    let report = ingot::publish::register(aws, snapshot, recipe, flags, &terminal(json))?;
+    print(json, &report, &report.image_id)
+}
+
+/// `ingot publish`, EBS-backed or (`--instance-store`) from an S3 bundle.
+fn publish(
+    aws: &AwsFlags,
+    input: PublishInput,
+    upload: &UploadFlags,
+    register: &RegisterFlags,
+    instance_store: &InstanceStoreFlags,
+    json: bool,
+) -> Result<()> {
+    let progress = terminal(json);
+    if instance_store.instance_store {
+        let r = ingot::instance_store::publish(aws, &input, upload, instance_store, register, &progress)?;
+        return print(json, &r, &published(json, &r.register, "bundled or uploaded"));
+    }
+    let r = ingot::publish::publish(aws, &input, upload, register, &progress)?;
+    if let (Some(upload), false) = (&r.upload, json) {
+        if let Some(line) = reused_snapshot(upload, &r.snapshot_shared_with) {
+            eprintln!("{line}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    print(json, &r, &published(json, &r.register, "uploaded"))
+}
+
+/// `ingot images`.
+fn images(aws: &AwsFlags, name: Option<String>, tags: Vec<(String, String)>, json: bool) -> Result<()> {
+    let query = ingot_aws::ImageQuery { name, tags, ids: Vec::new() };
+    let images = ingot::lifecycle::images(aws, &query)?;
+    print(json, &images, &cli::lifecycle::image_lines(&images))
+}
+
+/// `ingot download`.
+fn download(aws: &AwsFlags, snapshot: &str, out: &std::path::Path, workers: usize, json: bool) -> Result<()> {
+    let report = ingot::publish::download(aws, snapshot, out, workers, &terminal(json))?;
+    let digest = report.digest.as_deref().or(report.sha256.as_deref());
+    let digest = digest.unwrap_or("(no ingot:image-digest tag: digest not checked)");
+    print(json, &report, &format!("{digest}  {}", out.display()))
+}
+
+/// `ingot bundle`.
+fn bundle(image: &std::path::Path, destination: &std::path::Path, keys: &BundleFlags, json: bool) -> Result<()> {
+    let report = ingot::bundle::bundle(image, destination, keys, &terminal(json))?;
+    let line = format!("{}  ({} parts, {} bytes)", report.manifest.display(), report.parts.len(), report.bundled_size);
+    print(json, &report, &line)
+}
+
+/// `ingot unbundle`.
+fn unbundle(
+    manifest: &std::path::Path,
+    key: &std::path::Path,
+    destination: &std::path::Path,
+    json: bool,
+) -> Result<()> {
+    let report = ingot::bundle::unbundle(manifest, key, destination, &terminal(json))?;
+    let line = format!("{}  ({} bytes, {} parts checked)", report.image.display(), report.size, report.parts);
+    print(json, &report, &line)
+}
+
+/// `ingot completions SHELL`.
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ingot", &mut script);
+    cli::out(String::from_utf8_lossy(&script).trim_end())
+}
+
+/// `ingot man DIR`.
+fn man(dir: &std::path::Path) -> Result<()> {
+    let pages = cli::manual::write(Cli::command(), dir)?;
+    let lines: Vec<String> = pages.iter().map(|p| p.display().to_string()).collect();
+    cli::out(&lines.join("\n"))
 }
 
 /// A `KEY=VALUE` tag.

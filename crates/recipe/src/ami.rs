@@ -253,37 +253,8 @@ pub(crate) fn ami(
     base: &std::path::Path,
 ) -> Result<Ami, RecipeError> {
     let architecture = arch.name();
-    let default_mode = if arch == Arch::Arm64 || secure_boot { BootMode::Uefi } else { BootMode::UefiPreferred };
-    let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, BootMode::ALL, BootMode::as_str, default_mode)?;
-    if arch == Arch::Arm64 && boot_mode != BootMode::Uefi {
-        let at = raw.boot_mode.as_ref().map_or(0, |s| s.span().start);
-        return Err(loc.at(at, "ami.boot_mode: arm64 AMIs boot with UEFI only: use \"uefi\""));
-    }
-    if let Some(t) = raw.tpm.as_ref().filter(|t| *t.get_ref()) {
-        if boot_mode != BootMode::Uefi {
-            return Err(loc.at(
-                t.span().start,
-                format!("ami.tpm: NitroTPM needs boot_mode = \"uefi\", not {:?}", boot_mode.as_str()),
-            ));
-        }
-    }
-    let volume_type =
-        one_of(loc, "volume_type", &raw.volume_type, VolumeType::ALL, VolumeType::as_str, VolumeType::Gp3)?;
-    let vt = volume_type.as_str();
-    if let Some(i) = &raw.iops {
-        if !volume_type.takes_iops() {
-            return Err(loc.at(i.span().start, format!("ami.iops: only gp3, io1 and io2 volumes take iops, not {vt}")));
-        }
-    }
-    if let Some(t) = &raw.throughput {
-        if volume_type != VolumeType::Gp3 {
-            return Err(loc.at(t.span().start, format!("ami.throughput: only gp3 volumes take throughput, not {vt}")));
-        }
-    }
-    let volume_size_gib = match &raw.volume_size {
-        None => None,
-        Some(v) => Some(gib(loc, v)?),
-    };
+    let boot_mode = boot_mode(loc, raw, arch, secure_boot)?;
+    let (volume_type, volume_size_gib) = volume(loc, raw)?;
     let snapshot_timeout = match &raw.snapshot_timeout {
         Some(t) if !ebs::SNAPSHOT_TIMEOUT_MINUTES.contains(t.get_ref()) => {
             let (lo, hi) = ebs::SNAPSHOT_TIMEOUT_MINUTES.into_inner();
@@ -360,6 +331,49 @@ pub(crate) fn ami(
         ssm_parameter: raw.ssm_parameter.as_ref().map(|p| p.get_ref().clone()),
         copy_completion_minutes,
     })
+}
+
+/// `ami.boot_mode` (UEFI by default for arm64 and Secure Boot, else UEFI-preferred), held
+/// to the rules EC2 sets on it: arm64 boots with UEFI only, and so does NitroTPM.
+fn boot_mode(loc: &Locator, raw: &RawAmi, arch: Arch, secure_boot: bool) -> Result<BootMode, RecipeError> {
+    let default_mode = if arch == Arch::Arm64 || secure_boot { BootMode::Uefi } else { BootMode::UefiPreferred };
+    let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, BootMode::ALL, BootMode::as_str, default_mode)?;
+    if arch == Arch::Arm64 && boot_mode != BootMode::Uefi {
+        let at = raw.boot_mode.as_ref().map_or(0, |s| s.span().start);
+        return Err(loc.at(at, "ami.boot_mode: arm64 AMIs boot with UEFI only: use \"uefi\""));
+    }
+    if let Some(t) = raw.tpm.as_ref().filter(|t| *t.get_ref()) {
+        if boot_mode != BootMode::Uefi {
+            return Err(loc.at(
+                t.span().start,
+                format!("ami.tpm: NitroTPM needs boot_mode = \"uefi\", not {:?}", boot_mode.as_str()),
+            ));
+        }
+    }
+    Ok(boot_mode)
+}
+
+/// `ami.volume_type` (gp3 by default) and `ami.volume_size` in GiB, with the rule on which
+/// types take `iops` and `throughput`.
+fn volume(loc: &Locator, raw: &RawAmi) -> Result<(VolumeType, Option<u64>), RecipeError> {
+    let volume_type =
+        one_of(loc, "volume_type", &raw.volume_type, VolumeType::ALL, VolumeType::as_str, VolumeType::Gp3)?;
+    let vt = volume_type.as_str();
+    if let Some(i) = &raw.iops {
+        if !volume_type.takes_iops() {
+            return Err(loc.at(i.span().start, format!("ami.iops: only gp3, io1 and io2 volumes take iops, not {vt}")));
+        }
+    }
+    if let Some(t) = &raw.throughput {
+        if volume_type != VolumeType::Gp3 {
+            return Err(loc.at(t.span().start, format!("ami.throughput: only gp3 volumes take throughput, not {vt}")));
+        }
+    }
+    let size = match &raw.volume_size {
+        None => None,
+        Some(v) => Some(gib(loc, v)?),
+    };
+    Ok((volume_type, size))
 }
 
 /// The longest SSM parameter name ingot takes. The SSM API Reference (PutParameter, Name)

@@ -146,6 +146,73 @@ pub struct PartitionSpec {
     pub(crate) start_span: Range<usize>,
 }
 
+/// `table`: GPT unless the recipe says MBR.
+fn table_kind(loc: &Locator, raw: &RawRecipe) -> Result<TableKind, RecipeError> {
+    match raw.table.as_ref().map(|t| t.get_ref().as_str()) {
+        None | Some("gpt") => Ok(TableKind::Gpt),
+        Some("mbr") => Ok(TableKind::Mbr),
+        Some(other) => {
+            let span = raw.table.as_ref().map_or(0, |t| t.span().start);
+            Err(loc.at(span, format!("table: {other:?} is not a partition table: use \"gpt\" or \"mbr\"")))
+        }
+    }
+}
+
+/// The disk's `size` and where it is written: `auto` by default, at most
+/// [`ingot_disk::ebs::DISK_SIZE_MAX`].
+fn disk_size(loc: &Locator, raw: &RawRecipe) -> Result<(SizeSpec, Range<usize>), RecipeError> {
+    let (size, size_span) = match &raw.size {
+        None => (SizeSpec::Auto, 0..0),
+        Some(s) => (size_value(loc, "size", s, false)?, s.span()),
+    };
+    if let SizeSpec::Bytes(n) = size {
+        let max = ingot_disk::ebs::DISK_SIZE_MAX;
+        if n > max {
+            let (n, max) = (crate::format_size(n), crate::format_size(max));
+            let why = format!("size: {n} is more than the largest disk, {max} (EBS's largest volume)");
+            return Err(loc.at(size_span.start, why));
+        }
+    }
+    Ok((size, size_span))
+}
+
+/// The `[[partition]]`s: at least one, at most one `fill`, and no more than the table
+/// holds (4 in an MBR, [`ingot_disk::gpt::ENTRIES`] in a GPT).
+fn partitions(
+    loc: &Locator,
+    base: &Path,
+    raw: &RawRecipe,
+    table: TableKind,
+) -> Result<Vec<PartitionSpec>, RecipeError> {
+    if raw.partition.is_empty() {
+        return Err(loc.whole("the recipe has no [[partition]]: add at least one"));
+    }
+    let max = match table {
+        TableKind::Mbr => 4,
+        TableKind::Gpt => ingot_disk::gpt::ENTRIES as usize,
+    };
+    if raw.partition.len() > max {
+        let why = match table {
+            TableKind::Mbr => "partition: an MBR table holds at most 4 partitions; use table = \"gpt\"".to_string(),
+            TableKind::Gpt => {
+                format!("partition: a GPT holds at most {max} partitions (this recipe has {})", raw.partition.len())
+            }
+        };
+        return Err(loc.at(raw.partition[max].span().start, why));
+    }
+    let mut partitions = Vec::new();
+    for (i, p) in raw.partition.iter().enumerate() {
+        partitions.push(partition(loc, base, table, i, p.get_ref())?);
+    }
+    let fills: Vec<_> = partitions.iter().filter(|p| p.size == SizeSpec::Fill).collect();
+    if fills.len() > 1 {
+        return Err(
+            loc.at(fills[1].size_span.start, "size: only one partition may be \"fill\"; give the others a size")
+        );
+    }
+    Ok(partitions)
+}
+
 impl Recipe {
     /// Reads, parses and validates the recipe at `path`. `$SOURCE_DATE_EPOCH`, when set,
     /// overrides the recipe's `source_date_epoch`.
@@ -171,14 +238,7 @@ impl Recipe {
             loc.at(at, with_suggestion(e.message()))
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let table = match raw.table.as_ref().map(|t| t.get_ref().as_str()) {
-            None | Some("gpt") => TableKind::Gpt,
-            Some("mbr") => TableKind::Mbr,
-            Some(other) => {
-                let span = raw.table.as_ref().map_or(0, |t| t.span().start);
-                return Err(loc.at(span, format!("table: {other:?} is not a partition table: use \"gpt\" or \"mbr\"")));
-            }
-        };
+        let table = table_kind(&loc, &raw)?;
         let name = raw.name.get_ref().clone();
         if name.is_empty() || name.contains('/') || name.contains(char::is_control) || name.starts_with('.') {
             return Err(loc.at(
@@ -186,20 +246,7 @@ impl Recipe {
                 "name: must be a non-empty file name without '/' or control characters, not starting with '.'",
             ));
         }
-        let (size, size_span) = match &raw.size {
-            None => (SizeSpec::Auto, 0..0),
-            Some(s) => (size_value(&loc, "size", s, false)?, s.span()),
-        };
-        if let SizeSpec::Bytes(n) = size {
-            let max = ingot_disk::ebs::DISK_SIZE_MAX;
-            if n > max {
-                let (n, max) = (crate::format_size(n), crate::format_size(max));
-                return Err(loc.at(
-                    size_span.start,
-                    format!("size: {n} is more than the largest disk, {max} (EBS's largest volume)"),
-                ));
-            }
-        }
+        let (size, size_span) = disk_size(&loc, &raw)?;
         let alignment = match &raw.alignment {
             None => 1 << 20,
             Some(a) => match size_value(&loc, "alignment", a, false)? {
@@ -213,32 +260,7 @@ impl Recipe {
             let span = raw.source_date_epoch.as_ref().map_or(0, |s| s.span().start);
             return Err(loc.at(span, "source_date_epoch: must not be negative"));
         }
-        if raw.partition.is_empty() {
-            return Err(loc.whole("the recipe has no [[partition]]: add at least one"));
-        }
-        let mut partitions = Vec::new();
-        for (i, p) in raw.partition.iter().enumerate() {
-            partitions.push(partition(&loc, &base, table, i, p.get_ref())?);
-        }
-        let fills: Vec<_> = partitions.iter().filter(|p| p.size == SizeSpec::Fill).collect();
-        if fills.len() > 1 {
-            return Err(
-                loc.at(fills[1].size_span.start, "size: only one partition may be \"fill\"; give the others a size")
-            );
-        }
-        if table == TableKind::Mbr && partitions.len() > 4 {
-            return Err(loc.at(
-                raw.partition[4].span().start,
-                "partition: an MBR table holds at most 4 partitions; use table = \"gpt\"",
-            ));
-        }
-        let gpt_max = ingot_disk::gpt::ENTRIES as usize;
-        if table == TableKind::Gpt && partitions.len() > gpt_max {
-            return Err(loc.at(
-                raw.partition[gpt_max].span().start,
-                format!("partition: a GPT holds at most {gpt_max} partitions (this recipe has {})", partitions.len()),
-            ));
-        }
+        let partitions = partitions(&loc, &base, &raw, table)?;
         let boot = match &raw.boot {
             Some(b) => crate::boot::boot(&loc, b, &partitions, table)?,
             None => None,
