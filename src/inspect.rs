@@ -118,15 +118,18 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
     }
 }
 
-/// `read()`, or `None` if it panicked, without the panic's message: the FAT reader (the
-/// fatfs crate) may panic on a hostile volume's cluster numbers, which is a finding about
-/// that partition, not a crash to report. (inspect runs on one thread.)
+/// `read()`, or `None` if it panicked: the FAT reader (the fatfs crate) may panic on a
+/// hostile volume's cluster numbers, which is a finding about that partition, not a crash.
+/// The panic hook is the process's own and is left alone (a library holds no process-wide
+/// state); the `ingot` binary's hook keeps fatfs's panics quiet ([`is_fat_reader_panic`]).
 fn quietly<T>(read: impl FnOnce() -> T) -> Option<T> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok();
-    std::panic::set_hook(hook);
-    result
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok()
+}
+
+/// Whether a panic at `file` (a source path, as `std::panic::Location` gives it) is the
+/// FAT reader's: [`inspect`] catches those and reports the volume as damaged.
+pub fn is_fat_reader_panic(file: &str) -> bool {
+    file.contains("fatfs")
 }
 
 /// What the MBR's boot code area (its first 440 bytes) holds.

@@ -35,6 +35,6 @@ pub use check::{check, BootPlan, Check, CheckedPartition};
 pub use error::{Error, Result};
 pub use flags::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags, DEFAULT_BUNDLE_REGION};
 pub use hash::ReportDigests;
-pub use inspect::{inspect, EfiBinary, FilesystemInfo, InspectedPartition, Inspection};
+pub use inspect::{inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection};
 pub use progress::{Event, Progress};
 pub use report::{PartitionReport, Report};

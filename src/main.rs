@@ -352,6 +352,14 @@ otherwise it goes on only with --yes.")]
 }
 
 fn main() -> ExitCode {
+    // inspect catches the FAT reader's panics on a damaged volume and reports the volume;
+    // their messages are not for the person reading the report.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.location().is_some_and(|l| ingot::is_fat_reader_panic(l.file())) {
+            report(info);
+        }
+    }));
     let cli = Cli::parse();
     let command = std::env::args().nth(1).unwrap_or_default();
     if let Err(e) = cli::interrupt::on_signal(command.clone()) {
