@@ -255,22 +255,29 @@ fn bounded(line: &str) -> std::process::Output {
     o
 }
 
+/// Writes a GNU tar at `path` of empty regular files named `names` (root's, 0644).
+fn write_empty_files(path: &Path, names: impl IntoIterator<Item = String>) {
+    let mut b = tar::Builder::new(Vec::new());
+    for name in names {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, &name, &[][..]).unwrap();
+    }
+    std::fs::write(path, b.into_inner().unwrap()).unwrap();
+}
+
 /// A tar member nested 40,000 directories deep (an 80 KB name) is refused at once with
 /// the kernel's limit named, instead of costing minutes and gigabytes.
 #[test]
 fn a_deeply_nested_tar_name_is_refused_quickly() {
     let dir = tempfile::tempdir().unwrap();
     let name = "d/".repeat(40_000) + "leaf";
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(0);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    b.append_data(&mut h, &name, &[][..]).unwrap();
-    std::fs::write(dir.path().join("deep.tar"), b.into_inner().unwrap()).unwrap();
+    write_empty_files(&dir.path().join("deep.tar"), [name]);
     let r = recipe(dir.path(), &format!("{SMALL}[[partition.contents]]\ntar = \"deep.tar\"\n"));
     let out = dir.path().join("deep.raw");
     let o = bounded(&format!("{} build {} -o {}", env!("CARGO_BIN_EXE_ingot"), r.display(), out.display()));
@@ -447,17 +454,7 @@ fn check_and_build_agree_on_limits_and_auto_sizes_count_inodes() {
         }
     }
 
-    let mut b = tar::Builder::new(Vec::new());
-    for i in 0..100_000 {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, format!("f/{i:06}"), &[][..]).unwrap();
-    }
-    std::fs::write(dir.path().join("many.tar"), b.into_inner().unwrap()).unwrap();
+    write_empty_files(&dir.path().join("many.tar"), (0..100_000).map(|i| format!("f/{i:06}")));
     let auto = "name = \"auto\"\n[[partition]]\ntype = \"linux\"\nsize = \"auto\"\nfilesystem = \"ext4\"\n";
     let files = format!("{auto}[[partition.contents]]\ntar = \"many.tar\"\n");
     let counted = format!("{auto}[partition.ext4]\ninode_count = 1100000\n");
