@@ -65,7 +65,7 @@ pub(crate) fn build_recipe(
         .iter()
         .map(|l| match l {
             Loaded::Tree(t, Filesystem::Ext4(e)) => {
-                Some(ingot_ext4::estimate_size(t, e.inode_ratio, e.inode_count) + e.free_space)
+                Some(ingot_ext4::estimate_size(t, e.inode_ratio, e.inode_count, e.free_space))
             }
             Loaded::Tree(t, _) => Some(ingot_fat::estimate_size(t)),
             Loaded::Image(_, n) => Some(*n),
@@ -293,8 +293,14 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result
     // Between the two renames the image is in place without its report: unfinished still.
     let _out = crate::cleanup::track(out);
     if let Err(e) = json.persist(&json_path) {
-        let _ = fs::remove_file(out);
-        return Err(e.error).with_context(|| format!("cannot write {} (the image is removed)", json_path.display()));
+        // The image is kept, under a name that does not look finished.
+        let name = out.file_name().map_or("image".into(), |n| n.to_string_lossy().into_owned());
+        let kept = out.with_file_name(format!(".{name}.unreported.partial"));
+        let said = match fs::rename(out, &kept) {
+            Ok(()) => format!("the image is kept as {}", kept.display()),
+            Err(_) => format!("the image at {} has no report", out.display()),
+        };
+        return Err(e.error).with_context(|| format!("cannot write {} ({said})", json_path.display()));
     }
     Ok(())
 }

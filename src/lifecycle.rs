@@ -53,7 +53,7 @@ pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice) -> R
         let kept = run.retire(&region, id).status == Status::Kept;
         if choice.copies && !kept {
             for (copy_region, copy) in copies(&session, &all_regions, &region, id, &mut run) {
-                run.retire(&copy_region, &copy);
+                run.retire_copy(&copy_region, &copy, format!("{region}/{id}"));
             }
         }
     }
@@ -190,13 +190,22 @@ pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
             if run.retire(region, &image.image_id).status != Status::Kept {
                 for (copy_region, copy) in copies(&session, &all_regions, region, &image.image_id, &mut run) {
                     if !regions.contains(&copy_region) {
-                        run.retire(&copy_region, &copy);
+                        run.retire_copy(&copy_region, &copy, format!("{region}/{}", image.image_id));
                     }
                 }
             }
         }
         for gone in leftovers.iter().filter(|id| !found.iter().any(|i| i.image_id == **id)) {
             run.retire(region, gone);
+        }
+    }
+    // What an earlier prune left of copies in regions it was not told to search.
+    for other in all_regions.iter().filter(|r| !regions.contains(r)) {
+        for region in &regions {
+            let left = session.leftover_copy_images(other, &choice.name, region);
+            for gone in left.with_context(|| format!("listing {other}"))? {
+                run.retire(other, &gone);
+            }
         }
     }
     report.retired = run.finish();
@@ -208,7 +217,8 @@ pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
 pub fn to_apply(planned: &Retired) -> bool {
     match planned.status {
         Status::WouldDeregister => true,
-        Status::AlreadyGone => !planned.snapshots_deleted.is_empty(),
+        // Snapshots to delete, or still used ones whose leftover tags are to go.
+        Status::AlreadyGone => !planned.snapshots_deleted.is_empty() || !planned.snapshots_kept.is_empty(),
         _ => false,
     }
 }
@@ -220,9 +230,20 @@ pub fn prune_apply(aws: &AwsFlags, plan: PruneReport, force: bool) -> Result<Pru
     let account = session.account_id()?;
     let options = RetireOptions { force, dry_run: false, disable_only: false };
     let mut run = Retirement::new(&session, &account, options, &bundle_parts);
+    // Sources that came out kept now (something references them since the plan): their
+    // copies stay, as they would have in the plan.
+    let mut kept = std::collections::BTreeSet::new();
     for planned in &plan.retired {
-        if to_apply(planned) {
-            run.retire(&planned.region, &planned.image_id);
+        if let Some(source) = planned.copy_of.clone().filter(|s| kept.contains(s)) {
+            run.report(Retired::kept(&planned.region, &planned.image_id, ingot_aws::Kept::SourceKept { source }));
+        } else if to_apply(planned) {
+            let done = match &planned.copy_of {
+                Some(source) => run.retire_copy(&planned.region, &planned.image_id, source.clone()),
+                None => run.retire(&planned.region, &planned.image_id),
+            };
+            if matches!(done.status, Status::Kept | Status::Failed) {
+                kept.insert(format!("{}/{}", planned.region, planned.image_id));
+            }
         } else {
             run.report(planned.clone());
         }

@@ -352,14 +352,6 @@ otherwise it goes on only with --yes.")]
 }
 
 fn main() -> ExitCode {
-    // inspect catches the FAT reader's panics on a damaged volume and reports the volume;
-    // their messages are not for the person reading the report.
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !info.location().is_some_and(|l| ingot::is_fat_reader_panic(l.file())) {
-            report(info);
-        }
-    }));
     let cli = Cli::parse();
     let command = std::env::args().nth(1).unwrap_or_default();
     if let Err(e) = cli::interrupt::on_signal(command.clone()) {
@@ -438,6 +430,7 @@ fn check(recipe: &std::path::Path, json: bool) -> Result<()> {
 
 /// `ingot inspect`.
 fn inspect(image: &std::path::Path, json: bool) -> Result<()> {
+    cli::quiet_fat_reader_panics();
     let i = ingot::inspect(image)?;
     print(json, &i, &cli::inspect::lines(image, &i))
 }

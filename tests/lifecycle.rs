@@ -462,3 +462,34 @@ fn prune_on_a_terminal_asks_before_deregistering() {
     assert!(shown.contains(": deregistered"), "{shown}");
     assert_eq!(names_and_mapped(&state(&ep), "us-east-1").0, ["ask-2"]);
 }
+
+/// A prune of one region retires the copies in others; when deleting a copy's snapshot
+/// fails there, the same prune run again (still naming only the source region) finds the
+/// leftover by its tags and deletes it.
+#[test]
+fn a_prune_finishes_the_copies_it_left_in_regions_not_named() {
+    let moto = Server::moto();
+    let ep = moto.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let ami = "[ami]\nregions = [\"eu-west-1\"]\n";
+    for v in 1..=2 {
+        publish_new(&ep, dir.path(), 70 + v, ami, &format!("far-{v}"));
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // EC2 dates AMIs to the second
+    }
+    let copies = names_and_mapped(&state(&ep), "eu-west-1").1;
+    let prune = ["prune", "--name", "far-*", "--keep", "1", "--region", "us-east-1", "--yes", "--json"];
+    let proxy = Server::proxy(&moto, &["--deny-action", "DeleteSnapshot@eu-west-1"]);
+    let o = run(ingot_aws(&proxy.endpoint()).args(prune));
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let first: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let copy = first["retired"].as_array().unwrap().iter().find(|r| r["region"] == "eu-west-1").unwrap().clone();
+    assert!(copy["copy_of"].as_str().unwrap().starts_with("us-east-1/ami-"), "{copy}");
+    assert_eq!(copy["left"].as_array().unwrap().len(), 1, "{copy}");
+    let again = json(ingot_aws(&ep).args(prune));
+    let finished: Vec<(&Value, &Value)> =
+        again["retired"].as_array().unwrap().iter().map(|r| (&r["region"], &r["status"])).collect();
+    assert_eq!(finished, [(&json!("eu-west-1"), &json!("already-gone"))], "{again}");
+    let (names, mapped) = names_and_mapped(&state(&ep), "eu-west-1");
+    assert_eq!(names, ["far-2"]);
+    assert_eq!(existing(&ep, "eu-west-1", &copies), mapped, "the copy's leftover is deleted");
+}

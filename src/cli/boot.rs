@@ -75,6 +75,7 @@ fn build_store(image: &Path, arch: Arch) -> Result<tempfile::NamedTempFile> {
 
 /// Runs `ingot boot`.
 pub fn boot(flags: &BootFlags) -> Result<ExitCode> {
+    super::quiet_fat_reader_panics();
     if let Err(e) = ingot_types::input::regular_len(&flags.image) {
         bail!("{e}: ingot boot takes an image file");
     }

@@ -107,7 +107,7 @@ pub fn retired_lines(retired: &[Retired]) -> String {
 
 /// `ingot prune`'s lines: what it spares, then what it retires (or would).
 pub fn prune_lines(report: &PruneReport) -> String {
-    if report.matched == 0 {
+    if report.matched == 0 && report.retired.is_empty() {
         return format!("no AMI matches in {}", report.regions.join(", "));
     }
     let mut out = Vec::new();
@@ -131,6 +131,7 @@ pub fn prune_lines(report: &PruneReport) -> String {
 /// when the person answers `y` after reading the plan; otherwise not (the plan is printed).
 pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool> {
     let count = plan.retired.iter().filter(|r| r.status == Status::WouldDeregister).count();
+    let leftovers = plan.retired.iter().filter(|r| r.status == Status::AlreadyGone).count();
     if !plan.retired.iter().any(ingot::lifecycle::to_apply) {
         return Ok(false);
     }
@@ -145,7 +146,8 @@ pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool
         return Ok(false);
     }
     eprintln!("{}", prune_lines(plan));
-    eprint!("Deregister {count} AMI(s) and delete the snapshots no other AMI uses? [y/N] ");
+    let finish = if leftovers > 0 { format!(", and finish {leftovers} deregistered earlier,") } else { String::new() };
+    eprint!("Deregister {count} AMI(s){finish} and delete the snapshots no other AMI uses? [y/N] ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))

@@ -30,6 +30,19 @@ pub fn out(text: &str) -> anyhow::Result<()> {
         .map_err(|e| StdoutError(e).into())
 }
 
+/// For the commands that only read images (inspect, boot): the FAT reader's panics on a
+/// damaged volume are caught by `ingot::inspect`, which reports the volume as damaged;
+/// their messages are not for the person reading the report. Other panics (and every
+/// panic of a build, whose FAT writer is the same crate) print as ever.
+pub fn quiet_fat_reader_panics() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.location().is_some_and(|l| ingot::is_fat_reader_panic(l.file())) {
+            report(info);
+        }
+    }));
+}
+
 /// An error as the terminal shows it: each cause after the message, except a cause the
 /// message before it already ends with (a library's "PATH: CAUSE" over CAUSE itself), and
 /// control characters other than newlines and tabs escaped, so that a recipe's or an

@@ -28,6 +28,11 @@ pub enum Kept {
         /// Why.
         why: String,
     },
+    /// It is a copy, and the AMI it was copied from is kept: copies go with their source.
+    SourceKept {
+        /// The source, `REGION/AMI`.
+        source: String,
+    },
 }
 
 impl std::fmt::Display for Kept {
@@ -44,6 +49,7 @@ impl std::fmt::Display for Kept {
             Kept::ReferencesUnknown { why } => {
                 write!(f, "cannot tell what references it ({why}); --force deregisters it anyway")
             }
+            Kept::SourceKept { source } => write!(f, "its source {source} is kept"),
         }
     }
 }
@@ -117,6 +123,9 @@ pub struct Retired {
     pub error: Option<String>,
     /// True in a dry run: the deletions listed are the ones that would be done.
     pub dry_run: bool,
+    /// For a copy retired with its source: the source, `REGION/AMI`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
     /// Snapshots this AMI no longer maps, deleted at the end of the run unless another
     /// AMI still maps them.
     #[serde(skip)]
@@ -139,8 +148,14 @@ impl Retired {
             left: Vec::new(),
             error: None,
             dry_run: false,
+            copy_of: None,
             freed: Vec::new(),
         }
+    }
+
+    /// `image_id` in `region` kept for `why`, nothing done to it.
+    pub fn kept(region: &str, image_id: &str, why: Kept) -> Retired {
+        Retired { status: Status::Kept, kept: Some(why), ..Retired::new(region, image_id) }
     }
 
     /// A failure to retire `image_id` in `region` (or to look for its copies there).

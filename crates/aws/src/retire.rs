@@ -71,6 +71,14 @@ impl<'a> Retirement<'a> {
         self.report(retired)
     }
 
+    /// [`Retirement::retire`] of a copy of `source` (`REGION/AMI`), noted in `copy_of`.
+    pub fn retire_copy(&mut self, region: &str, image_id: &str, source: String) -> &Retired {
+        self.retire(region, image_id);
+        let last = self.done.len() - 1;
+        self.done[last].copy_of = Some(source);
+        &self.done[last]
+    }
+
     /// Adds `retired` to the run's report as it is (a plan's kept AMI, or a failure found
     /// elsewhere), so that the report keeps the order AMIs were met in.
     pub fn report(&mut self, mut retired: Retired) -> &Retired {
@@ -90,26 +98,33 @@ impl<'a> Retirement<'a> {
         regions.sort();
         regions.dedup();
         for region in regions {
-            let freed: Vec<String> =
+            let mut freed: Vec<String> =
                 self.done.iter().filter(|r| r.region == region).flat_map(|r| r.freed.iter().cloned()).collect();
+            freed.sort();
+            freed.dedup();
+            // A snapshot two of the run's AMIs freed is deleted (or untagged) once, by the
+            // first; each reports it kept when it is.
+            let mut handled = std::collections::BTreeSet::new();
             let users = session.image_users(&region, Mapping::Snapshot, &freed);
             let retiring = self.retiring(&region);
             for r in self.done.iter_mut().filter(|r| r.region == region) {
                 for snapshot in std::mem::take(&mut r.freed) {
+                    let first = handled.insert(snapshot.clone());
                     let by = match &users {
                         Ok(users) => others(users.get(&snapshot), &retiring),
-                        Err(e) => {
+                        Err(e) if first => {
                             r.left.push(Left { id: snapshot, error: e.to_string() });
                             continue;
                         }
+                        Err(_) => continue,
                     };
-                    if by.is_empty() {
-                        session.delete_snapshot(&region, &snapshot, dry_run, r);
-                    } else {
-                        if !dry_run {
-                            session.untag_leftover(&region, &snapshot, r);
+                    if !by.is_empty() {
+                        if first && !dry_run {
+                            session.untag_leftover(&region, &snapshot);
                         }
                         r.snapshots_kept.push(StillUsed { id: snapshot, by });
+                    } else if first {
+                        session.delete_snapshot(&region, &snapshot, dry_run, r);
                     }
                 }
             }
@@ -222,7 +237,14 @@ impl Session {
             let tagging = ec2.create_tags().set_resources(Some(snapshots.to_vec())).set_tags(Some(tags)).send();
             self.rt.block_on(tagging).map_err(api("CreateTags"))?;
         }
-        self.rt.block_on(ec2.deregister_image().image_id(&image.image_id).send()).map_err(api("DeregisterImage"))?;
+        let deregistered = self.rt.block_on(ec2.deregister_image().image_id(&image.image_id).send());
+        if let Err(e) = deregistered {
+            // The AMI stays: its snapshots are not leftovers (best effort, as above).
+            for snapshot in snapshots {
+                self.untag_leftover(&image.region, snapshot);
+            }
+            return Err(api("DeregisterImage")(e));
+        }
         Ok(())
     }
 
@@ -259,6 +281,16 @@ impl Session {
         let named = Filter::builder().name(format!("tag:{DEREGISTERED_NAME_TAG}")).values(pattern).build();
         let deregistered = Filter::builder().name("tag-key").values(DEREGISTERED_TAG).build();
         self.deregistered_ids(region, vec![named, deregistered])
+    }
+
+    /// [`Session::leftover_images`] of the copies in `region` of AMIs made in
+    /// `source_region` (their snapshots carry [`SOURCE_TAG`] `source_region/…`): what a
+    /// prune of `source_region` left in a region it was not told to search.
+    pub fn leftover_copy_images(&self, region: &str, pattern: &str, source_region: &str) -> Result<Vec<String>, Error> {
+        let named = Filter::builder().name(format!("tag:{DEREGISTERED_NAME_TAG}")).values(pattern).build();
+        let copied = Filter::builder().name(format!("tag:{SOURCE_TAG}")).values(format!("{source_region}/*")).build();
+        let deregistered = Filter::builder().name("tag-key").values(DEREGISTERED_TAG).build();
+        self.deregistered_ids(region, vec![named, copied, deregistered])
     }
 
     /// The copies of `source` (`REGION/AMI`) in `region` that were deregistered with
@@ -308,14 +340,14 @@ impl Session {
         }
     }
 
-    /// Removes the deregistration tags from `snapshot`, which another AMI still maps.
-    fn untag_leftover(&self, region: &str, snapshot: &str, retired: &mut Retired) {
+    /// Removes the deregistration tags from `snapshot`, which another AMI still maps, best
+    /// effort: a tag left (no `ec2:DeleteTags`) is harmless, as every deletion asks first
+    /// whether an AMI maps the snapshot; a later run tries again.
+    fn untag_leftover(&self, region: &str, snapshot: &str) {
         let ec2 = self.ec2_in(region);
         let tags = [DEREGISTERED_TAG, DEREGISTERED_NAME_TAG].map(|k| Tag::builder().key(k).build());
         let untag = ec2.delete_tags().resources(snapshot).set_tags(Some(tags.to_vec())).send();
-        if let Err(e) = self.rt.block_on(untag) {
-            retired.left.push(Left { id: snapshot.to_string(), error: api("DeleteTags")(e).to_string() });
-        }
+        let _ = self.rt.block_on(untag);
     }
 
     /// Deletes an instance-store AMI's bundle: its parts, then its manifest `location`.

@@ -55,10 +55,10 @@ pub fn default_inode_ratio(bytes: u64) -> u64 {
 
 /// A filesystem size that holds `tree` with room to spare: data and directories at
 /// 4 KiB blocks, inodes at 256 bytes each, plus 10 % and 16 MiB (more for the journal of a
-/// larger filesystem), rounded up to 1 MiB; and large enough for its inodes: the tree's
-/// entries and ext4's reserved ones, or `inode_count` when more, at `inode_ratio` bytes
-/// each (or the default ratio of that size).
-pub fn estimate_size(tree: &Tree, inode_ratio: Option<u64>, inode_count: Option<u64>) -> u64 {
+/// larger filesystem), rounded up to 1 MiB, plus `free_space`; and large enough for its
+/// inodes: the tree's entries and ext4's reserved ones, or `inode_count` when more, at
+/// `inode_ratio` bytes each (or the default ratio of the size it comes to).
+pub fn estimate_size(tree: &Tree, inode_ratio: Option<u64>, inode_count: Option<u64>, free_space: u64) -> u64 {
     let mut bytes = 0u64;
     let mut entries = 0u64;
     tree.walk(|e| {
@@ -72,7 +72,7 @@ pub fn estimate_size(tree: &Tree, inode_ratio: Option<u64>, inode_count: Option<
     });
     let base = bytes + entries * 512 + (16 << 20);
     let journal = if base > 1 << 30 { 64 << 20 } else { 16 << 20 };
-    let size = base + base / 10 + journal;
+    let size = base + base / 10 + journal + free_space;
     let needed = inode_count.unwrap_or(0).max(entries + u64::from(LOST_FOUND_INO));
     let for_inodes = match inode_count {
         // A group holds at most one inode per block (its inode bitmap is one block):

@@ -17,9 +17,11 @@ struct Slice<'a> {
 
 impl Slice<'_> {
     /// The reads a sound walk of a volume of `size` bytes makes at most: each sector once
-    /// as data and once for its FAT entry, each directory entry once, twice over.
+    /// as data and once for its FAT entry, twice over, and for each directory entry the
+    /// dozen small reads fatfs makes of a short entry (fewer of a long-name one), with
+    /// room.
     fn budget(size: u64) -> u64 {
-        4 * (size / 512) + 4 * MAX_ENTRIES as u64
+        4 * (size / 512) + 16 * MAX_ENTRIES as u64
     }
 }
 
