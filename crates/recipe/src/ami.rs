@@ -255,31 +255,11 @@ pub(crate) fn ami(
     let architecture = arch.name();
     let boot_mode = boot_mode(loc, raw, arch, secure_boot)?;
     let (volume_type, volume_size_gib) = volume(loc, raw)?;
-    let snapshot_timeout = match &raw.snapshot_timeout {
-        Some(t) if !ebs::SNAPSHOT_TIMEOUT_MINUTES.contains(t.get_ref()) => {
-            let (lo, hi) = ebs::SNAPSHOT_TIMEOUT_MINUTES.into_inner();
-            return Err(loc.at(t.span().start, format!("ami.snapshot_timeout: EBS takes {lo}–{hi} minutes")));
-        }
-        Some(t) => *t.get_ref(),
-        None => ebs::DEFAULT_SNAPSHOT_TIMEOUT_MINUTES,
-    };
+    let (snapshot_timeout, copy_completion_minutes) = minutes(loc, raw)?;
     if raw.kms_key_id.is_some() && !raw.encrypted.unwrap_or(false) {
         let at = raw.kms_key_id.as_ref().map_or(0, |s| s.span().start);
         return Err(loc.at(at, "ami.kms_key_id: a KMS key needs encrypted = true"));
     }
-    let copy_completion_minutes = match &raw.copy_completion_minutes {
-        Some(m) if !COPY_COMPLETION_MINUTES.contains(m.get_ref()) || m.get_ref() % COPY_COMPLETION_STEP != 0 => {
-            let (lo, hi) = COPY_COMPLETION_MINUTES.into_inner();
-            return Err(loc.at(
-                m.span().start,
-                format!(
-                    "ami.copy_completion_minutes: CopyImage takes {lo}–{hi} minutes in steps of {COPY_COMPLETION_STEP}"
-                ),
-            ));
-        }
-        Some(m) => Some(*m.get_ref()),
-        None => None,
-    };
     let deregistration_protection = match &raw.deregistration_protection {
         None => None,
         Some(_) => Some(one_of(
@@ -331,6 +311,33 @@ pub(crate) fn ami(
         ssm_parameter: raw.ssm_parameter.as_ref().map(|p| p.get_ref().clone()),
         copy_completion_minutes,
     })
+}
+
+/// `ami.snapshot_timeout` (EBS's default when unset) and `ami.copy_completion_minutes`,
+/// in the ranges EBS and CopyImage take.
+fn minutes(loc: &Locator, raw: &RawAmi) -> Result<(u32, Option<u32>), RecipeError> {
+    let snapshot_timeout = match &raw.snapshot_timeout {
+        Some(t) if !ebs::SNAPSHOT_TIMEOUT_MINUTES.contains(t.get_ref()) => {
+            let (lo, hi) = ebs::SNAPSHOT_TIMEOUT_MINUTES.into_inner();
+            return Err(loc.at(t.span().start, format!("ami.snapshot_timeout: EBS takes {lo}–{hi} minutes")));
+        }
+        Some(t) => *t.get_ref(),
+        None => ebs::DEFAULT_SNAPSHOT_TIMEOUT_MINUTES,
+    };
+    let copy_completion_minutes = match &raw.copy_completion_minutes {
+        Some(m) if !COPY_COMPLETION_MINUTES.contains(m.get_ref()) || m.get_ref() % COPY_COMPLETION_STEP != 0 => {
+            let (lo, hi) = COPY_COMPLETION_MINUTES.into_inner();
+            return Err(loc.at(
+                m.span().start,
+                format!(
+                    "ami.copy_completion_minutes: CopyImage takes {lo}–{hi} minutes in steps of {COPY_COMPLETION_STEP}"
+                ),
+            ));
+        }
+        Some(m) => Some(*m.get_ref()),
+        None => None,
+    };
+    Ok((snapshot_timeout, copy_completion_minutes))
 }
 
 /// `ami.boot_mode` (UEFI by default for arm64 and Secure Boot, else UEFI-preferred), held
