@@ -10,14 +10,54 @@ use std::time::Duration;
 /// Exit status when the time limit passes, as timeout(1) exits.
 pub const EXIT_TIMEOUT: u8 = 124;
 
+/// `--arch`: the guest's architecture, as the recipe's `boot.arch` spells it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArchChoice {
+    /// x86_64 (OVMF or SeaBIOS).
+    #[value(name = "x86_64")]
+    X86_64,
+    /// arm64 (AAVMF).
+    Arm64,
+}
+
+impl From<ArchChoice> for Arch {
+    fn from(a: ArchChoice) -> Arch {
+        match a {
+            ArchChoice::X86_64 => Arch::X86_64,
+            ArchChoice::Arm64 => Arch::Arm64,
+        }
+    }
+}
+
+/// `--accel`: how QEMU runs the guest.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccelChoice {
+    /// KVM where /dev/kvm is usable, TCG again when KVM fails or stalls the guest.
+    Auto,
+    /// KVM only.
+    Kvm,
+    /// TCG (emulation) only.
+    Tcg,
+}
+
+impl From<AccelChoice> for Accel {
+    fn from(a: AccelChoice) -> Accel {
+        match a {
+            AccelChoice::Auto => Accel::Auto,
+            AccelChoice::Kvm => Accel::Kvm,
+            AccelChoice::Tcg => Accel::Tcg,
+        }
+    }
+}
+
 /// `ingot boot`'s flags.
 #[derive(clap::Args, Debug)]
 pub struct BootFlags {
     /// The raw disk image.
     pub image: PathBuf,
     /// The guest's architecture (default: from the EFI binaries on the image's ESP).
-    #[arg(long, value_parser = ["x86_64", "arm64"])]
-    pub arch: Option<String>,
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchChoice>,
     /// Boot with SeaBIOS instead of UEFI (x86_64).
     #[arg(long, conflicts_with = "secure_boot")]
     pub bios: bool,
@@ -47,8 +87,8 @@ pub struct BootFlags {
     pub expect: Option<String>,
     /// KVM or TCG: auto uses KVM when /dev/kvm is usable for the guest's architecture and
     /// boots again under TCG if KVM fails the guest.
-    #[arg(long, value_parser = ["auto", "kvm", "tcg"], default_value = "auto")]
-    pub accel: String,
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = ingot_qemu::DEFAULT_MEMORY_MIB)]
     pub memory: u32,
@@ -79,9 +119,8 @@ pub fn boot(flags: &BootFlags) -> Result<ExitCode> {
     if let Err(e) = ingot_types::input::regular_len(&flags.image) {
         bail!("{e}: ingot boot takes an image file");
     }
-    let arch = match flags.arch.as_deref() {
-        Some("arm64") => Arch::Arm64,
-        Some(_) => Arch::X86_64,
+    let arch = match flags.arch {
+        Some(a) => a.into(),
         None => image_arch(&flags.image)?,
     };
     let mut options = Options::new(flags.image.clone(), arch);
@@ -102,11 +141,7 @@ pub fn boot(flags: &BootFlags) -> Result<ExitCode> {
         options.vars = Some(store.path().to_path_buf());
     }
     options.disk = if flags.nvme { Disk::Nvme } else { Disk::VirtioBlk };
-    options.accel = match flags.accel.as_str() {
-        "kvm" => Accel::Kvm,
-        "tcg" => Accel::Tcg,
-        _ => Accel::Auto,
-    };
+    options.accel = flags.accel.into();
     options.tpm = flags.tpm;
     options.write = flags.write;
     options.memory_mib = flags.memory;
