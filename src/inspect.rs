@@ -109,7 +109,7 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
             info(s.s_volume_name, uuid, s.block_size, s.s_blocks_count, s.s_free_blocks_count)
         }
         "vfat" => {
-            let s = quietly(|| ingot_fat::summary(file, offset, size))?.ok()?;
+            let s = caught(|| ingot_fat::summary(file, offset, size))?.ok()?;
             let serial = ingot_fat::volume_serial(s.volume_id);
             let label = if s.volume_label == ingot_fat::NO_LABEL { String::new() } else { s.volume_label };
             info(label, serial, u64::from(s.cluster_size), s.total_clusters.into(), s.free_clusters.into())
@@ -122,7 +122,7 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
 /// hostile volume's cluster numbers, which is a finding about that partition, not a crash.
 /// The panic hook is the process's own and is left alone (a library holds no process-wide
 /// state); the `ingot` binary's hook keeps fatfs's panics quiet ([`is_fat_reader_panic`]).
-fn quietly<T>(read: impl FnOnce() -> T) -> Option<T> {
+fn caught<T>(read: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok()
 }
 
@@ -158,7 +158,7 @@ pub struct EfiBinary {
 /// reader (the fatfs crate) may panic on a hostile volume's cluster numbers; that is an
 /// error of this partition, not of the whole inspection.
 fn efi_binaries(file: &File, offset: u64, size: u64) -> Result<Vec<EfiBinary>> {
-    let found = quietly(|| ingot_fat::files(file, offset, size, |_, head| head.starts_with(b"MZ")))
+    let found = caught(|| ingot_fat::files(file, offset, size, |_, head| head.starts_with(b"MZ")))
         .ok_or_else(|| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))??;
     Ok(found
         .into_iter()

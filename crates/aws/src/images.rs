@@ -198,18 +198,22 @@ async fn sharing(ec2: &aws_sdk_ec2::Client, images: &mut [OwnedImage]) -> Result
         if snapshots.is_empty() { BTreeMap::new() } else { users(ec2, Mapping::Snapshot, &snapshots).await? };
     let by_manifest =
         if manifests.is_empty() { BTreeMap::new() } else { users(ec2, Mapping::Manifest, &manifests).await? };
-    let others = |users: Option<&Vec<String>>, me: &str| -> Vec<String> {
-        users.into_iter().flatten().filter(|id| *id != me).cloned().collect()
-    };
     for image in images {
+        let me = std::slice::from_ref(&image.image_id);
         for s in &mut image.snapshots {
-            s.shared_with = others(by_snapshot.get(&s.snapshot_id), &image.image_id);
+            s.shared_with = others(by_snapshot.get(&s.snapshot_id), me);
         }
         if let Some(location) = &image.image_location {
-            image.bundle_shared_with = others(by_manifest.get(location), &image.image_id);
+            image.bundle_shared_with = others(by_manifest.get(location), me);
         }
     }
     Ok(())
+}
+
+/// The AMIs of `users` (what [`Session::image_users`] found for one value) but those in
+/// `but`: the image itself, or the AMIs a run retires.
+pub(crate) fn others(users: Option<&Vec<String>>, but: &[String]) -> Vec<String> {
+    users.into_iter().flatten().filter(|id| !but.contains(id)).cloned().collect()
 }
 
 /// Sorts `images` newest first (by creation date, then id): the order every listing of

@@ -21,7 +21,7 @@
 
 use crate::deregister::{Kept, Left, RetireOptions, Retired, Status, StillUsed};
 use crate::ec2::api;
-use crate::images::{Mapping, OwnedImage, DEREGISTERED_NAME_TAG, DEREGISTERED_TAG, SOURCE_TAG};
+use crate::images::{others, Mapping, OwnedImage, DEREGISTERED_NAME_TAG, DEREGISTERED_TAG, SOURCE_TAG};
 use crate::{Error, ImageQuery, Session};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, Tag};
@@ -196,11 +196,6 @@ impl<'a> Retirement<'a> {
         }
         Ok(retired)
     }
-}
-
-/// `users` but those in `retiring`.
-fn others(users: Option<&Vec<String>>, retiring: &[String]) -> Vec<String> {
-    users.into_iter().flatten().filter(|id| !retiring.contains(id)).cloned().collect()
 }
 
 /// Whether `image` must be kept, and why: the first reason found. What it shares with
