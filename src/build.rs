@@ -1,9 +1,10 @@
 use crate::error::{bail, OptionExt, Result, ResultExt};
 use crate::hash::{hash_image, ReportDigests};
-use crate::{PartitionReport, Progress, Report};
+use crate::{Control, PartitionReport, Progress, Report};
 use ingot_disk::{gpt, mbr, Image, SECTOR};
-use ingot_recipe::{CoreLocation, Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source, TableKind};
+use ingot_recipe::{Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source};
 use ingot_tree::Tree;
+use ingot_types::{CoreLocation, TableKind};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,10 @@ pub struct BuildOptions {
     /// The digests the report carries: by default the image digest and its blocks'
     /// (cost in proportion to the data); the whole-file SHA-256 on request.
     pub digests: ReportDigests,
+    /// The build's cancel token and clean-up list: a stop requested through it ends the
+    /// build with [`Error::Stopped`](crate::Error::Stopped) at the next stage (nothing is
+    /// left at the output), and its unfinished files are the build's own.
+    pub control: Control,
 }
 
 /// A partition's content, loaded before layout.
@@ -34,21 +39,17 @@ enum Loaded {
 /// left at the output path.
 pub fn build(opts: &BuildOptions) -> Result<Report> {
     let recipe = Recipe::load(&opts.recipe)?;
-    build_recipe(&recipe, &opts.recipe, opts.out.clone(), opts.digests, &opts.progress)
+    build_recipe(&recipe, opts)
 }
 
-/// [`build`] of a recipe already loaded from `path`.
-pub(crate) fn build_recipe(
-    recipe: &Recipe,
-    path: &Path,
-    out: Option<PathBuf>,
-    digests: ReportDigests,
-    progress: &Progress,
-) -> Result<Report> {
-    let (out, dir, temp) = output(out, recipe)?;
-    let _unfinished = crate::cleanup::track(temp.path());
+/// [`build`] of `recipe`, already loaded from `opts.recipe`.
+pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Report> {
+    let (path, progress, control) = (&opts.recipe, &opts.progress, &opts.control);
+    let (out, dir, temp) = output(opts.out.clone(), recipe)?;
+    let _unfinished = control.track(temp.path());
     let mut loaded = Vec::new();
     for (i, p) in recipe.partitions.iter().enumerate() {
+        control.check()?;
         progress.stage(format!("reading the content of partition {}", i + 1));
         loaded.push(load(recipe, p, &dir).with_context(|| format!("{}: partition[{i}]", path.display()))?);
     }
@@ -76,6 +77,7 @@ pub(crate) fn build_recipe(
     let mut image = Image::create(temp.path(), plan.disk_size)?;
     let mut reports = Vec::new();
     for (part, content) in plan.partitions.iter().zip(&loaded) {
+        control.check()?;
         progress.stage(format!("writing partition {} ({})", part.number, part.spec.label));
         let r = write_partition(recipe, &mut image, part, content)
             .with_context(|| format!("{}: partition[{}]", path.display(), part.number - 1))?;
@@ -86,13 +88,15 @@ pub(crate) fn build_recipe(
         ingot_boot::write_bios(code, &mut image, core_area(&plan, code.location()))
             .with_context(|| format!("{}: boot.bios", path.display()))?;
     }
+    control.check()?;
     // The image is complete: the disk writes it while it is hashed.
     image.start_writeback()?;
     let ranges: Vec<(u64, u64)> = plan.partitions.iter().map(|p| (p.offset, p.size)).collect();
-    let hashed = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, digests, progress)?;
+    let hashed = hash_image(temp.path(), image.file(), plan.disk_size, &ranges, opts.digests, progress)?;
     for (r, (digest, sha256)) in reports.iter_mut().zip(hashed.ranges) {
         (r.digest, r.sha256) = (digest, sha256);
     }
+    control.check()?;
     progress.stage("syncing");
     image.sync()?;
     let zeroed = image.zeroed().iter().collect();
@@ -100,7 +104,7 @@ pub(crate) fn build_recipe(
     report.uefi_data = uefi_data;
     (report.digest, report.blocks, report.sha256) = (hashed.digest, hashed.blocks, hashed.sha256);
     report.uefi_data_sha256 = report.uefi_data.as_deref().map(crate::secure_boot::store_sha256);
-    persist(temp, &out, &report)?;
+    persist(temp, &out, &report, control)?;
     progress.finish();
     Ok(report)
 }
@@ -181,7 +185,7 @@ fn report(
         image: out.to_path_buf(),
         name: plan.name.clone(),
         disk_size: plan.disk_size,
-        table: plan.table.name().into(),
+        table: plan.table.as_str().into(),
         disk_id: match plan.table {
             TableKind::Gpt => plan.disk_guid.to_string(),
             TableKind::Mbr => format!("{:08x}", plan.disk_signature),
@@ -270,11 +274,11 @@ fn core_area(plan: &Plan, location: CoreLocation) -> ingot_boot::CoreArea {
     }
 }
 
-fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result<()> {
+fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report, control: &Control) -> Result<()> {
     let json_path = Report::path_of(out);
     let dir = json_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut json = tempfile::Builder::new().prefix(".ingot-report.").tempfile_in(dir)?;
-    let _json = crate::cleanup::track(json.path());
+    let _json = control.track(json.path());
     serde_json::to_writer_pretty(&mut json, report)?;
     io::Write::write_all(&mut json, b"\n")?;
     // tempfile makes 0600 files; an image and its report are ordinary outputs.
@@ -291,7 +295,7 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report) -> Result
         .map_err(|e| e.error)
         .with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
     // Between the two renames the image is in place without its report: unfinished still.
-    let _out = crate::cleanup::track(out);
+    let _out = control.track(out);
     if let Err(e) = json.persist(&json_path) {
         // The image is kept, under a name that does not look finished.
         let name = out.file_name().map_or("image".into(), |n| n.to_string_lossy().into_owned());

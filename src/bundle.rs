@@ -2,7 +2,7 @@
 //! picked, the defaults filled in, then `ingot-bundle` does the work.
 
 use crate::error::{bail, OptionExt, Result, ResultExt};
-use crate::{BundleFlags, Progress};
+use crate::{BundleChoice, Control, Progress};
 use ingot_bundle::{BundleOptions, BundleReport};
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,13 @@ pub(crate) fn image_mtime(image: &Path) -> Result<u64> {
 }
 
 /// Bundles `image` into `dir` (created if missing) as `flags` say.
-pub fn bundle(image: &Path, dir: &Path, flags: &BundleFlags, progress: &Progress) -> Result<BundleReport> {
+pub fn bundle(
+    image: &Path,
+    dir: &Path,
+    flags: &BundleChoice,
+    progress: &Progress,
+    control: &Control,
+) -> Result<BundleReport> {
     let opts = BundleOptions {
         name: match &flags.name {
             Some(n) => n.clone(),
@@ -53,7 +59,7 @@ pub fn bundle(image: &Path, dir: &Path, flags: &BundleFlags, progress: &Progress
     progress.stage(format!("bundling {} (tar, gzip -9, AES-128-CBC, 10 MiB parts)", image.display()));
     // The bundler writes `.NAME.part.N.partial` and `.NAME.manifest.xml.partial` and
     // renames them when the bundle is complete.
-    let _unfinished = crate::cleanup::track_matching(dir, &format!(".{}.", opts.name), ".partial");
+    let _unfinished = control.track_matching(dir, &format!(".{}.", opts.name), ".partial");
     let report = ingot_bundle::bundle(image, dir, &opts).with_context(|| format!("bundling {}", image.display()));
     progress.finish();
     report
@@ -66,6 +72,7 @@ pub fn unbundle(
     privatekey: &Path,
     dir: &Path,
     progress: &Progress,
+    control: &Control,
 ) -> Result<ingot_bundle::UnbundleReport> {
     let key = read_pem(privatekey, "--privatekey")?;
     let manifest = &find_manifest(manifest)?;
@@ -73,7 +80,7 @@ pub fn unbundle(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     progress.stage(format!("checking and unpacking {}", manifest.display()));
     // The image is written as `.ingot-unbundle.XXXXXX` and renamed once checked.
-    let _unfinished = crate::cleanup::track_matching(dir, ".ingot-unbundle.", "");
+    let _unfinished = control.track_matching(dir, ".ingot-unbundle.", "");
     let report =
         ingot_bundle::unbundle(manifest, &key, dir).with_context(|| format!("unbundling {}", manifest.display()));
     if report.is_err() && made {

@@ -3,7 +3,7 @@
 //! identifiers, the sources in layering order, the boot chain and the AMI.
 
 use crate::error::Result;
-use crate::RegisterFlags;
+use crate::RegisterChoice;
 use ingot_recipe::{Filesystem, Recipe, SizeSpec, Source};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ pub fn check(path: &Path) -> Result<Check> {
     let uefi_data = crate::secure_boot::uefi_data(&recipe)?;
     let ami = match &recipe.ami {
         Some(_) => {
-            let mut spec = crate::publish::ami_spec(&recipe, &RegisterFlags::default(), None)?;
+            let mut spec = crate::publish::ami_spec(&recipe, &RegisterChoice::default(), None)?;
             spec.uefi_data = None;
             Some(spec)
         }
@@ -104,7 +104,7 @@ pub fn check(path: &Path) -> Result<Check> {
     Ok(Check {
         recipe: path.to_path_buf(),
         name: recipe.name.clone(),
-        table: recipe.table.name().into(),
+        table: recipe.table.as_str().into(),
         disk_size: matches!(recipe.size, SizeSpec::Bytes(_)).then_some(plan.disk_size),
         disk_id: recipe.disk_id(),
         source_date_epoch: recipe.source_date_epoch,
@@ -186,9 +186,9 @@ fn source_text(s: &Source) -> String {
 fn boot_plan(recipe: &Recipe, boot: &ingot_recipe::Boot) -> Result<BootPlan> {
     let config = crate::build::boot_config(recipe, boot)?;
     Ok(BootPlan {
-        uefi: boot.uefi.map(|l| l.name().to_string()),
+        uefi: boot.uefi.map(|l| l.as_str().to_string()),
         bios: boot.bios.map(|_| "grub".to_string()),
-        arch: boot.arch.name().into(),
+        arch: boot.arch.as_str().into(),
         kernel: boot.kernel.clone(),
         initrd: boot.initrd.clone(),
         cmdline: config.kernel_cmdline(),

@@ -39,6 +39,9 @@ pub enum Error {
     /// An input file is not one ingot reads (a FIFO, a device, too large).
     #[error(transparent)]
     Input(#[from] ingot_types::input::InputError),
+    /// The run's [`Control`](crate::Control) asked the work to stop.
+    #[error("stopped on request")]
+    Stopped(#[from] ingot_types::control::Stopped),
     /// A file could not be read or written (the context names it).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -102,17 +105,11 @@ impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
 pub(crate) trait OptionExt<T> {
     /// `None` becomes the error `f` describes.
     fn with_context<C: Display>(self, f: impl FnOnce() -> C) -> Result<T>;
-    /// `None` becomes `message`.
-    fn context(self, message: impl Display) -> Result<T>;
 }
 
 impl<T> OptionExt<T> for Option<T> {
     fn with_context<C: Display>(self, f: impl FnOnce() -> C) -> Result<T> {
         self.ok_or_else(|| Error::invalid(f().to_string()))
-    }
-
-    fn context(self, message: impl Display) -> Result<T> {
-        self.ok_or_else(|| Error::invalid(message.to_string()))
     }
 }
 

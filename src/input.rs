@@ -2,7 +2,7 @@
 //! the upload checks every block against), or a recipe built first.
 
 use crate::error::{Result, ResultExt};
-use crate::{Progress, Report, UploadFlags};
+use crate::{Control, Progress, Report, UploadChoice};
 use ingot_disk::digest::BlockDigests;
 use ingot_recipe::{Ami, Recipe};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ pub struct ImageInput {
 
 impl ImageInput {
     /// The volume size in GiB: the flag's, else the recipe's, else the image's rounded up.
-    pub(crate) fn volume_gib(&self, flags: &UploadFlags, ami: Option<&Ami>) -> u64 {
+    pub(crate) fn volume_gib(&self, flags: &UploadChoice, ami: Option<&Ami>) -> u64 {
         flags.volume_size.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(self.size.div_ceil(1 << 30))
     }
 
@@ -110,11 +110,18 @@ impl PublishInput {
 
     /// The image (built now, when the input is a recipe: its report is used as it is) and
     /// the recipe, loaded once.
-    pub(crate) fn resolve(&self, progress: &Progress) -> Result<(ImageInput, Recipe)> {
+    pub(crate) fn resolve(&self, progress: &Progress, control: &Control) -> Result<(ImageInput, Recipe)> {
         match self {
             PublishInput::Recipe { recipe: path, out } => {
                 let recipe = Recipe::load(path)?;
-                let report = crate::build::build_recipe(&recipe, path, out.clone(), Default::default(), progress)?;
+                let opts = crate::BuildOptions {
+                    recipe: path.clone(),
+                    out: out.clone(),
+                    progress: progress.clone(),
+                    digests: Default::default(),
+                    control: control.clone(),
+                };
+                let report = crate::build::build_recipe(&recipe, &opts)?;
                 Ok((ImageInput::built(report)?, recipe))
             }
             PublishInput::Image { image, recipe } => {

@@ -7,9 +7,9 @@
 //! resumes where it stopped. (A fresh bundle has a fresh random AES key, so nothing of an
 //! older one could be reused.)
 
-use crate::error::{bail, Error, OptionExt, Result, ResultExt};
+use crate::error::{bail, Error, Result, ResultExt};
 use crate::publish::{ami_spec, ImageInput, PublishInput};
-use crate::{AwsFlags, InstanceStoreFlags, Progress, RegisterFlags, UploadFlags};
+use crate::{AwsChoice, Control, InstanceStoreChoice, Progress, RegisterChoice, UploadChoice};
 use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectProgress, RegisterReport, Session};
 use ingot_bundle::{BundleOptions, BundleReport};
 use ingot_recipe::Recipe;
@@ -58,18 +58,18 @@ pub struct InstanceStoreReport {
 /// checked before the first request that changes anything; the upload flags that only
 /// EBS-backed AMIs take are refused.
 pub fn publish(
-    aws: &AwsFlags,
+    aws: &AwsChoice,
     input: &PublishInput,
-    upload_flags: &UploadFlags,
-    flags: &InstanceStoreFlags,
-    reg: &RegisterFlags,
+    upload_flags: &UploadChoice,
+    flags: &InstanceStoreChoice,
+    reg: &RegisterChoice,
     progress: &Progress,
 ) -> Result<InstanceStoreReport> {
     let u = upload_flags;
     if u.encrypted || u.parent.is_some() || u.volume_size.is_some() || u.kms_key_id.is_some() {
         bail!("--encrypted, --kms-key-id, --parent and --volume-size are for EBS-backed AMIs, not --instance-store");
     }
-    let (input, recipe) = input.resolve(progress)?;
+    let (input, recipe) = input.resolve(progress, &aws.control)?;
     let (image, recipe) = (&input, &recipe);
     let mut spec = ami_spec(recipe, reg, None)?;
     crate::secure_boot::check_built(&image.path, image.report(), recipe, &mut spec)?;
@@ -89,12 +89,12 @@ pub fn publish(
             });
         }
     }
-    let opts = bundle_options(session, image, &spec.architecture, flags)?;
-    let (stamp, bundle_reused) = bundle(image, &opts, flags, progress)?;
+    let opts = bundle_options(session, image, spec.architecture.as_str(), flags)?;
+    let (stamp, bundle_reused) = bundle(image, &opts, flags, progress, &aws.control)?;
     // From here on the work is in the account: a signal stops it and the error names
     // (or removes) what it left.
-    let _stoppable = crate::cleanup::stoppable();
-    let bucket = bucket(flags)?;
+    let _stoppable = aws.control.stoppable();
+    let bucket = flags.bucket.as_str();
     let bucket_created = session.prepare_bucket(bucket).with_context(|| format!("preparing bucket {bucket:?}"))?;
     let up = BundleUpload {
         bucket: bucket.to_string(),
@@ -129,7 +129,7 @@ fn check_request(
     image: &ImageInput,
     recipe: &Recipe,
     spec: &ingot_aws::AmiSpec,
-    flags: &InstanceStoreFlags,
+    flags: &InstanceStoreChoice,
 ) -> Result<Option<String>> {
     if image.size > ingot_bundle::SIZE_LIMIT {
         bail!(
@@ -138,7 +138,7 @@ fn check_request(
             image.size
         );
     }
-    if spec.architecture != "x86_64" {
+    if spec.architecture != ingot_types::Arch::X86_64 {
         bail!(
             "{}: boot.arch = {:?}: instance-store AMIs are x86_64 only; publish it without --instance-store (EBS-backed)",
             recipe.path().display(),
@@ -168,16 +168,11 @@ fn check_request(
             image.path.display()
         );
     }
-    ingot_aws::check_bucket_name(bucket(flags)?).context("--bucket")?;
+    ingot_aws::check_bucket_name(&flags.bucket).context("--bucket")?;
     if let Some(p) = &flags.prefix {
         ingot_aws::check_prefix(p).context("--prefix")?;
     }
     Ok(flags.prefix.clone())
-}
-
-/// `--bucket`, which `--instance-store` requires.
-fn bucket(flags: &InstanceStoreFlags) -> Result<&str> {
-    flags.bucket.as_deref().context("--instance-store needs --bucket")
 }
 
 /// 16 hex digits naming one bundle (of the SHA-256 of its manifest, which holds the
@@ -277,10 +272,9 @@ fn bundle_options(
     session: &Session,
     image: &ImageInput,
     architecture: &str,
-    flags: &InstanceStoreFlags,
+    flags: &InstanceStoreChoice,
 ) -> Result<BundleOptions> {
-    let cert = flags.cert.as_deref().context("--instance-store needs --cert")?;
-    let privatekey = flags.privatekey.as_deref().context("--instance-store needs --privatekey")?;
+    let (cert, privatekey) = (&flags.cert, &flags.privatekey);
     let user = match &flags.user {
         Some(u) => u.clone(),
         None => session.account_id().context("finding the account id for the manifest (or pass --user)")?,
@@ -305,8 +299,9 @@ fn bundle_options(
 fn bundle(
     image: &ImageInput,
     opts: &BundleOptions,
-    flags: &InstanceStoreFlags,
+    flags: &InstanceStoreChoice,
     progress: &Progress,
+    control: &Control,
 ) -> Result<(BundleStamp, bool)> {
     let dir = flags.bundle_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.bundle", image.path.display())));
     progress.stage(format!("hashing {}", image.path.display()));
@@ -333,7 +328,7 @@ fn bundle(
     }
     remove_bundle_files(&dir, &opts.name);
     progress.stage(format!("bundling {} into {}", image.path.display(), dir.display()));
-    let _unfinished = crate::cleanup::track_matching(&dir, &format!(".{}.", opts.name), ".partial");
+    let _unfinished = control.track_matching(&dir, &format!(".{}.", opts.name), ".partial");
     let report =
         ingot_bundle::bundle(&image.path, &dir, opts).with_context(|| format!("bundling {}", image.path.display()));
     progress.finish();

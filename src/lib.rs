@@ -8,6 +8,7 @@
 //!     out: None,
 //!     progress: ingot::Progress::hidden(),
 //!     digests: ingot::ReportDigests::default(),
+//!     control: ingot::Control::new(),
 //! };
 //! let report = ingot::build(&opts)?;
 //! println!("{} {:?}", report.image.display(), report.digest);
@@ -17,14 +18,13 @@
 mod build;
 pub mod bundle;
 mod check;
-pub mod cleanup;
 mod error;
-mod flags;
 mod hash;
 mod input;
 mod inspect;
 pub mod instance_store;
 pub mod lifecycle;
+mod options;
 mod progress;
 pub mod publish;
 mod report;
@@ -33,8 +33,12 @@ pub mod secure_boot;
 pub use build::{build, BuildOptions};
 pub use check::{check, BootPlan, Check, CheckedPartition};
 pub use error::{Error, Result};
-pub use flags::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags, DEFAULT_BUNDLE_REGION};
 pub use hash::ReportDigests;
+pub use ingot_types::control::{Control, Stopped};
 pub use inspect::{inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection};
+pub use options::{
+    AwsChoice, BundleChoice, InstanceStoreChoice, RegisterChoice, UploadChoice, DEFAULT_BUNDLE_ARCH,
+    DEFAULT_BUNDLE_REGION,
+};
 pub use progress::{Event, Progress};
 pub use report::{PartitionReport, Report};

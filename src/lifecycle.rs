@@ -3,11 +3,11 @@
 //! copies ingot made of them) as `ingot_aws::Session::retire` does. docs/lifecycle.md.
 
 use crate::error::{bail, Result, ResultExt};
-use crate::AwsFlags;
+use crate::AwsChoice;
 use ingot_aws::{ImageQuery, OwnedImage, RetireOptions, Retired, Retirement, Session, Status, SOURCE_TAG};
 
 /// `ingot images`: the AMIs `query` selects in every region of `aws`, newest first.
-pub fn images(aws: &AwsFlags, query: &ImageQuery) -> Result<Vec<OwnedImage>> {
+pub fn images(aws: &AwsChoice, query: &ImageQuery) -> Result<Vec<OwnedImage>> {
     let (session, regions) = aws.sessions()?;
     let mut all = Vec::new();
     for region in &regions {
@@ -40,7 +40,7 @@ pub fn check_image_id(id: &str) -> Result<()> {
 /// account maps any more. A failure is reported for its AMI and the rest goes on (its
 /// copies are still looked for); an id EC2 does not know in that region is such a
 /// failure; one it knew and no longer has is reported as gone (so a second run succeeds).
-pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice) -> Result<Vec<Retired>> {
+pub fn deregister(aws: &AwsChoice, ids: &[String], choice: DeregisterChoice) -> Result<Vec<Retired>> {
     for id in ids {
         check_image_id(id)?;
     }
@@ -154,7 +154,7 @@ pub struct PruneReport {
 /// copies ingot made of them in regions not named, each checked as `ingot deregister
 /// --dry-run` checks it (the copies of an AMI that is kept stay too); and the AMIs of that
 /// name an earlier run deregistered but whose snapshots it could not delete.
-pub fn prune_plan(aws: &AwsFlags, choice: &PruneChoice) -> Result<PruneReport> {
+pub fn prune_plan(aws: &AwsChoice, choice: &PruneChoice) -> Result<PruneReport> {
     if choice.keep == 0 && !choice.force {
         bail!("--keep 0 deregisters every AMI named {:?}: pass --force too if that is meant", choice.name);
     }
@@ -225,7 +225,7 @@ pub fn to_apply(planned: &Retired) -> bool {
 
 /// Carries out `plan`: retires each AMI it would deregister (and finishes each it found
 /// half done), and no other; then deletes the snapshots no AMI maps any more.
-pub fn prune_apply(aws: &AwsFlags, plan: PruneReport, force: bool) -> Result<PruneReport> {
+pub fn prune_apply(aws: &AwsChoice, plan: PruneReport, force: bool) -> Result<PruneReport> {
     let session = aws.sessions()?.0;
     let account = session.account_id()?;
     let options = RetireOptions { force, dry_run: false, disable_only: false };
@@ -268,6 +268,6 @@ fn older_than(image: &OwnedImage, days: u64, now: i64) -> bool {
     let field = |r: std::ops::Range<usize>| date.get(r).and_then(|s| s.parse::<i64>().ok());
     let (Some(y), Some(m), Some(d)) = (field(0..4), field(5..7), field(8..10)) else { return false };
     let (h, min, s) = (field(11..13).unwrap_or(0), field(14..16).unwrap_or(0), field(17..19).unwrap_or(0));
-    let made = ingot_recipe::days_from_civil(y, m as u8, d as u8) * 86_400 + h * 3600 + min * 60 + s;
+    let made = ingot_types::calendar::days_from_civil(y, m as u8, d as u8) * 86_400 + h * 3600 + min * 60 + s;
     now - made > days as i64 * 86_400
 }

@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
+use cli::flags::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags};
 use ingot::publish::PublishInput;
-use ingot::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags};
+use ingot::Control;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -354,11 +355,13 @@ otherwise it goes on only with --yes.")]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = std::env::args().nth(1).unwrap_or_default();
-    if let Err(e) = cli::interrupt::on_signal(command.clone()) {
+    // One run, one control: the signal handler trips it, the command's work obeys it.
+    let control = Control::new();
+    if let Err(e) = cli::interrupt::on_signal(command.clone(), control.clone()) {
         eprintln!("error: cannot watch for SIGINT and SIGTERM: {e}");
         return ExitCode::FAILURE;
     }
-    match run(cli) {
+    match run(cli, &control) {
         Ok(code) => code,
         Err(e) => match cli::interrupt::stopped_by() {
             Some(signal) => {
@@ -376,36 +379,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(cli: Cli, control: &Control) -> Result<ExitCode> {
     let done = match cli.command {
         Command::Boot(flags) => return cli::boot::boot(&flags),
         Command::Deregister { images, copies, force, dry_run, disable_only, aws, json } => {
             let options = ingot_aws::RetireOptions { force, dry_run, disable_only };
             let choice = ingot::lifecycle::DeregisterChoice { copies, options };
-            return cli::lifecycle::deregister(&aws, &images, choice, json);
+            return cli::lifecycle::deregister(&aws.one_region(control)?, &images, choice, json);
         }
         Command::Prune { name, keep, older_than, force, dry_run, yes, aws, json } => {
             let choice = ingot::lifecycle::PruneChoice { name, keep, older_than_days: older_than, force };
-            return cli::lifecycle::prune(&aws, &choice, dry_run, yes, json);
+            return cli::lifecycle::prune(&aws.choice(control)?, &choice, dry_run, yes, json);
         }
-        Command::Build { recipe, out, json, no_digest, sha256 } => build(recipe, out, json, no_digest, sha256),
+        Command::Build { recipe, out, json, no_digest, sha256 } => {
+            let digests = ingot::ReportDigests { blocks: !no_digest, sha256 };
+            let progress = terminal(json);
+            build(ingot::BuildOptions { recipe, out, progress, digests, control: control.clone() }, json)
+        }
         Command::Check { recipe, json } => check(&recipe, json),
         Command::Inspect { image, json } => inspect(&image, json),
         Command::Keys { dir, common_name, json } => keys(&dir, &common_name, json),
         Command::Upload { image, recipe, upload, aws, json } => {
-            upload_image(&aws, &image, recipe.as_deref(), &upload, json)
+            upload_image(&aws.one_region(control)?, &image, recipe.as_deref(), &upload.choice(), json)
         }
         Command::Register { snapshot, recipe, register, aws, json } => {
-            register_snapshot(&aws, &snapshot, &recipe, &register, json)
+            register_snapshot(&aws.one_region(control)?, &snapshot, &recipe, &register.choice(), json)
         }
         Command::Publish { input, recipe, out, upload, register, instance_store, aws, json } => {
-            publish(&aws, PublishInput::new(input, recipe, out), &upload, &register, &instance_store, json)
+            let (aws, store) = (aws.one_region(control)?, instance_store.choice()?);
+            let input = PublishInput::new(input, recipe, out);
+            publish(&aws, input, &upload.choice(), &register.choice(), store.as_ref(), json)
         }
-        Command::Images { name, tag, aws, json } => images(&aws, name, tag, json),
-        Command::Download { snapshot, out, workers, aws, json } => download(&aws, &snapshot, &out, workers, json),
-        Command::Bundle { image, destination, keys, json } => bundle(&image, &destination, &keys, json),
+        Command::Images { name, tag, aws, json } => images(&aws.choice(control)?, name, tag, json),
+        Command::Download { snapshot, out, workers, aws, json } => {
+            download(&aws.one_region(control)?, &snapshot, &out, workers, json)
+        }
+        Command::Bundle { image, destination, keys, json } => {
+            bundle(&image, &destination, &keys.choice(), control, json)
+        }
         Command::Unbundle { manifest, privatekey, destination, json } => {
-            unbundle(&manifest, &privatekey, &destination, json)
+            unbundle(&manifest, &privatekey, &destination, control, json)
         }
         Command::Schema => cli::out(&serde_json::to_string_pretty(&ingot_recipe::json_schema())?),
         Command::Completions { shell } => completions(shell),
@@ -415,10 +428,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// `ingot build`.
-fn build(recipe: PathBuf, out: Option<PathBuf>, json: bool, no_digest: bool, sha256: bool) -> Result<()> {
-    let progress = terminal(json);
-    let digests = ingot::ReportDigests { blocks: !no_digest, sha256 };
-    let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digests })?;
+fn build(options: ingot::BuildOptions, json: bool) -> Result<()> {
+    let report = ingot::build(&options)?;
     print(json, &report, &build_lines(&report))
 }
 
@@ -445,10 +456,10 @@ fn keys(dir: &std::path::Path, common_name: &str, json: bool) -> Result<()> {
 
 /// `ingot upload`.
 fn upload_image(
-    aws: &AwsFlags,
+    aws: &ingot::AwsChoice,
     image: &std::path::Path,
     recipe: Option<&std::path::Path>,
-    upload: &UploadFlags,
+    upload: &ingot::UploadChoice,
     json: bool,
 ) -> Result<()> {
     let report = ingot::publish::upload_image(aws, image, recipe, upload, &terminal(json))?;
@@ -460,10 +471,10 @@ fn upload_image(
 
 /// `ingot register`.
 fn register_snapshot(
-    aws: &AwsFlags,
+    aws: &ingot::AwsChoice,
     snapshot: &str,
     recipe: &std::path::Path,
-    flags: &RegisterFlags,
+    flags: &ingot::RegisterChoice,
     json: bool,
 ) -> Result<()> {
     let report = ingot::publish::register(aws, snapshot, recipe, flags, &terminal(json))?;
@@ -472,16 +483,16 @@ fn register_snapshot(
 
 /// `ingot publish`, EBS-backed or (`--instance-store`) from an S3 bundle.
 fn publish(
-    aws: &AwsFlags,
+    aws: &ingot::AwsChoice,
     input: PublishInput,
-    upload: &UploadFlags,
-    register: &RegisterFlags,
-    instance_store: &InstanceStoreFlags,
+    upload: &ingot::UploadChoice,
+    register: &ingot::RegisterChoice,
+    instance_store: Option<&ingot::InstanceStoreChoice>,
     json: bool,
 ) -> Result<()> {
     let progress = terminal(json);
-    if instance_store.instance_store {
-        let r = ingot::instance_store::publish(aws, &input, upload, instance_store, register, &progress)?;
+    if let Some(store) = instance_store {
+        let r = ingot::instance_store::publish(aws, &input, upload, store, register, &progress)?;
         return print(json, &r, &published(json, &r.register, "bundled or uploaded"));
     }
     let r = ingot::publish::publish(aws, &input, upload, register, &progress)?;
@@ -494,14 +505,14 @@ fn publish(
 }
 
 /// `ingot images`.
-fn images(aws: &AwsFlags, name: Option<String>, tags: Vec<(String, String)>, json: bool) -> Result<()> {
+fn images(aws: &ingot::AwsChoice, name: Option<String>, tags: Vec<(String, String)>, json: bool) -> Result<()> {
     let query = ingot_aws::ImageQuery { name, tags, ids: Vec::new() };
     let images = ingot::lifecycle::images(aws, &query)?;
     print(json, &images, &cli::lifecycle::image_lines(&images))
 }
 
 /// `ingot download`.
-fn download(aws: &AwsFlags, snapshot: &str, out: &std::path::Path, workers: usize, json: bool) -> Result<()> {
+fn download(aws: &ingot::AwsChoice, snapshot: &str, out: &std::path::Path, workers: usize, json: bool) -> Result<()> {
     let report = ingot::publish::download(aws, snapshot, out, workers, &terminal(json))?;
     let digest = report.digest.as_deref().or(report.sha256.as_deref());
     let digest = digest.unwrap_or("(no ingot:image-digest tag: digest not checked)");
@@ -509,8 +520,14 @@ fn download(aws: &AwsFlags, snapshot: &str, out: &std::path::Path, workers: usiz
 }
 
 /// `ingot bundle`.
-fn bundle(image: &std::path::Path, destination: &std::path::Path, keys: &BundleFlags, json: bool) -> Result<()> {
-    let report = ingot::bundle::bundle(image, destination, keys, &terminal(json))?;
+fn bundle(
+    image: &std::path::Path,
+    destination: &std::path::Path,
+    keys: &ingot::BundleChoice,
+    control: &Control,
+    json: bool,
+) -> Result<()> {
+    let report = ingot::bundle::bundle(image, destination, keys, &terminal(json), control)?;
     let line = format!("{}  ({} parts, {} bytes)", report.manifest.display(), report.parts.len(), report.bundled_size);
     print(json, &report, &line)
 }
@@ -520,9 +537,10 @@ fn unbundle(
     manifest: &std::path::Path,
     key: &std::path::Path,
     destination: &std::path::Path,
+    control: &Control,
     json: bool,
 ) -> Result<()> {
-    let report = ingot::bundle::unbundle(manifest, key, destination, &terminal(json))?;
+    let report = ingot::bundle::unbundle(manifest, key, destination, &terminal(json), control)?;
     let line = format!("{}  ({} bytes, {} parts checked)", report.image.display(), report.size, report.parts);
     print(json, &report, &line)
 }

@@ -4,11 +4,11 @@
 
 use crate::error::{bail, Error, OptionExt, Result, ResultExt};
 pub use crate::input::{ImageInput, PublishInput};
-use crate::{AwsFlags, Progress, RegisterFlags, UploadFlags};
-use ingot_aws::{AmiRoot, AmiSpec, BootMode, Digests, LaunchPermissions, Session, UploadOptions, ZeroBlocks};
+use crate::{AwsChoice, Progress, RegisterChoice, UploadChoice};
+use ingot_aws::{AmiRoot, AmiSpec, Digests, LaunchPermissions, Session, UploadOptions, ZeroBlocks};
 pub use ingot_aws::{DownloadReport, RegisterReport, UploadReport, DEFAULT_DOWNLOAD_WORKERS};
-use ingot_disk::ebs;
 use ingot_recipe::{Ami, Recipe};
+use ingot_types::ebs;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -25,13 +25,13 @@ pub const TAG_SHA256: &str = "ingot:image-sha256";
 
 /// `ingot upload IMAGE [--recipe R]`: uploads the image to a new snapshot.
 pub fn upload_image(
-    aws: &AwsFlags,
+    aws: &AwsChoice,
     image: &Path,
     recipe: Option<&Path>,
-    flags: &UploadFlags,
+    flags: &UploadChoice,
     progress: &Progress,
 ) -> Result<UploadReport> {
-    let _stoppable = crate::cleanup::stoppable();
+    let _stoppable = aws.control.stoppable();
     let input = ImageInput::open(image, progress)?;
     let recipe = recipe.map(Recipe::load).transpose()?;
     let session = aws.session()?;
@@ -40,10 +40,10 @@ pub fn upload_image(
 
 /// `ingot register SNAPSHOT --recipe R`: registers a snapshot as the recipe's AMI.
 pub fn register(
-    aws: &AwsFlags,
+    aws: &AwsChoice,
     snapshot: &str,
     recipe: &Path,
-    flags: &RegisterFlags,
+    flags: &RegisterChoice,
     progress: &Progress,
 ) -> Result<RegisterReport> {
     let recipe = Recipe::load(recipe)?;
@@ -59,7 +59,7 @@ pub(crate) fn upload(
     session: &Session,
     image: &ImageInput,
     ami: Option<&Ami>,
-    flags: &UploadFlags,
+    flags: &UploadChoice,
     progress: &Progress,
 ) -> Result<UploadReport> {
     let mut opts = upload_options(image, ami, flags)?;
@@ -84,7 +84,7 @@ pub(crate) fn upload(
 
 /// The upload's options, checked against EBS's limits; the parent's digests are left
 /// empty (reading them may take a while, so everything else is checked first).
-fn upload_options(image: &ImageInput, ami: Option<&Ami>, flags: &UploadFlags) -> Result<UploadOptions> {
+fn upload_options(image: &ImageInput, ami: Option<&Ami>, flags: &UploadChoice) -> Result<UploadOptions> {
     let encrypted = flags.encrypted || ami.is_some_and(|a| a.encrypted);
     let report = image.report();
     let digest = report.and_then(|r| r.digest.clone());
@@ -203,7 +203,7 @@ fn with_bar<T, E>(
 }
 
 /// The AMI for `recipe` (its `[ami]` section, or defaults) as `ingot-aws` takes it.
-pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Option<u64>) -> Result<AmiSpec> {
+pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterChoice, volume_gib: Option<u64>) -> Result<AmiSpec> {
     let ami = recipe.ami.clone().with_context(|| {
         format!(
             "{}: no [ami] section: add one to say how to register the image (docs/publish.md)",
@@ -227,22 +227,17 @@ pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Optio
         ),
         None => crate::secure_boot::uefi_data(recipe)?,
     };
-    let boot_mode = match ami.boot_mode {
-        ingot_recipe::BootMode::LegacyBios => BootMode::LegacyBios,
-        ingot_recipe::BootMode::Uefi => BootMode::Uefi,
-        ingot_recipe::BootMode::UefiPreferred => BootMode::UefiPreferred,
-    };
     let spec = AmiSpec {
         name,
         description: ami.description.clone(),
-        architecture: ami.architecture.clone(),
-        boot_mode,
+        architecture: ami.architecture,
+        boot_mode: ami.boot_mode,
         ena: ami.ena,
         sriov: ami.sriov,
         tpm: ami.tpm,
         imds_v2: ami.imds_v2,
         root_device_name: ami.root_device.clone(),
-        volume_type: ami.volume_type.as_str().to_string(),
+        volume_type: ami.volume_type,
         volume_size_gib: ami.volume_size_gib.or(volume_gib),
         iops: ami.iops,
         throughput: ami.throughput,
@@ -257,7 +252,7 @@ pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterFlags, volume_gib: Optio
         },
         regions: ami.regions.clone(),
         deprecate_at: ami.deprecate_at.clone(),
-        deregistration_protection: ami.deregistration_protection.map(|p| p == ingot_recipe::Protection::WithCooldown),
+        deregistration_protection: ami.deregistration_protection,
         ssm_parameter,
         copy_completion_minutes: ami.copy_completion_minutes,
     };
@@ -282,22 +277,22 @@ pub struct PublishReport {
 
 /// `ingot publish`: builds (given a recipe), uploads, waits, registers, tags, shares and
 /// copies; reuses an AMI of the same name (unless forced) without uploading anything.
-/// With `--cleanup-on-failure`, a failure (or a stop: see [`crate::cleanup::stoppable`])
+/// With `cleanup_on_failure`, a failure (or a stop requested through `aws.control`)
 /// during or after the upload removes the snapshot (and AMI).
 pub fn publish(
-    aws: &AwsFlags,
+    aws: &AwsChoice,
     input: &PublishInput,
-    upload_flags: &UploadFlags,
-    register: &RegisterFlags,
+    upload_flags: &UploadChoice,
+    register: &RegisterChoice,
     progress: &Progress,
 ) -> Result<PublishReport> {
     let cleanup_on_failure = upload_flags.cleanup_on_failure;
-    let (input, recipe) = input.resolve(progress)?;
+    let (input, recipe) = input.resolve(progress, &aws.control)?;
     let ami = recipe.ami.as_ref();
     let volume = input.volume_gib(upload_flags, ami);
     let mut spec = ami_spec(&recipe, register, Some(volume))?;
     crate::secure_boot::check_built(&input.path, input.report(), &recipe, &mut spec)?;
-    let _stoppable = crate::cleanup::stoppable();
+    let _stoppable = aws.control.stoppable();
     let session = aws.session()?;
     let image = input.path.clone();
     if !register.force {
@@ -352,7 +347,7 @@ pub(crate) fn register_snapshot(
     session: &Session,
     snapshot: &str,
     spec: &AmiSpec,
-    flags: &RegisterFlags,
+    flags: &RegisterChoice,
     progress: &Progress,
 ) -> Result<RegisterReport> {
     let opts = flags.options();
@@ -385,7 +380,7 @@ pub struct Downloaded {
 /// Downloads snapshot `id` to `out` under a temporary name, renamed when complete. A
 /// snapshot ingot uploaded carries the image's size and digest (and SHA-256, if its build
 /// reported one) in tags: the image is cut to that size and its digests checked.
-pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
+pub fn download(aws: &AwsChoice, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -400,7 +395,7 @@ pub fn download(aws: &AwsFlags, id: &str, out: &Path, workers: usize, progress: 
         .prefix(".ingot-download.")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let _unfinished = crate::cleanup::track(temp.path());
+    let _unfinished = aws.control.track(temp.path());
     let counters = Arc::new(ingot_aws::Progress::default());
     let opts = ingot_aws::DownloadOptions { workers };
     let download = with_bar(progress, &counters, "downloading", || session.download(id, temp.path(), &opts, &counters))
@@ -477,22 +472,22 @@ filesystem = "ext4"
     #[test]
     fn ami_section_becomes_the_request_as_validated() {
         let recipe = Recipe::parse(RECIPE, "r.toml".as_ref()).unwrap();
-        let spec = ami_spec(&recipe, &RegisterFlags::default(), Some(9)).unwrap();
+        let spec = ami_spec(&recipe, &RegisterChoice::default(), Some(9)).unwrap();
         assert_eq!(spec.name, "web-7-arm64");
-        assert_eq!(spec.architecture, "arm64");
-        assert_eq!(spec.boot_mode, BootMode::Uefi, "arm64 defaults to UEFI");
+        assert_eq!(spec.architecture, ingot_types::Arch::Arm64);
+        assert_eq!(spec.boot_mode, ingot_types::BootMode::Uefi, "arm64 defaults to UEFI");
         assert!(spec.tpm);
         assert_eq!((spec.volume_type.as_str(), spec.iops), ("io2", Some(4000)));
         assert_eq!(spec.volume_size_gib, Some(9), "the image's size when the recipe names none");
         assert_eq!(spec.tags, [("team".to_string(), "images".to_string())]);
-        let named = RegisterFlags { name: Some("other name".into()), ..Default::default() };
+        let named = RegisterChoice { name: Some("other name".into()), ..Default::default() };
         assert_eq!(ami_spec(&recipe, &named, None).unwrap().name, "other name");
     }
 
     #[test]
     fn a_bad_ami_name_fails_before_anything_is_sent() {
         let recipe = Recipe::parse(RECIPE, "r.toml".as_ref()).unwrap();
-        let flags = RegisterFlags { name: Some("x".into()), ..Default::default() };
+        let flags = RegisterChoice { name: Some("x".into()), ..Default::default() };
         let e = ami_spec(&recipe, &flags, None).unwrap_err().to_string();
         assert!(e.contains("r.toml: [ami]"), "{e}");
     }
@@ -501,7 +496,7 @@ filesystem = "ext4"
     fn a_recipe_without_ami_says_what_to_add() {
         let text = "name = \"bare\"\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n";
         let recipe = Recipe::parse(text, "bare.toml".as_ref()).unwrap();
-        let e = ami_spec(&recipe, &RegisterFlags::default(), None).unwrap_err().to_string();
+        let e = ami_spec(&recipe, &RegisterChoice::default(), None).unwrap_err().to_string();
         assert!(e.contains("bare.toml: no [ami] section"), "{e}");
     }
 }

@@ -16,6 +16,7 @@ mod hostile;
 mod inspect;
 mod instance_store;
 mod interrupt;
+mod library;
 mod lifecycle;
 mod reproducible;
 mod secure_boot;

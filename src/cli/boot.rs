@@ -97,8 +97,11 @@ pub struct BootFlags {
 /// The architecture of the image's EFI binaries (arm64 if any is), else x86_64.
 fn image_arch(image: &Path) -> Result<Arch> {
     let inspected = ingot::inspect(image)?;
-    let arm64 =
-        inspected.partitions.iter().flat_map(|p| &p.efi_binaries).any(|b| b.architecture.as_deref() == Some("arm64"));
+    let arm64 = inspected
+        .partitions
+        .iter()
+        .flat_map(|p| &p.efi_binaries)
+        .any(|b| b.architecture.as_deref() == Some(Arch::Arm64.as_str()));
     Ok(if arm64 { Arch::Arm64 } else { Arch::X86_64 })
 }
 

@@ -56,7 +56,7 @@ pub fn lines(plan: &Check) -> String {
             "\nami: {:?}, {}, boot mode {}, {} volume of {}",
             a.name,
             a.architecture,
-            a.boot_mode.name(),
+            a.boot_mode.as_str(),
             a.volume_type,
             a.volume_size_gib.map_or_else(|| "the image's size".to_string(), |g| format!("{g} GiB"))
         );

@@ -16,26 +16,27 @@ static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 /// The signals that end a run: each is handled the same way.
 const STOPPING: [i32; 4] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT];
 
-/// Watches for the [`STOPPING`] signals on a thread of its own while `command` runs.
-pub fn on_signal(command: String) -> std::io::Result<()> {
+/// Watches for the [`STOPPING`] signals on a thread of its own while `command` runs,
+/// and stops or cleans up the run that `control` governs.
+pub fn on_signal(command: String, control: ingot::Control) -> std::io::Result<()> {
     let mut signals = Signals::new(STOPPING)?;
     std::thread::spawn(move || {
         for signal in signals.forever() {
             let first = STOPPED_BY.load(Ordering::SeqCst) == 0;
-            if first && ingot::cleanup::is_stoppable() {
+            if first && control.is_stoppable() {
                 STOPPED_BY.store(signal, Ordering::SeqCst);
-                ingot::cleanup::request_stop();
+                control.request_stop();
                 eprintln!("ingot {command}: stopping on {} (send it again to exit at once)", name(signal));
                 continue;
             }
-            let mut what = match ingot::cleanup::remove_unfinished().as_slice() {
+            let mut what = match control.remove_unfinished().as_slice() {
                 [] => "nothing unfinished to remove".to_string(),
                 files => {
                     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
                     format!("removed the unfinished {}", names.join(", "))
                 }
             };
-            for snapshot in ingot::cleanup::pending_snapshots() {
+            for snapshot in control.pending() {
                 what.push_str(&format!(
                     "; snapshot {snapshot} is left pending: delete it with `aws ec2 delete-snapshot --snapshot-id {snapshot}`"
                 ));

@@ -2,7 +2,7 @@
 //! question on a terminal.
 
 use ingot::lifecycle::{DeregisterChoice, PruneChoice, PruneReport};
-use ingot::AwsFlags;
+use ingot::AwsChoice;
 use ingot_aws::{OwnedImage, Retired, Status};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -155,7 +155,7 @@ pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool
 
 /// `ingot deregister`: prints what became of each AMI; fails when one is kept or failed or
 /// something is left.
-pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice, json: bool) -> anyhow::Result<ExitCode> {
+pub fn deregister(aws: &AwsChoice, ids: &[String], choice: DeregisterChoice, json: bool) -> anyhow::Result<ExitCode> {
     let retired = ingot::lifecycle::deregister(aws, ids, choice)?;
     super::print(json, &retired, &retired_lines(&retired))?;
     Ok(if retired.iter().any(Retired::unfinished) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -163,7 +163,7 @@ pub fn deregister(aws: &AwsFlags, ids: &[String], choice: DeregisterChoice, json
 
 /// `ingot prune`: the plan, carried out when [`confirm`] says so; fails when an AMI failed
 /// or something is left (a kept AMI is reported, not a failure).
-pub fn prune(aws: &AwsFlags, choice: &PruneChoice, dry_run: bool, yes: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub fn prune(aws: &AwsChoice, choice: &PruneChoice, dry_run: bool, yes: bool, json: bool) -> anyhow::Result<ExitCode> {
     let mut report = ingot::lifecycle::prune_plan(aws, choice)?;
     if !dry_run && confirm(&report, yes, json)? {
         report = ingot::lifecycle::prune_apply(aws, report, choice.force)?;

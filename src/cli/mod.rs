@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod check;
+pub mod flags;
 pub mod inspect;
 pub mod interrupt;
 pub mod lifecycle;

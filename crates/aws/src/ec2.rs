@@ -6,35 +6,8 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use ingot_types::{Arch, BootMode, Protection, VolumeType};
 use serde::Serialize;
-
-/// The boot mode of an AMI, serialized as the recipe and EC2 spell it (`uefi-preferred`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BootMode {
-    /// Legacy BIOS only.
-    LegacyBios,
-    /// UEFI only.
-    Uefi,
-    /// UEFI where the instance type supports it, else BIOS.
-    UefiPreferred,
-}
-
-impl BootMode {
-    /// The name: `legacy-bios`, `uefi` or `uefi-preferred`.
-    pub fn name(self) -> &'static str {
-        match self {
-            BootMode::LegacyBios => "legacy-bios",
-            BootMode::Uefi => "uefi",
-            BootMode::UefiPreferred => "uefi-preferred",
-        }
-    }
-
-    /// Parses `legacy-bios`, `uefi` or `uefi-preferred`.
-    pub fn parse(s: &str) -> Option<BootMode> {
-        [BootMode::LegacyBios, BootMode::Uefi, BootMode::UefiPreferred].into_iter().find(|m| m.name() == s)
-    }
-}
 
 /// Who may launch the AMI.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -65,8 +38,8 @@ pub struct AmiSpec {
     pub name: String,
     /// The description.
     pub description: String,
-    /// `x86_64` or `arm64`.
-    pub architecture: String,
+    /// The architecture.
+    pub architecture: Arch,
     /// The boot mode.
     pub boot_mode: BootMode,
     /// ENA support.
@@ -79,8 +52,8 @@ pub struct AmiSpec {
     pub imds_v2: bool,
     /// The root device name, e.g. `/dev/xvda`.
     pub root_device_name: String,
-    /// The root volume's type (`gp3`, …).
-    pub volume_type: String,
+    /// The root volume's type.
+    pub volume_type: VolumeType,
     /// The root volume's size in GiB (default: the snapshot's).
     pub volume_size_gib: Option<u64>,
     /// Provisioned IOPS (gp3, io1, io2).
@@ -99,9 +72,9 @@ pub struct AmiSpec {
     pub regions: Vec<String>,
     /// Deprecation time, RFC 3339 (`2027-01-01T00:00:00Z`).
     pub deprecate_at: Option<String>,
-    /// Deregistration protection on the AMI and its copies: `Some(true)` with the 24-hour
-    /// cooldown after it is disabled, `Some(false)` without.
-    pub deregistration_protection: Option<bool>,
+    /// Deregistration protection on the AMI and its copies, with the 24-hour cooldown
+    /// after it is disabled or without.
+    pub deregistration_protection: Option<Protection>,
     /// The SSM parameter to point at the AMI in every region it is in (a name, expanded).
     pub ssm_parameter: Option<String>,
     /// Time-based copies: CopyImage's SnapshotCopyCompletionDurationMinutes.
@@ -129,37 +102,23 @@ pub fn check_uefi_data(text: &str) -> Result<(), Error> {
 }
 
 impl AmiSpec {
-    /// Checks the fields against EC2's rules.
+    /// Checks what the request adds to a validated recipe: the AMI name (expanded, or
+    /// chosen at publication), the UEFI variable store (read from a file) and the
+    /// deprecation time. The rules between the recipe's own fields (arm64 and NitroTPM
+    /// boot with UEFI only, which volume types take iops and throughput) have one owner,
+    /// the recipe's `[ami]` validation, through `ingot_types::BootMode::check` and
+    /// `VolumeType::takes_iops`; the types here hold only values those rules let through
+    /// when the spec comes from a recipe.
     pub fn check(&self) -> Result<(), Error> {
-        let bad = |m: String| Err(Error::Invalid(m));
         check_ami_name(&self.name)?;
-        if !matches!(self.architecture.as_str(), "x86_64" | "arm64") {
-            return bad(format!("architecture {:?}: expected x86_64 or arm64", self.architecture));
-        }
-        if self.tpm && self.boot_mode != BootMode::Uefi {
-            return bad("tpm = true needs boot_mode = \"uefi\" (NitroTPM is UEFI only)".into());
-        }
         if let Some(text) = &self.uefi_data {
             check_uefi_data(text)?;
         }
-        if self.architecture == "arm64" && self.boot_mode != BootMode::Uefi {
-            return bad("arm64 AMIs boot with UEFI only: set boot_mode = \"uefi\"".into());
-        }
-        if !matches!(self.volume_type.as_str(), "gp3" | "gp2" | "io1" | "io2" | "st1" | "sc1" | "standard") {
-            return bad(format!(
-                "volume_type {:?}: expected gp3, gp2, io1, io2, st1, sc1 or standard",
-                self.volume_type
-            ));
-        }
-        if self.iops.is_some() && !matches!(self.volume_type.as_str(), "gp3" | "io1" | "io2") {
-            return bad(format!("iops is only for gp3, io1 and io2 volumes, not {}", self.volume_type));
-        }
-        if self.throughput.is_some() && self.volume_type != "gp3" {
-            return bad(format!("throughput is only for gp3 volumes, not {}", self.volume_type));
-        }
         if let Some(d) = &self.deprecate_at {
             if aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::DateTime).is_err() {
-                return bad(format!("deprecate_at {d:?} is not an RFC 3339 time such as 2027-01-01T00:00:00Z"));
+                return Err(Error::Invalid(format!(
+                    "deprecate_at {d:?} is not an RFC 3339 time such as 2027-01-01T00:00:00Z"
+                )));
             }
         }
         Ok(())

@@ -85,7 +85,8 @@ pub enum Error {
         /// Its byte offset.
         offset: u64,
     },
-    /// The process asked the work to stop (a signal): see [`crate::request_stop`].
+    /// The run's control asked the work to stop (the binary's signal handler): see
+    /// [`Connect::control`](crate::Connect::control).
     #[error("stopped on request")]
     Stopped,
     /// A block read back does not match its checksum.
@@ -117,5 +118,11 @@ impl Error {
             Error::Api { code, .. } => Some(code),
             _ => None,
         }
+    }
+}
+
+impl From<ingot_types::control::Stopped> for Error {
+    fn from(_: ingot_types::control::Stopped) -> Self {
+        Error::Stopped
     }
 }

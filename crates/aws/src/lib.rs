@@ -24,14 +24,13 @@ pub mod retry;
 mod s3;
 mod session;
 mod ssm;
-mod stop;
 mod upload;
 
 pub use blocks::{Digests, ZeroBlocks, BLOCK_SIZE};
 pub use deregister::{Kept, Left, RetireOptions, Retired, Status, StillUsed};
 pub use download::{DownloadOptions, DownloadReport, DEFAULT_DOWNLOAD_WORKERS, PARENT_READ_WORKERS};
 pub use ec2::{
-    check_ami_name, check_uefi_data, AmiRoot, AmiSpec, BootMode, LaunchPermissions, PublishedImage, RegisterReport,
+    check_ami_name, check_uefi_data, AmiRoot, AmiSpec, LaunchPermissions, PublishedImage, RegisterReport,
     UEFI_DATA_MAX_CHARS,
 };
 pub use error::Error;
@@ -49,7 +48,6 @@ pub use session::{
     Connect, Session, DEFAULT_ATTEMPT_TIMEOUT_SECS, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS,
 };
 pub use ssm::{ParameterUpdate, AMI_DATA_TYPE};
-pub use stop::{request_stop, started_snapshots, stop_requested};
 pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport, DEFAULT_WORKERS, WORKERS};
 
 use base64::Engine;

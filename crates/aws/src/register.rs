@@ -2,12 +2,14 @@
 
 use crate::ec2::{api, tags};
 use crate::images::SOURCE_TAG;
-use crate::{AmiRoot, AmiSpec, BootMode, Error, LaunchPermissions, PublishedImage, RegisterReport, Session};
+use crate::{AmiRoot, AmiSpec, Error, LaunchPermissions, PublishedImage, RegisterReport, Session};
 use aws_sdk_ec2::types::{
     ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, Filter, ImageState, ImdsSupportValues,
     LaunchPermission, LaunchPermissionModifications, PermissionGroup, ResourceType, SnapshotState, Tag,
     TpmSupportValues, VolumeType,
 };
+use ingot_types::control::Control;
+use ingot_types::{BootMode, Protection};
 use std::time::{Duration, Instant};
 
 /// Bounds of the waits of a registration, and what to do about existing AMIs.
@@ -71,7 +73,7 @@ impl Session {
                     }
                     _ => tick(s.progress().unwrap_or("")),
                 }
-                crate::stop::check()?;
+                self.control.check()?;
                 if started.elapsed() > opts.snapshot_timeout {
                     return Err(Error::WaitTimeout {
                         what: format!("snapshot {snapshot}"),
@@ -189,7 +191,7 @@ impl Session {
                 .ok_or_else(|| Error::Protocol("CopyImage returned no ImageId".into()))?
                 .to_string(),
         };
-        wait_available(&ec2, &image_id, region, opts).await?;
+        wait_available(&ec2, &image_id, region, opts, &self.control).await?;
         finish_image(&ec2, &image_id, spec).await?;
         Ok(PublishedImage { region: region.to_string(), image_id })
     }
@@ -225,6 +227,7 @@ pub(crate) async fn wait_available(
     image_id: &str,
     region: &str,
     opts: &RegisterOptions,
+    control: &Control,
 ) -> Result<(), Error> {
     let started = Instant::now();
     loop {
@@ -242,7 +245,7 @@ pub(crate) async fn wait_available(
                 })
             }
             _ => {
-                crate::stop::check()?;
+                control.check()?;
                 tokio::time::sleep(opts.poll).await
             }
         }
@@ -328,10 +331,10 @@ async fn finish_image(ec2: &aws_sdk_ec2::Client, image: &str, spec: &AmiSpec) ->
             .await
             .map_err(api("EnableImageDeprecation"))?;
     }
-    if let Some(with_cooldown) = spec.deregistration_protection {
+    if let Some(protection) = spec.deregistration_protection {
         ec2.enable_image_deregistration_protection()
             .image_id(image)
-            .with_cooldown(with_cooldown)
+            .with_cooldown(protection == Protection::WithCooldown)
             .send()
             .await
             .map_err(api("EnableImageDeregistrationProtection"))?;

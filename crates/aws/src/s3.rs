@@ -97,7 +97,12 @@ impl Session {
         files.push((key(&up.prefix, &up.manifest), up.manifest.clone()));
         let files = Arc::new(files);
         progress.total.store(files.len() as u64, Ordering::Relaxed);
-        let to = Arc::new(Target { s3: self.s3.clone(), bucket: up.bucket.clone(), policy: self.retry });
+        let to = Arc::new(Target {
+            s3: self.s3.clone(),
+            bucket: up.bucket.clone(),
+            policy: self.retry,
+            control: self.control.clone(),
+        });
         self.rt.block_on(async {
             let look = |i: usize| {
                 let (to, files, retries) = (to.clone(), files.clone(), retries.clone());
@@ -295,6 +300,8 @@ struct Target {
     s3: aws_sdk_s3::Client,
     bucket: String,
     policy: crate::RetryPolicy,
+    /// The run's cancel token: no part starts once it asks for a stop.
+    control: ingot_types::control::Control,
 }
 
 /// The file's size and MD5, and whether S3 already holds it at `key` (then it is
@@ -330,7 +337,7 @@ fn md5_hex(data: &[u8]) -> String {
 
 /// PutObject of `path` as `object` (aws-exec-read, Content-MD5, `ingot-md5` metadata).
 async fn put_file(to: &Target, object: &BundleObject, path: &Path, retries: &AtomicU64) -> Result<(), Error> {
-    crate::stop::check()?;
+    to.control.check()?;
     let data = bytes::Bytes::from(tokio::fs::read(path).await.map_err(Error::io(path))?);
     let md5: [u8; 16] = Md5::digest(&data).into();
     if hex::encode(md5) != object.md5 {

@@ -5,6 +5,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use ingot_types::control::Control;
 use std::time::Duration;
 
 /// Seconds to establish a connection by default: a TLS handshake to a regional endpoint
@@ -34,6 +35,10 @@ pub struct Connect {
     pub attempt_timeout: Duration,
     /// Retry bounds for every call.
     pub retry: RetryPolicy,
+    /// The run's cancel token: once it asks for a stop, uploads, waits and bundle uploads
+    /// fail with [`Error::Stopped`]; the snapshots started and not completed are noted
+    /// in it ([`Control::pending`]).
+    pub control: Control,
 }
 
 impl Default for Connect {
@@ -45,6 +50,7 @@ impl Default for Connect {
             read_timeout: Duration::from_secs(DEFAULT_READ_TIMEOUT_SECS),
             attempt_timeout: Duration::from_secs(DEFAULT_ATTEMPT_TIMEOUT_SECS),
             retry: RetryPolicy::default(),
+            control: Control::default(),
         }
     }
 }
@@ -58,6 +64,7 @@ pub struct Session {
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) region: String,
     pub(crate) retry: RetryPolicy,
+    pub(crate) control: Control,
 }
 
 impl Session {
@@ -102,7 +109,7 @@ impl Session {
         let ebs = aws_sdk_ebs::Client::from_conf(ebs_conf);
         let ec2 = ec2_client(&config, None, &c.retry);
         let s3 = s3_client(&config, None);
-        Ok(Session { rt, config, ebs, ec2, s3, region, retry: c.retry })
+        Ok(Session { rt, config, ebs, ec2, s3, region, retry: c.retry, control: c.control.clone() })
     }
 
     /// The region the session works in.

@@ -56,7 +56,13 @@ impl Session {
             targets.extend(report.copies.iter().map(|c| (c.region.clone(), c.image_id.clone())));
         }
         for (region, image_id) in targets {
-            self.rt.block_on(crate::register::wait_available(&self.ec2_in(&region), &image_id, &region, opts))?;
+            self.rt.block_on(crate::register::wait_available(
+                &self.ec2_in(&region),
+                &image_id,
+                &region,
+                opts,
+                &self.control,
+            ))?;
             report.parameters.push(self.point_parameter(&region, name, &image_id)?);
         }
         Ok(())

@@ -6,7 +6,8 @@ use crate::{b64, Error, Session};
 use aws_sdk_ebs::primitives::ByteStream;
 use aws_sdk_ebs::types::{ChecksumAggregationMethod, ChecksumAlgorithm, Status, Tag};
 use bytes::Bytes;
-use ingot_disk::ebs;
+use ingot_types::control::Control;
+use ingot_types::ebs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -188,7 +189,7 @@ impl Session {
         progress: &Arc<Progress>,
     ) -> Result<UploadReport, Error> {
         let started = Instant::now();
-        crate::stop::check()?;
+        self.control.check()?;
         let (snapshot_id, status) = self.start_snapshot(volume, opts, progress).await?;
         let mut report = UploadReport {
             snapshot_id: snapshot_id.clone(),
@@ -207,7 +208,7 @@ impl Session {
             blocks: BTreeMap::new(),
         };
         match status {
-            Status::Pending => crate::stop::note_snapshot(&snapshot_id, true),
+            Status::Pending => self.control.note_pending(&snapshot_id, true),
             Status::Completed => {
                 // The client token covers the image's digest and the request, so the
                 // snapshot holds what this upload would have written: its block digests
@@ -233,7 +234,7 @@ impl Session {
         let scanned = self.put_blocks(&snapshot_id, scanner, opts, progress, started).await.map_err(pending)?;
         let checksum = b64(&scanned.aggregate);
         self.complete_snapshot(&snapshot_id, scanned.written, &checksum, progress, started).await.map_err(pending)?;
-        crate::stop::note_snapshot(&snapshot_id, false);
+        self.control.note_pending(&snapshot_id, false);
         report.blocks_written = scanned.written;
         report.blocks_zero_skipped = scanned.zero;
         report.blocks_unchanged = scanned.unchanged;
@@ -330,8 +331,8 @@ impl Session {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
         let reader = {
-            let (permits, handle) = (permits.clone(), tokio::runtime::Handle::current());
-            std::thread::spawn(move || read_blocks(scanner, permits, handle, tx, recycle_rx))
+            let (permits, handle, control) = (permits.clone(), tokio::runtime::Handle::current(), self.control.clone());
+            std::thread::spawn(move || read_blocks(scanner, permits, handle, tx, recycle_rx, &control))
         };
         let ctx = Arc::new(PutContext {
             ebs: self.ebs.clone(),
@@ -359,7 +360,7 @@ impl Session {
             }
         }
         drop(rx);
-        while failure.is_none() && !crate::stop::stop_requested() {
+        while failure.is_none() && !self.control.stop_requested() {
             match tasks.join_next().await {
                 Some(done) => failure = flatten(done).err(),
                 None => break,
@@ -367,7 +368,7 @@ impl Session {
         }
         // A stop drops the requests in flight: the snapshot misses blocks, so it must not
         // be completed even when the reader had read them all.
-        if failure.is_none() && crate::stop::stop_requested() {
+        if failure.is_none() && self.control.stop_requested() {
             failure = Some(Error::Stopped);
         }
         tasks.abort_all();
@@ -400,12 +401,13 @@ fn read_blocks(
     handle: tokio::runtime::Handle,
     tx: tokio::sync::mpsc::UnboundedSender<Item>,
     recycle: mpsc::Receiver<Vec<u8>>,
+    control: &Control,
 ) -> Result<Scanned, Error> {
     let (mut written, mut zero, mut unchanged) = (0, 0, 0);
     let mut spare = None;
     loop {
         let Ok(permit) = handle.block_on(permits.clone().acquire_owned()) else { break };
-        crate::stop::check()?;
+        control.check()?;
         let buf = spare.take().or_else(|| recycle.try_recv().ok()).unwrap_or_default();
         let item = match scanner.next_block(buf)? {
             None => break,

@@ -13,8 +13,8 @@
 
 use crate::pe::{self, IMAGE_FILE_MACHINE_AMD64, IMAGE_FILE_MACHINE_ARM64};
 use crate::{BootError, Config};
-use ingot_recipe::Arch;
 use ingot_tree::Content;
+use ingot_types::Arch;
 
 /// Bytes read from the start of a file to judge it: every header above lies in them for
 /// the binaries Debian ships (their PE header is at 0x40..0x100).
@@ -39,7 +39,7 @@ pub(crate) fn of(bytes: &[u8]) -> Option<Result<Arch, u16>> {
 /// `arm64`, `PE Machine 0x…` for another PE image, `None` when no header says.
 pub fn architecture(bytes: &[u8]) -> Option<String> {
     match of(bytes)? {
-        Ok(arch) => Some(arch.name().to_string()),
+        Ok(arch) => Some(arch.as_str().to_string()),
         Err(machine) => Some(format!("PE Machine {machine:#06x}")),
     }
 }
@@ -59,11 +59,11 @@ pub(crate) fn head(content: &Content, path: &str) -> Result<Vec<u8>, BootError> 
 pub(crate) fn check(config: &Config, path: &str, bytes: &[u8]) -> Result<(), BootError> {
     let found = match of(bytes) {
         Some(Ok(arch)) if arch == config.arch => return Ok(()),
-        Some(Ok(arch)) => arch.name().to_string(),
+        Some(Ok(arch)) => arch.as_str().to_string(),
         Some(Err(machine)) => format!("unknown-architecture (PE Machine {machine:#06x})"),
         None => return Ok(()),
     };
-    Err(BootError::WrongArch { path: path.to_string(), found, want: config.arch.name() })
+    Err(BootError::WrongArch { path: path.to_string(), found, want: config.arch.as_str() })
 }
 
 #[cfg(test)]

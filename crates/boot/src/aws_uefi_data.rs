@@ -56,7 +56,7 @@ pub struct Variable {
 /// Month, Day, Hour, Minute, Second, Pad1, Nanosecond (u32), TimeZone (i16, 0), Daylight,
 /// Pad2.
 pub fn efi_time(seconds: i64) -> [u8; 16] {
-    let (year, month, day) = ingot_recipe::civil_date(seconds);
+    let (year, month, day) = ingot_types::calendar::civil_date(seconds);
     let rest = seconds.rem_euclid(86_400);
     let mut t = [0u8; 16];
     t[..2].copy_from_slice(&(year.clamp(1900, 9999) as u16).to_le_bytes());
@@ -220,7 +220,7 @@ pub(crate) fn seconds_of(t: &[u8]) -> Option<i64> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let days = ingot_recipe::days_from_civil(year, month, day);
+    let days = ingot_types::calendar::days_from_civil(year, month, day);
     Some(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second))
 }
 

@@ -7,8 +7,8 @@
 
 use crate::{file_in, BootError, Config};
 use ingot_disk::{Image, SECTOR};
-use ingot_recipe::{Arch, CoreLocation, TableKind};
 use ingot_tree::{Kind, Meta, Tree};
+use ingot_types::{Arch, CoreLocation, TableKind};
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;

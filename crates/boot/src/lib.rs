@@ -19,7 +19,7 @@
 //!
 //! ```no_run
 //! use ingot_boot::{Arch, Config, UefiLoader};
-//! use ingot_recipe::TableKind;
+//! use ingot_types::TableKind;
 //! # fn trees() -> (ingot_tree::Tree, ingot_tree::Tree) { unimplemented!() }
 //! let (mut root, mut esp) = trees();
 //! let config = Config {
@@ -57,10 +57,10 @@ pub mod variable_store;
 pub use arch::architecture;
 pub use error::BootError;
 pub use grub::{write_bios, BiosCode, CoreArea};
-pub use ingot_recipe::{Arch, CoreLocation, UefiLoader};
+pub use ingot_types::{Arch, CoreLocation, UefiLoader};
 
-use ingot_recipe::TableKind;
 use ingot_tree::{Content, Kind, Tree};
+use ingot_types::TableKind;
 use std::path::Path;
 use uuid::Uuid;
 

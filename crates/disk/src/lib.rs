@@ -35,7 +35,6 @@
 //! ```
 
 pub mod digest;
-pub mod ebs;
 mod error;
 pub mod gpt;
 mod image;

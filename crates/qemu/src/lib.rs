@@ -36,14 +36,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// loaded by parallel boots is given far more.
 const SWTPM_START: Duration = Duration::from_secs(10);
 
-/// The guest's architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// x86_64: `qemu-system-x86_64`, q35.
-    X86_64,
-    /// arm64: `qemu-system-aarch64`, virt with a Cortex-A72 (under TCG).
-    Arm64,
-}
+/// The guest's architecture, the one type every ingot crate uses: x86_64 boots
+/// `qemu-system-x86_64` (q35), arm64 `qemu-system-aarch64` (virt, a Cortex-A72 under TCG).
+pub use ingot_types::Arch;
 
 /// How QEMU runs the guest's instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

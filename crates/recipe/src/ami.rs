@@ -2,8 +2,9 @@
 
 use crate::error::Locator;
 use crate::schema::RawAmi;
-use crate::{parse_size, Arch, RecipeError};
-use ingot_disk::ebs;
+use crate::{parse_size, RecipeError};
+use ingot_types::calendar::civil_date;
+use ingot_types::{ebs, Arch, BootMode, BootRule, Protection, VolumeType};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use toml::{Spanned, Value};
@@ -18,8 +19,8 @@ pub struct Ami {
     pub version: String,
     /// The description (`description`).
     pub description: String,
-    /// `x86_64` or `arm64`: from `[boot] arch`.
-    pub architecture: String,
+    /// From `[boot] arch`.
+    pub architecture: Arch,
     /// `legacy-bios`, `uefi` or `uefi-preferred` (`boot_mode`; default `uefi` with
     /// `[secure_boot]`, else `uefi-preferred` on
     /// x86_64 and `uefi` on arm64).
@@ -84,79 +85,6 @@ pub const COPY_COMPLETION_MINUTES: std::ops::RangeInclusive<u32> = 15..=2880;
 /// ... in steps of 15 minutes.
 pub const COPY_COMPLETION_STEP: u32 = 15;
 
-/// Defines an enum of EC2 names: each variant with the string EC2 spells it as.
-macro_rules! ec2_names {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)+
-        }
-
-        impl $name {
-            /// Every value, in the order the documentation lists them.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            /// The name as EC2 spells it.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)+
-                }
-            }
-        }
-    };
-}
-
-ec2_names! {
-    /// An AMI's boot mode (`boot_mode`).
-    BootMode {
-        /// `legacy-bios`: BIOS only.
-        LegacyBios = "legacy-bios",
-        /// `uefi`: UEFI only (arm64, NitroTPM, Secure Boot).
-        Uefi = "uefi",
-        /// `uefi-preferred`: UEFI where the instance type has it, else BIOS.
-        UefiPreferred = "uefi-preferred",
-    }
-}
-
-ec2_names! {
-    /// Deregistration protection (`deregistration_protection`): EC2's
-    /// EnableImageDeregistrationProtection, `WithCooldown` or not.
-    Protection {
-        /// Once disabled, the AMI stays protected for 24 more hours.
-        WithCooldown = "with-cooldown",
-        /// Disabling it takes effect at once.
-        WithoutCooldown = "without-cooldown",
-    }
-}
-
-ec2_names! {
-    /// An EBS volume type (`volume_type`).
-    VolumeType {
-        /// General purpose SSD, gp3 (takes iops and throughput).
-        Gp3 = "gp3",
-        /// General purpose SSD, gp2.
-        Gp2 = "gp2",
-        /// Provisioned IOPS SSD, io1.
-        Io1 = "io1",
-        /// Provisioned IOPS SSD, io2.
-        Io2 = "io2",
-        /// Throughput-optimised HDD.
-        St1 = "st1",
-        /// Cold HDD.
-        Sc1 = "sc1",
-        /// Magnetic (previous generation).
-        Standard = "standard",
-    }
-}
-
-impl VolumeType {
-    /// Whether the volume takes provisioned IOPS (`iops`).
-    pub fn takes_iops(self) -> bool {
-        matches!(self, VolumeType::Gp3 | VolumeType::Io1 | VolumeType::Io2)
-    }
-}
-
 impl Ami {
     /// The AMI name for recipe `recipe` published at `unix_time`.
     ///
@@ -184,7 +112,7 @@ impl Ami {
         template
             .replace("{name}", recipe)
             .replace("{version}", &self.version)
-            .replace("{arch}", &self.architecture)
+            .replace("{arch}", self.architecture.as_str())
             .replace("{date}", &ymd(unix_time))
     }
 }
@@ -193,38 +121,6 @@ impl Ami {
 fn ymd(t: i64) -> String {
     let (y, m, d) = civil_date(t);
     format!("{y:04}{m:02}{d:02}")
-}
-
-/// The UTC calendar date (year, month, day) of a Unix time: Howard Hinnant's
-/// days-to-civil ("chrono-Compatible Low-Level Date Algorithms").
-pub fn civil_date(t: i64) -> (i64, u8, u8) {
-    let days = t.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m as u8, d as u8)
-}
-
-/// The days since 1970-01-01 of a proleptic Gregorian date (the inverse of
-/// [`civil_date`], in days).
-///
-/// ```
-/// assert_eq!(ingot_recipe::days_from_civil(2000, 3, 1), 11_017);
-/// assert_eq!(ingot_recipe::civil_date(11_017 * 86_400), (2000, 3, 1));
-/// ```
-pub fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
-    let y = year - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The value of `key` among `all` (by EC2 name), or `default` when absent.
@@ -252,7 +148,6 @@ pub(crate) fn ami(
     secure_boot: bool,
     base: &std::path::Path,
 ) -> Result<Ami, RecipeError> {
-    let architecture = arch.name();
     let boot_mode = boot_mode(loc, raw, arch, secure_boot)?;
     let (volume_type, volume_size_gib) = volume(loc, raw)?;
     let (snapshot_timeout, copy_completion_minutes) = minutes(loc, raw)?;
@@ -284,7 +179,7 @@ pub(crate) fn ami(
         name: raw.name.clone().unwrap_or_else(|| "{name}-{version}-{arch}".into()),
         version: raw.version.clone().unwrap_or_else(|| "0".into()),
         description: raw.description.clone().unwrap_or_default(),
-        architecture: architecture.into(),
+        architecture: arch,
         boot_mode,
         ena: raw.ena.unwrap_or(true),
         sriov: raw.sriov.unwrap_or(true),
@@ -343,21 +238,20 @@ fn minutes(loc: &Locator, raw: &RawAmi) -> Result<(u32, Option<u32>), RecipeErro
 /// `ami.boot_mode` (UEFI by default for arm64 and Secure Boot, else UEFI-preferred), held
 /// to the rules EC2 sets on it: arm64 boots with UEFI only, and so does NitroTPM.
 fn boot_mode(loc: &Locator, raw: &RawAmi, arch: Arch, secure_boot: bool) -> Result<BootMode, RecipeError> {
-    let default_mode = if arch == Arch::Arm64 || secure_boot { BootMode::Uefi } else { BootMode::UefiPreferred };
+    let default_mode = BootMode::default_for(arch, secure_boot);
     let boot_mode = one_of(loc, "boot_mode", &raw.boot_mode, BootMode::ALL, BootMode::as_str, default_mode)?;
-    if arch == Arch::Arm64 && boot_mode != BootMode::Uefi {
-        let at = raw.boot_mode.as_ref().map_or(0, |s| s.span().start);
-        return Err(loc.at(at, "ami.boot_mode: arm64 AMIs boot with UEFI only: use \"uefi\""));
-    }
-    if let Some(t) = raw.tpm.as_ref().filter(|t| *t.get_ref()) {
-        if boot_mode != BootMode::Uefi {
-            return Err(loc.at(
-                t.span().start,
-                format!("ami.tpm: NitroTPM needs boot_mode = \"uefi\", not {:?}", boot_mode.as_str()),
-            ));
+    let tpm = raw.tpm.as_ref().filter(|t| *t.get_ref());
+    match boot_mode.check(arch, tpm.is_some()) {
+        Ok(()) => Ok(boot_mode),
+        Err(BootRule::Arm64NeedsUefi) => {
+            let at = raw.boot_mode.as_ref().map_or(0, |s| s.span().start);
+            Err(loc.at(at, "ami.boot_mode: arm64 AMIs boot with UEFI only: use \"uefi\""))
         }
+        Err(BootRule::TpmNeedsUefi) => Err(loc.at(
+            tpm.map_or(0, |t| t.span().start),
+            format!("ami.tpm: NitroTPM needs boot_mode = \"uefi\", not {:?}", boot_mode.as_str()),
+        )),
     }
-    Ok(boot_mode)
 }
 
 /// `ami.volume_type` (gp3 by default) and `ami.volume_size` in GiB, with the rule on which
@@ -372,7 +266,7 @@ fn volume(loc: &Locator, raw: &RawAmi) -> Result<(VolumeType, Option<u64>), Reci
         }
     }
     if let Some(t) = &raw.throughput {
-        if volume_type != VolumeType::Gp3 {
+        if !volume_type.takes_throughput() {
             return Err(loc.at(t.span().start, format!("ami.throughput: only gp3 volumes take throughput, not {vt}")));
         }
     }
@@ -471,7 +365,7 @@ mod tests {
         let text = "name = \"web\"\n[ami]\nderegistration_protection = \"without-cooldown\"\nssm_parameter = \"/images/{name}/{arch}/latest\"\ncopy_completion_minutes = 2880\n[[partition]]\ntype = \"linux\"\nsize = \"fill\"\n";
         let recipe = crate::Recipe::parse(text, "r.toml".as_ref()).unwrap();
         let ami = recipe.ami.unwrap();
-        assert_eq!(ami.deregistration_protection, Some(super::Protection::WithoutCooldown));
+        assert_eq!(ami.deregistration_protection, Some(ingot_types::Protection::WithoutCooldown));
         assert_eq!(ami.expand(ami.ssm_parameter.as_deref().unwrap(), "web", 0), "/images/web/x86_64/latest");
         assert_eq!(ami.copy_completion_minutes, Some(2880));
     }

@@ -2,68 +2,10 @@
 
 use crate::error::Locator;
 use crate::schema::RawBoot;
-use crate::{Filesystem, PartitionSpec, PartitionType, RecipeError, TableKind};
+use crate::{Filesystem, PartitionSpec, PartitionType, RecipeError};
 use ingot_disk::gpt;
+use ingot_types::{Arch, CoreLocation, TableKind, UefiLoader};
 use toml::Spanned;
-
-/// The CPU architecture the image boots on (`arch`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arch {
-    /// x86-64: BOOTX64.EFI, systemd-bootx64.efi.
-    X86_64,
-    /// 64-bit ARM: BOOTAA64.EFI, systemd-bootaa64.efi.
-    Arm64,
-}
-
-impl Arch {
-    /// The name the recipe's `arch` and EC2 give it (`x86_64`, `arm64`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-
-    /// The suffix of EFI file names for this architecture (`x64`, `aa64`).
-    pub fn efi_suffix(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x64",
-            Arch::Arm64 => "aa64",
-        }
-    }
-}
-
-/// Where GRUB's core.img goes for BIOS boot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CoreLocation {
-    /// The BIOS boot partition with this index (GPT).
-    Partition(usize),
-    /// The gap between the MBR and the first partition (MBR tables).
-    MbrGap,
-}
-
-/// The UEFI boot loader (`uefi`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UefiLoader {
-    /// systemd-boot, with the kernel and initrd on the ESP.
-    SystemdBoot,
-    /// GRUB, reading the kernel from the root filesystem.
-    Grub,
-    /// A unified kernel image (systemd-stub with the kernel, initrd and command line) as
-    /// the default boot path.
-    Uki,
-}
-
-impl UefiLoader {
-    /// The name the recipe's `uefi` gives it.
-    pub fn name(self) -> &'static str {
-        match self {
-            UefiLoader::SystemdBoot => "systemd-boot",
-            UefiLoader::Grub => "grub",
-            UefiLoader::Uki => "uki",
-        }
-    }
-}
 
 /// A validated `[boot]` section.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,12 +41,12 @@ fn choice(loc: &Locator, key: &str, v: &Option<Spanned<String>>, on: &str) -> Re
 /// The architecture `[boot] arch` names (x86_64 when not given); it is the AMI's even when
 /// the recipe installs no boot loader.
 pub(crate) fn arch(loc: &Locator, raw: Option<&Spanned<RawBoot>>) -> Result<Arch, RecipeError> {
-    match raw.and_then(|r| r.get_ref().arch.as_ref()).map(|a| (a.get_ref().as_str(), a.span().start)) {
-        None | Some(("x86_64", _)) => Ok(Arch::X86_64),
-        Some(("arm64", _)) => Ok(Arch::Arm64),
-        Some((other, at)) => {
-            Err(loc.at(at, format!("boot.arch: {other:?} is not an architecture: use \"x86_64\" or \"arm64\"")))
-        }
+    match raw.and_then(|r| r.get_ref().arch.as_ref()) {
+        None => Ok(Arch::X86_64),
+        Some(a) => a.get_ref().parse().map_err(|_| {
+            let other = a.get_ref();
+            loc.at(a.span().start, format!("boot.arch: {other:?} is not an architecture: use \"x86_64\" or \"arm64\""))
+        }),
     }
 }
 
@@ -118,10 +60,9 @@ pub(crate) fn boot(
     table: TableKind,
 ) -> Result<Option<Boot>, RecipeError> {
     let r = raw.get_ref();
-    let loaders = [UefiLoader::SystemdBoot, UefiLoader::Grub, UefiLoader::Uki];
     let uefi = match r.uefi.as_ref().map(|u| (u.get_ref().as_str(), u.span().start)) {
         None | Some(("none", _)) => None,
-        Some((name, _)) if loaders.iter().any(|l| l.name() == name) => loaders.into_iter().find(|l| l.name() == name),
+        Some((name, _)) if name.parse::<UefiLoader>().is_ok() => name.parse().ok(),
         Some((other, at)) => {
             return Err(loc.at(
                 at,

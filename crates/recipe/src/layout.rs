@@ -1,7 +1,8 @@
-use crate::validate::{PartitionSpec, Recipe, SizeSpec, TableKind};
+use crate::validate::{PartitionSpec, Recipe, SizeSpec};
 use crate::PartitionType;
 use crate::RecipeError;
 use ingot_disk::{gpt, SECTOR};
+use ingot_types::TableKind;
 use uuid::Uuid;
 
 /// A recipe placed on a disk: every size, offset and identifier resolved.

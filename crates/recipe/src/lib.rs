@@ -35,11 +35,8 @@ mod seed;
 mod units;
 mod validate;
 
-pub use ami::{
-    check_parameter_template, civil_date, days_from_civil, Ami, BootMode, Protection, VolumeType,
-    COPY_COMPLETION_MINUTES, COPY_COMPLETION_STEP, SSM_NAME_MAX,
-};
-pub use boot::{Arch, Boot, CoreLocation, UefiLoader};
+pub use ami::{check_parameter_template, Ami, COPY_COMPLETION_MINUTES, COPY_COMPLETION_STEP, SSM_NAME_MAX};
+pub use boot::Boot;
 pub use caps::capability_xattr;
 pub use error::RecipeError;
 pub use filesystem::{Ext4, Filesystem, Vfat};
@@ -49,4 +46,4 @@ pub use schema::json_schema;
 pub use secure_boot::SecureBoot;
 pub use seed::Seed;
 pub use units::{format_size, parse_size};
-pub use validate::{Override, PartitionSpec, Recipe, SizeSpec, Source, TableKind};
+pub use validate::{Override, PartitionSpec, Recipe, SizeSpec, Source};

@@ -1,8 +1,8 @@
 //! Partition types: the names a recipe spells (`type = "esp"`), their GPT type GUIDs and
 //! MBR type bytes, in one table that the recipe's validation and `ingot inspect` both read.
 
-use crate::TableKind;
 use ingot_disk::{gpt, mbr};
+use ingot_types::TableKind;
 use toml::Value;
 use uuid::Uuid;
 

@@ -3,7 +3,9 @@
 
 use crate::error::Locator;
 use crate::schema::{RawRecipe, RawSecureBoot};
-use crate::{BootMode, RecipeError, UefiLoader};
+use crate::RecipeError;
+use ingot_types::BootMode;
+use ingot_types::UefiLoader;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 

@@ -3,6 +3,7 @@ use crate::filesystem::{ext4, vfat};
 use crate::partition_type::{partition_type, PartitionType};
 use crate::schema::{RawContent, RawOverride, RawPartition, RawRecipe};
 use crate::{capability_xattr, parse_size, Filesystem, RecipeError, Seed};
+use ingot_types::TableKind;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::{Spanned, Value};
@@ -43,25 +44,6 @@ pub enum SizeSpec {
     Fill,
     /// `"auto"`: the content's size plus slack.
     Auto,
-}
-
-/// The partition table kind (`table = "gpt" | "mbr"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TableKind {
-    /// GUID Partition Table with a protective MBR.
-    Gpt,
-    /// Classic MBR, at most four primary partitions.
-    Mbr,
-}
-
-impl TableKind {
-    /// The name the recipe's `table` and the reports give it: `gpt` or `mbr`.
-    pub fn name(self) -> &'static str {
-        match self {
-            TableKind::Gpt => "gpt",
-            TableKind::Mbr => "mbr",
-        }
-    }
 }
 
 /// One source of a partition's content (`[[partition.contents]]`), in layering order.
@@ -159,14 +141,14 @@ fn table_kind(loc: &Locator, raw: &RawRecipe) -> Result<TableKind, RecipeError> 
 }
 
 /// The disk's `size` and where it is written: `auto` by default, at most
-/// [`ingot_disk::ebs::DISK_SIZE_MAX`].
+/// [`ingot_types::ebs::DISK_SIZE_MAX`].
 fn disk_size(loc: &Locator, raw: &RawRecipe) -> Result<(SizeSpec, Range<usize>), RecipeError> {
     let (size, size_span) = match &raw.size {
         None => (SizeSpec::Auto, 0..0),
         Some(s) => (size_value(loc, "size", s, false)?, s.span()),
     };
     if let SizeSpec::Bytes(n) = size {
-        let max = ingot_disk::ebs::DISK_SIZE_MAX;
+        let max = ingot_types::ebs::DISK_SIZE_MAX;
         if n > max {
             let (n, max) = (crate::format_size(n), crate::format_size(max));
             let why = format!("size: {n} is more than the largest disk, {max} (EBS's largest volume)");

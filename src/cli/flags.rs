@@ -1,9 +1,12 @@
-//! The options of the AWS and bundle pipelines, one type per concept. Each derives
-//! `clap::Args`, so the command line fills it directly, and its doc comments are the
-//! `--help` text; every default is a named constant of the crate that owns the rule.
+//! The flags of the AWS and bundle commands, one `clap::Args` type per concept (their doc
+//! comments are the `--help` text), each converted into the library's plain option
+//! struct (`ingot::AwsChoice`, `UploadChoice`, …): the library knows no flag. Every
+//! default is a named constant of the crate that owns the rule.
 
-use crate::error::{Result, ResultExt};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use ingot::Control;
+use ingot::{DEFAULT_BUNDLE_ARCH, DEFAULT_BUNDLE_REGION};
 use ingot_aws::{DEFAULT_ATTEMPT_TIMEOUT_SECS, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_MAX_ATTEMPTS};
 use ingot_aws::{DEFAULT_READ_TIMEOUT_SECS, DEFAULT_S3_WORKERS, DEFAULT_WORKERS};
 use std::path::PathBuf;
@@ -34,42 +37,33 @@ pub struct AwsFlags {
 }
 
 impl AwsFlags {
-    /// Connects with these settings; a timeout that is not a positive number of seconds
-    /// is an error naming its flag.
-    pub fn session(&self) -> Result<ingot_aws::Session> {
-        if let [_, second, ..] = self.region.as_slice() {
-            return Err(crate::Error::invalid(format!(
-                "--region {second}: this command works in one region; images and prune take several"
-            )));
-        }
-        self.connect()
-    }
-
-    /// A session in the first `--region` (or the default region), and every region
-    /// named (or just that one).
-    pub fn sessions(&self) -> Result<(ingot_aws::Session, Vec<String>)> {
-        let session = self.connect()?;
-        let regions = if self.region.is_empty() { vec![session.region().to_string()] } else { self.region.clone() };
-        Ok((session, regions))
-    }
-
-    fn connect(&self) -> Result<ingot_aws::Session> {
+    /// The library's [`ingot::AwsChoice`] for these flags and the run's `control`; a
+    /// timeout that is not a positive number of seconds is an error naming its flag.
+    pub fn choice(&self, control: &Control) -> Result<ingot::AwsChoice> {
         let secs = |name: &str, s: f64| -> Result<Duration> {
             Duration::try_from_secs_f64(s)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| crate::Error::invalid(format!("--{name} {s}: expected a positive number of seconds")))
+                .with_context(|| format!("--{name} {s}: expected a positive number of seconds"))
         };
-        let retry = ingot_aws::RetryPolicy { max_attempts: self.max_attempts.max(1), ..Default::default() };
-        let connect = ingot_aws::Connect {
+        Ok(ingot::AwsChoice {
             profile: self.profile.clone(),
-            region: self.region.first().cloned(),
+            regions: self.region.clone(),
             connect_timeout: secs("connect-timeout", self.connect_timeout)?,
             read_timeout: secs("read-timeout", self.read_timeout)?,
             attempt_timeout: secs("attempt-timeout", self.attempt_timeout)?,
-            retry,
-        };
-        ingot_aws::Session::connect(&connect).context("connecting to AWS")
+            max_attempts: self.max_attempts,
+            control: control.clone(),
+        })
+    }
+
+    /// [`AwsFlags::choice`] for a command that works in one region: a second `--region`
+    /// is an error naming the flag.
+    pub fn one_region(&self, control: &Control) -> Result<ingot::AwsChoice> {
+        if let [_, second, ..] = self.region.as_slice() {
+            bail!("--region {second}: this command works in one region; images and prune take several");
+        }
+        self.choice(control)
     }
 }
 
@@ -111,24 +105,25 @@ pub struct UploadFlags {
     pub cleanup_on_failure: bool,
 }
 
-impl Default for UploadFlags {
-    fn default() -> Self {
-        UploadFlags {
-            description: None,
-            volume_size: None,
-            encrypted: false,
-            kms_key_id: None,
-            parent: None,
-            parent_report: None,
-            workers: DEFAULT_WORKERS,
-            snapshot_timeout: None,
-            cleanup_on_failure: false,
+impl UploadFlags {
+    /// The library's [`ingot::UploadChoice`] for these flags.
+    pub fn choice(&self) -> ingot::UploadChoice {
+        ingot::UploadChoice {
+            description: self.description.clone(),
+            volume_size: self.volume_size,
+            encrypted: self.encrypted,
+            kms_key_id: self.kms_key_id.clone(),
+            parent: self.parent.clone(),
+            parent_report: self.parent_report.clone(),
+            workers: self.workers,
+            snapshot_timeout: self.snapshot_timeout,
+            cleanup_on_failure: self.cleanup_on_failure,
         }
     }
 }
 
 /// How to register an AMI (`ingot register`, `ingot publish`).
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct RegisterFlags {
     /// AMI name (default: the recipe's `[ami] name` template).
     #[arg(long)]
@@ -142,13 +137,9 @@ pub struct RegisterFlags {
 }
 
 impl RegisterFlags {
-    /// The registration's bounds and `--force`, as `ingot-aws` takes them.
-    pub fn options(&self) -> ingot_aws::RegisterOptions {
-        let mut opts = ingot_aws::RegisterOptions { force: self.force, ..Default::default() };
-        if let Some(p) = self.poll {
-            opts.poll = Duration::from_secs(p);
-        }
-        opts
+    /// The library's [`ingot::RegisterChoice`] for these flags.
+    pub fn choice(&self) -> ingot::RegisterChoice {
+        ingot::RegisterChoice { name: self.name.clone(), force: self.force, poll: self.poll.map(Duration::from_secs) }
     }
 }
 
@@ -184,24 +175,27 @@ pub struct InstanceStoreFlags {
     pub s3_workers: usize,
 }
 
-impl Default for InstanceStoreFlags {
-    fn default() -> Self {
-        InstanceStoreFlags {
-            instance_store: false,
-            bucket: None,
-            prefix: None,
-            bundle_dir: None,
-            cert: None,
-            privatekey: None,
-            ec2_cert: None,
-            user: None,
-            s3_workers: DEFAULT_S3_WORKERS,
+impl InstanceStoreFlags {
+    /// The library's [`ingot::InstanceStoreChoice`], or `None` without `--instance-store`
+    /// (an EBS-backed AMI).
+    pub fn choice(&self) -> Result<Option<ingot::InstanceStoreChoice>> {
+        if !self.instance_store {
+            return Ok(None);
         }
+        let needs = |flag: &str| format!("--instance-store needs --{flag}");
+        let bucket = self.bucket.clone().with_context(|| needs("bucket"))?;
+        let cert = self.cert.clone().with_context(|| needs("cert"))?;
+        let privatekey = self.privatekey.clone().with_context(|| needs("privatekey"))?;
+        Ok(Some(ingot::InstanceStoreChoice {
+            prefix: self.prefix.clone(),
+            bundle_dir: self.bundle_dir.clone(),
+            ec2_cert: self.ec2_cert.clone(),
+            user: self.user.clone(),
+            s3_workers: self.s3_workers,
+            ..ingot::InstanceStoreChoice::new(bucket, cert, privatekey)
+        }))
     }
 }
-
-/// The region `ingot bundle` picks EC2's certificate for when `--region` is not given.
-pub const DEFAULT_BUNDLE_REGION: &str = "us-east-1";
 
 /// `ingot bundle`'s keys and manifest fields.
 #[derive(Args, Clone, Debug)]
@@ -224,9 +218,24 @@ pub struct BundleFlags {
     #[arg(long)]
     pub user: String,
     /// x86_64 or i386.
-    #[arg(long, default_value = "x86_64")]
+    #[arg(long, default_value = DEFAULT_BUNDLE_ARCH)]
     pub arch: String,
     /// The image name in the bundle (default: the image's file name).
     #[arg(long)]
     pub name: Option<String>,
+}
+
+impl BundleFlags {
+    /// The library's [`ingot::BundleChoice`] for these flags.
+    pub fn choice(&self) -> ingot::BundleChoice {
+        ingot::BundleChoice {
+            cert: self.cert.clone(),
+            privatekey: self.privatekey.clone(),
+            ec2_cert: self.ec2_cert.clone(),
+            region: self.region.clone(),
+            user: self.user.clone(),
+            arch: self.arch.clone(),
+            name: self.name.clone(),
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! EBS's limits on what a disk image becomes: a volume of whole GiB, a snapshot written
-//! within a timeout. They live here, below both the recipe (which checks `[ami]`) and the
+//! within a timeout. They live in the vocabulary crate, below both the recipe (which checks `[ami]`) and the
 //! uploader (which checks flags and requests), so that each limit is written once.
 //!
 //! Sources: the EC2 API Reference, `EbsBlockDevice.VolumeSize` (1–65,536 GiB for the
