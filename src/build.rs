@@ -340,6 +340,36 @@ fn load(recipe: &Recipe, p: &ingot_recipe::PartitionSpec, spool: &Path) -> Resul
     Ok(Loaded::Tree(tree, p.filesystem.clone()))
 }
 
+/// `[partition.ext4]` of partition `number` (1-based) as the ext4 writer takes it: what
+/// the recipe sets over the writer's defaults (mke2fs's), identifiers from the recipe's
+/// seed, times at SOURCE_DATE_EPOCH.
+fn ext4_options(recipe: &Recipe, number: usize, e: &ingot_recipe::Ext4) -> ingot_ext4::Options {
+    let d = ingot_ext4::Options::new(recipe.ext4_uuid(number), recipe.ext4_hash_seed(number), recipe.source_date_epoch);
+    ingot_ext4::Options {
+        block_size: e.block_size.or(d.block_size),
+        label: e.label.clone(),
+        inode_ratio: e.inode_ratio.or(d.inode_ratio),
+        inode_count: e.inode_count.or(d.inode_count),
+        reserved_percent: e.reserved_percent.unwrap_or(d.reserved_percent),
+        journal: e.journal.unwrap_or(d.journal),
+        dir_index: e.dir_index.unwrap_or(d.dir_index),
+        ext_attr: e.ext_attr.unwrap_or(d.ext_attr),
+        metadata_csum_seed: e.metadata_csum_seed.unwrap_or(d.metadata_csum_seed),
+        ..d
+    }
+}
+
+/// `[partition.vfat]` of partition `number` (1-based) as the FAT writer takes it: no
+/// label is FAT's `NO NAME`, the serial from the recipe's seed.
+fn vfat_options(recipe: &Recipe, number: usize, v: &ingot_recipe::Vfat) -> ingot_fat::Options {
+    ingot_fat::Options {
+        label: v.label.clone().unwrap_or_else(|| ingot_fat::NO_LABEL.to_owned()),
+        serial: recipe.vfat_serial(number),
+        fat: v.fat,
+        time: recipe.source_date_epoch,
+    }
+}
+
 fn write_partition(
     recipe: &Recipe,
     image: &mut Image,
@@ -361,7 +391,7 @@ fn write_partition(
     };
     match (&part.spec.filesystem, content) {
         (Filesystem::Ext4(e), Loaded::Tree(tree, _)) => {
-            let opts = recipe.ext4_options(part.number, e);
+            let opts = ext4_options(recipe, part.number, e);
             let info = ingot_ext4::write(tree, image, part.offset, part.size, &opts)?;
             let free = info.free_blocks * u64::from(info.block_size);
             if free < e.free_space {
@@ -372,16 +402,15 @@ fn write_partition(
                     (e.free_space - free).div_ceil(1 << 20)
                 );
             }
-            report.filesystem = "ext4".into();
+            report.filesystem = part.spec.filesystem.name().into();
             report.filesystem_uuid = Some(info.uuid.to_string());
         }
         (Filesystem::Vfat(v), Loaded::Tree(tree, _)) => {
-            let opts = recipe.vfat_options(part.number, v);
-            let serial = opts.serial;
+            let opts = vfat_options(recipe, part.number, v);
             let region = image.region(part.offset, part.size)?;
             let info = ingot_fat::write(tree, region, part.size, &opts)?;
-            report.filesystem = "vfat".into();
-            report.filesystem_uuid = Some(format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff));
+            report.filesystem = part.spec.filesystem.name().into();
+            report.filesystem_uuid = Some(ingot_fat::volume_serial(opts.serial));
             report.fat_type = Some(info.fat_type);
         }
         (Filesystem::None, Loaded::Image(path, len)) => {

@@ -141,7 +141,7 @@ fn partitions(recipe: &Recipe, plan: &ingot_recipe::Plan, known: usize) -> Vec<C
             let (label, uuid) = match &spec.filesystem {
                 Filesystem::Ext4(e) => (Some(e.label.clone()), Some(recipe.ext4_uuid(n).to_string())),
                 Filesystem::Vfat(v) => {
-                    let label = if v.label == ingot_fat::NO_LABEL { String::new() } else { v.label.clone() };
+                    let label = v.label.clone().unwrap_or_default();
                     (Some(label), Some(ingot_fat::volume_serial(recipe.vfat_serial(n))))
                 }
                 Filesystem::None => (None, None),

@@ -2,82 +2,10 @@
 
 use crate::error::Locator;
 use crate::schema::RawAmi;
-use crate::{parse_size, RecipeError};
+use crate::{parse_size, Ami, RecipeError};
 use ingot_types::calendar::civil_date;
 use ingot_types::{ebs, Arch, BootMode, BootRule, Protection, VolumeType};
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use toml::{Spanned, Value};
-
-/// A validated `[ami]` section. Names of EC2 fields are kept as EC2 spells them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ami {
-    /// The AMI name template (`name`, default `"{name}-{version}-{arch}"`): `{name}`,
-    /// `{version}`, `{date}` (UTC, YYYYMMDD, at publication) and `{arch}` are replaced.
-    pub name: String,
-    /// `{version}` (`version`, default `"0"`).
-    pub version: String,
-    /// The description (`description`).
-    pub description: String,
-    /// From `[boot] arch`.
-    pub architecture: Arch,
-    /// `legacy-bios`, `uefi` or `uefi-preferred` (`boot_mode`; default `uefi` with
-    /// `[secure_boot]`, else `uefi-preferred` on
-    /// x86_64 and `uefi` on arm64).
-    pub boot_mode: BootMode,
-    /// ENA support (`ena`, default true).
-    pub ena: bool,
-    /// SriovNetSupport simple (`sriov`, default true).
-    pub sriov: bool,
-    /// NitroTPM v2.0 (`tpm`, default false; UEFI only).
-    pub tpm: bool,
-    /// Require IMDSv2 (`imds_v2`, default true).
-    pub imds_v2: bool,
-    /// The root device name (`root_device`, default `/dev/xvda`).
-    pub root_device: String,
-    /// The root volume type (`volume_type`, default `gp3`).
-    pub volume_type: VolumeType,
-    /// Root volume size in GiB (`volume_size`, default: the image's size rounded up).
-    pub volume_size_gib: Option<u64>,
-    /// Provisioned IOPS (`iops`).
-    pub iops: Option<u32>,
-    /// Provisioned throughput, MiB/s (`throughput`).
-    pub throughput: Option<u32>,
-    /// Delete the root volume with the instance (`delete_on_termination`, default true).
-    pub delete_on_termination: bool,
-    /// A file holding the UEFI variable store in base64 (`uefi_data`, relative to the recipe).
-    pub uefi_data: Option<PathBuf>,
-    /// Tags on the AMI and its snapshots (`[ami.tags]`).
-    pub tags: BTreeMap<String, String>,
-    /// Accounts allowed to launch it (`[ami.launch_permissions] accounts`).
-    pub share_accounts: Vec<String>,
-    /// Organization ARNs (`organizations`).
-    pub share_organizations: Vec<String>,
-    /// Organizational unit ARNs (`organizational_units`).
-    pub share_organizational_units: Vec<String>,
-    /// Public (`public`, default false).
-    pub public: bool,
-    /// More regions to copy to (`regions`).
-    pub regions: Vec<String>,
-    /// Deprecation time, RFC 3339 (`deprecate_at`).
-    pub deprecate_at: Option<String>,
-    /// Encrypt the snapshot (`encrypted`, default false).
-    pub encrypted: bool,
-    /// KMS key for encryption (`kms_key_id`).
-    pub kms_key_id: Option<String>,
-    /// Minutes EBS waits for the upload to complete (`snapshot_timeout`, default and range
-    /// in [`ingot_disk::ebs`]).
-    pub snapshot_timeout: u32,
-    /// Deregistration protection on the AMI and its copies (`deregistration_protection`).
-    pub deregistration_protection: Option<Protection>,
-    /// The SSM parameter that gets the AMI's id in every region (`ssm_parameter`): a
-    /// template as [`Ami::name`] is, expanded by [`Ami::expand`].
-    pub ssm_parameter: Option<String>,
-    /// Time-based copies: minutes CopyImage has to complete each copy
-    /// (`copy_completion_minutes`, [`COPY_COMPLETION_MINUTES`] in steps of
-    /// [`COPY_COMPLETION_STEP`]).
-    pub copy_completion_minutes: Option<u32>,
-}
 
 /// CopyImage's `SnapshotCopyCompletionDurationMinutes`: 15 minutes to 48 hours (EC2 API
 /// Reference, CopyImage) ...

@@ -2,31 +2,10 @@
 
 use crate::error::Locator;
 use crate::schema::RawBoot;
-use crate::{Filesystem, PartitionSpec, PartitionType, RecipeError};
+use crate::{Boot, Filesystem, PartitionSpec, PartitionType, RecipeError};
 use ingot_disk::gpt;
 use ingot_types::{Arch, CoreLocation, TableKind, UefiLoader};
 use toml::Spanned;
-
-/// A validated `[boot]` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Boot {
-    /// The UEFI boot loader (`uefi`), if any.
-    pub uefi: Option<UefiLoader>,
-    /// BIOS boot with GRUB i386-pc (`bios = "grub"`): where core.img goes.
-    pub bios: Option<CoreLocation>,
-    /// The architecture.
-    pub arch: Arch,
-    /// Path of the kernel in the root partition's tree.
-    pub kernel: String,
-    /// Path of the initrd in the root partition's tree.
-    pub initrd: Option<String>,
-    /// Kernel command line; `root=PARTUUID=…` is appended.
-    pub cmdline: String,
-    /// Index of the EFI system partition (UEFI only).
-    pub esp: Option<usize>,
-    /// Index of the root partition.
-    pub root: usize,
-}
 
 fn choice(loc: &Locator, key: &str, v: &Option<Spanned<String>>, on: &str) -> Result<bool, RecipeError> {
     match v.as_ref().map(|u| (u.get_ref().as_str(), u.span().start)) {

@@ -1,6 +1,6 @@
-use crate::validate::{PartitionSpec, Recipe, SizeSpec};
 use crate::PartitionType;
 use crate::RecipeError;
+use crate::{PartitionSpec, Recipe, SizeSpec};
 use ingot_disk::{gpt, SECTOR};
 use ingot_types::TableKind;
 use uuid::Uuid;
@@ -78,33 +78,6 @@ impl Recipe {
     /// The FAT volume serial of partition `number` (1-based), from the seed.
     pub fn vfat_serial(&self, number: usize) -> u32 {
         self.seed.u32(&format!("partition/{number}/vfat-serial"))
-    }
-
-    /// `[partition.ext4]` of partition `number` (1-based) as the ext4 writer takes it:
-    /// identifiers from the seed, times at SOURCE_DATE_EPOCH.
-    pub fn ext4_options(&self, number: usize, e: &crate::Ext4) -> ingot_ext4::Options {
-        ingot_ext4::Options {
-            block_size: e.block_size,
-            label: e.label.clone(),
-            inode_ratio: e.inode_ratio,
-            inode_count: e.inode_count,
-            reserved_percent: e.reserved_percent,
-            journal: e.journal,
-            dir_index: e.dir_index,
-            ext_attr: e.ext_attr,
-            metadata_csum_seed: e.metadata_csum_seed,
-            ..ingot_ext4::Options::new(self.ext4_uuid(number), self.ext4_hash_seed(number), self.source_date_epoch)
-        }
-    }
-
-    /// `[partition.vfat]` of partition `number` (1-based) as the FAT writer takes it.
-    pub fn vfat_options(&self, number: usize, v: &crate::Vfat) -> ingot_fat::Options {
-        ingot_fat::Options {
-            label: v.label.clone(),
-            serial: self.vfat_serial(number),
-            fat: v.fat,
-            time: self.source_date_epoch,
-        }
     }
 
     /// The disk's identifier as reports print it: the GPT disk GUID, or the MBR disk

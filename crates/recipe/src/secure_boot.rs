@@ -3,28 +3,11 @@
 
 use crate::error::Locator;
 use crate::schema::{RawRecipe, RawSecureBoot};
-use crate::RecipeError;
+use crate::{RecipeError, SecureBoot};
 use ingot_types::BootMode;
 use ingot_types::UefiLoader;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-
-/// `[secure_boot]`, with every path resolved against the recipe's directory and checked
-/// to exist.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecureBoot {
-    /// The platform key's certificate (`pk`, PEM).
-    pub pk: PathBuf,
-    /// The key-exchange key's certificate (`kek`, PEM).
-    pub kek: PathBuf,
-    /// The certificates `db` allows (`db`: one path or a list; PEM). The first is the
-    /// certificate of `db_key`.
-    pub db: Vec<PathBuf>,
-    /// The private key that signs every EFI binary (`db_key`, PEM).
-    pub db_key: PathBuf,
-    /// EFI signature lists to forbid (`dbx`), if any.
-    pub dbx: Option<PathBuf>,
-}
 
 /// A path of the section, resolved and checked.
 fn existing(loc: &Locator, base: &Path, key: &str, value: &Spanned<String>) -> Result<PathBuf, RecipeError> {

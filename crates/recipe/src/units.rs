@@ -1,3 +1,7 @@
+use crate::error::Locator;
+use crate::{RecipeError, SizeSpec};
+use toml::{Spanned, Value};
+
 /// Parses a size such as `"512 MiB"`, `"1GiB"`, `"4096"` or `"2 TiB"` into bytes.
 ///
 /// Units are B, KiB, MiB, GiB and TiB (powers of 1024); a bare number is bytes. Decimal
@@ -45,6 +49,30 @@ pub fn format_size(n: u64) -> String {
         }
     }
     format!("{n} bytes")
+}
+
+/// A size value of the recipe at `key`: bytes, a size text, `"auto"`, and `"fill"`
+/// where `flexible`.
+pub(crate) fn size_value(
+    loc: &Locator,
+    key: &str,
+    v: &Spanned<Value>,
+    flexible: bool,
+) -> Result<SizeSpec, RecipeError> {
+    let at = v.span().start;
+    match v.get_ref() {
+        Value::Integer(n) if *n >= 0 => Ok(SizeSpec::Bytes(*n as u64)),
+        Value::String(s) if s == "auto" => Ok(SizeSpec::Auto),
+        Value::String(s) if s == "fill" && flexible => Ok(SizeSpec::Fill),
+        Value::String(s) => parse_size(s).map(SizeSpec::Bytes).map_err(|e| loc.at(at, format!("{key}: {e}"))),
+        _ => Err(loc.at(
+            at,
+            format!(
+                "{key}: expected a size like \"512 MiB\"{}",
+                if flexible { ", \"fill\" or \"auto\"" } else { " or \"auto\"" }
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -1,143 +1,21 @@
 use crate::error::Locator;
 use crate::filesystem::{ext4, vfat};
-use crate::partition_type::{partition_type, PartitionType};
+use crate::partition_type::partition_type;
 use crate::schema::{RawContent, RawOverride, RawPartition, RawRecipe};
-use crate::{capability_xattr, parse_size, Filesystem, RecipeError, Seed};
+use crate::units::size_value;
+use crate::{capability_xattr, Filesystem, Override, PartitionSpec, Recipe, RecipeError, Seed, SizeSpec, Source};
 use ingot_types::TableKind;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use toml::{Spanned, Value};
-
-/// A parsed and validated recipe. Sizes marked `auto` are resolved by [`Recipe::layout`].
-#[derive(Clone, Debug)]
-pub struct Recipe {
-    /// The image name (`name`): the default output is `out/NAME.raw`.
-    pub name: String,
-    /// The disk size (`size`): bytes or `auto`.
-    pub size: SizeSpec,
-    /// The partition table (`table`).
-    pub table: TableKind,
-    /// Partition alignment in bytes (`alignment`, default 1 MiB).
-    pub alignment: u64,
-    /// The seed every identifier derives from (`seed`, default the name).
-    pub seed: Seed,
-    /// Every timestamp is clamped to this (`source_date_epoch`, or $SOURCE_DATE_EPOCH).
-    pub source_date_epoch: i64,
-    /// The partitions (`[[partition]]`), in table order.
-    pub partitions: Vec<PartitionSpec>,
-    /// How the disk boots (`[boot]`), if the recipe says.
-    pub boot: Option<crate::Boot>,
-    /// How `ingot publish` registers the image (`[ami]`), if the recipe says.
-    pub ami: Option<crate::Ami>,
-    /// The Secure Boot keys (`[secure_boot]`), if the recipe says.
-    pub secure_boot: Option<crate::SecureBoot>,
-    pub(crate) loc: Locator,
-    pub(crate) size_span: Range<usize>,
-}
-
-/// A size as a recipe gives it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SizeSpec {
-    /// A fixed number of bytes.
-    Bytes(u64),
-    /// `"fill"`: the space the other partitions leave (one partition at most).
-    Fill,
-    /// `"auto"`: the content's size plus slack.
-    Auto,
-}
-
-/// One source of a partition's content (`[[partition.contents]]`), in layering order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// `dir = "path"`: a host directory copied to `to`.
-    Dir {
-        /// Host path.
-        path: PathBuf,
-        /// Destination in the partition.
-        to: String,
-        /// Keep the host's owners instead of 0:0.
-        preserve_owner: bool,
-        /// Keep the host's permission bits exactly instead of making them
-        /// umask-independent.
-        preserve_mode: bool,
-    },
-    /// `tar = "path"`: a tar, tar.gz or tar.zst archive unpacked at `to`.
-    Tar {
-        /// Host path.
-        path: PathBuf,
-        /// Destination in the partition.
-        to: String,
-    },
-    /// `file = "path"`: one host file placed at `to`.
-    File {
-        /// Host path.
-        path: PathBuf,
-        /// Destination path of the file.
-        to: String,
-        /// Permission bits (default 0644).
-        mode: u32,
-        /// Owner.
-        uid: u32,
-        /// Group.
-        gid: u32,
-    },
-    /// `image = "path"`: a raw image copied byte for byte (filesystem `none`).
-    Image {
-        /// Host path.
-        path: PathBuf,
-    },
-}
-
-/// Per-path metadata set after all sources are layered (`[[partition.override]]`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Override {
-    /// Path in the partition.
-    pub path: String,
-    /// Permission bits.
-    pub mode: Option<u32>,
-    /// Owner.
-    pub uid: Option<u32>,
-    /// Group.
-    pub gid: Option<u32>,
-    /// Extended attributes to set, capabilities included as `security.capability`.
-    pub xattrs: Vec<(String, Vec<u8>)>,
-}
-
-/// One validated `[[partition]]`.
-#[derive(Clone, Debug)]
-pub struct PartitionSpec {
-    /// GPT partition name (`label`).
-    pub label: String,
-    /// Partition type.
-    pub kind: PartitionType,
-    /// Size.
-    pub size: SizeSpec,
-    /// Fixed start offset in bytes (`start`), else placed after the previous one.
-    pub start: Option<u64>,
-    /// Filesystem.
-    pub filesystem: Filesystem,
-    /// MBR active flag (`bootable`).
-    pub bootable: bool,
-    /// Content sources, later ones layered over earlier ones.
-    pub contents: Vec<Source>,
-    /// Glob patterns of paths left out of the partition (`exclude`).
-    pub exclude: Vec<String>,
-    /// Metadata overrides.
-    pub overrides: Vec<Override>,
-    pub(crate) size_span: Range<usize>,
-    pub(crate) start_span: Range<usize>,
-}
 
 /// `table`: GPT unless the recipe says MBR.
 fn table_kind(loc: &Locator, raw: &RawRecipe) -> Result<TableKind, RecipeError> {
-    match raw.table.as_ref().map(|t| t.get_ref().as_str()) {
-        None | Some("gpt") => Ok(TableKind::Gpt),
-        Some("mbr") => Ok(TableKind::Mbr),
-        Some(other) => {
-            let span = raw.table.as_ref().map_or(0, |t| t.span().start);
-            Err(loc.at(span, format!("table: {other:?} is not a partition table: use \"gpt\" or \"mbr\"")))
-        }
-    }
+    let Some(table) = &raw.table else { return Ok(TableKind::Gpt) };
+    table.get_ref().parse().map_err(|_| {
+        let other = table.get_ref();
+        loc.at(table.span().start, format!("table: {other:?} is not a partition table: use \"gpt\" or \"mbr\""))
+    })
 }
 
 /// The disk's `size` and where it is written: `auto` by default, at most
@@ -270,17 +148,6 @@ impl Recipe {
             size_span,
         })
     }
-
-    /// The recipe file, as errors name it.
-    pub fn path(&self) -> &Path {
-        &self.loc.file
-    }
-
-    /// An error at the recipe file as a whole, for callers that validate against the
-    /// filesystem (missing content, content too large).
-    pub fn error(&self, message: impl Into<String>) -> RecipeError {
-        self.loc.whole(message)
-    }
 }
 
 fn with_suggestion(message: &str) -> String {
@@ -296,28 +163,6 @@ fn with_suggestion(message: &str) -> String {
     match best {
         Some((_, k)) => format!("unknown key `{unknown}`: did you mean `{k}`? (valid keys: {})", expected.join(", ")),
         None => format!("unknown key `{unknown}` (valid keys: {})", expected.join(", ")),
-    }
-}
-
-pub(crate) fn size_value(
-    loc: &Locator,
-    key: &str,
-    v: &Spanned<Value>,
-    flexible: bool,
-) -> Result<SizeSpec, RecipeError> {
-    let at = v.span().start;
-    match v.get_ref() {
-        Value::Integer(n) if *n >= 0 => Ok(SizeSpec::Bytes(*n as u64)),
-        Value::String(s) if s == "auto" => Ok(SizeSpec::Auto),
-        Value::String(s) if s == "fill" && flexible => Ok(SizeSpec::Fill),
-        Value::String(s) => parse_size(s).map(SizeSpec::Bytes).map_err(|e| loc.at(at, format!("{key}: {e}"))),
-        _ => Err(loc.at(
-            at,
-            format!(
-                "{key}: expected a size like \"512 MiB\"{}",
-                if flexible { ", \"fill\" or \"auto\"" } else { " or \"auto\"" }
-            ),
-        )),
     }
 }
 
