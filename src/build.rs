@@ -2,7 +2,7 @@ use crate::error::{bail, OptionExt, Result, ResultExt};
 use crate::hash::{hash_image, ReportDigests};
 use crate::{Control, PartitionReport, Progress, Report};
 use ingot_disk::{gpt, mbr, Image, SECTOR};
-use ingot_recipe::{Filesystem, PartitionType, Plan, PlannedPartition, Recipe, Source};
+use ingot_recipe::{Filesystem, Plan, PlannedPartition, Recipe, Source};
 use ingot_tree::Tree;
 use ingot_types::{CoreLocation, TableKind};
 use std::fs;
@@ -453,10 +453,7 @@ fn write_table(image: &mut Image, plan: &Plan) -> Result<()> {
                 .partitions
                 .iter()
                 .map(|p| gpt::Partition {
-                    type_guid: match p.kind() {
-                        PartitionType::Gpt(g) => g,
-                        PartitionType::Mbr(_) => gpt::LINUX_FILESYSTEM,
-                    },
+                    type_guid: p.kind().gpt_guid(),
                     guid: p.guid,
                     first_lba: p.offset / SECTOR,
                     last_lba: (p.offset + p.size) / SECTOR - 1,
@@ -473,10 +470,7 @@ fn write_table(image: &mut Image, plan: &Plan) -> Result<()> {
                 .enumerate()
                 .map(|(slot, p)| mbr::Partition {
                     slot,
-                    kind: match p.kind() {
-                        PartitionType::Mbr(b) => b,
-                        PartitionType::Gpt(_) => mbr::LINUX,
-                    },
+                    kind: p.kind().mbr_byte(),
                     bootable: p.spec.bootable,
                     first_lba: (p.offset / SECTOR) as u32,
                     sectors: (p.size / SECTOR) as u32,

@@ -1,6 +1,6 @@
 use crate::error::{Result, ResultExt};
 use ingot_disk::{read_table, Table, SECTOR};
-use ingot_recipe::PartitionType;
+use ingot_types::PartitionType;
 use serde::Serialize;
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -2,7 +2,7 @@
 //! entry array at LBA 1–33, backup entry array and header at the end of the disk.
 
 use crate::{mbr, DiskError, Image, SECTOR};
-use uuid::{uuid, Uuid};
+use uuid::Uuid;
 
 /// Number of entries in the partition entry array.
 pub const ENTRIES: u64 = 128;
@@ -14,21 +14,6 @@ pub const ARRAY_SECTORS: u64 = ENTRIES * ENTRY_SIZE / SECTOR;
 pub const BACKUP_SECTORS: u64 = ARRAY_SECTORS + 1;
 /// First LBA a partition may use (protective MBR, header, entry array before it).
 pub const FIRST_USABLE_LBA: u64 = 2 + ARRAY_SECTORS;
-
-/// EFI system partition.
-pub const EFI_SYSTEM: Uuid = uuid!("c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
-/// BIOS boot partition (GRUB's core.img on GPT disks).
-pub const BIOS_BOOT: Uuid = uuid!("21686148-6449-6e6f-744e-656564454649");
-/// Linux filesystem data.
-pub const LINUX_FILESYSTEM: Uuid = uuid!("0fc63daf-8483-4772-8e79-3d69d8477de4");
-/// Root partition for x86-64 (Discoverable Partitions Specification).
-pub const ROOT_X86_64: Uuid = uuid!("4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
-/// Root partition for 64-bit ARM (Discoverable Partitions Specification).
-pub const ROOT_ARM64: Uuid = uuid!("b921b045-1df0-41c3-af44-4c6f280d3fae");
-/// Extended boot loader partition.
-pub const XBOOTLDR: Uuid = uuid!("bc13c2ff-59e6-4262-a352-b275fd6f7172");
-/// Linux swap.
-pub const LINUX_SWAP: Uuid = uuid!("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f");
 
 /// One partition of a GPT.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,7 +20,7 @@
 //! let table = gpt::Table {
 //!     disk_guid: uuid::Uuid::from_u128(1),
 //!     partitions: vec![gpt::Partition {
-//!         type_guid: gpt::LINUX_FILESYSTEM,
+//!         type_guid: uuid::uuid!("0fc63daf-8483-4772-8e79-3d69d8477de4"), // Linux data
 //!         guid: uuid::Uuid::from_u128(2),
 //!         first_lba: 2048,
 //!         last_lba: 4095,

@@ -5,12 +5,6 @@ use crate::{DiskError, Image, SECTOR};
 
 /// MBR type byte of a GPT protective partition.
 pub const PROTECTIVE: u8 = 0xEE;
-/// MBR type byte of an EFI system partition.
-pub const EFI_SYSTEM: u8 = 0xEF;
-/// MBR type byte of a Linux filesystem.
-pub const LINUX: u8 = 0x83;
-/// MBR type byte of Linux swap.
-pub const LINUX_SWAP: u8 = 0x82;
 
 /// The PARTUUID the kernel knows MBR partition `number` (1-based) of a disk with
 /// `signature` by: `SSSSSSSS-PP`.

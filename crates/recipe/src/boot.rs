@@ -2,9 +2,9 @@
 
 use crate::error::Locator;
 use crate::schema::RawBoot;
-use crate::{Boot, Filesystem, PartitionSpec, PartitionType, RecipeError};
-use ingot_disk::gpt;
-use ingot_types::{Arch, CoreLocation, TableKind, UefiLoader};
+use crate::{Boot, Filesystem, PartitionSpec, RecipeError};
+use ingot_types::partition::{gpt, mbr};
+use ingot_types::{Arch, CoreLocation, PartitionType, TableKind, UefiLoader};
 use toml::Spanned;
 
 fn choice(loc: &Locator, key: &str, v: &Option<Spanned<String>>, on: &str) -> Result<bool, RecipeError> {
@@ -62,7 +62,9 @@ pub(crate) fn boot(
     let esp = if uefi.is_some() {
         let found = parts
             .iter()
-            .position(|p| p.kind == PartitionType::Gpt(gpt::EFI_SYSTEM) || p.kind == PartitionType::Mbr(0xEF))
+            .position(|p| {
+                p.kind == PartitionType::Gpt(gpt::EFI_SYSTEM) || p.kind == PartitionType::Mbr(mbr::EFI_SYSTEM)
+            })
             .filter(|&i| matches!(parts[i].filesystem, Filesystem::Vfat(_)));
         Some(found.ok_or_else(|| {
             loc.at(
@@ -74,10 +76,7 @@ pub(crate) fn boot(
         None
     };
     let bios = if bios { Some(core_location(loc, r, parts, table, arch)?) } else { None };
-    let root_type = PartitionType::Gpt(match arch {
-        Arch::X86_64 => gpt::ROOT_X86_64,
-        Arch::Arm64 => gpt::ROOT_ARM64,
-    });
+    let root_type = PartitionType::root(arch);
     let is_ext4 = |p: &PartitionSpec| matches!(p.filesystem, Filesystem::Ext4(_));
     let root = parts
         .iter()

@@ -1,8 +1,7 @@
-use crate::PartitionType;
 use crate::RecipeError;
 use crate::{PartitionSpec, Recipe, SizeSpec};
 use ingot_disk::{gpt, SECTOR};
-use ingot_types::TableKind;
+use ingot_types::{PartitionType, TableKind};
 use uuid::Uuid;
 
 /// A recipe placed on a disk: every size, offset and identifier resolved.

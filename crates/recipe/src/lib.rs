@@ -41,7 +41,6 @@ pub use caps::capability_xattr;
 pub use error::RecipeError;
 pub use layout::{Plan, PlannedPartition};
 pub use model::{Ami, Boot, Ext4, Filesystem, Override, PartitionSpec, Recipe, SecureBoot, SizeSpec, Source, Vfat};
-pub use partition_type::{PartitionType, PARTITION_TYPES};
 pub use schema::json_schema;
 pub use seed::Seed;
 pub use units::{format_size, parse_size};

@@ -5,8 +5,8 @@
 //! leaves (`error`, `seed`, `partition_type`, `ingot-types`).
 
 use crate::error::Locator;
-use crate::{PartitionType, RecipeError, Seed};
-use ingot_types::{Arch, BootMode, CoreLocation, Protection, TableKind, UefiLoader, VolumeType};
+use crate::{RecipeError, Seed};
+use ingot_types::{Arch, BootMode, CoreLocation, PartitionType, Protection, TableKind, UefiLoader, VolumeType};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
