@@ -140,7 +140,7 @@ fn check_request(
     }
     if spec.architecture != ingot_types::Arch::X86_64 {
         bail!(
-            "{}: boot.arch = {:?}: instance-store AMIs are x86_64 only; publish it without --instance-store (EBS-backed)",
+            "{}: boot.arch = \"{}\": instance-store AMIs are x86_64 only; publish it without --instance-store (EBS-backed)",
             recipe.path().display(),
             spec.architecture
         );
