@@ -38,15 +38,7 @@ impl ImageInput {
     pub fn open(path: &Path, progress: &Progress) -> Result<ImageInput> {
         let size = std::fs::metadata(path).with_context(|| format!("{}: cannot read the image", path.display()))?.len();
         let json = Report::path_of(path);
-        let report: Option<Report> = match std::fs::read(&json) {
-            Ok(bytes) => Some(
-                serde_json::from_slice(&bytes)
-                    .with_context(|| format!("{}: not an ingot build report", json.display()))?,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("{}", json.display())),
-        };
-        let report = match report {
+        let report = match Report::read(path)? {
             Some(r) if r.disk_size != size => {
                 progress.warn(format!(
                     "{} no longer describes {}: it says {} bytes, the image has {size}; the image is published as one without a report",

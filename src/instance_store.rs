@@ -7,6 +7,7 @@
 //! resumes where it stopped. (A fresh bundle has a fresh random AES key, so nothing of an
 //! older one could be reused.)
 
+use crate::account::{BundleLeft, Leftovers};
 use crate::error::{bail, Error, Result, ResultExt};
 use crate::publish::{ami_spec, ImageInput, PublishInput};
 use crate::{AwsChoice, Control, InstanceStoreChoice, Progress, RegisterChoice, UploadChoice};
@@ -16,7 +17,6 @@ use ingot_recipe::Recipe;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 /// The bundle a publish used.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -75,19 +75,16 @@ pub fn publish(
     crate::secure_boot::check_built(&image.path, image.report(), recipe, &mut spec)?;
     let session = &aws.session()?;
     let prefix = check_request(image, recipe, &spec, flags)?;
-    if !reg.force {
-        if let Some(id) = session.find_image(&spec.name)? {
-            let mut register = RegisterReport::reused(id, &spec.name, session.region());
-            session.publish_parameters(&spec, &mut register, &reg.options())?;
-            return Ok(InstanceStoreReport {
-                image: image.path.clone(),
-                bundle: None,
-                bundle_reused: false,
-                bucket_created: false,
-                upload: None,
-                register,
-            });
-        }
+    if let Some(register) = crate::account::reuse(session, &spec, reg)? {
+        let (bundle, bundle_reused, bucket_created, upload) = (None, false, false, None);
+        return Ok(InstanceStoreReport {
+            image: image.path.clone(),
+            bundle,
+            bundle_reused,
+            bucket_created,
+            upload,
+            register,
+        });
     }
     let opts = bundle_options(session, image, spec.architecture.as_str(), flags)?;
     let (stamp, bundle_reused) = bundle(image, &opts, flags, progress, &aws.control)?;
@@ -193,68 +190,28 @@ pub fn default_prefix(name: &str) -> String {
 /// manifest (no AMI can use the bundle then), else only the objects it sent (a manifest
 /// that was already there may serve another AMI).
 fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport, cleanup: bool) -> Error {
-    let image_id = match &err {
+    let image = match &err {
         ingot_aws::Error::Registered { image_id, .. } => Some(image_id.clone()),
         _ => None,
     };
-    let mut what = format!("the bundle s3://{}", up.image_location);
-    if let Some(ami) = &image_id {
-        what = format!("AMI {ami} and {what}");
-    }
     let err = Error::from(err).context(format!("registering s3://{}", up.image_location));
-    if cleanup {
-        let manifest_sent = up.objects.last().is_some_and(|m| !m.skipped);
-        let sent: Vec<String> =
-            up.objects.iter().filter(|o| manifest_sent || !o.skipped).map(|o| o.key.clone()).collect();
-        let kept = up.objects.len() - sent.len();
-        let removed = session
-            .cleanup(image_id.as_deref(), None)
-            .and_then(|()| session.delete_objects(session.region(), &up.bucket, &sent));
-        return match removed {
-            Ok(()) if kept == 0 => err.context(format!("{what} removed (--cleanup-on-failure)")),
-            Ok(()) if sent.is_empty() && image_id.is_none() => err.context(format!(
-                "nothing removed (--cleanup-on-failure): all {kept} objects of {what} were there before this run, with a manifest another AMI may use"
-            )),
-            Ok(()) => err.context(format!(
-                "{what} removed (--cleanup-on-failure), except {kept} objects that were there before this run, with a manifest another AMI may use"
-            )),
-            Err(c) => err.context(format!("{what} left behind: removing them failed too ({c})")),
-        };
-    }
-    let (dir, file) = up.image_location.rsplit_once('/').unwrap_or((up.bucket.as_str(), ""));
-    let name = file.trim_end_matches(".manifest.xml");
-    let mut how = String::new();
-    if let Some(ami) = &image_id {
-        how.push_str(&format!("`aws ec2 deregister-image --image-id {ami}`, "));
-    }
-    how.push_str(&format!(
-        "`aws s3 rm --recursive s3://{dir}/ --exclude '*' --include '{name}.part.*' --include '{name}.manifest.xml'`"
-    ));
-    err.context(format!(
-        "{what} left behind in {}: remove them with {how} (or publish with --cleanup-on-failure); running the same publish again reuses the uploaded parts",
-        session.region()
-    ))
+    let manifest_sent = up.objects.last().is_some_and(|m| !m.skipped);
+    let sent: Vec<String> = up.objects.iter().filter(|o| manifest_sent || !o.skipped).map(|o| o.key.clone()).collect();
+    let kept = up.objects.len() - sent.len();
+    let bundle = BundleLeft { bucket: up.bucket.clone(), image_location: up.image_location.clone(), sent, kept };
+    let left = Leftovers { region: session.region().into(), image, snapshot: None, bundle: Some(bundle) };
+    left.on(session, err, cleanup, "running the same publish again reuses the uploaded parts")
 }
 
 /// Uploads with a progress bar of objects.
 fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<BundleUploadReport> {
     let counters = ObjectProgress::default();
-    let done = std::sync::atomic::AtomicBool::new(false);
     let what = format!("uploading to s3://{}/{}", up.bucket, up.prefix);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(Ordering::Relaxed) {
-                let (d, t) = (counters.done.load(Ordering::Relaxed), counters.total.load(Ordering::Relaxed));
-                progress.count("objects", what.clone(), d, t);
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        let r = session.upload_bundle(up, &counters);
-        done.store(true, Ordering::Relaxed);
-        progress.finish();
-        r
-    })
-    .map_err(|e| {
+    let show = || {
+        let (d, t) = (counters.done.load(Ordering::Relaxed), counters.total.load(Ordering::Relaxed));
+        progress.count("objects", what.clone(), d, t);
+    };
+    crate::account::watched(progress, show, || session.upload_bundle(up, &counters)).map_err(|e| {
         let again = match e {
             ingot_aws::Error::Conflict(_) | ingot_aws::Error::Invalid(_) => String::new(),
             _ => format!(

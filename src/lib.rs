@@ -15,6 +15,7 @@
 //! # Ok::<(), ingot::Error>(())
 //! ```
 
+mod account;
 mod build;
 pub mod bundle;
 mod check;

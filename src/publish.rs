@@ -2,8 +2,10 @@
 //! (`publish`), and download a snapshot. The AWS work itself is in `ingot-aws`; this
 //! module turns recipes, build reports and flags into its options.
 
+use crate::account::Leftovers;
 use crate::error::{bail, Error, OptionExt, Result, ResultExt};
 pub use crate::input::{ImageInput, PublishInput};
+use crate::report::BlocksReport;
 use crate::{AwsChoice, Progress, RegisterChoice, UploadChoice};
 use ingot_aws::{AmiRoot, AmiSpec, Digests, LaunchPermissions, Session, UploadOptions, ZeroBlocks};
 pub use ingot_aws::{DownloadReport, RegisterReport, UploadReport, DEFAULT_DOWNLOAD_WORKERS};
@@ -13,7 +15,6 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Snapshot tag holding the image's size in bytes (the volume is whole GiB).
 pub const TAG_SIZE: &str = "ingot:image-size";
@@ -72,11 +73,9 @@ pub(crate) fn upload(
     match uploaded {
         Ok(report) => Ok(report),
         Err(ingot_aws::Error::Pending { snapshot, cause, .. }) if flags.cleanup_on_failure => {
-            let done = match session.cleanup(None, Some(&snapshot)) {
-                Ok(()) => format!("snapshot {snapshot} removed (--cleanup-on-failure)"),
-                Err(c) => format!("snapshot {snapshot} left pending: removing it failed too ({c})"),
-            };
-            Err(Error::from(*cause).context(what()).context(done))
+            let left =
+                Leftovers { region: session.region().into(), image: None, snapshot: Some(snapshot), bundle: None };
+            Err(Error::from(*cause).context(what()).context(left.remove(session)))
         }
         Err(e) => Err(Error::from(e).context(what())),
     }
@@ -136,22 +135,13 @@ fn upload_options(image: &ImageInput, ami: Option<&Ami>, flags: &UploadChoice) -
 /// report of the image it was made from, or read from the snapshot.
 fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: &Progress) -> Result<Digests> {
     if let Some(path) = report {
-        let text = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-        let mut v: serde_json::Value =
-            serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-        if v.get("upload").is_some() {
-            v = v["upload"].take();
-        }
-        if v.get("disk_size").is_some() {
-            let r: crate::Report =
-                serde_json::from_value(v).with_context(|| format!("{}: not an ingot build report", path.display()))?;
-            if r.digest.is_none() {
-                bail!("{}: built with --no-digest, it has no block digests to compare with", path.display());
+        let r = match BlocksReport::read(path)? {
+            BlocksReport::Build(r) if r.digest.is_none() => {
+                bail!("{}: built with --no-digest, it has no block digests to compare with", path.display())
             }
-            return crate::hash::blocks_from_hex(&r.blocks, path);
-        }
-        let r: UploadReport = serde_json::from_value(v)
-            .with_context(|| format!("{}: not an ingot upload, publish or build report", path.display()))?;
+            BlocksReport::Build(r) => return crate::hash::blocks_from_hex(&r.blocks, path),
+            BlocksReport::Upload(upload) => upload,
+        };
         if r.snapshot_id != id {
             bail!("{}: reports snapshot {} but --parent is {id}", path.display(), r.snapshot_id);
         }
@@ -173,33 +163,16 @@ fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: 
 }
 
 /// Runs `work` while a thread draws `counters` as a bar.
-fn with_bar<T, E>(
-    progress: &Progress,
-    counters: &Arc<ingot_aws::Progress>,
-    what: &str,
-    work: impl FnOnce() -> std::result::Result<T, E>,
-) -> std::result::Result<T, E> {
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let started = std::time::Instant::now();
-            while !done.load(Ordering::Relaxed) {
-                let bytes = counters.bytes.load(Ordering::Relaxed);
-                let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001) / 1048576.0;
-                progress.count(
-                    "blocks",
-                    format!("{what}: {rate:.1} MiB/s, {} retries", counters.retries.load(Ordering::Relaxed)),
-                    counters.done.load(Ordering::Relaxed),
-                    counters.total.load(Ordering::Relaxed),
-                );
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        let r = work();
-        done.store(true, Ordering::Relaxed);
-        progress.finish();
-        r
-    })
+fn with_bar<T>(progress: &Progress, counters: &Arc<ingot_aws::Progress>, what: &str, work: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let show = || {
+        let bytes = counters.bytes.load(Ordering::Relaxed);
+        let rate = bytes as f64 / started.elapsed().as_secs_f64().max(0.001) / 1048576.0;
+        let retries = counters.retries.load(Ordering::Relaxed);
+        let (done, total) = (counters.done.load(Ordering::Relaxed), counters.total.load(Ordering::Relaxed));
+        progress.count("blocks", format!("{what}: {rate:.1} MiB/s, {retries} retries"), done, total);
+    };
+    crate::account::watched(progress, show, work)
 }
 
 /// The AMI for `recipe` (its `[ami]` section, or defaults) as `ingot-aws` takes it.
@@ -295,13 +268,8 @@ pub fn publish(
     let _stoppable = aws.control.stoppable();
     let session = aws.session()?;
     let image = input.path.clone();
-    if !register.force {
-        if let Some(id) = session.find_image(&spec.name)? {
-            let options = register.options();
-            let mut register = RegisterReport::reused(id, &spec.name, session.region());
-            session.publish_parameters(&spec, &mut register, &options)?;
-            return Ok(PublishReport { image, upload: None, snapshot_shared_with: Vec::new(), register });
-        }
+    if let Some(register) = crate::account::reuse(&session, &spec, register)? {
+        return Ok(PublishReport { image, upload: None, snapshot_shared_with: Vec::new(), register });
     }
     let upload = upload(&session, &input, ami, upload_flags, progress)?;
     let snapshot = upload.snapshot_id.clone();
@@ -319,27 +287,9 @@ pub fn publish(
             _ => (None, e),
         },
     };
-    let what = match &image_id {
-        Some(ami) => format!("AMI {ami} and snapshot {snapshot}"),
-        None => format!("snapshot {snapshot}"),
-    };
-    if cleanup_on_failure {
-        return match session.cleanup(image_id.as_deref(), Some(&snapshot)) {
-            Ok(()) => Err(err.context(format!("{what} removed (--cleanup-on-failure)"))),
-            Err(c) => {
-                Err(err.context(format!("{what} left behind in {}: removing them failed too ({c})", session.region())))
-            }
-        };
-    }
-    let mut how = String::new();
-    if let Some(ami) = &image_id {
-        how.push_str(&format!("`aws ec2 deregister-image --image-id {ami}`, "));
-    }
-    how.push_str(&format!("`aws ec2 delete-snapshot --snapshot-id {snapshot}`"));
-    Err(err.context(format!(
-        "{what} left behind in {}: remove them with {how} (or publish with --cleanup-on-failure); `ingot register {snapshot} --recipe ...` retries the registration",
-        session.region()
-    )))
+    let again = format!("`ingot register {snapshot} --recipe ...` retries the registration");
+    let left = Leftovers { region: session.region().into(), image: image_id, snapshot: Some(snapshot), bundle: None };
+    Err(left.on(&session, err, cleanup_on_failure, &again))
 }
 
 /// Waits for `snapshot` and registers it as `spec`.

@@ -1,6 +1,7 @@
+use crate::error::{Result, ResultExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What `ingot build` made: written next to the image as `OUT.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,6 +60,60 @@ impl Report {
         name.push(".json");
         PathBuf::from(name)
     }
+
+    /// The build report of the image at `image` (`IMAGE.json`, [`Report::path_of`]):
+    /// `None` when there is none, an error naming the file when it cannot be read or is
+    /// not a build report.
+    pub fn read(image: &Path) -> Result<Option<Report>> {
+        let json = Report::path_of(image);
+        match std::fs::read(&json) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("{}: not an ingot build report", json.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("{}", json.display())),
+        }
+    }
+}
+
+/// A report that names the blocks of a snapshot's image, as `--parent-report` takes it:
+/// a build report, a publish report (its `upload`), or an upload report.
+#[derive(Debug)]
+pub(crate) enum BlocksReport {
+    /// `ingot build`'s report of the image the parent was made from.
+    Build(Box<Report>),
+    /// `ingot publish`'s report of the parent's upload, or `ingot upload`'s.
+    Upload(Box<ingot_aws::UploadReport>),
+}
+
+/// The part of `ingot publish`'s report that [`BlocksReport`] reads.
+#[derive(Deserialize)]
+struct PublishedUpload {
+    upload: Box<ingot_aws::UploadReport>,
+}
+
+impl BlocksReport {
+    /// The report at `path`, read as each kind in turn (each has fields the others lack);
+    /// an error naming it, and what each reading found, when it is none of the three.
+    pub(crate) fn read(path: &Path) -> Result<BlocksReport> {
+        let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+        let build = match serde_json::from_slice::<Report>(&bytes) {
+            Ok(r) => return Ok(BlocksReport::Build(Box::new(r))),
+            Err(e) => e,
+        };
+        let publish = match serde_json::from_slice::<PublishedUpload>(&bytes) {
+            Ok(p) => return Ok(BlocksReport::Upload(p.upload)),
+            Err(e) => e,
+        };
+        let upload = match serde_json::from_slice(&bytes) {
+            Ok(u) => return Ok(BlocksReport::Upload(u)),
+            Err(e) => e,
+        };
+        Err(crate::Error::invalid(format!(
+            "{}: not an ingot upload, publish or build report (as a build report: {build}; as a publish report: {publish}; as an upload report: {upload})",
+            path.display()
+        )))
+    }
 }
 
 /// One partition of a [`Report`].
@@ -90,4 +145,36 @@ pub struct PartitionReport {
     /// SHA-256 of the partition's bytes; only when built with `--sha256`.
     #[serde(default)]
     pub sha256: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocks_report_is_read_as_the_kind_it_is() {
+        let upload = serde_json::json!({
+            "snapshot_id": "snap-1", "region": "r", "reused": false, "volume_size_gib": 1,
+            "block_size": 524288, "blocks_written": 1, "blocks_zero_skipped": 0, "blocks_unchanged": 0,
+            "bytes_written": 524288, "retries": 0, "checksum": "c", "parent_snapshot_id": null,
+            "seconds": 1.0, "blocks": { "0": "AA==" }
+        });
+        let build = serde_json::json!({
+            "image": "x.raw", "name": "x", "disk_size": 1048576, "table": "gpt", "disk_id": "d",
+            "source_date_epoch": 0, "digest": null, "data_bytes": 0, "zeroed": [], "partitions": []
+        });
+        let publish = serde_json::json!({ "image": "x.raw", "upload": upload, "register": {} });
+        let dir = tempfile::tempdir().unwrap();
+        let read = |v: &serde_json::Value| {
+            let p = dir.path().join("r.json");
+            std::fs::write(&p, v.to_string()).unwrap();
+            BlocksReport::read(&p)
+        };
+        let u = read(&upload);
+        assert!(matches!(&u, Ok(BlocksReport::Upload(u)) if u.snapshot_id == "snap-1"), "{u:?}");
+        assert!(matches!(read(&publish), Ok(BlocksReport::Upload(upload)) if upload.blocks.len() == 1));
+        assert!(matches!(read(&build), Ok(BlocksReport::Build(r)) if r.digest.is_none()), "{:?}", read(&build));
+        let err = read(&serde_json::json!({ "x": 1 })).unwrap_err().to_string();
+        assert!(err.contains("not an ingot upload, publish or build report"), "{err}");
+    }
 }

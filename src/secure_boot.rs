@@ -93,15 +93,12 @@ pub fn check_built(
 /// keys its AMI will have.
 pub fn firmware_store(image: &std::path::Path, template: &std::path::Path) -> Result<Vec<u8>> {
     let json = crate::Report::path_of(image);
-    let bytes = match std::fs::read(&json) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+    let Some(report) = crate::Report::read(image)? else {
+        bail!(
             "{}: no build report beside the image, so no variable store to boot with: boot the image `ingot build` wrote with its report, or give --vars",
             json.display()
-        ),
-        other => other.with_context(|| format!("{}", json.display()))?,
+        )
     };
-    let report: crate::Report =
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: not an ingot build report", json.display()))?;
     let Some(text) = report.uefi_data else {
         bail!(
             "{}: the image was built without [secure_boot], so it has no keys for Secure Boot: add [secure_boot] to the recipe (docs/secure-boot.md), or give --vars",
