@@ -2,21 +2,21 @@
 //! picked, the defaults filled in, then `ingot-bundle` does the work.
 
 use crate::error::{bail, OptionExt, Result, ResultExt};
-use crate::{BundleChoice, Control, Progress};
+use crate::{BundleChoice, Control, Field, Progress};
 use ingot_bundle::{BundleOptions, BundleReport};
 use std::path::{Path, PathBuf};
 
-/// The PEM text of the file `path`, named by `flag` in errors.
-pub(crate) fn read_pem(path: &Path, flag: &str) -> Result<String> {
+/// The PEM text of the file `path`, which `field` names.
+pub(crate) fn read_pem(path: &Path, field: Field) -> Result<String> {
     let text = ingot_types::input::read_to_string(path, ingot_types::input::PEM_MAX);
-    text.with_context(|| format!("{flag} {}", path.display()))
+    text.with_context(|| path.display()).map_err(|e| e.field(field))
 }
 
 /// EC2's bundle certificate: the file given, else the one ingot ships for `region`'s
 /// partition.
 pub(crate) fn ec2_certificate(file: Option<&Path>, region: &str) -> Result<String> {
     match file {
-        Some(p) => read_pem(p, "--ec2-cert"),
+        Some(p) => read_pem(p, Field::Ec2Cert),
         None => Ok(ingot_bundle::ec2_certificate(region).pem.to_string()),
     }
 }
@@ -50,8 +50,8 @@ pub fn bundle(
         },
         user: flags.user.clone(),
         architecture: flags.arch.clone(),
-        user_cert: read_pem(&flags.cert, "--cert")?,
-        user_key: read_pem(&flags.privatekey, "--privatekey")?,
+        user_cert: read_pem(&flags.cert, Field::Cert)?,
+        user_key: read_pem(&flags.privatekey, Field::PrivateKey)?,
         ec2_cert: ec2_certificate(flags.ec2_cert.as_deref(), &flags.region)?,
         mtime: image_mtime(image)?,
         ..Default::default()
@@ -74,7 +74,7 @@ pub fn unbundle(
     progress: &Progress,
     control: &Control,
 ) -> Result<ingot_bundle::UnbundleReport> {
-    let key = read_pem(privatekey, "--privatekey")?;
+    let key = read_pem(privatekey, Field::PrivateKey)?;
     let manifest = &find_manifest(manifest)?;
     let made = !dir.exists();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

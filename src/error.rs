@@ -52,6 +52,15 @@ pub enum Error {
     /// its partition, a report that describes another image.
     #[error("{0}")]
     Invalid(String),
+    /// `source`, in the value of one of the options' fields.
+    #[error("{}", field.describe())]
+    Field {
+        /// The field.
+        field: crate::Field,
+        /// What is wrong with its value.
+        #[source]
+        source: Box<Error>,
+    },
     /// `source`, in the course of `context`.
     #[error("{context}")]
     Context {
@@ -69,6 +78,11 @@ impl Error {
         Error::Invalid(message.into())
     }
 
+    /// This error in the value of `field`.
+    pub(crate) fn field(self, field: crate::Field) -> Error {
+        Error::Field { field, source: Box::new(self) }
+    }
+
     /// This error in the course of `context`.
     pub(crate) fn context(self, context: impl Display) -> Error {
         Error::Context { context: context.to_string(), source: Box::new(self) }
@@ -77,7 +91,7 @@ impl Error {
     /// The innermost library error, past every [`Error::Context`].
     pub fn root(&self) -> &Error {
         match self {
-            Error::Context { source, .. } => source.root(),
+            Error::Context { source, .. } | Error::Field { source, .. } => source.root(),
             other => other,
         }
     }

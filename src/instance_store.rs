@@ -10,7 +10,7 @@
 use crate::account::{BundleLeft, Leftovers};
 use crate::error::{bail, Error, Result, ResultExt};
 use crate::publish::{ami_spec, ImageInput, PublishInput};
-use crate::{AwsChoice, Control, InstanceStoreChoice, Progress, RegisterChoice, UploadChoice};
+use crate::{AwsChoice, Control, Field, InstanceStoreChoice, Progress, RegisterChoice, UploadChoice};
 use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectProgress, RegisterReport, Session};
 use ingot_bundle::{BundleOptions, BundleReport};
 use ingot_recipe::Recipe;
@@ -165,9 +165,9 @@ fn check_request(
             image.path.display()
         );
     }
-    ingot_aws::check_bucket_name(&flags.bucket).context("--bucket")?;
+    ingot_aws::check_bucket_name(&flags.bucket).map_err(|e| Error::from(e).field(Field::Bucket))?;
     if let Some(p) = &flags.prefix {
-        ingot_aws::check_prefix(p).context("--prefix")?;
+        ingot_aws::check_prefix(p).map_err(|e| Error::from(e).field(Field::Prefix))?;
     }
     Ok(flags.prefix.clone())
 }
@@ -234,19 +234,20 @@ fn bundle_options(
     let (cert, privatekey) = (&flags.cert, &flags.privatekey);
     let user = match &flags.user {
         Some(u) => u.clone(),
-        None => session.account_id().context("finding the account id for the manifest (or pass --user)")?,
+        None => session.account_id().context("finding the account id for the manifest (or give it)")?,
     };
     let opts = BundleOptions {
         name: crate::bundle::image_name(&image.path)?,
         user,
         architecture: architecture.to_string(),
-        user_cert: crate::bundle::read_pem(cert, "--cert")?,
-        user_key: crate::bundle::read_pem(privatekey, "--privatekey")?,
+        user_cert: crate::bundle::read_pem(cert, Field::Cert)?,
+        user_key: crate::bundle::read_pem(privatekey, Field::PrivateKey)?,
         ec2_cert: crate::bundle::ec2_certificate(flags.ec2_cert.as_deref(), session.region())?,
         mtime: crate::bundle::image_mtime(&image.path)?,
         ..Default::default()
     };
-    ingot_bundle::check_options(&opts).context("checking --user, --cert, --privatekey and --ec2-cert")?;
+    ingot_bundle::check_options(&opts)
+        .context("checking the account id, the user certificate and private key and EC2's certificate")?;
     Ok(opts)
 }
 

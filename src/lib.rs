@@ -38,7 +38,7 @@ pub use hash::ReportDigests;
 pub use ingot_types::control::{Control, Stopped};
 pub use inspect::{inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection};
 pub use options::{
-    AwsChoice, BundleChoice, InstanceStoreChoice, RegisterChoice, UploadChoice, DEFAULT_BUNDLE_ARCH,
+    AwsChoice, BundleChoice, Field, InstanceStoreChoice, RegisterChoice, UploadChoice, DEFAULT_BUNDLE_ARCH,
     DEFAULT_BUNDLE_REGION,
 };
 pub use progress::{Event, Progress};

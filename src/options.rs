@@ -10,6 +10,36 @@ use ingot_types::control::Control;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A field of these option structs, for an error about its value: the library names
+/// the concept ([`Field::describe`]); the `ingot` binary names its flag instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// [`InstanceStoreChoice::bucket`].
+    Bucket,
+    /// [`InstanceStoreChoice::prefix`].
+    Prefix,
+    /// The user's certificate ([`InstanceStoreChoice::cert`], [`BundleChoice::cert`]).
+    Cert,
+    /// The user's private key ([`InstanceStoreChoice::privatekey`],
+    /// [`BundleChoice::privatekey`], `unbundle`'s key).
+    PrivateKey,
+    /// EC2's certificate ([`InstanceStoreChoice::ec2_cert`], [`BundleChoice::ec2_cert`]).
+    Ec2Cert,
+}
+
+impl Field {
+    /// What the field holds, as a library error names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Field::Bucket => "the bucket",
+            Field::Prefix => "the key prefix",
+            Field::Cert => "the user certificate",
+            Field::PrivateKey => "the user private key",
+            Field::Ec2Cert => "EC2's certificate",
+        }
+    }
+}
+
 /// How to reach AWS, and the run's [`Control`] (its cancel token and clean-up list).
 ///
 /// ```

@@ -143,7 +143,7 @@ fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: 
             BlocksReport::Upload(upload) => upload,
         };
         if r.snapshot_id != id {
-            bail!("{}: reports snapshot {} but --parent is {id}", path.display(), r.snapshot_id);
+            bail!("{}: reports snapshot {} but the parent is {id}", path.display(), r.snapshot_id);
         }
         return r
             .blocks

@@ -239,3 +239,15 @@ impl BundleFlags {
         }
     }
 }
+
+/// The flag that sets `field`: what the binary's errors name instead of the library's
+/// description of it.
+pub fn flag(field: ingot::Field) -> &'static str {
+    match field {
+        ingot::Field::Bucket => "--bucket",
+        ingot::Field::Prefix => "--prefix",
+        ingot::Field::Cert => "--cert",
+        ingot::Field::PrivateKey => "--privatekey",
+        ingot::Field::Ec2Cert => "--ec2-cert",
+    }
+}

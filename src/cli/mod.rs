@@ -51,7 +51,10 @@ pub fn quiet_fat_reader_panics() {
 pub fn error_text(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        let text = match cause.downcast_ref::<ingot::Error>() {
+            Some(ingot::Error::Field { field, .. }) => flags::flag(*field).to_string(),
+            _ => cause.to_string(),
+        };
         if out.ends_with(&text) {
             continue;
         }
