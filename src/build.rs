@@ -1,5 +1,6 @@
-use crate::error::{bail, OptionExt, Result, ResultExt};
+use crate::error::{bail, Result, ResultExt};
 use crate::hash::{hash_image, ReportDigests};
+use crate::staged::{check_output, Staged};
 use crate::{Control, PartitionReport, Progress, Report};
 use ingot_disk::{gpt, mbr, Image, SECTOR};
 use ingot_recipe::{Filesystem, Plan, PlannedPartition, Recipe, Source};
@@ -45,8 +46,7 @@ pub fn build(opts: &BuildOptions) -> Result<Report> {
 /// [`build`] of `recipe`, already loaded from `opts.recipe`.
 pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Report> {
     let (path, progress, control) = (&opts.recipe, &opts.progress, &opts.control);
-    let (out, dir, temp) = output(opts.out.clone(), recipe)?;
-    let _unfinished = control.track(temp.path());
+    let (out, dir, temp) = output(opts.out.clone(), recipe, control)?;
     let mut loaded = Vec::new();
     for (i, p) in recipe.partitions.iter().enumerate() {
         control.check()?;
@@ -111,7 +111,7 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
 
 /// The output path, its directory (also where spool files go) and the temporary file
 /// the image is written to; a missing or unwritable directory is an error naming it.
-fn output(out: Option<PathBuf>, recipe: &Recipe) -> Result<(PathBuf, PathBuf, tempfile::NamedTempFile)> {
+fn output(out: Option<PathBuf>, recipe: &Recipe, control: &Control) -> Result<(PathBuf, PathBuf, Staged)> {
     let out = match out {
         Some(o) => o,
         None => {
@@ -119,40 +119,11 @@ fn output(out: Option<PathBuf>, recipe: &Recipe) -> Result<(PathBuf, PathBuf, te
             PathBuf::from("out").join(format!("{}.raw", recipe.name))
         }
     };
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        bail!("output directory {} does not exist; create it or choose another -o", dir.display());
-    }
-    check_output(&out)?;
+    let dir = crate::staged::dir_of(&out)?;
     check_output(&Report::path_of(&out))?;
     check_outside_sources(&dir, recipe)?;
-    let file_name = out.file_name().with_context(|| format!("output {} has no file name", out.display()))?;
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name.to_string_lossy()))
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in the output directory {}", dir.display()))?;
+    let temp = Staged::new(&out, None, control)?;
     Ok((out, dir, temp))
-}
-
-/// What a build may replace at `path`: nothing, or a regular file. A directory, a device
-/// node, a FIFO or a symlink there is refused before any work, so that `-o /dev/null` or
-/// `-o link` never replaces what is there.
-pub(crate) fn check_output(path: &Path) -> Result<()> {
-    let kind = match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("cannot check the output {}", path.display())),
-        Ok(m) if m.is_file() => return Ok(()),
-        Ok(m) => m.file_type(),
-    };
-    let what = ingot_types::input::kind(kind);
-    bail!(
-        "{} is {what}: ingot writes its output only where there is nothing or a regular file; choose another -o",
-        path.display()
-    )
 }
 
 /// Refuses an output directory inside one of the recipe's `dir` sources: the image (and
@@ -274,29 +245,20 @@ fn core_area(plan: &Plan, location: CoreLocation) -> ingot_boot::CoreArea {
     }
 }
 
-fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report, control: &Control) -> Result<()> {
+/// Writes the report beside the image and renames both into place, the image first.
+fn persist(temp: Staged, out: &Path, report: &Report, control: &Control) -> Result<()> {
     let json_path = Report::path_of(out);
-    let dir = json_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut json = tempfile::Builder::new().prefix(".ingot-report.").tempfile_in(dir)?;
-    let _json = control.track(json.path());
-    serde_json::to_writer_pretty(&mut json, report)?;
-    io::Write::write_all(&mut json, b"\n")?;
-    // tempfile makes 0600 files; an image and its report are ordinary outputs.
-    use std::os::unix::fs::PermissionsExt;
-    for p in [temp.path(), json.path()] {
-        fs::set_permissions(p, fs::Permissions::from_mode(0o644)).with_context(|| format!("{}", p.display()))?;
-    }
-    // Both paths were checked before the build (nothing, or a regular file); checked again
-    // now, as the build takes a while, so that a failed rename of the report cannot follow
-    // the image's.
-    check_output(out)?;
-    check_output(&json_path)?;
-    temp.persist(out)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot rename the finished image to {}", out.display()))?;
+    let json = Staged::new(&json_path, Some(".ingot-report."), control)?;
+    serde_json::to_writer_pretty(json.file(), report)?;
+    io::Write::write_all(&mut json.file(), b"\n")?;
+    // Both are made ready (and their paths checked again) before either is renamed, so
+    // that a failed rename of the report cannot follow the image's.
+    temp.ready()?;
+    json.ready()?;
+    temp.rename().context("the finished image")?;
     // Between the two renames the image is in place without its report: unfinished still.
     let _out = control.track(out);
-    if let Err(e) = json.persist(&json_path) {
+    if let Err(e) = json.rename() {
         // The image is kept, under a name that does not look finished.
         let name = out.file_name().map_or("image".into(), |n| n.to_string_lossy().into_owned());
         let kept = out.with_file_name(format!(".{name}.unreported.partial"));
@@ -304,7 +266,7 @@ fn persist(temp: tempfile::NamedTempFile, out: &Path, report: &Report, control: 
             Ok(()) => format!("the image is kept as {}", kept.display()),
             Err(_) => format!("the image at {} has no report", out.display()),
         };
-        return Err(e.error).with_context(|| format!("cannot write {} ({said})", json_path.display()));
+        return Err(e).with_context(|| format!("cannot write {} ({said})", json_path.display()));
     }
     Ok(())
 }

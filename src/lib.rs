@@ -30,6 +30,7 @@ mod progress;
 pub mod publish;
 mod report;
 pub mod secure_boot;
+mod staged;
 
 pub use build::{build, BuildOptions};
 pub use check::{check, BootPlan, Check, CheckedPartition};

@@ -331,28 +331,19 @@ pub struct Downloaded {
 /// snapshot ingot uploaded carries the image's size and digest (and SHA-256, if its build
 /// reported one) in tags: the image is cut to that size and its digests checked.
 pub fn download(aws: &AwsChoice, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        bail!("output directory {} does not exist", dir.display());
-    }
+    crate::staged::dir_of(out)?;
+    crate::staged::check_output(out)?;
     let session = aws.session()?;
     let tags = session.snapshot_tags(id).with_context(|| format!("reading the tags of {id}"))?;
     let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let temp = tempfile::Builder::new()
-        .prefix(".ingot-download.")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let _unfinished = aws.control.track(temp.path());
+    let temp = crate::staged::Staged::new(out, Some(".ingot-download."), &aws.control)?;
     let counters = Arc::new(ingot_aws::Progress::default());
     let opts = ingot_aws::DownloadOptions { workers };
     let download = with_bar(progress, &counters, "downloading", || session.download(id, temp.path(), &opts, &counters))
         .with_context(|| format!("downloading snapshot {id}"))?;
     let mut image_size = download.size;
     if let Some(size) = tag(TAG_SIZE).and_then(|s| s.parse::<u64>().ok()).filter(|&s| s <= download.size) {
-        let file = temp.as_file();
+        let file = temp.file();
         let data =
             ingot_disk::data_ranges(file, download.size).with_context(|| format!("{}", temp.path().display()))?;
         if data.iter().all(|&(_, end)| end <= size.next_multiple_of(ingot_aws::BLOCK_SIZE)) {
@@ -374,7 +365,7 @@ pub fn download(aws: &AwsChoice, id: &str, out: &Path, workers: usize, progress:
     };
     let sha256 = match tag(TAG_SHA256) {
         Some(want) => {
-            let got = crate::hash::sha256_file(temp.as_file(), image_size)
+            let got = crate::hash::sha256_file(temp.file(), image_size)
                 .with_context(|| format!("{}: cannot read it back", temp.path().display()))?;
             if got != want {
                 bail!("snapshot {id}: the downloaded image's SHA-256 is {got}, its {TAG_SHA256} tag says {want}");
@@ -383,11 +374,7 @@ pub fn download(aws: &AwsChoice, id: &str, out: &Path, workers: usize, progress:
         }
         None => None,
     };
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
-    temp.persist(out)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot rename the download to {}", out.display()))?;
+    temp.finish().context("the download")?;
     Ok(Downloaded { download, image_size, digest, sha256 })
 }
 
