@@ -11,7 +11,7 @@ use crate::account::{BundleLeft, Leftovers};
 use crate::error::{bail, Error, Result, ResultExt};
 use crate::publish::{ami_spec, ImageInput, PublishInput};
 use crate::{AwsChoice, Control, Field, InstanceStoreChoice, Progress, RegisterChoice, UploadChoice};
-use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectProgress, RegisterReport, Session};
+use ingot_aws::{AmiRoot, BundleUpload, BundleUploadReport, ObjectCounters, RegisterReport, Session};
 use ingot_bundle::{BundleOptions, BundleReport};
 use ingot_recipe::Recipe;
 use serde::{Deserialize, Serialize};
@@ -205,7 +205,7 @@ fn left_behind(session: &Session, err: ingot_aws::Error, up: &BundleUploadReport
 
 /// Uploads with a progress bar of objects.
 fn upload(session: &Session, up: &BundleUpload, progress: &Progress) -> Result<BundleUploadReport> {
-    let counters = ObjectProgress::default();
+    let counters = ObjectCounters::default();
     let what = format!("uploading to s3://{}/{}", up.bucket, up.prefix);
     let show = || {
         let (d, t) = (counters.done.load(Ordering::Relaxed), counters.total.load(Ordering::Relaxed));

@@ -275,29 +275,7 @@ or when one of its snapshots is another AMI's. Its snapshots are tagged
 ingot:deregistered-image before the AMI goes, so a run that fails halfway is finished by
 running it again; an AMI already gone is reported as such. Exits non-zero when an AMI is
 kept or something is left.")]
-    Deregister {
-        /// The AMI ids.
-        #[arg(required = true)]
-        images: Vec<String>,
-        /// Also deregister the copies ingot made of each AMI in the account's other regions.
-        #[arg(long)]
-        copies: bool,
-        /// Deregister even when something references the AMI.
-        #[arg(long)]
-        force: bool,
-        /// Check and print what would be deleted; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Disable the AMIs instead (DisableImage: hidden, no new launches, launch
-        /// permissions dropped); nothing is deleted. `aws ec2 enable-image` undoes it.
-        #[arg(long, conflicts_with = "force")]
-        disable_only: bool,
-        #[command(flatten)]
-        aws: AwsFlags,
-        /// Print as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Deregister(cli::lifecycle::DeregisterFlags),
     /// Deregister all but the newest AMIs of a name, with their snapshots and copies.
     #[command(after_help = "Examples:
   ingot prune --name 'web-*-x86_64' --keep 3 --region us-east-1,eu-west-1 --dry-run
@@ -308,31 +286,7 @@ In each region named, the AMIs whose name matches are sorted newest first; all b
 `ingot deregister --copies` retires them, kept with the reason when protected, referenced
 or sharing a snapshot. The plan is printed first; on a terminal it asks before going on,
 otherwise it goes on only with --yes.")]
-    Prune {
-        /// AMI name pattern (`*` any characters, `?` one).
-        #[arg(long)]
-        name: String,
-        /// How many of the newest matching AMIs to keep in each region.
-        #[arg(long)]
-        keep: usize,
-        /// Only AMIs made more than DAYS days ago go.
-        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(0..=ingot::lifecycle::OLDER_THAN_DAYS_MAX))]
-        older_than: Option<u64>,
-        /// Deregister referenced AMIs too; needed with --keep 0.
-        #[arg(long)]
-        force: bool,
-        /// Print the plan; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Carry out the plan without asking.
-        #[arg(long, short = 'y')]
-        yes: bool,
-        #[command(flatten)]
-        aws: AwsFlags,
-        /// Print as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Prune(cli::lifecycle::PruneFlags),
     /// Download a snapshot into a sparse raw image, verifying every block's checksum.
     #[command(after_help = "Examples:
   ingot download snap-0123456789abcdef0 restored.raw")]
@@ -382,19 +336,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli, control: &Control) -> Result<ExitCode> {
     let done = match cli.command {
         Command::Boot(flags) => return cli::boot::boot(&flags),
-        Command::Deregister { images, copies, force, dry_run, disable_only, aws, json } => {
-            let options = ingot_aws::RetireOptions { force, dry_run, disable_only };
-            let choice = ingot::lifecycle::DeregisterChoice { copies, options };
-            return cli::lifecycle::deregister(&aws.one_region(control)?, &images, choice, json);
-        }
-        Command::Prune { name, keep, older_than, force, dry_run, yes, aws, json } => {
-            let choice = ingot::lifecycle::PruneChoice { name, keep, older_than_days: older_than, force };
-            return cli::lifecycle::prune(&aws.choice(control)?, &choice, dry_run, yes, json);
-        }
+        Command::Deregister(flags) => return cli::lifecycle::deregister(&flags, control),
+        Command::Prune(flags) => return cli::lifecycle::prune(&flags, control),
         Command::Build { recipe, out, json, no_digest, sha256 } => {
             let digests = ingot::ReportDigests { blocks: !no_digest, sha256 };
-            let progress = terminal(json);
-            build(ingot::BuildOptions { recipe, out, progress, digests, control: control.clone() }, json)
+            build(recipe, out, digests, control, json)
         }
         Command::Check { recipe, json } => check(&recipe, json),
         Command::Inspect { image, json } => inspect(&image, json),
@@ -406,17 +352,14 @@ fn run(cli: Cli, control: &Control) -> Result<ExitCode> {
             register_snapshot(&aws.one_region(control)?, &snapshot, &recipe, &register.choice(), json)
         }
         Command::Publish { input, recipe, out, upload, register, instance_store, aws, json } => {
-            let (aws, store) = (aws.one_region(control)?, instance_store.choice()?);
             let input = PublishInput::new(input, recipe, out);
-            publish(&aws, input, &upload.choice(), &register.choice(), store.as_ref(), json)
+            publish(&aws.one_region(control)?, input, &upload, &register, &instance_store, json)
         }
         Command::Images { name, tag, aws, json } => images(&aws.choice(control)?, name, tag, json),
         Command::Download { snapshot, out, workers, aws, json } => {
-            download(&aws.one_region(control)?, &snapshot, &out, workers, json)
+            download(&aws, &snapshot, &out, workers, json, control)
         }
-        Command::Bundle { image, destination, keys, json } => {
-            bundle(&image, &destination, &keys.choice(), control, json)
-        }
+        Command::Bundle { image, destination, keys, json } => bundle(&image, &destination, &keys, control, json),
         Command::Unbundle { manifest, privatekey, destination, json } => {
             unbundle(&manifest, &privatekey, &destination, control, json)
         }
@@ -428,8 +371,15 @@ fn run(cli: Cli, control: &Control) -> Result<ExitCode> {
 }
 
 /// `ingot build`.
-fn build(options: ingot::BuildOptions, json: bool) -> Result<()> {
-    let report = ingot::build(&options)?;
+fn build(
+    recipe: PathBuf,
+    out: Option<PathBuf>,
+    digests: ingot::ReportDigests,
+    control: &Control,
+    json: bool,
+) -> Result<()> {
+    let progress = terminal(json);
+    let report = ingot::build(&ingot::BuildOptions { recipe, out, progress, digests, control: control.clone() })?;
     print(json, &report, &build_lines(&report))
 }
 
@@ -485,14 +435,15 @@ fn register_snapshot(
 fn publish(
     aws: &ingot::AwsChoice,
     input: PublishInput,
-    upload: &ingot::UploadChoice,
-    register: &ingot::RegisterChoice,
-    instance_store: Option<&ingot::InstanceStoreChoice>,
+    upload: &UploadFlags,
+    register: &RegisterFlags,
+    instance_store: &InstanceStoreFlags,
     json: bool,
 ) -> Result<()> {
     let progress = terminal(json);
-    if let Some(store) = instance_store {
-        let r = ingot::instance_store::publish(aws, &input, upload, store, register, &progress)?;
+    let (upload, register) = (&upload.choice(), &register.choice());
+    if let Some(store) = instance_store.choice()? {
+        let r = ingot::instance_store::publish(aws, &input, upload, &store, register, &progress)?;
         return print(json, &r, &published(json, &r.register, "bundled or uploaded"));
     }
     let r = ingot::publish::publish(aws, &input, upload, register, &progress)?;
@@ -512,8 +463,16 @@ fn images(aws: &ingot::AwsChoice, name: Option<String>, tags: Vec<(String, Strin
 }
 
 /// `ingot download`.
-fn download(aws: &ingot::AwsChoice, snapshot: &str, out: &std::path::Path, workers: usize, json: bool) -> Result<()> {
-    let report = ingot::publish::download(aws, snapshot, out, workers, &terminal(json))?;
+fn download(
+    aws: &AwsFlags,
+    snapshot: &str,
+    out: &std::path::Path,
+    workers: usize,
+    json: bool,
+    control: &Control,
+) -> Result<()> {
+    let aws = aws.one_region(control)?;
+    let report = ingot::publish::download(&aws, snapshot, out, workers, &terminal(json))?;
     let digest = report.digest.as_deref().or(report.sha256.as_deref());
     let digest = digest.unwrap_or("(no ingot:image-digest tag: digest not checked)");
     print(json, &report, &format!("{digest}  {}", out.display()))
@@ -523,11 +482,11 @@ fn download(aws: &ingot::AwsChoice, snapshot: &str, out: &std::path::Path, worke
 fn bundle(
     image: &std::path::Path,
     destination: &std::path::Path,
-    keys: &ingot::BundleChoice,
+    keys: &BundleFlags,
     control: &Control,
     json: bool,
 ) -> Result<()> {
-    let report = ingot::bundle::bundle(image, destination, keys, &terminal(json), control)?;
+    let report = ingot::bundle::bundle(image, destination, &keys.choice(), &terminal(json), control)?;
     let line = format!("{}  ({} parts, {} bytes)", report.manifest.display(), report.parts.len(), report.bundled_size);
     print(json, &report, &line)
 }

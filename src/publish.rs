@@ -67,7 +67,7 @@ pub(crate) fn upload(
     if let Some((id, digests)) = &mut opts.parent {
         *digests = parent_digests(session, id, flags.parent_report.as_deref(), progress)?;
     }
-    let counters = Arc::new(ingot_aws::Progress::default());
+    let counters = Arc::new(ingot_aws::BlockCounters::default());
     let uploaded = with_bar(progress, &counters, "uploading", || session.upload(&image.path, &opts, &counters));
     let what = || format!("uploading {} to EBS in {}", image.path.display(), session.region());
     match uploaded {
@@ -155,7 +155,7 @@ fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: 
             })
             .collect();
     }
-    let counters = Arc::new(ingot_aws::Progress::default());
+    let counters = Arc::new(ingot_aws::BlockCounters::default());
     with_bar(progress, &counters, "reading the parent's blocks", || {
         session.snapshot_digests(id, ingot_aws::PARENT_READ_WORKERS, &counters)
     })
@@ -163,7 +163,12 @@ fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: 
 }
 
 /// Runs `work` while a thread draws `counters` as a bar.
-fn with_bar<T>(progress: &Progress, counters: &Arc<ingot_aws::Progress>, what: &str, work: impl FnOnce() -> T) -> T {
+fn with_bar<T>(
+    progress: &Progress,
+    counters: &Arc<ingot_aws::BlockCounters>,
+    what: &str,
+    work: impl FnOnce() -> T,
+) -> T {
     let started = std::time::Instant::now();
     let show = || {
         let bytes = counters.bytes.load(Ordering::Relaxed);
@@ -337,7 +342,7 @@ pub fn download(aws: &AwsChoice, id: &str, out: &Path, workers: usize, progress:
     let tags = session.snapshot_tags(id).with_context(|| format!("reading the tags of {id}"))?;
     let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let temp = crate::staged::Staged::new(out, Some(".ingot-download."), &aws.control)?;
-    let counters = Arc::new(ingot_aws::Progress::default());
+    let counters = Arc::new(ingot_aws::BlockCounters::default());
     let opts = ingot_aws::DownloadOptions { workers };
     let download = with_bar(progress, &counters, "downloading", || session.download(id, temp.path(), &opts, &counters))
         .with_context(|| format!("downloading snapshot {id}"))?;

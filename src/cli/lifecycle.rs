@@ -1,8 +1,9 @@
 //! `ingot images`, `deregister` and `prune` for a person: one block per AMI; prune's
 //! question on a terminal.
 
+use super::flags::AwsFlags;
 use ingot::lifecycle::{DeregisterChoice, PruneChoice, PruneReport};
-use ingot::AwsChoice;
+use ingot::Control;
 use ingot_aws::{OwnedImage, Retired, Status};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -153,20 +154,81 @@ pub fn confirm(plan: &PruneReport, yes: bool, json: bool) -> anyhow::Result<bool
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
+/// `ingot deregister`'s arguments.
+#[derive(clap::Args)]
+pub struct DeregisterFlags {
+    /// The AMI ids.
+    #[arg(required = true)]
+    images: Vec<String>,
+    /// Also deregister the copies ingot made of each AMI in the account's other regions.
+    #[arg(long)]
+    copies: bool,
+    /// Deregister even when something references the AMI.
+    #[arg(long)]
+    force: bool,
+    /// Check and print what would be deleted; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Disable the AMIs instead (DisableImage: hidden, no new launches, launch
+    /// permissions dropped); nothing is deleted. `aws ec2 enable-image` undoes it.
+    #[arg(long, conflicts_with = "force")]
+    disable_only: bool,
+    #[command(flatten)]
+    aws: AwsFlags,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `ingot prune`'s arguments.
+#[derive(clap::Args)]
+pub struct PruneFlags {
+    /// AMI name pattern (`*` any characters, `?` one).
+    #[arg(long)]
+    name: String,
+    /// How many of the newest matching AMIs to keep in each region.
+    #[arg(long)]
+    keep: usize,
+    /// Only AMIs made more than DAYS days ago go.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(0..=ingot::lifecycle::OLDER_THAN_DAYS_MAX))]
+    older_than: Option<u64>,
+    /// Deregister referenced AMIs too; needed with --keep 0.
+    #[arg(long)]
+    force: bool,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Carry out the plan without asking.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    #[command(flatten)]
+    aws: AwsFlags,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `ingot deregister`: prints what became of each AMI; fails when one is kept or failed or
 /// something is left.
-pub fn deregister(aws: &AwsChoice, ids: &[String], choice: DeregisterChoice, json: bool) -> anyhow::Result<ExitCode> {
-    let retired = ingot::lifecycle::deregister(aws, ids, choice)?;
+pub fn deregister(flags: &DeregisterFlags, control: &Control) -> anyhow::Result<ExitCode> {
+    let f = flags;
+    let options = ingot_aws::RetireOptions { force: f.force, dry_run: f.dry_run, disable_only: f.disable_only };
+    let choice = DeregisterChoice { copies: f.copies, options };
+    let retired = ingot::lifecycle::deregister(&f.aws.one_region(control)?, &f.images, choice)?;
+    let json = f.json;
     super::print(json, &retired, &retired_lines(&retired))?;
     Ok(if retired.iter().any(Retired::unfinished) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// `ingot prune`: the plan, carried out when [`confirm`] says so; fails when an AMI failed
 /// or something is left (a kept AMI is reported, not a failure).
-pub fn prune(aws: &AwsChoice, choice: &PruneChoice, dry_run: bool, yes: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let mut report = ingot::lifecycle::prune_plan(aws, choice)?;
-    if !dry_run && confirm(&report, yes, json)? {
-        report = ingot::lifecycle::prune_apply(aws, report, choice.force)?;
+pub fn prune(flags: &PruneFlags, control: &Control) -> anyhow::Result<ExitCode> {
+    let f = flags;
+    let choice = PruneChoice { name: f.name.clone(), keep: f.keep, older_than_days: f.older_than, force: f.force };
+    let (aws, json) = (f.aws.choice(control)?, f.json);
+    let mut report = ingot::lifecycle::prune_plan(&aws, &choice)?;
+    if !f.dry_run && confirm(&report, f.yes, json)? {
+        report = ingot::lifecycle::prune_apply(&aws, report, choice.force)?;
     }
     super::print(json, &report, &prune_lines(&report))?;
     let failed = report.retired.iter().any(|r| r.status == Status::Failed || !r.left.is_empty());

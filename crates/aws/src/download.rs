@@ -3,7 +3,7 @@
 use crate::blocks::BLOCK_SIZE;
 use crate::pool::each;
 use crate::retry::{classify, retry, retry_classified, Failure};
-use crate::{b64, Digests, Error, Progress, Session};
+use crate::{b64, BlockCounters, Digests, Error, Session};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -55,7 +55,7 @@ impl Session {
         id: &str,
         out: &Path,
         opts: &DownloadOptions,
-        progress: &Arc<Progress>,
+        progress: &Arc<BlockCounters>,
     ) -> Result<DownloadReport, Error> {
         let started = std::time::Instant::now();
         let (size, blocks) = self.rt.block_on(self.list_blocks(id, progress))?;
@@ -78,7 +78,7 @@ impl Session {
     }
 
     /// ListSnapshotBlocks, every page: the volume size in bytes and (index, token) pairs.
-    async fn list_blocks(&self, id: &str, progress: &Progress) -> Result<(u64, Vec<(i32, String)>), Error> {
+    async fn list_blocks(&self, id: &str, progress: &BlockCounters) -> Result<(u64, Vec<(i32, String)>), Error> {
         let mut blocks = Vec::new();
         let mut token: Option<String> = None;
         let mut size;
@@ -112,7 +112,7 @@ impl Session {
 
     /// The SHA-256 of every block snapshot `id` holds, read back and verified: the parent
     /// digests of an incremental upload when no earlier report has them.
-    pub fn snapshot_digests(&self, id: &str, workers: usize, progress: &Arc<Progress>) -> Result<Digests, Error> {
+    pub fn snapshot_digests(&self, id: &str, workers: usize, progress: &Arc<BlockCounters>) -> Result<Digests, Error> {
         let (_, blocks) = self.rt.block_on(self.list_blocks(id, progress))?;
         progress.total.store(blocks.len() as u64, Ordering::Relaxed);
         let sink: Sink = Arc::new(|_, _| Ok(()));
@@ -127,7 +127,7 @@ impl Session {
         blocks: &[(i32, String)],
         sink: Sink,
         workers: usize,
-        progress: &Arc<Progress>,
+        progress: &Arc<BlockCounters>,
     ) -> Result<Digests, Error> {
         let digests = Arc::new(Mutex::new(Digests::new()));
         let job = |i: usize| {
@@ -162,7 +162,7 @@ async fn get_block(
     id: &str,
     index: i32,
     token: &str,
-    progress: &Progress,
+    progress: &BlockCounters,
 ) -> Result<(Vec<u8>, [u8; 32]), Error> {
     // The request and its body are one attempt: a body cut off mid-way is retried (with
     // backoff, counted) like a failed request.

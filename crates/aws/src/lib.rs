@@ -5,7 +5,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! let session = ingot_aws::Session::connect(&ingot_aws::Connect::default())?;
-//! let progress = Arc::new(ingot_aws::Progress::default());
+//! let progress = Arc::new(ingot_aws::BlockCounters::default());
 //! let report = session.upload("disk.raw".as_ref(), &ingot_aws::UploadOptions::default(), &progress)?;
 //! println!("{} ({} blocks)", report.snapshot_id, report.blocks_written);
 //! # Ok::<(), ingot_aws::Error>(())
@@ -42,13 +42,13 @@ pub use register::RegisterOptions;
 pub use retire::{BundleKeys, Retirement};
 pub use retry::{RetryPolicy, DEFAULT_MAX_ATTEMPTS};
 pub use s3::{
-    check_bucket_name, check_prefix, BundleObject, BundleUpload, BundleUploadReport, ObjectProgress, DEFAULT_S3_WORKERS,
+    check_bucket_name, check_prefix, BundleObject, BundleUpload, BundleUploadReport, ObjectCounters, DEFAULT_S3_WORKERS,
 };
 pub use session::{
     Connect, Session, DEFAULT_ATTEMPT_TIMEOUT_SECS, DEFAULT_CONNECT_TIMEOUT_SECS, DEFAULT_READ_TIMEOUT_SECS,
 };
 pub use ssm::{ParameterUpdate, AMI_DATA_TYPE};
-pub use upload::{check as check_upload, Progress, UploadOptions, UploadReport, DEFAULT_WORKERS, WORKERS};
+pub use upload::{check as check_upload, BlockCounters, UploadOptions, UploadReport, DEFAULT_WORKERS, WORKERS};
 
 use base64::Engine;
 

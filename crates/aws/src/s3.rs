@@ -71,7 +71,7 @@ pub struct BundleUploadReport {
 
 /// Progress counters of a bundle upload, shared with the caller.
 #[derive(Debug, Default)]
-pub struct ObjectProgress {
+pub struct ObjectCounters {
     /// Objects to deal with.
     pub total: AtomicU64,
     /// Objects dealt with (sent or skipped).
@@ -90,7 +90,7 @@ impl Session {
     /// Uploads a bundle's parts, then its manifest; see the module documentation. First
     /// every key is looked at (HeadObject) and every file's MD5 taken: other content at
     /// any key fails the upload before anything is written.
-    pub fn upload_bundle(&self, up: &BundleUpload, progress: &ObjectProgress) -> Result<BundleUploadReport, Error> {
+    pub fn upload_bundle(&self, up: &BundleUpload, progress: &ObjectCounters) -> Result<BundleUploadReport, Error> {
         check_bucket_name(&up.bucket)?;
         let retries = Arc::new(AtomicU64::new(0));
         let mut files: Vec<(String, PathBuf)> = up.parts.iter().map(|p| (key(&up.prefix, p), p.clone())).collect();

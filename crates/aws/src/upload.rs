@@ -80,7 +80,7 @@ impl Default for UploadOptions {
 
 /// Live counters of an upload, read by a progress bar on another thread.
 #[derive(Debug, Default)]
-pub struct Progress {
+pub struct BlockCounters {
     /// Candidate blocks (an upper bound of the blocks sent).
     pub total: AtomicU64,
     /// Candidate blocks dealt with (sent or skipped).
@@ -174,7 +174,12 @@ pub fn check(image_size: u64, opts: &UploadOptions) -> Result<u64, Error> {
 
 impl Session {
     /// Uploads `image` into a new snapshot and completes it. Blocks until done.
-    pub fn upload(&self, image: &Path, opts: &UploadOptions, progress: &Arc<Progress>) -> Result<UploadReport, Error> {
+    pub fn upload(
+        &self,
+        image: &Path,
+        opts: &UploadOptions,
+        progress: &Arc<BlockCounters>,
+    ) -> Result<UploadReport, Error> {
         let parent = opts.parent.as_ref().map(|p| p.1.clone()).unwrap_or_default();
         let scanner = Scanner::open(image, &opts.zero_blocks, parent, opts.expect.clone())?;
         let volume = check(scanner.size(), opts)?;
@@ -186,7 +191,7 @@ impl Session {
         scanner: Scanner,
         volume: u64,
         opts: &UploadOptions,
-        progress: &Arc<Progress>,
+        progress: &Arc<BlockCounters>,
     ) -> Result<UploadReport, Error> {
         let started = Instant::now();
         self.control.check()?;
@@ -250,7 +255,7 @@ impl Session {
         &self,
         volume: u64,
         opts: &UploadOptions,
-        progress: &Progress,
+        progress: &BlockCounters,
     ) -> Result<(String, Status), Error> {
         let tags: Vec<Tag> = opts.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
         let out = retry("StartSnapshot", &self.retry, &progress.retries, None, || {
@@ -283,7 +288,7 @@ impl Session {
         id: &str,
         changed: u64,
         checksum: &str,
-        progress: &Progress,
+        progress: &BlockCounters,
         started: Instant,
     ) -> Result<(), Error> {
         let window = self.retry.not_found_window.saturating_sub(started.elapsed());
@@ -324,7 +329,7 @@ impl Session {
         id: &str,
         scanner: Scanner,
         opts: &UploadOptions,
-        progress: &Arc<Progress>,
+        progress: &Arc<BlockCounters>,
         started: Instant,
     ) -> Result<Scanned, Error> {
         let permits = Arc::new(Semaphore::new(opts.workers));
@@ -448,7 +453,7 @@ struct PutContext {
     retry: crate::RetryPolicy,
     limiter: RateLimiter,
     not_found_until: Instant,
-    progress: Arc<Progress>,
+    progress: Arc<BlockCounters>,
 }
 
 impl PutContext {
