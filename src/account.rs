@@ -114,12 +114,12 @@ impl Leftovers {
         }
         let nothing_sent = self.image.is_none() && self.bundle.as_ref().is_some_and(|b| b.sent.is_empty());
         match removed {
-            Ok(()) if kept == 0 => format!("{what} removed (--cleanup-on-failure)"),
+            Ok(()) if kept == 0 => format!("{what} removed (`cleanup_on_failure`)"),
             Ok(()) if nothing_sent => format!(
-                "nothing removed (--cleanup-on-failure): all {kept} objects of {what} were there before this run, with a manifest another AMI may use"
+                "nothing removed (`cleanup_on_failure`): all {kept} objects of {what} were there before this run, with a manifest another AMI may use"
             ),
             Ok(()) => format!(
-                "{what} removed (--cleanup-on-failure), except {kept} objects that were there before this run, with a manifest another AMI may use"
+                "{what} removed (`cleanup_on_failure`), except {kept} objects that were there before this run, with a manifest another AMI may use"
             ),
             Err(c) => format!("{what} left behind in {}: removing them failed too ({c})", self.region),
         }
@@ -131,7 +131,7 @@ impl Leftovers {
         if cleanup {
             return err.context(self.remove(session));
         }
-        err.context(format!("{self} (or publish with --cleanup-on-failure); {again}"))
+        err.context(format!("{self} (or publish with `cleanup_on_failure`); {again}"))
     }
 }
 

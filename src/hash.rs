@@ -125,7 +125,7 @@ fn sha256_image(
     ranges: &[(u64, u64)],
     progress: &Progress,
 ) -> Result<(String, Vec<String>)> {
-    progress.bytes("hashing every byte (--sha256)", size + ranges.iter().map(|r| r.1).sum::<u64>());
+    progress.bytes("hashing every byte (the whole-file SHA-256)", size + ranges.iter().map(|r| r.1).sum::<u64>());
     let (image, parts) = std::thread::scope(|s| {
         let whole = s.spawn(|| hash_range(file, data, 0, size, progress));
         let parts: Result<Vec<String>> =

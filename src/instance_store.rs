@@ -67,7 +67,7 @@ pub fn publish(
 ) -> Result<InstanceStoreReport> {
     let u = upload_flags;
     if u.encrypted || u.parent.is_some() || u.volume_size.is_some() || u.kms_key_id.is_some() {
-        bail!("--encrypted, --kms-key-id, --parent and --volume-size are for EBS-backed AMIs, not --instance-store");
+        bail!("`encrypted`, `kms_key_id`, `parent` and `volume_size` are for EBS-backed AMIs, not `instance_store`");
     }
     let (input, recipe) = input.resolve(progress, &aws.control)?;
     let (image, recipe) = (&input, &recipe);
@@ -130,14 +130,14 @@ fn check_request(
 ) -> Result<Option<String>> {
     if image.size > ingot_bundle::SIZE_LIMIT {
         bail!(
-            "{}: {} bytes is over the 10 GiB an instance-store AMI may hold; publish it without --instance-store (EBS-backed)",
+            "{}: {} bytes is over the 10 GiB an instance-store AMI may hold; publish it without `instance_store` (EBS-backed)",
             image.path.display(),
             image.size
         );
     }
     if spec.architecture != ingot_types::Arch::X86_64 {
         bail!(
-            "{}: boot.arch = \"{}\": instance-store AMIs are x86_64 only; publish it without --instance-store (EBS-backed)",
+            "{}: boot.arch = \"{}\": instance-store AMIs are x86_64 only; publish it without `instance_store` (EBS-backed)",
             recipe.path().display(),
             spec.architecture
         );
@@ -152,7 +152,7 @@ fn check_request(
         ];
         if let Some((key, _)) = ebs_only.iter().find(|(_, set)| *set) {
             bail!(
-                "{}: ami.{key} is for EBS-backed AMIs; an instance-store AMI's root comes from its bundle (remove it, or publish without --instance-store)",
+                "{}: ami.{key} is for EBS-backed AMIs; an instance-store AMI's root comes from its bundle (remove it, or publish without `instance_store`)",
                 recipe.path().display()
             );
         }

@@ -156,7 +156,7 @@ pub struct PruneReport {
 /// name an earlier run deregistered but whose snapshots it could not delete.
 pub fn prune_plan(aws: &AwsChoice, choice: &PruneChoice) -> Result<PruneReport> {
     if choice.keep == 0 && !choice.force {
-        bail!("--keep 0 deregisters every AMI named {:?}: pass --force too if that is meant", choice.name);
+        bail!("`keep` 0 deregisters every AMI named {:?}: pass `force` too if that is meant", choice.name);
     }
     let (session, regions) = aws.sessions()?;
     let account = session.account_id()?;

@@ -137,7 +137,7 @@ fn parent_digests(session: &Session, id: &str, report: Option<&Path>, progress: 
     if let Some(path) = report {
         let r = match BlocksReport::read(path)? {
             BlocksReport::Build(r) if r.digest.is_none() => {
-                bail!("{}: built with --no-digest, it has no block digests to compare with", path.display())
+                bail!("{}: built without block digests (`no_digest`), it has none to compare with", path.display())
             }
             BlocksReport::Build(r) => return crate::hash::blocks_from_hex(&r.blocks, path),
             BlocksReport::Upload(upload) => upload,

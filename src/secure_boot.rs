@@ -95,13 +95,13 @@ pub fn firmware_store(image: &std::path::Path, template: &std::path::Path) -> Re
     let json = crate::Report::path_of(image);
     let Some(report) = crate::Report::read(image)? else {
         bail!(
-            "{}: no build report beside the image, so no variable store to boot with: boot the image `ingot build` wrote with its report, or give --vars",
+            "{}: no build report beside the image, so no variable store to boot with: boot the image `ingot build` wrote with its report, or give a variable store (`vars`)",
             json.display()
         )
     };
     let Some(text) = report.uefi_data else {
         bail!(
-            "{}: the image was built without [secure_boot], so it has no keys for Secure Boot: add [secure_boot] to the recipe (docs/secure-boot.md), or give --vars",
+            "{}: the image was built without [secure_boot], so it has no keys for Secure Boot: add [secure_boot] to the recipe (docs/secure-boot.md), or give a variable store (`vars`)",
             json.display()
         )
     };

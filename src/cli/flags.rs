@@ -251,3 +251,45 @@ pub fn flag(field: ingot::Field) -> &'static str {
         ingot::Field::Ec2Cert => "--ec2-cert",
     }
 }
+
+/// The library's option names (as its messages write them, in backticks) and the flags
+/// that set them.
+const FLAGS: [(&str, &str); 14] = [
+    ("`cleanup_on_failure`", "--cleanup-on-failure"),
+    ("`encrypted`", "--encrypted"),
+    ("`kms_key_id`", "--kms-key-id"),
+    ("`parent`", "--parent"),
+    ("`volume_size`", "--volume-size"),
+    ("`instance_store`", "--instance-store"),
+    ("`keep`", "--keep"),
+    ("`force`", "--force"),
+    ("`no_digest`", "--no-digest"),
+    ("`vars`", "--vars"),
+    ("`profile`", "--profile"),
+    ("`region`", "--region"),
+    ("`prefix`", "--prefix"),
+    ("`bios`", "--bios"),
+];
+
+/// `text` (a library's message) with every option it names written as the flag that sets
+/// it: the library names `cleanup_on_failure`, the command line `--cleanup-on-failure`.
+pub fn flag_names(text: &str) -> String {
+    FLAGS
+        .iter()
+        .fold(text.to_string(), |t, (option, flag)| if t.contains(option) { t.replace(option, flag) } else { t })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_option_names_become_flags() {
+        assert_eq!(flag_names("removed (`cleanup_on_failure`)"), "removed (--cleanup-on-failure)");
+        assert_eq!(flag_names("`keep` 0: pass `force` too"), "--keep 0: pass --force too");
+        assert_eq!(
+            flag_names("`aws ec2 deregister-image --image-id ami-1`"),
+            "`aws ec2 deregister-image --image-id ami-1`"
+        );
+    }
+}

@@ -77,7 +77,7 @@ pub fn retired_lines(retired: &[Retired]) -> String {
         let name = r.name.as_deref().map_or(String::new(), |n| format!(" ({n})"));
         let head = format!("{}{name} in {}", r.image_id, r.region);
         out.push(match (&r.status, &r.kept) {
-            (Status::Kept, Some(why)) => format!("{head}: kept: {why}"),
+            (Status::Kept, Some(why)) => format!("{head}: kept: {}", super::flags::flag_names(&why.to_string())),
             (Status::Kept, None) => format!("{head}: kept: its bundle could not all be deleted"),
             (Status::Deregistered, _) => format!("{head}: deregistered"),
             (Status::WouldDeregister, _) => format!("{head}: would be deregistered"),

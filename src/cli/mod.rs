@@ -63,7 +63,7 @@ pub fn error_text(e: &anyhow::Error) -> String {
         }
         out.push_str(&text);
     }
-    escape_controls(&out)
+    escape_controls(&flags::flag_names(&out))
 }
 
 /// `text` with control characters other than `\n` and `\t` escaped (`\u{1b}`).

@@ -44,10 +44,10 @@ impl std::fmt::Display for Kept {
             }
             Kept::Referenced { references } => {
                 let what: Vec<String> = references.iter().map(|r| format!("{} {}", r.resource_type, r.arn)).collect();
-                write!(f, "referenced by {} (--force deregisters it anyway)", what.join(", "))
+                write!(f, "referenced by {} (`force` deregisters it anyway)", what.join(", "))
             }
             Kept::ReferencesUnknown { why } => {
-                write!(f, "cannot tell what references it ({why}); --force deregisters it anyway")
+                write!(f, "cannot tell what references it ({why}); `force` deregisters it anyway")
             }
             Kept::SourceKept { source } => write!(f, "its source {source} is kept"),
         }

@@ -126,13 +126,13 @@ pub fn classify_service(status: u16, code: &str, message: &str) -> Failure {
 pub fn hint(code: &str) -> &'static str {
     match code {
         "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
-            "; check the credentials (AWS_PROFILE, --profile) and that their policy allows the ebs:, ec2: and s3: actions ingot uses (docs/publish.md lists them)"
+            "; check the credentials (AWS_PROFILE, `profile`) and that their policy allows the ebs:, ec2: and s3: actions ingot uses (docs/publish.md lists them)"
         }
         "AccessControlListNotSupported" => {
             "; the bucket has ACLs disabled, but EC2 reads a bundle through the aws-exec-read ACL: set its Object Ownership to BucketOwnerPreferred or pick another bucket"
         }
         "UnrecognizedClientException" | "InvalidClientTokenId" | "AuthFailure" | "SignatureDoesNotMatch" => {
-            "; the credentials are not valid for this endpoint: refresh them or pick another --profile"
+            "; the credentials are not valid for this endpoint: refresh them or pick another `profile`"
         }
         "ExpiredToken" | "ExpiredTokenException" => "; the session token has expired: log in again",
         "ServiceQuotaExceededException" => {

@@ -281,7 +281,7 @@ impl Session {
 
 fn wrong_region(bucket: &str, location: &str, region: &str) -> Error {
     Error::Invalid(format!(
-        "bucket {bucket:?} is in {location} but the AMI is registered in {region}: EC2 reads a bundle only from the AMI's region; pick a bucket there or pass --region {location}"
+        "bucket {bucket:?} is in {location} but the AMI is registered in {region}: EC2 reads a bundle only from the AMI's region; pick a bucket there or pass `region` {location}"
     ))
 }
 
@@ -325,7 +325,7 @@ async fn survey(to: &Target, key: &str, path: &Path, retries: &AtomicU64) -> Res
         return Ok(object);
     }
     Err(Error::Conflict(format!(
-        "s3://{}/{key} already holds other content ({} bytes): it may be the bundle of another AMI, which reads it at every launch; pick another --prefix (the default one is unique to each bundle)",
+        "s3://{}/{key} already holds other content ({} bytes): it may be the bundle of another AMI, which reads it at every launch; pick another `prefix` (the default one is unique to each bundle)",
         to.bucket,
         head.content_length().unwrap_or(0)
     )))

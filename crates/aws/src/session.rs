@@ -94,7 +94,7 @@ impl Session {
         }
         let config = rt.block_on(loader.load());
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
-            Error::Invalid("no AWS region: pass --region or set AWS_REGION (or a region in the profile)".into())
+            Error::Invalid("no AWS region: pass `region` or set AWS_REGION (or a region in the profile)".into())
         })?;
         // EBS calls go through ingot's own classified retries (counted in the report);
         // EC2 calls are few and use the SDK's standard retries with the same bound.

@@ -152,11 +152,11 @@ pub fn check(image_size: u64, opts: &UploadOptions) -> Result<u64, Error> {
     }
     if opts.encrypted && opts.parent.is_some() {
         return Err(Error::Invalid(
-            "--encrypted and --parent cannot be combined: StartSnapshot takes the encryption of a parent snapshot from the parent; drop --encrypted".into(),
+            "`encrypted` and `parent` cannot be combined: StartSnapshot takes the encryption of a parent snapshot from the parent; drop `encrypted`".into(),
         ));
     }
     if opts.kms_key_arn.is_some() && !opts.encrypted {
-        return Err(Error::Invalid("a KMS key is only used with encryption: add --encrypted".into()));
+        return Err(Error::Invalid("a KMS key is only used with encryption: add `encrypted`".into()));
     }
     if !WORKERS.contains(&opts.workers) {
         return Err(Error::Invalid(format!(

@@ -60,7 +60,7 @@ pub fn files(arch: Arch, firmware: Firmware) -> Result<Option<FirmwareFiles>, Qe
         (Arch::X86_64, Firmware::Bios) => return Ok(None),
         (Arch::Arm64, Firmware::Bios) => {
             return Err(QemuError::Io {
-                context: "--bios".into(),
+                context: "SeaBIOS (`bios`)".into(),
                 source: std::io::Error::other("arm64 machines boot with UEFI only"),
             })
         }
