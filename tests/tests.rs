@@ -20,3 +20,4 @@ mod library;
 mod lifecycle;
 mod reproducible;
 mod secure_boot;
+mod verity;

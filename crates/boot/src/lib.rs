@@ -53,6 +53,7 @@ pub mod keys;
 pub mod pe;
 mod uki;
 pub mod variable_store;
+pub mod verity;
 
 pub use arch::architecture;
 pub use error::BootError;

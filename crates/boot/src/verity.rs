@@ -1,0 +1,196 @@
+//! dm-verity's hash device, as cryptsetup's `veritysetup format` writes it and the kernel's
+//! dm-verity target reads it:
+//!
+//! - the superblock (cryptsetup, "DMVerity" wiki, *Verity superblock format*; lib/verity/
+//!   verity.c `struct verity_sb`): 512 bytes at the start of the hash device, little
+//!   endian, padded to one hash block;
+//! - the hash tree (Linux, Documentation/admin-guide/device-mapper/verity.rst, *Hash
+//!   tree*): each data block hashed as SHA-256(salt ‖ block) (format version 1, "salt
+//!   prepended"), the digests packed 128 to a 4 KiB hash block and the rest of the block
+//!   zero; each level hashed the same way into the level above until one block is left,
+//!   whose hash is the root hash. Levels are stored top first: the level nearest the root
+//!   right after the superblock, the level over the data last (cryptsetup, lib/verity/
+//!   verity_hash.c `hash_levels`).
+//!
+//! One pass over the data: an all-zero block's digest is computed once and reused.
+//!
+//! ```
+//! let data = vec![0u8; 3 * 4096];
+//! let tree = ingot_boot::verity::hash_tree(&mut &data[..], 3, &[7; 32], uuid::Uuid::nil())?;
+//! assert_eq!(tree.area.len() as u64, ingot_boot::verity::hash_size(3));
+//! assert_eq!(&tree.area[..8], b"verity\0\0");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+use uuid::Uuid;
+
+/// Bytes of a data block and of a hash block: 4 KiB, the page size the kernel reads
+/// with, and `veritysetup format`'s default.
+pub const BLOCK_SIZE: usize = 4096;
+/// SHA-256's digest size.
+const DIGEST_SIZE: usize = 32;
+/// Digests in one hash block.
+const HASHES_PER_BLOCK: u64 = (BLOCK_SIZE / DIGEST_SIZE) as u64;
+/// The superblock's `signature`.
+pub const SIGNATURE: &[u8; 8] = b"verity\0\0";
+/// The superblock's `version`.
+const SUPERBLOCK_VERSION: u32 = 1;
+/// `hash_type` 1: the normal format (0 is Chrome OS's, which appends the salt).
+const HASH_TYPE_NORMAL: u32 = 1;
+/// The superblock's size; the tree starts at the next hash block.
+const SUPERBLOCK_SIZE: usize = 512;
+/// The salt field's size in the superblock.
+const SALT_MAX: usize = 256;
+
+/// The verity superblock (`struct verity_sb`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Superblock {
+    /// `uuid`: the hash device's UUID.
+    pub uuid: Uuid,
+    /// `data_blocks`: data blocks the tree covers.
+    pub data_blocks: u64,
+    /// `salt` (`salt_size` bytes).
+    pub salt: Vec<u8>,
+}
+
+impl Superblock {
+    /// The 512 bytes: signature, version 1, hash type 1, uuid, algorithm "sha256", data
+    /// and hash block sizes (4096), data blocks, salt size and salt.
+    pub fn to_bytes(&self) -> [u8; SUPERBLOCK_SIZE] {
+        let mut b = [0u8; SUPERBLOCK_SIZE];
+        b[0..8].copy_from_slice(SIGNATURE);
+        b[8..12].copy_from_slice(&SUPERBLOCK_VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&HASH_TYPE_NORMAL.to_le_bytes());
+        b[16..32].copy_from_slice(self.uuid.as_bytes());
+        b[32..38].copy_from_slice(b"sha256");
+        b[64..68].copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
+        b[68..72].copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
+        b[72..80].copy_from_slice(&self.data_blocks.to_le_bytes());
+        let salt = &self.salt[..self.salt.len().min(SALT_MAX)];
+        b[80..82].copy_from_slice(&(salt.len() as u16).to_le_bytes());
+        b[88..88 + salt.len()].copy_from_slice(salt);
+        b
+    }
+}
+
+/// Blocks of each level of the tree over `data_blocks` blocks, from the level over the
+/// data (index 0) up to the one-block level under the root; empty for one data block
+/// (the root hash is then the block's own).
+fn level_sizes(data_blocks: u64) -> Vec<u64> {
+    let mut sizes = Vec::new();
+    let mut n = data_blocks;
+    while n > 1 {
+        n = n.div_ceil(HASHES_PER_BLOCK);
+        sizes.push(n);
+    }
+    sizes
+}
+
+/// The hash device's size for `data_blocks` data blocks: the superblock's block and the
+/// tree.
+pub fn hash_size(data_blocks: u64) -> u64 {
+    (1 + level_sizes(data_blocks).iter().sum::<u64>()) * BLOCK_SIZE as u64
+}
+
+/// A hash device: its bytes and the root hash.
+#[derive(Clone, Debug)]
+pub struct HashTree {
+    /// The root hash.
+    pub root: [u8; 32],
+    /// The hash device from its first byte: the superblock's block, then the levels, top
+    /// first ([`hash_size`] bytes).
+    pub area: Vec<u8>,
+}
+
+/// SHA-256(salt ‖ block).
+fn salted(salt: &[u8], block: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(block);
+    h.finalize().into()
+}
+
+/// The digests of `data_blocks` blocks read from `data`, packed into hash blocks.
+fn data_level(data: &mut impl Read, data_blocks: u64, salt: &[u8]) -> io::Result<Vec<u8>> {
+    let zero = salted(salt, &[0; BLOCK_SIZE]);
+    let mut level = Vec::with_capacity(data_blocks.div_ceil(HASHES_PER_BLOCK) as usize * BLOCK_SIZE);
+    let mut block = vec![0u8; BLOCK_SIZE];
+    for i in 0..data_blocks {
+        data.read_exact(&mut block).map_err(|e| io::Error::new(e.kind(), format!("data block {i}: {e}")))?;
+        let digest = if block.iter().all(|&b| b == 0) { zero } else { salted(salt, &block) };
+        level.extend_from_slice(&digest);
+    }
+    level.resize(level.len().next_multiple_of(BLOCK_SIZE), 0);
+    Ok(level)
+}
+
+/// The level over `below` (a level of whole hash blocks), packed the same way.
+fn level_over(below: &[u8], salt: &[u8]) -> Vec<u8> {
+    let mut level: Vec<u8> = below.chunks(BLOCK_SIZE).flat_map(|b| salted(salt, b)).collect();
+    level.resize(level.len().next_multiple_of(BLOCK_SIZE), 0);
+    level
+}
+
+/// The hash device of `data_blocks` 4 KiB blocks read from `data`, with `salt` (at most
+/// 256 bytes) and the hash device's `uuid`.
+pub fn hash_tree(data: &mut impl Read, data_blocks: u64, salt: &[u8], uuid: Uuid) -> io::Result<HashTree> {
+    if data_blocks == 0 || salt.len() > SALT_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "verity needs one data block or more and a salt of 256 bytes at most",
+        ));
+    }
+    let sizes = level_sizes(data_blocks);
+    let mut levels: Vec<Vec<u8>> = Vec::with_capacity(sizes.len());
+    let root = if sizes.is_empty() {
+        let mut block = vec![0u8; BLOCK_SIZE];
+        data.read_exact(&mut block)?;
+        salted(salt, &block)
+    } else {
+        levels.push(data_level(data, data_blocks, salt)?);
+        while levels.last().is_some_and(|l| l.len() > BLOCK_SIZE) {
+            let over = level_over(levels.last().map_or(&[][..], |l| l), salt);
+            levels.push(over);
+        }
+        salted(salt, levels.last().map_or(&[][..], |l| l))
+    };
+    let superblock = Superblock { uuid, data_blocks, salt: salt.to_vec() };
+    let mut area = Vec::with_capacity(hash_size(data_blocks) as usize);
+    area.extend_from_slice(&superblock.to_bytes());
+    area.resize(BLOCK_SIZE, 0);
+    for level in levels.iter().rev() {
+        area.extend_from_slice(level);
+    }
+    Ok(HashTree { root, area })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_sizes_follow_cryptsetup() {
+        assert_eq!(level_sizes(1), Vec::<u64>::new());
+        assert_eq!(level_sizes(2), vec![1]);
+        assert_eq!(level_sizes(128), vec![1]);
+        assert_eq!(level_sizes(129), vec![2, 1]);
+        assert_eq!(level_sizes(16_385), vec![129, 2, 1]);
+        assert_eq!(hash_size(1), 4096);
+        assert_eq!(hash_size(129), 4 * 4096);
+    }
+
+    #[test]
+    fn a_zero_block_hashes_as_any_block_would() {
+        let salt = [3u8; 32];
+        let data = vec![0u8; 2 * BLOCK_SIZE];
+        let tree = hash_tree(&mut &data[..], 2, &salt, Uuid::nil()).unwrap();
+        let leaf = salted(&salt, &data[..BLOCK_SIZE]);
+        let mut top = [0u8; BLOCK_SIZE];
+        top[..32].copy_from_slice(&leaf);
+        top[32..64].copy_from_slice(&leaf);
+        assert_eq!(tree.root, salted(&salt, &top));
+        assert_eq!(&tree.area[BLOCK_SIZE..], &top[..]);
+    }
+}
