@@ -30,6 +30,18 @@ pub mod gpt {
     pub const ROOT_X86_64: Uuid = uuid!("4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
     /// Root partition for 64-bit ARM.
     pub const ROOT_ARM64: Uuid = uuid!("b921b045-1df0-41c3-af44-4c6f280d3fae");
+    /// `/usr` partition for x86-64.
+    pub const USR_X86_64: Uuid = uuid!("8484680c-9521-48c6-9c11-b0720656f69e");
+    /// `/usr` partition for 64-bit ARM.
+    pub const USR_ARM64: Uuid = uuid!("b0e01050-ee5f-4390-949a-9101b17104e9");
+    /// dm-verity hash partition of an x86-64 root partition.
+    pub const ROOT_X86_64_VERITY: Uuid = uuid!("2c7357ed-ebd2-46d9-aec1-23d437ec2bf5");
+    /// dm-verity hash partition of a 64-bit ARM root partition.
+    pub const ROOT_ARM64_VERITY: Uuid = uuid!("df3300ce-d69f-4c92-978c-9bfb0f38d820");
+    /// dm-verity hash partition of an x86-64 `/usr` partition.
+    pub const USR_X86_64_VERITY: Uuid = uuid!("77ff5f63-e7b6-4633-acf4-1565b864c0e6");
+    /// dm-verity hash partition of a 64-bit ARM `/usr` partition.
+    pub const USR_ARM64_VERITY: Uuid = uuid!("6e11a4e7-fbca-4ded-b9e9-e1a512bb664e");
     /// Extended boot loader partition.
     pub const XBOOTLDR: Uuid = uuid!("bc13c2ff-59e6-4262-a352-b275fd6f7172");
     /// Linux swap.
@@ -59,12 +71,19 @@ pub enum PartitionType {
 
 /// Every named type: its name, GPT type GUID and MBR type byte (where it has one). On MBR
 /// several names share a byte (0x83); the first is the one [`PartitionType::name`] gives.
-pub const PARTITION_TYPES: [(&str, Option<Uuid>, Option<u8>); 7] = [
+/// The dm-verity hash partitions exist on GPT only.
+pub const PARTITION_TYPES: [(&str, Option<Uuid>, Option<u8>); 13] = [
     ("esp", Some(gpt::EFI_SYSTEM), Some(mbr::EFI_SYSTEM)),
     ("bios-boot", Some(gpt::BIOS_BOOT), None),
     ("linux", Some(gpt::LINUX_FILESYSTEM), Some(mbr::LINUX)),
     ("root-x86-64", Some(gpt::ROOT_X86_64), Some(mbr::LINUX)),
     ("root-arm64", Some(gpt::ROOT_ARM64), Some(mbr::LINUX)),
+    ("usr-x86-64", Some(gpt::USR_X86_64), Some(mbr::LINUX)),
+    ("usr-arm64", Some(gpt::USR_ARM64), Some(mbr::LINUX)),
+    ("root-x86-64-verity", Some(gpt::ROOT_X86_64_VERITY), None),
+    ("root-arm64-verity", Some(gpt::ROOT_ARM64_VERITY), None),
+    ("usr-x86-64-verity", Some(gpt::USR_X86_64_VERITY), None),
+    ("usr-arm64-verity", Some(gpt::USR_ARM64_VERITY), None),
     ("xbootldr", Some(gpt::XBOOTLDR), Some(mbr::XBOOTLDR)),
     ("swap", Some(gpt::LINUX_SWAP), Some(mbr::LINUX_SWAP)),
 ];
@@ -124,5 +143,21 @@ impl PartitionType {
             PartitionType::Mbr(b) => b,
             PartitionType::Gpt(_) => mbr::LINUX,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_verity_types_are_gpt_only() {
+        for (i, (name, g, _)) in PARTITION_TYPES.iter().enumerate() {
+            assert!(PARTITION_TYPES[i + 1..].iter().all(|(n, other, _)| n != name && other != g), "{name}");
+        }
+        let verity = PartitionType::named("root-x86-64-verity", TableKind::Gpt);
+        assert_eq!(verity, Some(PartitionType::Gpt(gpt::ROOT_X86_64_VERITY)));
+        assert_eq!(verity.and_then(PartitionType::name), Some("root-x86-64-verity"));
+        assert_eq!(PartitionType::named("usr-arm64-verity", TableKind::Mbr), None);
     }
 }
