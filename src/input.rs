@@ -21,7 +21,7 @@ pub struct ImageInput {
 impl ImageInput {
     /// The volume size in GiB: the flag's, else the recipe's, else the image's rounded up.
     pub(crate) fn volume_gib(&self, flags: &UploadChoice, ami: Option<&Ami>) -> u64 {
-        flags.volume_size.or(ami.and_then(|a| a.volume_size_gib)).unwrap_or(self.size.div_ceil(1 << 30))
+        flags.volume_size.or(ami.and_then(|a| a.root.volume_size_gib)).unwrap_or(self.size.div_ceil(1 << 30))
     }
 
     /// The image a build just made, described by its report.

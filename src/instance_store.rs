@@ -86,7 +86,7 @@ pub fn publish(
             register,
         });
     }
-    let opts = bundle_options(session, image, spec.architecture.as_str(), flags)?;
+    let opts = bundle_options(session, image, spec.machine.architecture.as_str(), flags)?;
     let (stamp, bundle_reused) = bundle(image, &opts, flags, progress, &aws.control)?;
     // From here on the work is in the account: a signal stops it and the error names
     // (or removes) what it left.
@@ -135,20 +135,20 @@ fn check_request(
             image.size
         );
     }
-    if spec.architecture != ingot_types::Arch::X86_64 {
+    if spec.machine.architecture != ingot_types::Arch::X86_64 {
         bail!(
             "{}: boot.arch = \"{}\": instance-store AMIs are x86_64 only; publish it without `instance_store` (EBS-backed)",
             recipe.path().display(),
-            spec.architecture
+            spec.machine.architecture
         );
     }
     if let Some(ami) = &recipe.ami {
         let ebs_only = [
             ("encrypted", ami.encrypted),
             ("kms_key_id", ami.kms_key_id.is_some()),
-            ("volume_size", ami.volume_size_gib.is_some()),
-            ("iops", ami.iops.is_some()),
-            ("throughput", ami.throughput.is_some()),
+            ("volume_size", ami.root.volume_size_gib.is_some()),
+            ("iops", ami.root.iops.is_some()),
+            ("throughput", ami.root.throughput.is_some()),
         ];
         if let Some((key, _)) = ebs_only.iter().find(|(_, set)| *set) {
             bail!(

@@ -10,7 +10,7 @@ use crate::{AwsChoice, Progress, RegisterChoice, UploadChoice};
 use ingot_aws::{AmiRoot, AmiSpec, Digests, LaunchPermissions, Session, UploadOptions, ZeroBlocks};
 pub use ingot_aws::{DownloadReport, RegisterReport, UploadReport, DEFAULT_DOWNLOAD_WORKERS};
 use ingot_recipe::{Ami, Recipe};
-use ingot_types::ebs;
+use ingot_types::{ebs, RootVolume};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -208,18 +208,8 @@ pub(crate) fn ami_spec(recipe: &Recipe, flags: &RegisterChoice, volume_gib: Opti
     let spec = AmiSpec {
         name,
         description: ami.description.clone(),
-        architecture: ami.architecture,
-        boot_mode: ami.boot_mode,
-        ena: ami.ena,
-        sriov: ami.sriov,
-        tpm: ami.tpm,
-        imds_v2: ami.imds_v2,
-        root_device_name: ami.root_device.clone(),
-        volume_type: ami.volume_type,
-        volume_size_gib: ami.volume_size_gib.or(volume_gib),
-        iops: ami.iops,
-        throughput: ami.throughput,
-        delete_on_termination: ami.delete_on_termination,
+        machine: ami.machine.clone(),
+        root: RootVolume { volume_size_gib: ami.root.volume_size_gib.or(volume_gib), ..ami.root.clone() },
         uefi_data,
         tags: ami.tags.clone().into_iter().collect(),
         launch: LaunchPermissions {
@@ -416,11 +406,11 @@ filesystem = "ext4"
         let recipe = Recipe::parse(RECIPE, "r.toml".as_ref()).unwrap();
         let spec = ami_spec(&recipe, &RegisterChoice::default(), Some(9)).unwrap();
         assert_eq!(spec.name, "web-7-arm64");
-        assert_eq!(spec.architecture, ingot_types::Arch::Arm64);
-        assert_eq!(spec.boot_mode, ingot_types::BootMode::Uefi, "arm64 defaults to UEFI");
-        assert!(spec.tpm);
-        assert_eq!((spec.volume_type.as_str(), spec.iops), ("io2", Some(4000)));
-        assert_eq!(spec.volume_size_gib, Some(9), "the image's size when the recipe names none");
+        assert_eq!(spec.machine.architecture, ingot_types::Arch::Arm64);
+        assert_eq!(spec.machine.boot_mode, ingot_types::BootMode::Uefi, "arm64 defaults to UEFI");
+        assert!(spec.machine.tpm);
+        assert_eq!((spec.root.volume_type.as_str(), spec.root.iops), ("io2", Some(4000)));
+        assert_eq!(spec.root.volume_size_gib, Some(9), "the image's size when the recipe names none");
         assert_eq!(spec.tags, [("team".to_string(), "images".to_string())]);
         let named = RegisterChoice { name: Some("other name".into()), ..Default::default() };
         assert_eq!(ami_spec(&recipe, &named, None).unwrap().name, "other name");

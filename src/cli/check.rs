@@ -55,10 +55,10 @@ pub fn lines(plan: &Check) -> String {
         out += &format!(
             "\nami: {:?}, {}, boot mode {}, {} volume of {}",
             a.name,
-            a.architecture,
-            a.boot_mode.as_str(),
-            a.volume_type,
-            a.volume_size_gib.map_or_else(|| "the image's size".to_string(), |g| format!("{g} GiB"))
+            a.machine.architecture,
+            a.machine.boot_mode.as_str(),
+            a.root.volume_type,
+            a.root.volume_size_gib.map_or_else(|| "the image's size".to_string(), |g| format!("{g} GiB"))
         );
     }
     out

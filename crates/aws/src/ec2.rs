@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use ingot_types::{Arch, BootMode, Protection, VolumeType};
+use ingot_types::{Machine, Protection, RootVolume};
 use serde::Serialize;
 
 /// Who may launch the AMI.
@@ -38,30 +38,13 @@ pub struct AmiSpec {
     pub name: String,
     /// The description.
     pub description: String,
-    /// The architecture.
-    pub architecture: Arch,
-    /// The boot mode.
-    pub boot_mode: BootMode,
-    /// ENA support.
-    pub ena: bool,
-    /// SriovNetSupport `simple`.
-    pub sriov: bool,
-    /// NitroTPM v2.0 (UEFI only).
-    pub tpm: bool,
-    /// Require IMDSv2 on instances launched from it.
-    pub imds_v2: bool,
-    /// The root device name, e.g. `/dev/xvda`.
-    pub root_device_name: String,
-    /// The root volume's type.
-    pub volume_type: VolumeType,
-    /// The root volume's size in GiB (default: the snapshot's).
-    pub volume_size_gib: Option<u64>,
-    /// Provisioned IOPS (gp3, io1, io2).
-    pub iops: Option<u32>,
-    /// Provisioned throughput in MiB/s (gp3).
-    pub throughput: Option<u32>,
-    /// Delete the root volume when the instance terminates.
-    pub delete_on_termination: bool,
+    /// The instances it launches.
+    #[serde(flatten)]
+    pub machine: Machine,
+    /// Its root volume (an EBS-backed AMI's; an instance-store AMI's comes from its
+    /// bundle).
+    #[serde(flatten)]
+    pub root: RootVolume,
     /// UEFI variable store (base64), as `aws ec2 get-instance-uefi-data` prints it.
     pub uefi_data: Option<String>,
     /// Tags on the AMI and its snapshot(s).

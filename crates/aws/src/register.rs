@@ -266,7 +266,7 @@ async fn find_image(ec2: &aws_sdk_ec2::Client, name: &str) -> Result<Option<Stri
 /// RegisterImage: the root volume's mapping for a snapshot, ImageLocation for a bundle
 /// (whose block device mappings come from its manifest).
 async fn register_image(ec2: &aws_sdk_ec2::Client, root: &AmiRoot, spec: &AmiSpec) -> Result<String, Error> {
-    let boot = match spec.boot_mode {
+    let boot = match spec.machine.boot_mode {
         BootMode::LegacyBios => BootModeValues::LegacyBios,
         BootMode::Uefi => BootModeValues::Uefi,
         BootMode::UefiPreferred => BootModeValues::UefiPreferred,
@@ -275,33 +275,33 @@ async fn register_image(ec2: &aws_sdk_ec2::Client, root: &AmiRoot, spec: &AmiSpe
         .register_image()
         .name(&spec.name)
         .description(&spec.description)
-        .architecture(ArchitectureValues::from(spec.architecture.as_str()))
+        .architecture(ArchitectureValues::from(spec.machine.architecture.as_str()))
         .virtualization_type("hvm")
         .boot_mode(boot)
-        .ena_support(spec.ena)
+        .ena_support(spec.machine.ena)
         .set_uefi_data(spec.uefi_data.clone());
     match root {
         AmiRoot::Snapshot(snapshot) => {
             let ebs = EbsBlockDevice::builder()
                 .snapshot_id(snapshot)
-                .volume_type(VolumeType::from(spec.volume_type.as_str()))
-                .set_volume_size(spec.volume_size_gib.map(|s| s as i32))
-                .set_iops(spec.iops.map(|i| i as i32))
-                .set_throughput(spec.throughput.map(|t| t as i32))
-                .delete_on_termination(spec.delete_on_termination)
+                .volume_type(VolumeType::from(spec.root.volume_type.as_str()))
+                .set_volume_size(spec.root.volume_size_gib.map(|s| s as i32))
+                .set_iops(spec.root.iops.map(|i| i as i32))
+                .set_throughput(spec.root.throughput.map(|t| t as i32))
+                .delete_on_termination(spec.root.delete_on_termination)
                 .build();
-            let mapping = BlockDeviceMapping::builder().device_name(&spec.root_device_name).ebs(ebs).build();
-            req = req.root_device_name(&spec.root_device_name).block_device_mappings(mapping);
+            let mapping = BlockDeviceMapping::builder().device_name(&spec.root.root_device_name).ebs(ebs).build();
+            req = req.root_device_name(&spec.root.root_device_name).block_device_mappings(mapping);
         }
         AmiRoot::Manifest(location) => req = req.image_location(location),
     }
-    if spec.sriov {
+    if spec.machine.sriov {
         req = req.sriov_net_support("simple");
     }
-    if spec.tpm {
+    if spec.machine.tpm {
         req = req.tpm_support(TpmSupportValues::V20);
     }
-    if spec.imds_v2 {
+    if spec.machine.imds_v2 {
         req = req.imds_support(ImdsSupportValues::V20);
     }
     if !spec.tags.is_empty() {

@@ -4,7 +4,7 @@ use crate::error::Locator;
 use crate::schema::RawAmi;
 use crate::{parse_size, Ami, RecipeError};
 use ingot_types::calendar::civil_date;
-use ingot_types::{ebs, Arch, BootMode, BootRule, Protection, VolumeType};
+use ingot_types::{ebs, Arch, BootMode, BootRule, Machine, Protection, RootVolume, VolumeType};
 use toml::{Spanned, Value};
 
 /// CopyImage's `SnapshotCopyCompletionDurationMinutes`: 15 minutes to 48 hours (EC2 API
@@ -40,7 +40,7 @@ impl Ami {
         template
             .replace("{name}", recipe)
             .replace("{version}", &self.version)
-            .replace("{arch}", self.architecture.as_str())
+            .replace("{arch}", self.machine.architecture.as_str())
             .replace("{date}", &ymd(unix_time))
     }
 }
@@ -107,18 +107,22 @@ pub(crate) fn ami(
         name: raw.name.clone().unwrap_or_else(|| "{name}-{version}-{arch}".into()),
         version: raw.version.clone().unwrap_or_else(|| "0".into()),
         description: raw.description.clone().unwrap_or_default(),
-        architecture: arch,
-        boot_mode,
-        ena: raw.ena.unwrap_or(true),
-        sriov: raw.sriov.unwrap_or(true),
-        tpm: raw.tpm.as_ref().is_some_and(|t| *t.get_ref()),
-        imds_v2: raw.imds_v2.unwrap_or(true),
-        root_device: raw.root_device.clone().unwrap_or_else(|| "/dev/xvda".into()),
-        volume_type,
-        volume_size_gib,
-        iops: raw.iops.as_ref().map(|i| *i.get_ref()),
-        throughput: raw.throughput.as_ref().map(|t| *t.get_ref()),
-        delete_on_termination: raw.delete_on_termination.unwrap_or(true),
+        machine: Machine {
+            architecture: arch,
+            boot_mode,
+            ena: raw.ena.unwrap_or(true),
+            sriov: raw.sriov.unwrap_or(true),
+            tpm: raw.tpm.as_ref().is_some_and(|t| *t.get_ref()),
+            imds_v2: raw.imds_v2.unwrap_or(true),
+        },
+        root: RootVolume {
+            root_device_name: raw.root_device.clone().unwrap_or_else(|| "/dev/xvda".into()),
+            volume_type,
+            volume_size_gib,
+            iops: raw.iops.as_ref().map(|i| *i.get_ref()),
+            throughput: raw.throughput.as_ref().map(|t| *t.get_ref()),
+            delete_on_termination: raw.delete_on_termination.unwrap_or(true),
+        },
         uefi_data: raw.uefi_data.as_ref().map(|p| base.join(p)),
         tags: raw.tags.clone(),
         share_accounts,

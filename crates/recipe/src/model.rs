@@ -6,7 +6,7 @@
 
 use crate::error::Locator;
 use crate::{RecipeError, Seed};
-use ingot_types::{Arch, BootMode, CoreLocation, PartitionType, Protection, TableKind, UefiLoader, VolumeType};
+use ingot_types::{Arch, CoreLocation, Machine, PartitionType, Protection, RootVolume, TableKind, UefiLoader};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -236,32 +236,14 @@ pub struct Ami {
     pub version: String,
     /// The description (`description`).
     pub description: String,
-    /// From `[boot] arch`.
-    pub architecture: Arch,
-    /// `legacy-bios`, `uefi` or `uefi-preferred` (`boot_mode`; default `uefi` with
-    /// `[secure_boot]`, else `uefi-preferred` on
-    /// x86_64 and `uefi` on arm64).
-    pub boot_mode: BootMode,
-    /// ENA support (`ena`, default true).
-    pub ena: bool,
-    /// SriovNetSupport simple (`sriov`, default true).
-    pub sriov: bool,
-    /// NitroTPM v2.0 (`tpm`, default false; UEFI only).
-    pub tpm: bool,
-    /// Require IMDSv2 (`imds_v2`, default true).
-    pub imds_v2: bool,
-    /// The root device name (`root_device`, default `/dev/xvda`).
-    pub root_device: String,
-    /// The root volume type (`volume_type`, default `gp3`).
-    pub volume_type: VolumeType,
-    /// Root volume size in GiB (`volume_size`, default: the image's size rounded up).
-    pub volume_size_gib: Option<u64>,
-    /// Provisioned IOPS (`iops`).
-    pub iops: Option<u32>,
-    /// Provisioned throughput, MiB/s (`throughput`).
-    pub throughput: Option<u32>,
-    /// Delete the root volume with the instance (`delete_on_termination`, default true).
-    pub delete_on_termination: bool,
+    /// The instances it launches (`boot_mode`, default `uefi` with `[secure_boot]` or on
+    /// arm64, else `uefi-preferred`; `ena`, `sriov`, `imds_v2` default true, `tpm` false;
+    /// the architecture from `[boot] arch`).
+    pub machine: Machine,
+    /// Its root volume (`root_device`, default `/dev/xvda`; `volume_type`, default `gp3`;
+    /// `volume_size`, default the image's size rounded up; `iops`, `throughput`;
+    /// `delete_on_termination`, default true).
+    pub root: RootVolume,
     /// A file holding the UEFI variable store in base64 (`uefi_data`, relative to the recipe).
     pub uefi_data: Option<PathBuf>,
     /// Tags on the AMI and its snapshots (`[ami.tags]`).

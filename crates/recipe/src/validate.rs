@@ -131,7 +131,7 @@ impl Recipe {
             None => None,
         };
         let uefi = boot.as_ref().and_then(|b| b.uefi);
-        let boot_mode = ami.as_ref().map(|a| a.boot_mode);
+        let boot_mode = ami.as_ref().map(|a| a.machine.boot_mode);
         let secure_boot = crate::secure_boot::secure_boot(&loc, &raw, &base, uefi, boot_mode)?;
         Ok(Recipe {
             name,

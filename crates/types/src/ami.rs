@@ -103,3 +103,40 @@ impl BootMode {
         Ok(())
     }
 }
+
+/// What an AMI says about the instances launched from it (RegisterImage's
+/// `Architecture`, `BootMode`, `EnaSupport`, `SriovNetSupport`, `TpmSupport` and
+/// `ImdsSupport`): the recipe's `[ami]` and the EC2 request hold this one value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Machine {
+    /// The architecture (from `[boot] arch`).
+    pub architecture: Arch,
+    /// The boot mode.
+    pub boot_mode: BootMode,
+    /// ENA support.
+    pub ena: bool,
+    /// SriovNetSupport `simple`.
+    pub sriov: bool,
+    /// NitroTPM v2.0 (UEFI only: [`BootMode::check`]).
+    pub tpm: bool,
+    /// Require IMDSv2 on instances launched from it.
+    pub imds_v2: bool,
+}
+
+/// The root volume an EBS-backed AMI maps (RegisterImage's `RootDeviceName` and its
+/// `BlockDeviceMapping.Ebs`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RootVolume {
+    /// The root device name, e.g. `/dev/xvda`.
+    pub root_device_name: String,
+    /// The volume type.
+    pub volume_type: VolumeType,
+    /// The size in GiB (default: the snapshot's).
+    pub volume_size_gib: Option<u64>,
+    /// Provisioned IOPS ([`VolumeType::takes_iops`]).
+    pub iops: Option<u32>,
+    /// Provisioned throughput in MiB/s ([`VolumeType::takes_throughput`]).
+    pub throughput: Option<u32>,
+    /// Delete the volume when the instance terminates.
+    pub delete_on_termination: bool,
+}

@@ -27,7 +27,7 @@ pub mod input;
 mod names;
 pub mod partition;
 
-pub use ami::{BootMode, BootRule, Protection, VolumeType};
+pub use ami::{BootMode, BootRule, Machine, Protection, RootVolume, VolumeType};
 pub use arch::Arch;
 pub use boot::{CoreLocation, UefiLoader};
 pub use disk::TableKind;
