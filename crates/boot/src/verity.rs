@@ -112,14 +112,20 @@ fn salted(salt: &[u8], block: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The digests of `data_blocks` blocks read from `data`, packed into hash blocks.
-fn data_level(data: &mut impl Read, data_blocks: u64, salt: &[u8]) -> io::Result<Vec<u8>> {
+/// The digests of `data_blocks` blocks, packed into hash blocks: `next(i, buf)` fills
+/// `buf` with block `i` and returns `true`, or returns `false` for a block it knows to be
+/// all zeros (a hole of a sparse image) without filling it.
+fn data_level(
+    data_blocks: u64,
+    salt: &[u8],
+    next: &mut impl FnMut(u64, &mut [u8]) -> io::Result<bool>,
+) -> io::Result<Vec<u8>> {
     let zero = salted(salt, &[0; BLOCK_SIZE]);
     let mut level = Vec::with_capacity(data_blocks.div_ceil(HASHES_PER_BLOCK) as usize * BLOCK_SIZE);
     let mut block = vec![0u8; BLOCK_SIZE];
     for i in 0..data_blocks {
-        data.read_exact(&mut block).map_err(|e| io::Error::new(e.kind(), format!("data block {i}: {e}")))?;
-        let digest = if block.iter().all(|&b| b == 0) { zero } else { salted(salt, &block) };
+        let filled = next(i, &mut block)?;
+        let digest = if !filled || block.iter().all(|&b| b == 0) { zero } else { salted(salt, &block) };
         level.extend_from_slice(&digest);
     }
     level.resize(level.len().next_multiple_of(BLOCK_SIZE), 0);
@@ -133,25 +139,37 @@ fn level_over(below: &[u8], salt: &[u8]) -> Vec<u8> {
     level
 }
 
-/// The hash device of `data_blocks` 4 KiB blocks read from `data`, with `salt` (at most
-/// 256 bytes) and the hash device's `uuid`.
+/// The hash device of `data_blocks` 4 KiB blocks read in order from `data`, with
+/// `salt` (at most 256 bytes) and the hash device's `uuid`.
 pub fn hash_tree(data: &mut impl Read, data_blocks: u64, salt: &[u8], uuid: Uuid) -> io::Result<HashTree> {
+    hash_tree_from(data_blocks, salt, uuid, |i, buf| {
+        data.read_exact(buf).map_err(|e| io::Error::new(e.kind(), format!("data block {i}: {e}")))?;
+        Ok(true)
+    })
+}
+
+/// [`hash_tree`] of blocks given by `next(i, buf)`, called once per block in order: it
+/// fills `buf` with block `i` and returns `true`, or returns `false` for a block known
+/// to be all zeros (a hole of a sparse image), which is then neither read nor hashed.
+pub fn hash_tree_from(
+    data_blocks: u64,
+    salt: &[u8],
+    uuid: Uuid,
+    mut next: impl FnMut(u64, &mut [u8]) -> io::Result<bool>,
+) -> io::Result<HashTree> {
     if data_blocks == 0 || salt.len() > SALT_MAX {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "verity needs one data block or more and a salt of 256 bytes at most",
-        ));
+        let why = "verity needs one data block or more and a salt of 256 bytes at most";
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
     }
-    let sizes = level_sizes(data_blocks);
-    let mut levels: Vec<Vec<u8>> = Vec::with_capacity(sizes.len());
-    let root = if sizes.is_empty() {
-        let mut block = vec![0u8; BLOCK_SIZE];
-        data.read_exact(&mut block)?;
-        salted(salt, &block)
+    let first = data_level(data_blocks, salt, &mut next)?;
+    let mut levels = Vec::new();
+    let root = if data_blocks == 1 {
+        // No level: the root hash is the one block's digest.
+        first[..DIGEST_SIZE].try_into().map_err(|_| io::Error::other("empty level"))?
     } else {
-        levels.push(data_level(data, data_blocks, salt)?);
-        while levels.last().is_some_and(|l| l.len() > BLOCK_SIZE) {
-            let over = level_over(levels.last().map_or(&[][..], |l| l), salt);
+        levels.push(first);
+        while let Some(top) = levels.last().filter(|l| l.len() > BLOCK_SIZE) {
+            let over = level_over(top, salt);
             levels.push(over);
         }
         salted(salt, levels.last().map_or(&[][..], |l| l))
@@ -192,5 +210,29 @@ mod tests {
         top[32..64].copy_from_slice(&leaf);
         assert_eq!(tree.root, salted(&salt, &top));
         assert_eq!(&tree.area[BLOCK_SIZE..], &top[..]);
+    }
+
+    #[test]
+    fn holes_give_the_tree_their_zeros_would() {
+        let salt = [9u8; 32];
+        let blocks = 300_u64;
+        let data: Vec<u8> = (0..blocks).flat_map(|i| [if i % 3 == 0 { 0 } else { i as u8 }; BLOCK_SIZE]).collect();
+        let read = hash_tree(&mut &data[..], blocks, &salt, Uuid::nil()).unwrap();
+        let mut asked = Vec::new();
+        let sparse = hash_tree_from(blocks, &salt, Uuid::nil(), |i, buf| {
+            asked.push(i);
+            if i % 3 == 0 {
+                return Ok(false);
+            }
+            let at = i as usize * BLOCK_SIZE;
+            buf.copy_from_slice(&data[at..at + BLOCK_SIZE]);
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!((sparse.root, &sparse.area), (read.root, &read.area));
+        assert_eq!(asked, (0..blocks).collect::<Vec<_>>(), "each block asked for once, in order");
+        let one = hash_tree(&mut &data[BLOCK_SIZE..2 * BLOCK_SIZE], 1, &salt, Uuid::nil()).unwrap();
+        assert_eq!(one.root, salted(&salt, &data[BLOCK_SIZE..2 * BLOCK_SIZE]));
+        assert_eq!(one.area.len(), BLOCK_SIZE);
     }
 }
