@@ -48,6 +48,9 @@ pub struct InspectedPartition {
     /// Its label, UUID and space, read from its superblock or boot sector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filesystem_info: Option<FilesystemInfo>,
+    /// The dm-verity superblock at its start, when it holds a hash device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verity: Option<VerityInfo>,
     /// On a FAT volume: every EFI (PE/COFF) binary, by path.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub efi_binaries: Vec<EfiBinary>,
@@ -59,6 +62,43 @@ pub struct InspectedPartition {
     /// another partition. Its filesystem is not read then.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// A dm-verity hash device's superblock, as `veritysetup dump` reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerityInfo {
+    /// The hash device's UUID.
+    pub uuid: String,
+    /// 1 (the normal format) or 0 (Chrome OS's).
+    pub hash_type: u32,
+    /// The hash algorithm (`sha256`).
+    pub algorithm: String,
+    /// Data block size in bytes.
+    pub data_block_size: u32,
+    /// Hash block size in bytes.
+    pub hash_block_size: u32,
+    /// Data blocks the tree covers.
+    pub data_blocks: u64,
+    /// The salt, lowercase hex.
+    pub salt: String,
+}
+
+/// The verity superblock at `offset`, if there is one.
+fn verity_info(file: &File, offset: u64, size: u64) -> Option<VerityInfo> {
+    let mut b = [0u8; 512];
+    if size < 512 || file.read_exact_at(&mut b, offset).is_err() {
+        return None;
+    }
+    let sb = ingot_boot::verity::Superblock::parse(&b)?;
+    Some(VerityInfo {
+        uuid: sb.uuid.to_string(),
+        hash_type: sb.hash_type,
+        algorithm: sb.algorithm,
+        data_block_size: sb.data_block_size,
+        hash_block_size: sb.hash_block_size,
+        data_blocks: sb.data_blocks,
+        salt: hex::encode(sb.salt),
+    })
 }
 
 /// A filesystem's identity and space, as `dumpe2fs -h` and `fsck.fat -v` report them.
@@ -207,6 +247,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             _ => (Vec::new(), None),
         };
         let filesystem_info = filesystem.as_deref().and_then(|fs| filesystem_info(&file, offset, size, fs));
+        let verity = if warnings.is_empty() && filesystem.is_none() { verity_info(&file, offset, size) } else { None };
         partitions.push(InspectedPartition {
             number: e.number,
             offset,
@@ -218,6 +259,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             bootable,
             filesystem,
             filesystem_info,
+            verity,
             efi_binaries,
             efi_error,
             warnings,

@@ -37,7 +37,9 @@ pub use check::{check, BootPlan, Check, CheckedPartition};
 pub use error::{Error, Result};
 pub use hash::ReportDigests;
 pub use ingot_types::control::{Control, Stopped};
-pub use inspect::{inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection};
+pub use inspect::{
+    inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection, VerityInfo,
+};
 pub use options::{
     AwsChoice, BundleChoice, Field, InstanceStoreChoice, RegisterChoice, UploadChoice, DEFAULT_BUNDLE_ARCH,
     DEFAULT_BUNDLE_REGION,

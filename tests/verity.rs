@@ -57,3 +57,60 @@ fn veritysetup_verifies_reads_and_rewrites_the_hash_device_byte_for_byte() {
         std::fs::remove_file(&theirs).unwrap();
     }
 }
+
+/// A hash device made by `veritysetup format` (not by ingot) in a `root-x86-64-verity`
+/// partition: `ingot inspect` names the type and reads its superblock as `veritysetup
+/// dump` does, and `veritysetup verify` accepts the pair read back out of the image.
+#[test]
+fn inspect_reads_a_verity_hash_partition_as_veritysetup_dump_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data_path, hash_path) = (dir.path().join("data"), dir.path().join("hash"));
+    std::fs::write(&data_path, data(300)).unwrap();
+    let salt = "0123456789abcdef".repeat(4);
+    let (ok, out) =
+        veritysetup(&["format", &format!("--salt={salt}"), &format!("--uuid={UUID}")], &[&data_path, &hash_path]);
+    assert!(ok, "{out}");
+    let root = out.lines().find_map(|l| l.strip_prefix("Root hash:")).unwrap().trim().to_string();
+    let recipe = dir.path().join("v.toml");
+    std::fs::write(
+        &recipe,
+        "name = \"v\"\nsource_date_epoch = 1\n\
+         [[partition]]\nlabel = \"root\"\ntype = \"root-x86-64\"\nsize = \"2 MiB\"\n\
+         [[partition.contents]]\nimage = \"data\"\n\
+         [[partition]]\nlabel = \"root-verity\"\ntype = \"root-x86-64-verity\"\nsize = \"1 MiB\"\n\
+         [[partition.contents]]\nimage = \"hash\"\n",
+    )
+    .unwrap();
+    let image = dir.path().join("v.raw");
+    let report = crate::util::build(&recipe, &image);
+    crate::util::sgdisk_verify(&image);
+
+    let o = run(crate::util::ingot().arg("inspect").arg(&image).arg("--json"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let inspected: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hash_part = &inspected["partitions"][1];
+    assert_eq!(hash_part["type_name"], "root-x86-64-verity");
+    let v = &hash_part["verity"];
+    assert_eq!(
+        (v["uuid"].as_str(), v["algorithm"].as_str(), v["salt"].as_str()),
+        (Some(UUID), Some("sha256"), Some(&*salt))
+    );
+    assert_eq!(
+        (v["data_blocks"].as_u64(), v["data_block_size"].as_u64(), v["hash_type"].as_u64()),
+        (Some(300), Some(4096), Some(1))
+    );
+    assert!(inspected["partitions"][0]["verity"].is_null(), "the data partition has no superblock");
+    let text = run(crate::util::ingot().arg("inspect").arg(&image));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("dm-verity hash device  sha256  4096/4096-byte blocks  300 data blocks"), "{text}");
+
+    // The pair, read back out of the image, is still one veritysetup accepts.
+    let parts = report["partitions"].as_array().unwrap();
+    let (back_data, back_hash) = (dir.path().join("back-data"), dir.path().join("back-hash"));
+    for (p, to) in parts.iter().zip([&back_data, &back_hash]) {
+        let (offset, size) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+        crate::util::extract(&image, offset, size, to);
+    }
+    let (ok, out) = veritysetup(&["verify"], &[&back_data, &back_hash, Path::new(&root)]);
+    assert!(ok, "{out}");
+}

@@ -40,6 +40,18 @@ pub fn lines(image: &Path, i: &Inspection) -> String {
             (Some(fs), None) => out += &format!("\n      {fs} (not readable)"),
             (None, _) => {}
         }
+        if let Some(v) = &p.verity {
+            out += &format!(
+                "\n      dm-verity hash device  {}  {}/{}-byte blocks  {} data blocks ({})  salt {}  UUID {}",
+                v.algorithm,
+                v.data_block_size,
+                v.hash_block_size,
+                v.data_blocks,
+                format_size(v.data_blocks.saturating_mul(u64::from(v.data_block_size))),
+                if v.salt.is_empty() { "none" } else { &v.salt },
+                v.uuid
+            );
+        }
         if let Some(e) = &p.efi_error {
             out += &format!("\n      (EFI binaries not read: {e})");
         }

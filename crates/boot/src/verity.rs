@@ -43,12 +43,23 @@ const HASH_TYPE_NORMAL: u32 = 1;
 const SUPERBLOCK_SIZE: usize = 512;
 /// The salt field's size in the superblock.
 const SALT_MAX: usize = 256;
+/// The algorithm field's size in the superblock.
+const ALGORITHM_MAX: usize = 32;
 
-/// The verity superblock (`struct verity_sb`).
+/// The verity superblock (`struct verity_sb`), as ingot writes it or finds it on a disk
+/// another tool made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Superblock {
+    /// `hash_type`: 1 (salt prepended), 0 (Chrome OS: salt appended).
+    pub hash_type: u32,
     /// `uuid`: the hash device's UUID.
     pub uuid: Uuid,
+    /// `algorithm`: the hash's name as the kernel's crypto API knows it (`sha256`).
+    pub algorithm: String,
+    /// `data_block_size` in bytes.
+    pub data_block_size: u32,
+    /// `hash_block_size` in bytes.
+    pub hash_block_size: u32,
     /// `data_blocks`: data blocks the tree covers.
     pub data_blocks: u64,
     /// `salt` (`salt_size` bytes).
@@ -56,22 +67,58 @@ pub struct Superblock {
 }
 
 impl Superblock {
-    /// The 512 bytes: signature, version 1, hash type 1, uuid, algorithm "sha256", data
-    /// and hash block sizes (4096), data blocks, salt size and salt.
+    /// The superblock ingot writes: hash type 1, SHA-256, 4 KiB data and hash blocks.
+    pub fn sha256(uuid: Uuid, data_blocks: u64, salt: &[u8]) -> Superblock {
+        Superblock {
+            hash_type: HASH_TYPE_NORMAL,
+            uuid,
+            algorithm: "sha256".into(),
+            data_block_size: BLOCK_SIZE as u32,
+            hash_block_size: BLOCK_SIZE as u32,
+            data_blocks,
+            salt: salt[..salt.len().min(SALT_MAX)].to_vec(),
+        }
+    }
+
+    /// The 512 bytes: signature, version 1, hash type, uuid, algorithm, data and hash
+    /// block sizes, data blocks, salt size and salt.
     pub fn to_bytes(&self) -> [u8; SUPERBLOCK_SIZE] {
         let mut b = [0u8; SUPERBLOCK_SIZE];
         b[0..8].copy_from_slice(SIGNATURE);
         b[8..12].copy_from_slice(&SUPERBLOCK_VERSION.to_le_bytes());
-        b[12..16].copy_from_slice(&HASH_TYPE_NORMAL.to_le_bytes());
+        b[12..16].copy_from_slice(&self.hash_type.to_le_bytes());
         b[16..32].copy_from_slice(self.uuid.as_bytes());
-        b[32..38].copy_from_slice(b"sha256");
-        b[64..68].copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
-        b[68..72].copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
+        let algorithm = &self.algorithm.as_bytes()[..self.algorithm.len().min(ALGORITHM_MAX)];
+        b[32..32 + algorithm.len()].copy_from_slice(algorithm);
+        b[64..68].copy_from_slice(&self.data_block_size.to_le_bytes());
+        b[68..72].copy_from_slice(&self.hash_block_size.to_le_bytes());
         b[72..80].copy_from_slice(&self.data_blocks.to_le_bytes());
         let salt = &self.salt[..self.salt.len().min(SALT_MAX)];
         b[80..82].copy_from_slice(&(salt.len() as u16).to_le_bytes());
         b[88..88 + salt.len()].copy_from_slice(salt);
         b
+    }
+
+    /// The superblock at the start of `bytes`, if its signature and version are
+    /// verity's; a salt size past the field is cut to it.
+    pub fn parse(bytes: &[u8]) -> Option<Superblock> {
+        let b = bytes.get(..SUPERBLOCK_SIZE)?;
+        let u32_at = |at: usize| b[at..at + 4].try_into().ok().map(u32::from_le_bytes);
+        if &b[0..8] != SIGNATURE || u32_at(8)? != SUPERBLOCK_VERSION {
+            return None;
+        }
+        let algorithm = &b[32..32 + ALGORITHM_MAX];
+        let name_len = algorithm.iter().position(|&c| c == 0).unwrap_or(ALGORITHM_MAX);
+        let salt_len = usize::from(u16::from_le_bytes([b[80], b[81]])).min(SALT_MAX);
+        Some(Superblock {
+            hash_type: u32_at(12)?,
+            uuid: Uuid::from_slice(&b[16..32]).ok()?,
+            algorithm: String::from_utf8_lossy(&algorithm[..name_len]).into_owned(),
+            data_block_size: u32_at(64)?,
+            hash_block_size: u32_at(68)?,
+            data_blocks: u64::from_le_bytes(b[72..80].try_into().ok()?),
+            salt: b[88..88 + salt_len].to_vec(),
+        })
     }
 }
 
@@ -174,7 +221,7 @@ pub fn hash_tree_from(
         }
         salted(salt, levels.last().map_or(&[][..], |l| l))
     };
-    let superblock = Superblock { uuid, data_blocks, salt: salt.to_vec() };
+    let superblock = Superblock::sha256(uuid, data_blocks, salt);
     let mut area = Vec::with_capacity(hash_size(data_blocks) as usize);
     area.extend_from_slice(&superblock.to_bytes());
     area.resize(BLOCK_SIZE, 0);
@@ -187,6 +234,17 @@ pub fn hash_tree_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_superblock_reads_back_and_nothing_else_reads_as_one() {
+        let sb = Superblock::sha256(Uuid::from_u128(7), 300, &[1, 2, 3]);
+        assert_eq!(Superblock::parse(&sb.to_bytes()), Some(sb));
+        assert_eq!(Superblock::parse(&[0; 512]), None);
+        assert_eq!(Superblock::parse(b"verity\0\0"), None, "too short");
+        let mut long_salt = Superblock::sha256(Uuid::nil(), 1, &[]).to_bytes();
+        long_salt[80..82].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert_eq!(Superblock::parse(&long_salt).map(|s| s.salt.len()), Some(SALT_MAX));
+    }
 
     #[test]
     fn levels_and_sizes_follow_cryptsetup() {
