@@ -83,13 +83,9 @@ pub struct VerityInfo {
     pub salt: String,
 }
 
-/// The verity superblock at `offset`, if there is one.
-fn verity_info(file: &File, offset: u64, size: u64) -> Option<VerityInfo> {
-    let mut b = [0u8; 512];
-    if size < 512 || file.read_exact_at(&mut b, offset).is_err() {
-        return None;
-    }
-    let sb = ingot_boot::verity::Superblock::parse(&b)?;
+/// The verity superblock at the start of a partition (`head`), if there is one.
+fn verity_info(head: &[u8]) -> Option<VerityInfo> {
+    let sb = ingot_boot::verity::Superblock::parse(head)?;
     Some(VerityInfo {
         uuid: sb.uuid.to_string(),
         hash_type: sb.hash_type,
@@ -238,7 +234,9 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         // read_table bounds every extent, so these products fit in a u64.
         let (offset, size) = (e.first_lba * SECTOR, e.sectors * SECTOR);
         let warnings = placement_warnings(e, &entries, size_of_disk);
-        let filesystem = if warnings.is_empty() { sniff(&file, offset, size) } else { None };
+        // What a partition holds is read from its first bytes, once.
+        let head = if warnings.is_empty() { head(&file, offset, size) } else { None };
+        let filesystem = head.as_deref().and_then(sniff);
         let (efi_binaries, efi_error) = match filesystem.as_deref() {
             Some("vfat") => match efi_binaries(&file, offset, size) {
                 Ok(found) => (found, None),
@@ -247,7 +245,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             _ => (Vec::new(), None),
         };
         let filesystem_info = filesystem.as_deref().and_then(|fs| filesystem_info(&file, offset, size, fs));
-        let verity = if warnings.is_empty() && filesystem.is_none() { verity_info(&file, offset, size) } else { None };
+        let verity = if filesystem.is_none() { head.as_deref().and_then(verity_info) } else { None };
         partitions.push(InspectedPartition {
             number: e.number,
             offset,
@@ -286,11 +284,18 @@ fn placement_warnings(e: &ingot_disk::TableEntry, all: &[ingot_disk::TableEntry]
     out
 }
 
-fn sniff(file: &File, offset: u64, size: u64) -> Option<String> {
-    let mut b = vec![0u8; 2048];
-    if size < 2048 || file.read_exact_at(&mut b, offset).is_err() {
-        return None;
-    }
+/// Bytes read from a partition's start to tell what it holds: ext4's superblock ends
+/// below 2048, FAT's boot sector and verity's superblock below 512.
+const HEAD: usize = 2048;
+
+/// The first [`HEAD`] bytes of the partition at `offset`, if it has that many.
+fn head(file: &File, offset: u64, size: u64) -> Option<Vec<u8>> {
+    let mut b = vec![0u8; HEAD];
+    (size >= HEAD as u64 && file.read_exact_at(&mut b, offset).is_ok()).then_some(b)
+}
+
+/// The filesystem whose signature `b` (a partition's [`head`]) holds.
+fn sniff(b: &[u8]) -> Option<String> {
     if b[1080..1082] == [0x53, 0xEF] {
         return Some("ext4".into());
     }

@@ -28,6 +28,17 @@ pub enum Field {
 }
 
 impl Field {
+    /// The field's name in the option structs.
+    pub fn option(self) -> &'static str {
+        match self {
+            Field::Bucket => "bucket",
+            Field::Prefix => "prefix",
+            Field::Cert => "cert",
+            Field::PrivateKey => "privatekey",
+            Field::Ec2Cert => "ec2_cert",
+        }
+    }
+
     /// What the field holds, as a library error names it.
     pub fn describe(self) -> &'static str {
         match self {

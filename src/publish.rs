@@ -326,12 +326,11 @@ pub struct Downloaded {
 /// snapshot ingot uploaded carries the image's size and digest (and SHA-256, if its build
 /// reported one) in tags: the image is cut to that size and its digests checked.
 pub fn download(aws: &AwsChoice, id: &str, out: &Path, workers: usize, progress: &Progress) -> Result<Downloaded> {
-    crate::staged::dir_of(out)?;
-    crate::staged::check_output(out)?;
+    // Made first: a bad output path fails before any request (the file goes if one fails).
+    let temp = crate::staged::Staged::new(out, Some(".ingot-download."), &aws.control)?;
     let session = aws.session()?;
     let tags = session.snapshot_tags(id).with_context(|| format!("reading the tags of {id}"))?;
     let tag = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let temp = crate::staged::Staged::new(out, Some(".ingot-download."), &aws.control)?;
     let counters = Arc::new(ingot_aws::BlockCounters::default());
     let opts = ingot_aws::DownloadOptions { workers };
     let download = with_bar(progress, &counters, "downloading", || session.download(id, temp.path(), &opts, &counters))

@@ -243,40 +243,48 @@ impl BundleFlags {
 /// The flag that sets `field`: what the binary's errors name instead of the library's
 /// description of it.
 pub fn flag(field: ingot::Field) -> &'static str {
-    match field {
-        ingot::Field::Bucket => "--bucket",
-        ingot::Field::Prefix => "--prefix",
-        ingot::Field::Cert => "--cert",
-        ingot::Field::PrivateKey => "--privatekey",
-        ingot::Field::Ec2Cert => "--ec2-cert",
-    }
+    flag_of(field.option()).unwrap_or(field.describe())
 }
 
-/// The library's option names (as its messages write them, in backticks) and the flags
-/// that set them.
-const FLAGS: [(&str, &str); 14] = [
-    ("`cleanup_on_failure`", "--cleanup-on-failure"),
-    ("`encrypted`", "--encrypted"),
-    ("`kms_key_id`", "--kms-key-id"),
-    ("`parent`", "--parent"),
-    ("`volume_size`", "--volume-size"),
-    ("`instance_store`", "--instance-store"),
-    ("`keep`", "--keep"),
-    ("`force`", "--force"),
-    ("`no_digest`", "--no-digest"),
-    ("`vars`", "--vars"),
-    ("`profile`", "--profile"),
-    ("`region`", "--region"),
-    ("`prefix`", "--prefix"),
-    ("`bios`", "--bios"),
+/// The library's option names (its messages write them in backticks, its
+/// [`ingot::Field`]s by [`ingot::Field::option`]) and the flags that set them.
+const FLAGS: [(&str, &str); 18] = [
+    ("cleanup_on_failure", "--cleanup-on-failure"),
+    ("encrypted", "--encrypted"),
+    ("kms_key_id", "--kms-key-id"),
+    ("parent", "--parent"),
+    ("volume_size", "--volume-size"),
+    ("instance_store", "--instance-store"),
+    ("keep", "--keep"),
+    ("force", "--force"),
+    ("no_digest", "--no-digest"),
+    ("vars", "--vars"),
+    ("profile", "--profile"),
+    ("region", "--region"),
+    ("bucket", "--bucket"),
+    ("prefix", "--prefix"),
+    ("cert", "--cert"),
+    ("privatekey", "--privatekey"),
+    ("ec2_cert", "--ec2-cert"),
+    ("bios", "--bios"),
 ];
+
+/// The flag that sets the library's option `option`.
+fn flag_of(option: &str) -> Option<&'static str> {
+    FLAGS.iter().find(|(o, _)| *o == option).map(|(_, flag)| *flag)
+}
 
 /// `text` (a library's message) with every option it names written as the flag that sets
 /// it: the library names `cleanup_on_failure`, the command line `--cleanup-on-failure`.
 pub fn flag_names(text: &str) -> String {
-    FLAGS
-        .iter()
-        .fold(text.to_string(), |t, (option, flag)| if t.contains(option) { t.replace(option, flag) } else { t })
+    FLAGS.iter().fold(text.to_string(), |t, (option, flag)| {
+        let named = format!("`{option}`");
+        if t.contains(&named) {
+            t.replace(&named, flag)
+        } else {
+            t
+        }
+    })
 }
 
 #[cfg(test)]
@@ -287,6 +295,7 @@ mod tests {
     fn library_option_names_become_flags() {
         assert_eq!(flag_names("removed (`cleanup_on_failure`)"), "removed (--cleanup-on-failure)");
         assert_eq!(flag_names("`keep` 0: pass `force` too"), "--keep 0: pass --force too");
+        assert_eq!(flag(ingot::Field::Ec2Cert), "--ec2-cert");
         assert_eq!(
             flag_names("`aws ec2 deregister-image --image-id ami-1`"),
             "`aws ec2 deregister-image --image-id ami-1`"
