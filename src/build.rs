@@ -29,6 +29,7 @@ pub struct BuildOptions {
 }
 
 /// A partition's content, loaded before layout.
+#[derive(Clone)]
 enum Loaded {
     Tree(Tree, Filesystem),
     Image(PathBuf, u64),
@@ -58,9 +59,16 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
     if let Some(text) = &uefi_data {
         ingot_aws::check_uefi_data(text).with_context(|| format!("{}: secure_boot", path.display()))?;
     }
+    // A root under dm-verity: the boot files are sized with a stand-in root hash, and
+    // made again into the ESP as it was once the root is written and hashed.
+    let mut esp_before = None;
     if let Some(boot) = &recipe.boot {
         progress.stage("installing the boot loader");
-        bios = install_boot(recipe, boot, &mut loaded, &dir).with_context(|| format!("{}", path.display()))?;
+        let verity = verity_root(recipe, boot).map(|_| ingot_boot::VerityRoot::placeholder());
+        if let (Some(_), Some(esp)) = (&verity, boot.esp) {
+            esp_before = Some(loaded[esp].clone());
+        }
+        bios = install_boot(recipe, boot, &mut loaded, &dir, verity).with_context(|| format!("{}", path.display()))?;
     }
     let sizes: Vec<Option<u64>> = loaded
         .iter()
@@ -73,15 +81,43 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
             Loaded::Nothing => None,
         })
         .collect();
-    let plan = recipe.layout(&sizes)?;
+    let mut plan = recipe.layout(&sizes)?;
     let mut image = Image::create(temp.path(), plan.disk_size)?;
-    let mut reports = Vec::new();
-    for (part, content) in plan.partitions.iter().zip(&loaded) {
+    let mut reports: Vec<Option<PartitionReport>> = plan.partitions.iter().map(|_| None).collect();
+    let write = |image: &mut Image, part: &PlannedPartition, content: &Loaded| {
         control.check()?;
         progress.stage(format!("writing partition {} ({})", part.number, part.spec.label));
-        let r = write_partition(recipe, &mut image, part, content)
-            .with_context(|| format!("{}: partition[{}]", path.display(), part.number - 1))?;
-        reports.push(r);
+        write_partition(recipe, image, part, content)
+            .with_context(|| format!("{}: partition[{}]", path.display(), part.number - 1))
+    };
+    // Verity's data partitions first: their root hashes name them and reach the ESP.
+    let mut verity = Vec::new();
+    for (data, hash) in recipe.verity_pairs() {
+        reports[data] = Some(write(&mut image, &plan.partitions[data], &loaded[data])?);
+        progress.stage(format!("hashing partition {} for dm-verity", data + 1));
+        let (salt, uuid) = (recipe.verity_salt(data + 1), recipe.verity_uuid(hash + 1));
+        let w = crate::verity::write_tree(&mut image, &plan.partitions[data], &plan.partitions[hash], &salt, uuid)
+            .with_context(|| format!("{}: partition[{data}].verity", path.display()))?;
+        (plan.partitions[data].guid, plan.partitions[hash].guid) = ingot_verity::partition_uuids(&w.root_hash);
+        verity.push(w);
+    }
+    if let (Some(boot), Some(esp)) = (&recipe.boot, esp_before) {
+        let root = verity.iter().find(|w| w.report.data_partition == boot.root + 1).map(|w| ingot_boot::VerityRoot {
+            root_hash: w.root_hash,
+            data_partuuid: plan.partitions[w.report.data_partition - 1].guid,
+            hash_partuuid: plan.partitions[w.report.hash_partition - 1].guid,
+        });
+        loaded[boot.esp.unwrap_or_default()] = esp;
+        install_boot(recipe, boot, &mut loaded, &dir, root).with_context(|| format!("{}", path.display()))?;
+    }
+    for (part, content) in plan.partitions.iter().zip(&loaded) {
+        if reports[part.number - 1].is_none() {
+            reports[part.number - 1] = Some(write(&mut image, part, content)?);
+        }
+    }
+    let mut reports: Vec<PartitionReport> = reports.into_iter().flatten().collect();
+    for r in &mut reports {
+        r.guid = partuuid(recipe, &plan.partitions[r.number - 1]);
     }
     write_table(&mut image, &plan)?;
     if let Some(code) = &bios {
@@ -102,6 +138,7 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
     let zeroed = image.zeroed().iter().collect();
     let mut report = report(&plan, &out, hashed.data_bytes, zeroed, reports);
     report.uefi_data = uefi_data;
+    report.verity = verity.into_iter().map(|w| w.report).collect();
     (report.digest, report.blocks, report.sha256) = (hashed.digest, hashed.blocks, hashed.sha256);
     report.uefi_data_sha256 = report.uefi_data.as_deref().map(crate::secure_boot::store_sha256);
     persist(temp, &out, &report, control)?;
@@ -168,15 +205,37 @@ fn report(
         data_bytes,
         zeroed,
         partitions,
+        verity: Vec::new(),
         uefi_data: None,
         uefi_data_sha256: None,
     }
 }
 
+/// The PARTUUID the kernel knows `part` by: its GPT unique GUID as placed (a verity
+/// pair's come from its root hash), or the MBR disk signature and number.
+fn partuuid(recipe: &Recipe, part: &PlannedPartition) -> String {
+    match recipe.table {
+        TableKind::Gpt => part.guid.to_string(),
+        TableKind::Mbr => recipe.partuuid(part.number),
+    }
+}
+
+/// The hash partition of `boot`'s root, when the root is under dm-verity.
+fn verity_root(recipe: &Recipe, boot: &ingot_recipe::Boot) -> Option<usize> {
+    match recipe.partitions[boot.root].verity {
+        ingot_recipe::Verity::Data { hash } => Some(hash),
+        _ => None,
+    }
+}
+
 /// The boot chain's configuration for `recipe`'s `[boot]`: the root by its PARTUUID and
-/// filesystem UUID, and with `[secure_boot]` the db key (read and checked against the
-/// first db certificate).
-pub(crate) fn boot_config(recipe: &Recipe, boot: &ingot_recipe::Boot) -> Result<ingot_boot::Config> {
+/// filesystem UUID (or by `verity`, a root under dm-verity), and with `[secure_boot]` the
+/// db key (read and checked against the first db certificate).
+pub(crate) fn boot_config(
+    recipe: &Recipe,
+    boot: &ingot_recipe::Boot,
+    verity: Option<ingot_boot::VerityRoot>,
+) -> Result<ingot_boot::Config> {
     let number = boot.root + 1;
     Ok(ingot_boot::Config {
         uefi: boot.uefi,
@@ -190,6 +249,7 @@ pub(crate) fn boot_config(recipe: &Recipe, boot: &ingot_recipe::Boot) -> Result<
         root_index: boot.root,
         root_partuuid: recipe.partuuid(number),
         root_fs_uuid: recipe.ext4_uuid(number),
+        verity,
         source_date_epoch: recipe.source_date_epoch,
         signer: match &recipe.secure_boot {
             Some(sb) => Some(std::sync::Arc::new(
@@ -208,8 +268,9 @@ fn install_boot(
     boot: &ingot_recipe::Boot,
     loaded: &mut [Loaded],
     spool: &Path,
+    verity: Option<ingot_boot::VerityRoot>,
 ) -> Result<Option<ingot_boot::BiosCode>> {
-    let config = boot_config(recipe, boot)?;
+    let config = boot_config(recipe, boot, verity)?;
     let (root, esp) = match boot.esp {
         None => (&mut loaded[boot.root], None),
         Some(esp) if esp < boot.root => {
@@ -342,7 +403,7 @@ fn write_partition(
         number: part.number,
         label: part.spec.label.clone(),
         kind: part.kind().to_string(),
-        guid: recipe.partuuid(part.number),
+        guid: partuuid(recipe, part),
         offset: part.offset,
         size: part.size,
         filesystem: "none".into(),

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::RegisterChoice;
-use ingot_recipe::{Filesystem, Recipe, SizeSpec, Source};
+use ingot_recipe::{Filesystem, Recipe, SizeSpec, Source, Verity};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -52,8 +52,12 @@ pub struct CheckedPartition {
     pub size: Option<u64>,
     /// The recipe's size: bytes, `fill` or `auto`.
     pub size_spec: String,
-    /// The PARTUUID the kernel finds it by.
-    pub partuuid: String,
+    /// The PARTUUID the kernel finds it by; `None` for a dm-verity pair's, which are
+    /// halves of the root hash the build computes.
+    pub partuuid: Option<String>,
+    /// Its part in a dm-verity pair, as a sentence: "data, hash tree in partition 3",
+    /// "hash tree of partition 2".
+    pub verity: Option<String>,
     /// `ext4`, `vfat` or `none`.
     pub filesystem: String,
     /// The filesystem's label.
@@ -77,7 +81,9 @@ pub struct BootPlan {
     pub kernel: String,
     /// The initrd's path in the root tree.
     pub initrd: Option<String>,
-    /// The kernel command line, with the root appended as the build appends it.
+    /// The kernel command line, with the root appended as the build appends it; for a
+    /// root under dm-verity, `ROOT_HASH`, `ROOT_HASH[0..16]` and `ROOT_HASH[16..32]` stand
+    /// for the root hash and the PARTUUIDs the build computes.
     pub cmdline: String,
     /// With `[secure_boot]`: the subject of the db certificate that signs.
     pub signed_by: Option<String>,
@@ -162,7 +168,12 @@ fn partitions(recipe: &Recipe, plan: &ingot_recipe::Plan, known: usize) -> Vec<C
                     SizeSpec::Fill => "fill".into(),
                     SizeSpec::Auto => "auto".into(),
                 },
-                partuuid: recipe.partuuid(n),
+                partuuid: (spec.verity == Verity::None).then(|| recipe.partuuid(n)),
+                verity: match spec.verity {
+                    Verity::None => None,
+                    Verity::Data { hash } => Some(format!("data, hash tree in partition {}", hash + 1)),
+                    Verity::Hash { data } => Some(format!("hash tree of partition {}", data + 1)),
+                },
                 filesystem: spec.filesystem.name().into(),
                 filesystem_label: label,
                 filesystem_uuid: uuid,
@@ -184,14 +195,24 @@ fn source_text(s: &Source) -> String {
 }
 
 fn boot_plan(recipe: &Recipe, boot: &ingot_recipe::Boot) -> Result<BootPlan> {
-    let config = crate::build::boot_config(recipe, boot)?;
+    let verity = match recipe.partitions[boot.root].verity {
+        Verity::Data { .. } => Some(ingot_boot::VerityRoot::placeholder()),
+        _ => None,
+    };
+    let config = crate::build::boot_config(recipe, boot, verity)?;
+    let nil = uuid::Uuid::nil().to_string();
+    let cmdline = config
+        .kernel_cmdline()
+        .replace(&"0".repeat(64), "ROOT_HASH")
+        .replacen(&nil, "ROOT_HASH[0..16]", 1)
+        .replacen(&nil, "ROOT_HASH[16..32]", 1);
     Ok(BootPlan {
         uefi: boot.uefi.map(|l| l.as_str().to_string()),
         bios: boot.bios.map(|_| "grub".to_string()),
         arch: boot.arch.as_str().into(),
         kernel: boot.kernel.clone(),
         initrd: boot.initrd.clone(),
-        cmdline: config.kernel_cmdline(),
+        cmdline,
         signed_by: config.signer.as_ref().map(|s| s.certificate.tbs_certificate.subject.to_string()),
     })
 }

@@ -148,6 +148,7 @@ mod tests {
             blocks: [(0, "ab".repeat(32))].into_iter().collect(),
             sha256: None,
             data_bytes: 0,
+            verity: Vec::new(),
             zeroed: vec![],
             partitions: vec![],
             uefi_data: None,

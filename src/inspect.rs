@@ -85,7 +85,7 @@ pub struct VerityInfo {
 
 /// The verity superblock at the start of a partition (`head`), if there is one.
 fn verity_info(head: &[u8]) -> Option<VerityInfo> {
-    let sb = ingot_boot::verity::Superblock::parse(head)?;
+    let sb = ingot_verity::Superblock::parse(head)?;
     Some(VerityInfo {
         uuid: sb.uuid.to_string(),
         hash_type: sb.hash_type,

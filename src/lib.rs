@@ -31,6 +31,7 @@ pub mod publish;
 mod report;
 pub mod secure_boot;
 mod staged;
+mod verity;
 
 pub use build::{build, BuildOptions};
 pub use check::{check, BootPlan, Check, CheckedPartition};
@@ -46,3 +47,4 @@ pub use options::{
 };
 pub use progress::{Event, Progress};
 pub use report::{PartitionReport, Report};
+pub use verity::{verify, VerityCheck, VerityReport};

@@ -1,6 +1,6 @@
 //! The `ingot` command line: a thin layer over the pipelines in the `ingot` library.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use cli::flags::{AwsFlags, BundleFlags, InstanceStoreFlags, RegisterFlags, UploadFlags};
 use ingot::publish::PublishInput;
@@ -82,10 +82,15 @@ with the recipe's error when it is not valid.")]
     /// Show an image's partition table and partitions.
     #[command(after_help = "Examples:
   ingot inspect out/hello.raw
-  ingot inspect out/hello.raw --json")]
+  ingot inspect out/hello.raw --json
+  ingot inspect out/verity.raw --verify")]
     Inspect {
         /// The raw image.
         image: PathBuf,
+        /// Check each dm-verity hash partition's tree against its data partition (one
+        /// read of the data); exit 1 at the first bad block.
+        #[arg(long)]
+        verify: bool,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -343,7 +348,7 @@ fn run(cli: Cli, control: &Control) -> Result<ExitCode> {
             build(recipe, out, digests, control, json)
         }
         Command::Check { recipe, json } => check(&recipe, json),
-        Command::Inspect { image, json } => inspect(&image, json),
+        Command::Inspect { image, verify, json } => inspect(&image, verify, json),
         Command::Keys { dir, common_name, json } => keys(&dir, &common_name, json),
         Command::Upload { image, recipe, upload, aws, json } => {
             upload_image(&aws.one_region(control)?, &image, recipe.as_deref(), &upload.choice(), json)
@@ -390,10 +395,28 @@ fn check(recipe: &std::path::Path, json: bool) -> Result<()> {
 }
 
 /// `ingot inspect`.
-fn inspect(image: &std::path::Path, json: bool) -> Result<()> {
+fn inspect(image: &std::path::Path, verify: bool, json: bool) -> Result<()> {
     cli::quiet_fat_reader_panics();
     let i = ingot::inspect(image)?;
-    print(json, &i, &cli::inspect::lines(image, &i))
+    if !verify {
+        return print(json, &i, &cli::inspect::lines(image, &i));
+    }
+    let checks = ingot::verify(image, &i)?;
+    let mut value = serde_json::to_value(&i)?;
+    value["verify"] = serde_json::to_value(&checks)?;
+    print(json, &value, &(cli::inspect::lines(image, &i) + &cli::inspect::verify_lines(&checks)))?;
+    if checks.is_empty() {
+        bail!("{}: --verify found no dm-verity hash partition to check", image.display());
+    }
+    match checks.iter().find(|c| !c.ok()) {
+        Some(c) => bail!(
+            "{}: partition {}'s dm-verity tree does not match its data: {}",
+            image.display(),
+            c.hash_partition,
+            c.first_bad.as_deref().unwrap_or("no data partition found for it")
+        ),
+        None => Ok(()),
+    }
 }
 
 /// `ingot keys`.

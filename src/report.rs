@@ -34,6 +34,9 @@ pub struct Report {
     pub zeroed: Vec<(u64, u64)>,
     /// The partitions in table order.
     pub partitions: Vec<PartitionReport>,
+    /// The dm-verity pairs, in table order of their data partitions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verity: Vec<crate::VerityReport>,
     /// With `[secure_boot]`: the UEFI variable store (PK, KEK, db, dbx) in EC2's
     /// `UefiData` format (base64), which `ingot publish` sends to RegisterImage.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,9 +1,9 @@
-//! dm-verity hash devices (`ingot_boot::verity`) judged by cryptsetup's `veritysetup`
+//! dm-verity hash devices (`ingot_verity`) judged by cryptsetup's `veritysetup`
 //! (Debian's cryptsetup-bin): it verifies what ingot writes, reads its superblock, and
 //! writes the same bytes and root hash from the same data and salt.
 
 use crate::util::run;
-use ingot_boot::verity;
+use ingot_verity as verity;
 use std::path::Path;
 use std::process::Command;
 
@@ -113,4 +113,162 @@ fn inspect_reads_a_verity_hash_partition_as_veritysetup_dump_does() {
     }
     let (ok, out) = veritysetup(&["verify"], &[&back_data, &back_hash, Path::new(&root)]);
     assert!(ok, "{out}");
+    // ingot's own check agrees on a tree it did not write.
+    let o = run(crate::util::ingot().arg("inspect").arg(&image).arg("--verify").arg("--json"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let checked: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(checked["verify"][0]["root_hash"].as_str(), Some(&*root));
+    assert_eq!(checked["verify"][0]["partuuids_match"], false, "veritysetup does not name partitions");
+}
+
+/// A recipe with a verity root of `files` (name, content) and its hash partition.
+fn verity_recipe(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    for (name, content) in files {
+        std::fs::write(root.join(name), content).unwrap();
+    }
+    crate::util::recipe(
+        dir,
+        "name = \"v\"\nsource_date_epoch = 1700000000\n\
+         [[partition]]\nlabel = \"root\"\ntype = \"root-x86-64\"\nsize = \"auto\"\nfilesystem = \"ext4\"\nverity = true\n\
+         [[partition.contents]]\ndir = \"root\"\n\
+         [[partition]]\nlabel = \"root-verity\"\ntype = \"root-x86-64-verity\"\nsize = \"auto\"\nverity_of = \"root\"\n",
+    )
+}
+
+/// The pair ingot writes in a build: `veritysetup verify` accepts it on the image itself
+/// (`--hash-offset`), `dump` shows the seed's salt, `format` of the same data with that
+/// salt writes the same hash area byte for byte; the PARTUUIDs are the root hash's
+/// halves; the root is ext4 without a journal or reserved blocks; one changed byte fails
+/// both veritysetup and `ingot inspect --verify`; two builds agree and one changed file
+/// changes the root hash and both PARTUUIDs.
+#[test]
+fn a_built_verity_pair_is_what_veritysetup_writes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = verity_recipe(dir.path(), &[("etc/hello", "hello\n"), ("etc/big", &"x".repeat(100_000))]);
+    let image = dir.path().join("v.raw");
+    let report = crate::util::build_checked(&recipe, &image);
+    let v = &report["verity"][0];
+    let (root, salt) = (v["root_hash"].as_str().unwrap().to_string(), v["salt"].as_str().unwrap().to_string());
+    let num = |k: &str| v[k].as_u64().unwrap();
+    let data_part = &report["partitions"][0];
+    let (data_offset, data_size) = (data_part["offset"].as_u64().unwrap(), data_part["size"].as_u64().unwrap());
+    assert_eq!((num("data_partition"), num("hash_partition"), num("data_offset")), (1, 2, data_offset));
+    assert_eq!(num("data_blocks") * 4096, data_size, "the tree covers the whole data partition");
+    assert_eq!((v["algorithm"].as_str(), salt.len()), (Some("sha256"), 64));
+    assert_eq!(data_part["guid"].as_str().unwrap().replace('-', ""), root[..32]);
+    assert_eq!(report["partitions"][1]["guid"].as_str().unwrap().replace('-', ""), root[32..]);
+
+    let data_path = dir.path().join("data");
+    crate::util::extract(&image, data_offset, data_size, &data_path);
+    let hash_offset = format!("--hash-offset={}", num("hash_offset"));
+    let (ok, out) = veritysetup(&["verify", &hash_offset], &[&data_path, &image, Path::new(&root)]);
+    assert!(ok, "veritysetup verify refuses the built pair: {out}");
+    let (ok, dump) = veritysetup(&["dump", &hash_offset], &[&image]);
+    assert!(ok, "{dump}");
+    for line in [format!("Salt:{}", salt), "Data block size:4096".into(), "Hash algorithm:sha256".into()] {
+        assert!(dump.replace([' ', '\t'], "").contains(&line.replace(' ', "")), "{line} not in {dump}");
+    }
+    let uuid = dump.lines().find_map(|l| l.strip_prefix("UUID:")).unwrap().trim().to_string();
+    let theirs = dir.path().join("theirs");
+    let (ok, out) =
+        veritysetup(&["format", &format!("--salt={salt}"), &format!("--uuid={uuid}")], &[&data_path, &theirs]);
+    assert!(ok && out.contains(&root), "veritysetup format gives another root hash than {root}: {out}");
+    let ours = std::fs::read(&image).unwrap();
+    let theirs = std::fs::read(&theirs).unwrap();
+    let at = num("hash_offset") as usize;
+    assert!(ours[at..at + theirs.len()] == theirs[..], "the hash area differs from veritysetup format's");
+    assert_eq!(num("hash_blocks") as usize * 4096, theirs.len());
+
+    let fs = crate::util::debugfs(&image, data_offset, data_size, "stats");
+    assert!(!fs.contains("has_journal"), "a verity root has no journal: {fs}");
+    assert!(fs.contains("Reserved block count:     0"), "no reserved blocks: {fs}");
+
+    let verify = |image: &Path| run(crate::util::ingot().arg("inspect").arg(image).arg("--verify"));
+    let o = verify(&image);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && text.contains(&format!("ok, root hash {root}")), "{text}");
+    assert!(!text.contains("not its halves"), "{text}");
+
+    // One byte of a file changed after the build: both judges refuse it.
+    let changed = dir.path().join("changed.raw");
+    std::fs::copy(&image, &changed).unwrap();
+    let hello = crate::util::debugfs(&image, data_offset, data_size, "blocks /etc/hello");
+    let block: u64 = hello.trim().parse().unwrap();
+    let fs_block = if data_size < 512 << 20 { 1024 } else { 4096 };
+    let byte = data_offset + block * fs_block;
+    let f = std::fs::OpenOptions::new().write(true).open(&changed).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"J", byte).unwrap();
+    crate::util::extract(&changed, data_offset, data_size, &data_path);
+    let (ok, out) = veritysetup(&["verify", &hash_offset], &[&data_path, &changed, Path::new(&root)]);
+    assert!(!ok, "veritysetup verify accepts a changed root: {out}");
+    let o = verify(&changed);
+    let bad_block = (byte - data_offset) / 4096;
+    assert!(!o.status.success(), "inspect --verify accepts a changed root");
+    let said = String::from_utf8_lossy(&o.stdout) + String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains(&format!("BAD: data block {bad_block} ")), "{said}");
+
+    // Same inputs: same bytes and root hash. One file changed: another hash and PARTUUIDs.
+    let again = crate::util::build(&recipe, &dir.path().join("again.raw"));
+    assert_eq!((&again["digest"], &again["verity"][0]["root_hash"]), (&report["digest"], &v["root_hash"]));
+    std::fs::write(dir.path().join("root/etc/hello"), "hallo\n").unwrap();
+    let other = crate::util::build(&recipe, &dir.path().join("other.raw"));
+    assert_ne!(other["verity"][0]["root_hash"], v["root_hash"]);
+    for i in 0..2 {
+        assert_ne!(other["partitions"][i]["guid"], report["partitions"][i]["guid"], "partition {}", i + 1);
+    }
+
+    let o = run(crate::util::ingot().arg("check").arg(&recipe));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("dm-verity data, hash tree in partition 2"), "{text}");
+    assert!(text.contains("dm-verity hash tree of partition 1"), "{text}");
+    assert!(text.contains("PARTUUID (from the root hash)"), "{text}");
+}
+
+/// Bad verity recipes: each refused at its key, with file:line:col, and nothing built.
+#[test]
+fn bad_verity_recipes_are_refused_at_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("root")).unwrap();
+    std::fs::write(dir.path().join("root/f"), "f").unwrap();
+    let data = |fs: &str, extra: &str| {
+        format!(
+            "[[partition]]\nlabel = \"root\"\ntype = \"root-x86-64\"\nsize = \"auto\"\nfilesystem = \"{fs}\"\nverity = true\n{extra}"
+        )
+    };
+    let contents = "[[partition.contents]]\ndir = \"root\"\n";
+    let hash = |of: &str, kind: &str, size: &str| {
+        format!("[[partition]]\nlabel = \"hash\"\ntype = \"{kind}\"\nsize = \"{size}\"\nverity_of = {of}\n")
+    };
+    let h = hash("\"root\"", "root-x86-64-verity", "auto");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (data("vfat", contents) + &h, "verity = true", "filesystem = \"ext4\"; this partition's is \"vfat\""),
+        (data("none", "") + &h, "verity = true", "this partition's is \"none\""),
+        (data("ext4", "") + &h, "verity = true", "partition[0].contents: a verity partition is read-only forever"),
+        (data("ext4", contents) + &hash("\"rot\"", "root-x86-64-verity", "auto"), "\"rot\"", "no partition has the label \"rot\""),
+        (data("ext4", contents) + &hash("7", "root-x86-64-verity", "auto"), "verity_of = 7", "there is no partition[7]"),
+        (data("ext4", contents) + &hash("1", "root-x86-64-verity", "auto"), "verity_of = 1", "partition[1] does not say `verity = true`"),
+        (data("ext4", contents) + &h + &hash("0", "root-x86-64-verity", "auto"), "verity_of = 0", "partition[0] already has its hash tree in partition[1]"),
+        (data("ext4", contents) + &hash("0", "linux", "auto"), "verity_of = 0", "only a dm-verity hash partition names a data partition"),
+        (data("ext4", contents) + &hash("0", "root-arm64-verity", "auto"), "\"root-arm64-verity\"", "type = \"root-x86-64-verity\""),
+        (data("ext4", contents), "verity = true", "no partition holds its hash tree"),
+        (data("ext4", contents) + &hash("0", "root-x86-64-verity", "4 KiB"), "\"4 KiB\"", "partition[1].size: the hash tree of partition[0]"),
+        (format!("table = \"mbr\"\n{}", data("ext4", contents)), "verity = true", "use table = \"gpt\""),
+        (
+            format!("[boot]\nuefi = \"grub\"\nkernel = \"/vmlinuz\"\n[[partition]]\ntype = \"esp\"\nsize = \"8 MiB\"\nfilesystem = \"vfat\"\n{}{h}", data("ext4", contents)),
+            "\"grub\"",
+            "can't hold its own dm-verity root hash",
+        ),
+    ];
+    for (body, at, says) in cases {
+        let text = format!("name = \"bad\"\n{body}");
+        let line = text.lines().position(|l| l.contains(at)).unwrap() + 1;
+        let recipe = crate::util::recipe(dir.path(), &text);
+        let e = crate::util::build_fails(&recipe, &dir.path().join("out.raw"));
+        assert!(e.contains(says), "expected {says:?} in:\n{e}");
+        let place = format!("recipe.toml:{line}:");
+        let col = e.split(&place).nth(1).and_then(|rest| rest.split(':').next()).and_then(|c| c.parse::<u32>().ok());
+        assert!(col.is_some(), "expected {place}COL (the line of {at:?}) in:\n{e}\nfor\n{text}");
+    }
 }

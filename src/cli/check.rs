@@ -23,11 +23,14 @@ pub fn lines(plan: &Check) -> String {
             size(p.size),
             size(p.offset),
             p.label,
-            p.partuuid
+            p.partuuid.as_deref().unwrap_or("(from the root hash)")
         );
         match (&p.filesystem_label, &p.filesystem_uuid) {
             (Some(label), Some(uuid)) => out += &format!("\n      {}  label {label:?}  UUID {uuid}", p.filesystem),
             _ => out += &format!("\n      {}", p.filesystem),
+        }
+        if let Some(v) = &p.verity {
+            out += &format!("\n      dm-verity {v}");
         }
         for s in &p.sources {
             out += &format!("\n      {s}");

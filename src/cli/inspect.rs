@@ -68,3 +68,23 @@ pub fn lines(image: &Path, i: &Inspection) -> String {
     }
     out
 }
+
+/// The lines `ingot inspect --verify` adds: one per hash partition checked.
+pub fn verify_lines(checks: &[ingot::VerityCheck]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        let data = c.data_partition.map_or_else(|| "no data partition".to_string(), |d| format!("partition {d}"));
+        out += &format!("\ndm-verity: partition {} over {data}: ", c.hash_partition);
+        match (&c.first_bad, &c.root_hash) {
+            (Some(bad), _) => out += &format!("BAD: {bad}"),
+            (None, Some(root)) => {
+                out += &format!("ok, root hash {root}");
+                if !c.partuuids_match {
+                    out += " (the PARTUUIDs are not its halves)";
+                }
+            }
+            (None, None) => out += "no data partition of its type or size",
+        }
+    }
+    out
+}

@@ -34,6 +34,7 @@
 //!     root_index: 1,
 //!     root_partuuid: "8f3c2f2e-0000-4000-8000-000000000001".into(),
 //!     root_fs_uuid: uuid::Uuid::nil(),
+//!     verity: None,
 //!     source_date_epoch: 1_700_000_000,
 //!     signer: None,
 //! };
@@ -53,7 +54,6 @@ pub mod keys;
 pub mod pe;
 mod uki;
 pub mod variable_store;
-pub mod verity;
 
 pub use arch::architecture;
 pub use error::BootError;
@@ -91,6 +91,9 @@ pub struct Config {
     pub root_partuuid: String,
     /// The root filesystem's UUID, which GRUB's EFI image searches for.
     pub root_fs_uuid: Uuid,
+    /// A root under dm-verity: the command line maps it by its root hash instead of
+    /// naming the partition.
+    pub verity: Option<VerityRoot>,
     /// Every file the boot chain adds gets this time.
     pub source_date_epoch: i64,
     /// With Secure Boot: the db key that signs every EFI binary put on the ESP and every
@@ -98,10 +101,42 @@ pub struct Config {
     pub signer: Option<std::sync::Arc<authenticode::Signer>>,
 }
 
+/// A root under dm-verity, as the kernel command line names it for systemd's
+/// veritysetup generator (systemd-veritysetup-generator(8): `roothash=`,
+/// `systemd.verity_root_data=`, `systemd.verity_root_hash=`), which maps it at
+/// `/dev/mapper/root`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerityRoot {
+    /// The root hash.
+    pub root_hash: [u8; 32],
+    /// The data partition's PARTUUID.
+    pub data_partuuid: Uuid,
+    /// The hash partition's PARTUUID.
+    pub hash_partuuid: Uuid,
+}
+
+impl VerityRoot {
+    /// A stand-in of the same length, to size the boot files before the root hash is
+    /// known: the command line (and so a UKI) it gives is as long as the real one's.
+    pub fn placeholder() -> VerityRoot {
+        VerityRoot { root_hash: [0; 32], data_partuuid: Uuid::nil(), hash_partuuid: Uuid::nil() }
+    }
+}
+
 impl Config {
-    /// The command line the kernel gets: the recipe's, then the root by PARTUUID.
+    /// The command line the kernel gets: the recipe's, then the root by PARTUUID; or for
+    /// a root under dm-verity, `ro` (unless the recipe's has it), the mapped root and what
+    /// maps it.
     pub fn kernel_cmdline(&self) -> String {
-        format!("{} root=PARTUUID={} rootfstype=ext4", self.cmdline, self.root_partuuid)
+        let Some(v) = &self.verity else {
+            return format!("{} root=PARTUUID={} rootfstype=ext4", self.cmdline, self.root_partuuid);
+        };
+        let ro = if self.cmdline.split_whitespace().any(|w| w == "ro") { "" } else { " ro" };
+        let hash: String = v.root_hash.iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "{}{ro} root=/dev/mapper/root rootfstype=ext4 roothash={hash} systemd.verity_root_data=PARTUUID={} systemd.verity_root_hash=PARTUUID={}",
+            self.cmdline, v.data_partuuid, v.hash_partuuid
+        )
     }
 
     /// The ESP's removable-media boot path, `/EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI`).

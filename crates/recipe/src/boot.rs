@@ -85,6 +85,12 @@ pub(crate) fn boot(
         .ok_or_else(|| {
             loc.at(whole, "boot: no root partition: give an ext4 partition (type = \"root-x86-64\" or \"root-arm64\")")
         })?;
+    if let (crate::Verity::Data { .. }, true) = (parts[root].verity, uefi == Some(UefiLoader::Grub) || bios.is_some()) {
+        let key = r.uefi.as_ref().filter(|_| uefi == Some(UefiLoader::Grub)).or(r.bios.as_ref());
+        return Err(loc.at(key.map_or(whole, |k| k.span().start), format!(
+            "boot: GRUB reads its grub.cfg from the root filesystem, which can't hold its own dm-verity root hash (partition[{root}] says `verity = true`); boot it with uefi = \"uki\" or \"systemd-boot\""
+        )));
+    }
     Ok(Some(Boot {
         uefi,
         bios,

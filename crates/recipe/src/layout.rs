@@ -1,5 +1,5 @@
 use crate::RecipeError;
-use crate::{PartitionSpec, Recipe, SizeSpec};
+use crate::{PartitionSpec, Recipe, SizeSpec, Verity};
 use ingot_disk::{gpt, SECTOR};
 use ingot_types::{PartitionType, TableKind};
 use uuid::Uuid;
@@ -45,6 +45,9 @@ impl PlannedPartition {
     }
 }
 
+/// dm-verity's data block: a data partition is a whole number of them.
+const VERITY_BLOCK: u64 = ingot_verity::BLOCK_SIZE as u64;
+
 fn align_up(n: u64, a: u64) -> u64 {
     n.div_ceil(a) * a
 }
@@ -72,6 +75,18 @@ impl Recipe {
     /// The ext4 directory hash seed of partition `number` (1-based), from the seed.
     pub fn ext4_hash_seed(&self, number: usize) -> Uuid {
         self.seed.uuid(&format!("partition/{number}/ext4-hash-seed"))
+    }
+
+    /// The dm-verity salt of data partition `number` (1-based), from the seed: 32 bytes,
+    /// as `veritysetup format` makes by default.
+    pub fn verity_salt(&self, number: usize) -> [u8; 32] {
+        self.seed.bytes(&format!("partition/{number}/verity-salt"))
+    }
+
+    /// The UUID in the dm-verity superblock of hash partition `number` (1-based), from
+    /// the seed.
+    pub fn verity_uuid(&self, number: usize) -> Uuid {
+        self.seed.uuid(&format!("partition/{number}/verity-uuid"))
     }
 
     /// The FAT volume serial of partition `number` (1-based), from the seed.
@@ -124,7 +139,10 @@ impl Recipe {
                 Some(s) => s,
                 None => {
                     let tail: u64 = sizes[i + 1..].iter().map(|s| align_up(s.unwrap_or(0), a)).sum();
-                    let room = limit.unwrap_or(0).saturating_sub(start).saturating_sub(tail) / a * a;
+                    let mut room = limit.unwrap_or(0).saturating_sub(start).saturating_sub(tail) / a * a;
+                    if matches!(p.verity, Verity::Data { .. }) {
+                        room -= room % VERITY_BLOCK;
+                    }
                     if room == 0 {
                         return Err(self.loc.at(p.size_span.start, format!(
                             "partition[{i}].size: \"fill\" has no room left: the other partitions take the whole disk; make the disk `size` larger"
@@ -136,6 +154,7 @@ impl Recipe {
             placed.push((start, size));
             cursor = start + size;
         }
+        self.check_hash_sizes(&placed)?;
         let disk_size = match limit {
             Some(limit) => {
                 if cursor > limit {
@@ -175,21 +194,56 @@ impl Recipe {
     /// Each partition's size, or `None` for the one `fill` partition on a fixed-size disk.
     fn partition_sizes(&self, content: &[Option<u64>]) -> Result<Vec<Option<u64>>, RecipeError> {
         let disk_auto = self.size == SizeSpec::Auto;
-        self.partitions
+        let mut sizes = self
+            .partitions
             .iter()
             .enumerate()
             .map(|(i, p)| match p.size {
                 SizeSpec::Bytes(n) => Ok(Some(n)),
                 SizeSpec::Fill if !disk_auto => Ok(None),
+                // Sized below, from its data partition's size.
+                _ if matches!(p.verity, Verity::Hash { .. }) => Ok(Some(0)),
                 _ => match content.get(i).copied().flatten() {
-                    Some(n) => Ok(Some(align_up(n.max(SECTOR), SECTOR))),
+                    // Whole alignment units, so that the partition ends where the next
+                    // may start (sgdisk -v cautions against an end between them).
+                    Some(n) => Ok(Some(align_up(n.max(SECTOR), self.alignment))),
                     None => Err(self.loc.at(
                         p.size_span.start,
                         format!("partition[{i}].size: \"auto\" needs content to measure; give a size"),
                     )),
                 },
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        for (data, hash) in self.verity_pairs() {
+            if sizes[hash] != Some(0) {
+                continue;
+            }
+            let data_size = sizes[data].ok_or_else(|| {
+                self.loc.at(self.partitions[hash].size_span.start, format!(
+                    "partition[{hash}].size: \"auto\" sizes a hash tree from its data partition's size, and partition[{data}] is \"fill\": give one of them a size"
+                ))
+            })?;
+            let data_size = align_up(data_size, VERITY_BLOCK);
+            sizes[data] = Some(data_size);
+            sizes[hash] = Some(align_up(crate::verity::hash_size(data_size), self.alignment));
+        }
+        Ok(sizes)
+    }
+
+    /// Checks that each hash partition holds its data partition's tree, once both are
+    /// placed (`placed[i]` is partition `i`'s offset and size).
+    fn check_hash_sizes(&self, placed: &[(u64, u64)]) -> Result<(), RecipeError> {
+        for (data, hash) in self.verity_pairs() {
+            let need = crate::verity::hash_size(placed[data].1);
+            if placed[hash].1 < need {
+                return Err(self.loc.at(self.partitions[hash].size_span.start, format!(
+                    "partition[{hash}].size: the hash tree of partition[{data}] ({} of data) needs {}; make `size` at least that, or \"auto\"",
+                    human(placed[data].1),
+                    human(need)
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn check_start(&self, i: usize, start: u64, cursor: u64, first_usable: u64) -> Result<u64, RecipeError> {

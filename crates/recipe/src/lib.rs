@@ -35,12 +35,15 @@ mod secure_boot;
 mod seed;
 mod units;
 mod validate;
+mod verity;
 
 pub use ami::{check_parameter_template, COPY_COMPLETION_MINUTES, COPY_COMPLETION_STEP, SSM_NAME_MAX};
 pub use caps::capability_xattr;
 pub use error::RecipeError;
 pub use layout::{Plan, PlannedPartition};
-pub use model::{Ami, Boot, Ext4, Filesystem, Override, PartitionSpec, Recipe, SecureBoot, SizeSpec, Source, Vfat};
+pub use model::{
+    Ami, Boot, Ext4, Filesystem, Override, PartitionSpec, Recipe, SecureBoot, SizeSpec, Source, Verity, Vfat,
+};
 pub use schema::json_schema;
 pub use seed::Seed;
 pub use units::{format_size, parse_size};

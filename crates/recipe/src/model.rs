@@ -127,11 +127,42 @@ pub struct PartitionSpec {
     pub exclude: Vec<String>,
     /// Metadata overrides.
     pub overrides: Vec<Override>,
+    /// Its part in a dm-verity pair (`verity = true`, `verity_of`).
+    pub verity: Verity,
     pub(crate) size_span: Range<usize>,
     pub(crate) start_span: Range<usize>,
 }
 
+/// A partition's part in a dm-verity pair: a read-only data partition and the partition
+/// that holds its hash tree (docs/verity.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verity {
+    /// Not part of a pair.
+    #[default]
+    None,
+    /// `verity = true`: the data partition, whose hash tree partition `hash` holds.
+    Data {
+        /// The index of its hash partition.
+        hash: usize,
+    },
+    /// A `*-verity` partition with `verity_of`: the hash tree of partition `data`.
+    Hash {
+        /// The index of its data partition.
+        data: usize,
+    },
+}
+
 impl Recipe {
+    /// The dm-verity pairs as `(data, hash)` partition indexes, in table order of the data
+    /// partitions.
+    pub fn verity_pairs(&self) -> Vec<(usize, usize)> {
+        let pair = |(i, p): (usize, &PartitionSpec)| match p.verity {
+            Verity::Data { hash } => Some((i, hash)),
+            _ => None,
+        };
+        self.partitions.iter().enumerate().filter_map(pair).collect()
+    }
+
     /// The recipe file, as errors name it.
     pub fn path(&self) -> &Path {
         &self.loc.file

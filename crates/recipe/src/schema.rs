@@ -145,6 +145,10 @@ pub(crate) struct RawPartition {
     #[schemars(with = "Option<String>")]
     pub filesystem: Option<Spanned<String>>,
     pub bootable: Option<bool>,
+    #[schemars(with = "Option<bool>")]
+    pub verity: Option<Spanned<bool>>,
+    #[schemars(with = "Option<StringOrInteger>")]
+    pub verity_of: Option<Spanned<Value>>,
     pub vfat: Option<RawVfat>,
     pub ext4: Option<RawExt4>,
     #[serde(default)]

@@ -60,10 +60,13 @@ fn partitions(
         };
         return Err(loc.at(raw.partition[max].span().start, why));
     }
-    let mut partitions = Vec::new();
+    let (mut partitions, mut wants) = (Vec::new(), Vec::new());
     for (i, p) in raw.partition.iter().enumerate() {
-        partitions.push(partition(loc, base, table, i, p.get_ref())?);
+        let (spec, verity) = partition(loc, base, table, i, p.get_ref())?;
+        partitions.push(spec);
+        wants.push(verity);
     }
+    crate::verity::pair(loc, raw, &wants, &mut partitions)?;
     let fills: Vec<_> = partitions.iter().filter(|p| p.size == SizeSpec::Fill).collect();
     if fills.len() > 1 {
         return Err(
@@ -172,7 +175,7 @@ fn partition(
     table: TableKind,
     i: usize,
     p: &RawPartition,
-) -> Result<PartitionSpec, RecipeError> {
+) -> Result<(PartitionSpec, bool), RecipeError> {
     let key = |k: &str| format!("partition[{i}].{k}");
     let label = p.label.as_ref().map_or_else(String::new, |l| l.get_ref().clone());
     if label.encode_utf16().count() > 36 {
@@ -196,7 +199,7 @@ fn partition(
             _ => return Err(loc.at(s.span().start, format!("{}: must be an offset like \"1 MiB\"", key("start")))),
         },
     };
-    let filesystem = match p.filesystem.as_ref().map(|f| f.get_ref().as_str()) {
+    let mut filesystem = match p.filesystem.as_ref().map(|f| f.get_ref().as_str()) {
         None | Some("none") => Filesystem::None,
         Some("vfat") => Filesystem::Vfat(vfat(loc, &key("vfat"), p, &label)?),
         Some("ext4") => Filesystem::Ext4(ext4(loc, &key("ext4"), p, &label)?),
@@ -211,6 +214,12 @@ fn partition(
             ));
         }
     };
+    let verity = crate::verity::check_data(loc, i, p, table, &filesystem, size)?;
+    if let (true, Filesystem::Ext4(e)) = (verity, &mut filesystem) {
+        // Read-only forever: nothing to replay, no one to reserve blocks for.
+        e.journal.get_or_insert(false);
+        e.reserved_percent.get_or_insert(0);
+    }
     let mut contents = Vec::new();
     for (j, c) in p.contents.iter().enumerate() {
         contents.push(content(loc, base, &format!("partition[{i}].contents[{j}]"), c)?);
@@ -226,7 +235,7 @@ fn partition(
         .enumerate()
         .map(|(j, o)| override_(loc, &format!("partition[{i}].override[{j}]"), o))
         .collect::<Result<_, _>>()?;
-    Ok(PartitionSpec {
+    let spec = PartitionSpec {
         label,
         kind,
         size,
@@ -236,9 +245,12 @@ fn partition(
         contents,
         exclude,
         overrides,
+        verity: crate::Verity::None,
         size_span: p.size.span(),
         start_span: p.start.as_ref().map_or(p.size.span(), |s| s.span()),
-    })
+    };
+    crate::verity::check_hash(loc, i, &spec, p)?;
+    Ok((spec, verity))
 }
 
 fn check_contents(

@@ -88,6 +88,15 @@ pub const PARTITION_TYPES: [(&str, Option<Uuid>, Option<u8>); 13] = [
     ("swap", Some(gpt::LINUX_SWAP), Some(mbr::LINUX_SWAP)),
 ];
 
+/// The Discoverable Partitions Specification's dm-verity hash types and the data type
+/// each protects.
+const VERITY_PAIRS: [(Uuid, Uuid); 4] = [
+    (gpt::ROOT_X86_64_VERITY, gpt::ROOT_X86_64),
+    (gpt::ROOT_ARM64_VERITY, gpt::ROOT_ARM64),
+    (gpt::USR_X86_64_VERITY, gpt::USR_X86_64),
+    (gpt::USR_ARM64_VERITY, gpt::USR_ARM64),
+];
+
 /// The type as tables and reports write it: the GUID, or `0xNN`.
 impl std::fmt::Display for PartitionType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,6 +137,19 @@ impl PartitionType {
         })
     }
 
+    /// For a dm-verity hash type (`root-x86-64-verity` …), the data type it protects
+    /// (`root-x86-64` …); `None` for every other type.
+    pub fn verity_data(self) -> Option<PartitionType> {
+        let PartitionType::Gpt(g) = self else { return None };
+        VERITY_PAIRS.iter().find(|(hash, _)| *hash == g).map(|&(_, data)| PartitionType::Gpt(data))
+    }
+
+    /// For a data type with a dm-verity hash type (`root-x86-64` …), that hash type.
+    pub fn verity_hash(self) -> Option<PartitionType> {
+        let PartitionType::Gpt(g) = self else { return None };
+        VERITY_PAIRS.iter().find(|(_, data)| *data == g).map(|&(hash, _)| PartitionType::Gpt(hash))
+    }
+
     /// The GPT type GUID: the type's own, or Linux data for an MBR byte (a hybrid
     /// table's GPT side).
     pub fn gpt_guid(self) -> Uuid {
@@ -159,5 +181,10 @@ mod tests {
         assert_eq!(verity, Some(PartitionType::Gpt(gpt::ROOT_X86_64_VERITY)));
         assert_eq!(verity.and_then(PartitionType::name), Some("root-x86-64-verity"));
         assert_eq!(PartitionType::named("usr-arm64-verity", TableKind::Mbr), None);
+        let root = PartitionType::Gpt(gpt::ROOT_X86_64);
+        assert_eq!(verity.and_then(PartitionType::verity_data), Some(root));
+        assert_eq!(root.verity_hash(), verity);
+        assert_eq!(root.verity_data(), None);
+        assert_eq!(PartitionType::Mbr(mbr::LINUX).verity_hash(), None);
     }
 }

@@ -16,8 +16,8 @@
 //!
 //! ```
 //! let data = vec![0u8; 3 * 4096];
-//! let tree = ingot_boot::verity::hash_tree(&mut &data[..], 3, &[7; 32], uuid::Uuid::nil())?;
-//! assert_eq!(tree.area.len() as u64, ingot_boot::verity::hash_size(3));
+//! let tree = ingot_verity::hash_tree(&mut &data[..], 3, &[7; 32], uuid::Uuid::nil())?;
+//! assert_eq!(tree.area.len() as u64, ingot_verity::hash_size(3));
 //! assert_eq!(&tree.area[..8], b"verity\0\0");
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -149,6 +149,54 @@ pub struct HashTree {
     /// The hash device from its first byte: the superblock's block, then the levels, top
     /// first ([`hash_size`] bytes).
     pub area: Vec<u8>,
+}
+
+/// The PARTUUIDs of a pair with root hash `root`, as systemd-repart gives them
+/// (repart.d(5), `Verity=`): the data partition's is the root hash's first 128 bits, the
+/// hash partition's its last 128 bits, so that a root hash names its partitions.
+///
+/// ```
+/// let (data, hash) = ingot_verity::partition_uuids(&[0xab; 32]);
+/// assert_eq!(data.to_string(), "abababab-abab-abab-abab-abababababab");
+/// assert_eq!(data, hash);
+/// ```
+pub fn partition_uuids(root: &[u8; 32]) -> (Uuid, Uuid) {
+    let half = |at: usize| {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&root[at..at + 16]);
+        Uuid::from_bytes(b)
+    };
+    (half(0), half(16))
+}
+
+/// Where a hash device stops agreeing with its data, found by [`first_mismatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// Data block `n`'s digest is not the one the tree stores.
+    DataBlock(u64),
+    /// The digests of the data agree, but hash block `n` of the device (counted from
+    /// the superblock's, 0) does not.
+    HashBlock(u64),
+}
+
+/// The first place where `stored` (a hash device) differs from `computed` (the tree made
+/// again from the data with the stored salt): the data's own level first, block by
+/// block, then the device's other blocks; `None` when they are equal.
+pub fn first_mismatch(stored: &[u8], computed: &HashTree, data_blocks: u64) -> Option<Mismatch> {
+    let area = &computed.area;
+    let leaves = level_sizes(data_blocks).first().copied().unwrap_or(0) as usize * BLOCK_SIZE;
+    let bottom = area.len() - leaves;
+    for i in 0..data_blocks as usize {
+        let at = bottom + i * DIGEST_SIZE;
+        if data_blocks > 1 && stored.get(at..at + DIGEST_SIZE) != Some(&area[at..at + DIGEST_SIZE]) {
+            return Some(Mismatch::DataBlock(i as u64));
+        }
+    }
+    let block = (0..area.len() / BLOCK_SIZE).find(|&b| {
+        let r = b * BLOCK_SIZE..(b + 1) * BLOCK_SIZE;
+        stored.get(r.clone()) != Some(&area[r])
+    });
+    block.map(|b| Mismatch::HashBlock(b as u64))
 }
 
 /// SHA-256(salt ‖ block).
