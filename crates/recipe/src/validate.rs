@@ -216,9 +216,7 @@ fn partition(
     };
     let verity = crate::verity::check_data(loc, i, p, table, &filesystem, size)?;
     if let (true, Filesystem::Ext4(e)) = (verity, &mut filesystem) {
-        // Read-only forever: nothing to replay, no one to reserve blocks for.
-        e.journal.get_or_insert(false);
-        e.reserved_percent.get_or_insert(0);
+        crate::verity::ext4_defaults(loc, i, p, e)?;
     }
     let mut contents = Vec::new();
     for (j, c) in p.contents.iter().enumerate() {

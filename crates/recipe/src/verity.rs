@@ -5,7 +5,7 @@
 
 use crate::error::Locator;
 use crate::schema::{RawPartition, RawRecipe};
-use crate::{Filesystem, PartitionSpec, RecipeError, SizeSpec, Verity};
+use crate::{Ext4, Filesystem, PartitionSpec, RecipeError, SizeSpec, Verity};
 use ingot_types::TableKind;
 use toml::Value;
 
@@ -48,6 +48,25 @@ pub(crate) fn check_data(
         }
     }
     Ok(true)
+}
+
+/// The ext4 of a data partition, written as it is read under dm-verity: read-only
+/// forever, so no journal (nothing to replay) and no reserved blocks (no one to reserve
+/// them for) unless asked; 4 KiB blocks, as the dm-verity device's logical block is its
+/// data block and the kernel mounts no ext4 with blocks smaller than its device's
+/// ("bad block size 1024").
+pub(crate) fn ext4_defaults(loc: &Locator, i: usize, p: &RawPartition, e: &mut Ext4) -> Result<(), RecipeError> {
+    e.journal.get_or_insert(false);
+    e.reserved_percent.get_or_insert(0);
+    match p.ext4.as_ref().and_then(|x| x.block_size.as_ref()) {
+        Some(b) if u64::from(*b.get_ref()) != BLOCK => Err(loc.at(b.span().start, format!(
+            "partition[{i}].ext4.block_size: under dm-verity the device reads in 4096-byte blocks, and Linux mounts no ext4 with smaller blocks on it; use 4096"
+        ))),
+        _ => {
+            e.block_size = Some(BLOCK as u32);
+            Ok(())
+        }
+    }
 }
 
 /// Checks a partition of a `*-verity` type on its own: it names its data partition with

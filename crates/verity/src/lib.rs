@@ -319,6 +319,24 @@ mod tests {
     }
 
     #[test]
+    fn the_first_mismatch_names_the_data_block_or_the_hash_block() {
+        let salt = [5u8; 32];
+        let mut data: Vec<u8> = (0..300u64).flat_map(|i| [i as u8; BLOCK_SIZE]).collect();
+        let stored = hash_tree(&mut &data[..], 300, &salt, Uuid::nil()).unwrap();
+        assert_eq!(first_mismatch(&stored.area, &stored, 300), None);
+        data[200 * BLOCK_SIZE + 7] ^= 1;
+        data[250 * BLOCK_SIZE] ^= 1;
+        let changed = hash_tree(&mut &data[..], 300, &salt, Uuid::nil()).unwrap();
+        assert_eq!(first_mismatch(&stored.area, &changed, 300), Some(Mismatch::DataBlock(200)));
+        let mut area = stored.area.clone();
+        area[BLOCK_SIZE + 3] ^= 1; // the top level, under the root
+        assert_eq!(first_mismatch(&area, &stored, 300), Some(Mismatch::HashBlock(1)));
+        assert_eq!(first_mismatch(&area[..10], &stored, 300), Some(Mismatch::DataBlock(0)), "a short device");
+        let (data_id, hash_id) = partition_uuids(&stored.root);
+        assert_eq!([data_id.as_bytes().as_slice(), hash_id.as_bytes()].concat(), stored.root);
+    }
+
+    #[test]
     fn holes_give_the_tree_their_zeros_would() {
         let salt = [9u8; 32];
         let blocks = 300_u64;
