@@ -10,11 +10,17 @@
 #   - amd64: grub-pc-bin (/usr/lib/grub/i386-pc: boot.img and the modules core.img is made
 #     of) and grub-efi-amd64-bin (/usr/lib/grub/x86_64-efi)
 #   - arm64: grub-efi-arm64-bin (/usr/lib/grub/arm64-efi)
-#   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci
-#     and virtio-blk in modules.dep order (depmod run on the payload, not the host),
-#     finds the root partition by the PARTUUID on the kernel command line (reading the
-#     partition table itself: static busybox cannot resolve PARTUUID), mounts it and
-#     switch_roots.
+#   - dmsetup and the libraries it loads (libdevmapper1.02.1, libselinux1, libudev1,
+#     libpcre2-8-0, libc6): what maps a dm-verity root in the initramfs
+#   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci,
+#     virtio-blk, dm-mod, dm-bufio and dm-verity in modules.dep order (depmod run on the
+#     payload, not the host) and finds the root partition by the PARTUUID on the kernel
+#     command line (reading the partition table itself: static busybox cannot resolve
+#     PARTUUID), mounts it and switch_roots. With `roothash=` (the form systemd's
+#     veritysetup generator reads: systemd.verity_root_data=PARTUUID=…,
+#     systemd.verity_root_hash=PARTUUID=…) it first maps the root with dmsetup, from the
+#     hash partition's verity superblock and the command line's root hash, and mounts
+#     /dev/mapper/root.
 # Needs kmod (depmod) and cpio, which scripts/install-test-deps.sh installs.
 # Prints the payload root on stdout.
 set -euo pipefail
@@ -46,6 +52,7 @@ kernel=$(apt-cache depends "linux-image-cloud-$arch:$arch" | awk '/Depends: linu
 [ -n "$kernel" ] || { echo "cannot find the package linux-image-cloud-$arch depends on" >&2; exit 1; }
 kernel=${kernel%:"$arch"}
 debs=("$kernel:$arch")
+packages+=(dmsetup libdevmapper1.02.1 libselinux1 libudev1 libpcre2-8-0 libc6)
 for p in "${packages[@]}"; do debs+=("$p:$arch"); done
 (cd "$out/debs" && apt-get download -q "${debs[@]}" >/dev/null 2>&1) || {
     echo "apt-get download failed for ${debs[*]}" >&2
@@ -75,9 +82,18 @@ resolve() {
 }
 resolve kernel/drivers/virtio/virtio_pci.ko
 resolve kernel/drivers/block/virtio_blk.ko
+resolve kernel/drivers/md/dm-verity.ko
 ird=$out/initramfs
-mkdir -p "$ird/bin" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/newroot"
+mkdir -p "$ird/bin" "$ird/sbin" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/newroot"
 cp "$root/bin/busybox" "$ird/bin/busybox"
+cp "$root/sbin/dmsetup" "$ird/sbin/dmsetup"
+# dmsetup's libraries (from /lib and /usr/lib) and the dynamic loader, symlinks kept
+# (lib64/ld-linux-x86-64.so.2, lib/ld-linux-aarch64.so.1 point into the multiarch
+# directory).
+dest=$(pwd)/$ird
+libdirs=()
+for d in lib lib64 usr/lib; do [ ! -d "$root/$d" ] || libdirs+=("$d"); done
+(cd "$root" && find "${libdirs[@]}" -maxdepth 2 \( -name 'lib*.so*' -o -name 'ld-linux*' \) | cpio -pdm --quiet "$dest")
 for m in "${order[@]}"; do
     mkdir -p "$ird/lib/modules/$ver/$(dirname "$m")"
     cp "$root/lib/modules/$ver/$m" "$ird/lib/modules/$ver/$m"
@@ -90,11 +106,16 @@ $B mount -t proc proc /proc
 $B mount -t sysfs sys /sys
 $B mount -t devtmpfs dev /dev
 for m in $($B cat /modules); do $B insmod "/$m" || echo "initramfs: insmod $m failed"; done
-want=""
+want="" roothash="" vdata="" vhash=""
 for a in $($B cat /proc/cmdline); do
-    case "$a" in root=PARTUUID=*) want="${a#root=PARTUUID=}" ;; esac
+    case "$a" in
+        root=PARTUUID=*) want="${a#root=PARTUUID=}" ;;
+        roothash=*) roothash="${a#roothash=}" ;;
+        systemd.verity_root_data=PARTUUID=*) vdata="${a#systemd.verity_root_data=PARTUUID=}" ;;
+        systemd.verity_root_hash=PARTUUID=*) vhash="${a#systemd.verity_root_hash=PARTUUID=}" ;;
+    esac
 done
-[ -n "$want" ] || { echo "initramfs: no root=PARTUUID= on the command line"; $B poweroff -f; }
+[ -n "$want" ] || [ -n "$roothash" ] || { echo "initramfs: no root=PARTUUID= or roothash= on the command line"; $B poweroff -f; }
 # A partition's PARTUUID: on GPT its entry's unique GUID (mixed-endian); on MBR the
 # disk signature and the partition number, SSSSSSSS-PP.
 partuuid() {
@@ -108,19 +129,40 @@ partuuid() {
         printf '%s-%02x\n' "$sig" "$n"
     fi
 }
-root=""
-tries=0
-while [ -z "$root" ] && [ $tries -lt 100 ]; do
-    for p in /sys/class/block/*; do
-        [ -f "$p/partition" ] || continue
-        disk=$($B basename "$($B readlink -f "$p/..")")
-        if [ "$(partuuid "$disk" "$($B cat "$p/partition")")" = "$want" ]; then
-            root=/dev/$($B basename "$p")
-        fi
+# The partition with PARTUUID $1, waiting up to 10 s for the disk.
+find_partuuid() {
+    found="" tries=0
+    while [ -z "$found" ] && [ $tries -lt 100 ]; do
+        for p in /sys/class/block/*; do
+            [ -f "$p/partition" ] || continue
+            disk=$($B basename "$($B readlink -f "$p/..")")
+            if [ "$(partuuid "$disk" "$($B cat "$p/partition")")" = "$1" ]; then
+                found=/dev/$($B basename "$p")
+            fi
+        done
+        [ -n "$found" ] || { tries=$((tries + 1)); $B sleep 0.1; }
     done
-    [ -n "$root" ] || { tries=$((tries + 1)); $B sleep 0.1; }
-done
-[ -n "$root" ] || { echo "initramfs: no partition with PARTUUID $want"; $B poweroff -f; }
+    [ -n "$found" ] || { echo "initramfs: no partition with PARTUUID $1" >&2; $B poweroff -f; }
+    echo "$found"
+}
+# Maps the dm-verity root as systemd-veritysetup would: data and hash partitions by
+# PARTUUID, block sizes, data blocks and salt from the hash device's superblock (struct
+# verity_sb: data_block_size at 64, hash_block_size at 68, data_blocks at 72, salt_size
+# at 80, salt at 88), the root hash from the command line.
+verity_root() {
+    data=$(find_partuuid "$vdata") hash=$(find_partuuid "$vhash")
+    [ "$($B dd if="$hash" bs=6 count=1 2>/dev/null)" = "verity" ] || { echo "initramfs: no verity superblock on $hash" >&2; $B poweroff -f; }
+    dbs=$($B od -An -tu4 -j 64 -N 4 "$hash" | $B tr -d ' ')
+    hbs=$($B od -An -tu4 -j 68 -N 4 "$hash" | $B tr -d ' ')
+    blocks=$($B od -An -tu8 -j 72 -N 8 "$hash" | $B tr -d ' ')
+    ssize=$($B od -An -tu2 -j 80 -N 2 "$hash" | $B tr -d ' ')
+    salt=$($B od -An -tx1 -j 88 -N "$ssize" "$hash" | $B tr -d ' \n')
+    table="0 $((blocks * dbs / 512)) verity 1 $data $hash $dbs $hbs $blocks 1 sha256 $roothash $salt"
+    LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu /sbin/dmsetup create root --readonly --noudevsync --table "$table" >&2 \
+        || { echo "initramfs: dmsetup cannot map the verity root" >&2; $B poweroff -f; }
+    echo /dev/dm-0
+}
+if [ -n "$roothash" ]; then root=$(verity_root); else root=$(find_partuuid "$want"); fi
 $B mount -t ext4 -o ro "$root" /newroot || { echo "initramfs: cannot mount $root"; $B poweroff -f; }
 exec $B switch_root /newroot /init
 INIT

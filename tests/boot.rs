@@ -3,7 +3,8 @@
 //! (scripts/make-test-payload.sh), which loads virtio in modules.dep order, finds the
 //! ext4 root by its PARTUUID and switch_roots to the root's /init. The /init checks, inside the guest, a large file's SHA-256, a symlink,
 //! a hard link, a setuid mode with owners, a device node, a sparse file and a large
-//! directory, prints one marker line and powers off. The test passes only on the exact
+//! directory, and on a dm-verity root every file against a list made at build time and
+//! the root hash the mapping holds, prints one marker line and powers off. The test passes only on the exact
 //! marker; a kernel panic fails it at once. The disk is attached with snapshot=on, so
 //! the guest never changes the image.
 
@@ -15,6 +16,19 @@ use std::time::Duration;
 const INIT: &str = r#"#!/bin/busybox sh
 B=/bin/busybox
 $B mount -t proc proc /proc
+# A verity root's test lists every file's SHA-256 (made at build time): all are read
+# through dm-verity, which fails the read of a block that is not what the tree says.
+if [ -f /data/sums ]; then
+    bad=$(cd / && $B sha256sum -c /data/sums 2>&1 | $B grep -v ': OK$' | $B head -5)
+    [ -z "$bad" ] || { echo "INGOT-BOOT-FAIL files: $bad"; $B poweroff -f; }
+fi
+verity=none
+if $B grep -q '^/dev/dm-0 / ' /proc/mounts; then
+    $B mount -t devtmpfs dev /dev
+    # The root hash the mapping holds (dmsetup's table: field 12), from the root's dmsetup.
+    verity=$(LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu \
+        /sbin/dmsetup table root | $B awk '$3 == "verity" { print $12 }')
+fi
 sum=$($B sha256sum /data/big.bin | $B cut -c1-64)
 link=$($B readlink /data/link)
 hard=$($B stat -c %h /data/big.bin)
@@ -30,7 +44,7 @@ if [ -d /sys/firmware/efi ]; then
     # 4 bytes of attributes, then the value
     sb=$($B od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | $B awk '{print $5}')
 fi
-echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide secureboot=${sb:-unset}"
+echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide verity=${verity:-unset} secureboot=${sb:-unset}"
 $B poweroff -f
 "#;
 
@@ -78,7 +92,7 @@ pub(crate) fn guest_files(dir: &Path) -> String {
     }
     let sum = sha256(&big);
     // the sparse file: 64 MiB long, one 4 KiB block allocated (8 sectors)
-    format!("INGOT-BOOT-OK sum={sum} link=big.bin hard=2 mode=4750:1000:1000 dev=103:1 sparse=67108864:8 wide=3000")
+    format!("INGOT-BOOT-OK sum={sum} link=big.bin hard=2 mode=4750:1000:1000 dev=103:1 sparse=67108864:8 wide=3000 verity=none")
 }
 
 pub(crate) const RECIPE: &str = r#"name = "boot"

@@ -72,12 +72,17 @@ fn keys_are_fresh_private_and_never_overwritten() {
 }
 
 /// Builds the boot test recipe with `loader` for `arch` (Debian's name) with
-/// `[secure_boot]`, twice; returns the image, its report and the directory.
+/// `[secure_boot]` (a UKI's root under dm-verity, [`crate::verity::verity_root`]), twice;
+/// returns the image, its report and the directory.
 fn signed_image(loader: &str, arch: &str) -> (tempfile::TempDir, std::path::PathBuf, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     guest_files(tmp.path());
     keys(&tmp.path().join("keys"));
     let mut text = RECIPE.replace("uefi = \"systemd-boot\"", &format!("uefi = \"{loader}\""));
+    if loader == "uki" {
+        // The UKI's command line, which Secure Boot covers, pins the root by its root hash.
+        text = crate::verity::verity_root(&text, tmp.path(), &payload(arch, "boot/vmlinuz"));
+    }
     if arch == "arm64" {
         text = text.replace("[boot]\n", "[boot]\narch = \"arm64\"\n").replace("root-x86-64", "root-arm64");
     }
@@ -420,7 +425,7 @@ fn secure_boot_chain(loader: &str, arch: &str) -> (tempfile::TempDir, std::path:
         _ => (Firmware::OvmfSecureBoot, "/EFI/BOOT/BOOTX64.EFI"),
     };
     // The store the build wrote, as `ingot boot --secure-boot` writes it into the firmware's flash.
-    let want = firmware.marker(&guest_files(tmp.path()));
+    let want = crate::verity::marker_of(&firmware.marker(&guest_files(tmp.path())), &report);
     let line = crate::boot::boot_until(&image, firmware, "nvme", tmp.path(), "INGOT-BOOT-OK", Duration::from_secs(300));
     assert_eq!(line, want);
     // The refused images have no report (or another's): they boot with this store, made
@@ -452,6 +457,8 @@ fn x86_64_uki_boots_under_ovmf_secure_boot_and_a_changed_foreign_unsigned_or_for
     let (forbidden, _) = with_dbx(tmp.path(), &text, &image, &report);
     std::fs::remove_file(tmp.path().join("secure-boot-vars.fd")).unwrap();
     refused(&forbidden, Firmware::OvmfSecureBoot, tmp.path());
+    // The root under the signed UKI's root hash: one changed byte stops the boot.
+    crate::verity::a_changed_root_is_refused(&image, &report, Firmware::OvmfSecureBoot, tmp.path());
 }
 
 #[test]

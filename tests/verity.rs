@@ -196,8 +196,8 @@ fn a_built_verity_pair_is_what_veritysetup_writes_and_verifies() {
     std::fs::copy(&image, &changed).unwrap();
     let hello = crate::util::debugfs(&image, data_offset, data_size, "blocks /etc/hello");
     let block: u64 = hello.trim().parse().unwrap();
-    let fs_block = if data_size < 512 << 20 { 1024 } else { 4096 };
-    let byte = data_offset + block * fs_block;
+    assert!(fs.contains("Block size:               4096"), "4 KiB blocks under dm-verity: {fs}");
+    let byte = data_offset + block * 4096;
     let f = std::fs::OpenOptions::new().write(true).open(&changed).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, b"J", byte).unwrap();
     crate::util::extract(&changed, data_offset, data_size, &data_path);
@@ -256,6 +256,11 @@ fn bad_verity_recipes_are_refused_at_their_key() {
         (data("ext4", contents) + &hash("0", "root-x86-64-verity", "4 KiB"), "\"4 KiB\"", "partition[1].size: the hash tree of partition[0]"),
         (format!("table = \"mbr\"\n{}", data("ext4", contents)), "verity = true", "use table = \"gpt\""),
         (
+            data("ext4", &format!("[partition.ext4]\nblock_size = 1024\n{contents}")) + &h,
+            "block_size = 1024",
+            "under dm-verity the device reads in 4096-byte blocks",
+        ),
+        (
             format!("[boot]\nuefi = \"grub\"\nkernel = \"/vmlinuz\"\n[[partition]]\ntype = \"esp\"\nsize = \"8 MiB\"\nfilesystem = \"vfat\"\n{}{h}", data("ext4", contents)),
             "\"grub\"",
             "can't hold its own dm-verity root hash",
@@ -271,4 +276,87 @@ fn bad_verity_recipes_are_refused_at_their_key() {
         let col = e.split(&place).nth(1).and_then(|rest| rest.split(':').next()).and_then(|c| c.parse::<u32>().ok());
         assert!(col.is_some(), "expected {place}COL (the line of {at:?}) in:\n{e}\nfor\n{text}");
     }
+}
+
+/// The boot tests' recipe `text` (crate::boot::RECIPE) with its root under dm-verity: the
+/// root sized to its content with `verity = true`, a `root-x86-64-verity` partition for
+/// its tree, and `/data/sums`, the SHA-256 of every file of the root (the payload at
+/// `payload` and `dir/guest.tar`, which the guest's /init checks through dm-verity; the
+/// guest's own big file first, which a changed root fails on).
+pub(crate) fn verity_root(text: &str, dir: &Path, payload: &Path) -> String {
+    let mut sums = Vec::new();
+    let mut by_path: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut guest = tar::Archive::new(std::fs::File::open(dir.join("guest.tar")).unwrap());
+    for entry in guest.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let sum = match entry.header().entry_type() {
+            tar::EntryType::Regular => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+                crate::util::sha256(&bytes)
+            }
+            tar::EntryType::Link => {
+                by_path[&entry.link_name().unwrap().unwrap().to_string_lossy().into_owned()].clone()
+            }
+            _ => continue,
+        };
+        by_path.insert(path, sum);
+    }
+    let first = by_path.remove_entry("data/big.bin").unwrap();
+    sums.push(first);
+    sums.extend(by_path);
+    sums.extend(crate::util::hash_tree(payload));
+    sums.extend(crate::util::hash_tree(&dir.join("sparse")));
+    let list: String = sums.iter().map(|(path, sum)| format!("{sum}  {path}\n")).collect();
+    std::fs::create_dir_all(dir.join("sums/data")).unwrap();
+    std::fs::write(dir.join("sums/data/sums"), list).unwrap();
+    let root = "size = \"fill\"\nfilesystem = \"ext4\"\n";
+    assert!(text.contains(root), "the root partition of {text}");
+    text.replace(root, "size = \"auto\"\nfilesystem = \"ext4\"\nverity = true\n")
+        + "[[partition.contents]]\ndir = \"sums\"\n\
+           [[partition]]\nlabel = \"root-verity\"\ntype = \"root-x86-64-verity\"\nsize = \"auto\"\nverity_of = \"root\"\n"
+}
+
+/// The guest's marker for the build `report`: `want` with the root hash the build
+/// reported, when the root is under dm-verity.
+pub(crate) fn marker_of(want: &str, report: &serde_json::Value) -> String {
+    match report["verity"][0]["root_hash"].as_str() {
+        Some(root) => want.replace("verity=none", &format!("verity={root}")),
+        None => want.to_string(),
+    }
+}
+
+/// A copy of the verity image `image` with one byte of the root's /data/big.bin changed
+/// (in the partition, after the build) boots to the root's /init no further than its file
+/// check: the kernel's dm-verity reports the block corrupted and the guest prints its
+/// failure line, not the marker.
+pub(crate) fn a_changed_root_is_refused(
+    image: &Path,
+    report: &serde_json::Value,
+    firmware: crate::boot::Firmware,
+    dir: &Path,
+) {
+    let root = &report["partitions"][1];
+    assert!(report["verity"][0]["data_partition"] == 2, "the root is partition 2: {report}");
+    let (offset, size) = (root["offset"].as_u64().unwrap(), root["size"].as_u64().unwrap());
+    let blocks = crate::util::debugfs(image, offset, size, "blocks /data/big.bin");
+    let first: u64 = blocks.split_whitespace().next().unwrap().parse().unwrap();
+    let stats = crate::util::debugfs(image, offset, size, "stats");
+    let fs_block: u64 = stats.lines().find_map(|l| l.strip_prefix("Block size:")).unwrap().trim().parse().unwrap();
+    let changed = dir.join("changed-root.raw");
+    std::fs::copy(image, &changed).unwrap();
+    // Its report beside it: `ingot boot` starts the firmware with the build's store.
+    std::fs::copy(format!("{}.json", image.display()), format!("{}.json", changed.display())).unwrap();
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&changed).unwrap();
+    let at = offset + first * fs_block + 100;
+    let mut byte = [0u8];
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut byte, at).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[byte[0] ^ 0x01], at).unwrap();
+    let limit = std::time::Duration::from_secs(300);
+    let (line, log) = crate::boot::boot_log(&changed, firmware, "nvme", dir, "INGOT-BOOT-FAIL", limit);
+    assert!(line.contains("data/big.bin"), "the guest names the file it could not read: {line}");
+    let kernel = log.iter().find(|l| l.contains("device-mapper: verity") && l.contains("is corrupted"));
+    assert!(kernel.is_some(), "no dm-verity error from the kernel before {line:?}:\n{}", log.join("\n"));
+    assert!(!log.iter().any(|l| l.contains("INGOT-BOOT-OK")), "the changed root reached the marker");
 }
