@@ -14,6 +14,9 @@
 #                           tree: 1 GiB, Debian cloud kernel, test initramfs) as a UKI and with
 #                           systemd-boot, with and without [secure_boot], vs sbsign
 #                           (sbsigntool) signing the same binaries
+#   scripts/bench.sh verity a 2 GiB dm-verity root holding 1 GiB (256 files of 4 MiB): ingot
+#                           build with verity vs without (the same ext4: 4 KiB blocks, no
+#                           journal, no reserved blocks) vs mke2fs -d + veritysetup format
 #   scripts/bench.sh upload EBS direct upload of a 4 GiB image holding 1 GiB, ingot vs
 #                           coldsnap 0.12 (built from crates.io into target/coldsnap), to
 #                           one local moto server (scripts/moto-server.py)
@@ -346,6 +349,46 @@ PEER
     echo "  ratio ingot/pipeline: wall $(ratio "$i_wall" "$p_wall") (aim <= 0.8)"
     echo "  (pipeline RSS is the largest single process's; CPU of the pipeline counts every process)"
     rm -rf "$data/ingot" "$data/peer"
+fi
+
+if [[ "$which" == all || "$which" == verity ]]; then
+    cargo build --release --locked -q
+    data="$PWD/target/bench-data/verity"
+    mkdir -p "$data"
+    if [ ! -d "$data/src" ]; then
+        mkdir -p "$data/src.partial"
+        for i in $(seq 0 255); do head -c $((4 << 20)) /dev/urandom > "$data/src.partial/f$i"; done
+        mv "$data/src.partial" "$data/src"
+    fi
+    for v in plain verity; do
+        {
+            printf 'name = "bench-verity"\nsource_date_epoch = 1577836800\n[[partition]]\nlabel = "root"\n'
+            printf 'type = "root-x86-64"\nsize = "2 GiB"\nfilesystem = "ext4"\n'
+            if [ "$v" = verity ]; then
+                printf 'verity = true\n'
+            else
+                printf '[partition.ext4]\nblock_size = 4096\njournal = false\nreserved_percent = 0\n'
+            fi
+            printf '[[partition.contents]]\ndir = "src"\n'
+            [ "$v" = plain ] || printf '[[partition]]\ntype = "root-x86-64-verity"\nsize = "auto"\nverity_of = "root"\n'
+        } > "$data/$v.toml"
+    done
+    ingot="$tgt/release/ingot"
+    p_t=$(cd "$data" && median3 "$ingot" build plain.toml -o plain.img --json)
+    v_t=$(cd "$data" && median3 "$ingot" build verity.toml -o verity.img --json)
+    peer='rm -f root.img hash.img && E2FSPROGS_FAKE_TIME=1577836800 mke2fs -q -F -t ext4 -b 4096 -m 0 -O ^has_journal -d src root.img 2G && veritysetup format root.img hash.img >/dev/null'
+    m_t=$(cd "$data" && median3 bash -c "$peer")
+    v_rss=$( (cd "$data" && /usr/bin/time -f %M "$ingot" build verity.toml -o verity.img --json >/dev/null) 2>&1 | tail -1)
+    p_rss=$( (cd "$data" && /usr/bin/time -f %M bash -c "$peer") 2>&1 | tail -1)
+    echo
+    echo "A 2 GiB dm-verity root holding 1 GiB (256 files of 4 MiB):"
+    printf "  %-34s %8s %12s\n" "" "wall s" "peak RSS KiB"
+    printf "  %-34s %8.3f %12s\n" "ingot build, verity" "$v_t" "$v_rss"
+    printf "  %-34s %8.3f\n" "ingot build, no verity" "$p_t"
+    printf "  %-34s %8.3f %12s\n" "mke2fs -d + veritysetup format" "$m_t" "$p_rss"
+    echo "  ratios: ingot verity / ingot without $(ratio "$v_t" "$p_t") (aim <= 1.2), ingot verity / peer $(ratio "$v_t" "$m_t") (aim <= 0.3)"
+    echo "  (ingot writes a GPT disk and digests it; the peer writes the filesystem and hash files only)"
+    rm -f "$data"/*.img "$data"/*.img.json
 fi
 
 if [[ "$which" == all || "$which" == secure-boot ]]; then
