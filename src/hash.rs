@@ -40,8 +40,8 @@ pub(crate) struct Hashed {
     pub data_bytes: u64,
 }
 
-/// Hashing threads: every core, since hashing is the last step of a build and the only
-/// work left.
+/// Hashing threads: every core, since hashing (the image's digests at the end of a
+/// build, a dm-verity tree before the ESP) is the only work left at the time.
 pub(crate) fn hash_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 use std::os::unix::fs::FileExt;
 use uuid::Uuid;
 
-/// Data blocks read from the image at a time: 1 MiB.
-const CHUNK_BLOCKS: u64 = 256;
-
 /// One dm-verity pair as the build report (`OUT.json`, `verity`) gives it: what
 /// `veritysetup verify` and the kernel's dm-verity target take.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +84,7 @@ pub(crate) fn write_tree(
 }
 
 /// The hash device of the `blocks` data blocks at `offset` of `image`: read a chunk at a
-/// time, except blocks nothing wrote (holes), which the tree takes as zeros unread.
+/// time, except chunks nothing wrote (holes), which the tree takes as zeros unread.
 fn tree_of(
     image: &Image,
     offset: u64,
@@ -98,8 +95,8 @@ fn tree_of(
     read_tree(image.file(), image.written(), offset, blocks, salt, uuid)
 }
 
-/// [`tree_of`] for any file: `written` holds the byte ranges that may hold data; `None`
-/// reads every block.
+/// [`tree_of`] for any file: `written` holds the byte ranges that may hold data (a
+/// chunk outside them is a hole, not read); the chunks are hashed on every core.
 pub(crate) fn read_tree(
     file: &std::fs::File,
     written: &RangeSet,
@@ -109,20 +106,12 @@ pub(crate) fn read_tree(
     uuid: Uuid,
 ) -> std::io::Result<ingot_verity::HashTree> {
     let bs = BLOCK_SIZE as u64;
-    let mut chunk = vec![0u8; (CHUNK_BLOCKS * bs) as usize];
-    let mut first = u64::MAX;
-    ingot_verity::hash_tree_from(blocks, salt, uuid, |i, buf| {
-        let at = offset + i * bs;
-        if !written.overlaps(at, at + bs) {
+    ingot_verity::hash_tree_from(blocks, salt, uuid, crate::hash::hash_threads(), |first, buf| {
+        let at = offset + first * bs;
+        if !written.overlaps(at, at + buf.len() as u64) {
             return Ok(false);
         }
-        if !(first..first.saturating_add(CHUNK_BLOCKS)).contains(&i) {
-            first = i;
-            let n = (blocks - i).min(CHUNK_BLOCKS) * bs;
-            file.read_exact_at(&mut chunk[..n as usize], at)?;
-        }
-        let from = ((i - first) * bs) as usize;
-        buf.copy_from_slice(&chunk[from..from + BLOCK_SIZE]);
+        file.read_exact_at(buf, at)?;
         Ok(true)
     })
 }

@@ -12,7 +12,8 @@
 //!   right after the superblock, the level over the data last (cryptsetup, lib/verity/
 //!   verity_hash.c `hash_levels`).
 //!
-//! One pass over the data: an all-zero block's digest is computed once and reused.
+//! One pass over the data, a chunk at a time on every core: an all-zero block's digest
+//! is computed once and reused, and a chunk the caller knows to be a hole is not read.
 //!
 //! ```
 //! let data = vec![0u8; 3 * 4096];
@@ -29,6 +30,8 @@ use uuid::Uuid;
 /// Bytes of a data block and of a hash block: 4 KiB, the page size the kernel reads
 /// with, and `veritysetup format`'s default.
 pub const BLOCK_SIZE: usize = 4096;
+/// Data blocks [`hash_tree_from`] reads at a time: 1 MiB.
+pub const CHUNK_BLOCKS: u64 = 256;
 /// SHA-256's digest size.
 const DIGEST_SIZE: usize = 32;
 /// Digests in one hash block.
@@ -207,23 +210,44 @@ fn salted(salt: &[u8], block: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The digests of `data_blocks` blocks, packed into hash blocks: `next(i, buf)` fills
-/// `buf` with block `i` and returns `true`, or returns `false` for a block it knows to be
-/// all zeros (a hole of a sparse image) without filling it.
-fn data_level(
-    data_blocks: u64,
-    salt: &[u8],
-    next: &mut impl FnMut(u64, &mut [u8]) -> io::Result<bool>,
-) -> io::Result<Vec<u8>> {
+/// The digests of `data_blocks` blocks, packed into hash blocks: the chunks of
+/// [`CHUNK_BLOCKS`] blocks shared out among `workers` threads, each reading its chunks
+/// with `read` ([`hash_tree_from`]).
+fn data_level<F>(data_blocks: u64, salt: &[u8], workers: usize, read: &F) -> io::Result<Vec<u8>>
+where
+    F: Fn(u64, &mut [u8]) -> io::Result<bool> + Sync,
+{
     let zero = salted(salt, &[0; BLOCK_SIZE]);
-    let mut level = Vec::with_capacity(data_blocks.div_ceil(HASHES_PER_BLOCK) as usize * BLOCK_SIZE);
-    let mut block = vec![0u8; BLOCK_SIZE];
-    for i in 0..data_blocks {
-        let filled = next(i, &mut block)?;
-        let digest = if !filled || block.iter().all(|&b| b == 0) { zero } else { salted(salt, &block) };
-        level.extend_from_slice(&digest);
+    let mut level = vec![0u8; data_blocks.div_ceil(HASHES_PER_BLOCK) as usize * BLOCK_SIZE];
+    let digests = &mut level[..data_blocks as usize * DIGEST_SIZE];
+    let workers = workers.max(1);
+    let mut shares: Vec<Vec<(u64, &mut [u8])>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, out) in digests.chunks_mut(CHUNK_BLOCKS as usize * DIGEST_SIZE).enumerate() {
+        shares[i % workers].push((i as u64 * CHUNK_BLOCKS, out));
     }
-    level.resize(level.len().next_multiple_of(BLOCK_SIZE), 0);
+    let work = |share: Vec<(u64, &mut [u8])>| -> io::Result<()> {
+        let mut buf = vec![0u8; CHUNK_BLOCKS as usize * BLOCK_SIZE];
+        for (first, out) in share {
+            let blocks = out.len() / DIGEST_SIZE;
+            let buf = &mut buf[..blocks * BLOCK_SIZE];
+            let filled = read(first, buf)?;
+            for (block, digest) in buf.chunks(BLOCK_SIZE).zip(out.chunks_mut(DIGEST_SIZE)) {
+                let d = if !filled || block.iter().all(|&b| b == 0) { zero } else { salted(salt, block) };
+                digest.copy_from_slice(&d);
+            }
+        }
+        Ok(())
+    };
+    if workers == 1 {
+        shares.into_iter().try_for_each(work)?;
+    } else {
+        std::thread::scope(|s| {
+            let running: Vec<_> = shares.into_iter().map(|share| s.spawn(|| work(share))).collect();
+            running
+                .into_iter()
+                .try_for_each(|t| t.join().unwrap_or_else(|_| Err(io::Error::other("a hashing thread panicked"))))
+        })?;
+    }
     Ok(level)
 }
 
@@ -236,27 +260,32 @@ fn level_over(below: &[u8], salt: &[u8]) -> Vec<u8> {
 
 /// The hash device of `data_blocks` 4 KiB blocks read in order from `data`, with
 /// `salt` (at most 256 bytes) and the hash device's `uuid`.
-pub fn hash_tree(data: &mut impl Read, data_blocks: u64, salt: &[u8], uuid: Uuid) -> io::Result<HashTree> {
-    hash_tree_from(data_blocks, salt, uuid, |i, buf| {
-        data.read_exact(buf).map_err(|e| io::Error::new(e.kind(), format!("data block {i}: {e}")))?;
+pub fn hash_tree(data: &mut (impl Read + Send), data_blocks: u64, salt: &[u8], uuid: Uuid) -> io::Result<HashTree> {
+    let data = std::sync::Mutex::new(data);
+    hash_tree_from(data_blocks, salt, uuid, 1, |first, buf| {
+        let mut data = data.lock().map_err(|_| io::Error::other("the reader's lock is poisoned"))?;
+        data.read_exact(buf).map_err(|e| io::Error::new(e.kind(), format!("data block {first} on: {e}")))?;
         Ok(true)
     })
 }
 
-/// [`hash_tree`] of blocks given by `next(i, buf)`, called once per block in order: it
-/// fills `buf` with block `i` and returns `true`, or returns `false` for a block known
-/// to be all zeros (a hole of a sparse image), which is then neither read nor hashed.
+/// [`hash_tree`] of blocks read a chunk at a time by `workers` threads: `read(first,
+/// buf)` fills `buf` (a whole number of blocks, at most [`CHUNK_BLOCKS`]) with the
+/// blocks from `first` on and returns `true`, or returns `false` without filling it when
+/// they are known to be zeros (a hole of a sparse image), which are then not hashed. With
+/// one worker the chunks are read in order on the calling thread.
 pub fn hash_tree_from(
     data_blocks: u64,
     salt: &[u8],
     uuid: Uuid,
-    mut next: impl FnMut(u64, &mut [u8]) -> io::Result<bool>,
+    workers: usize,
+    read: impl Fn(u64, &mut [u8]) -> io::Result<bool> + Sync,
 ) -> io::Result<HashTree> {
     if data_blocks == 0 || salt.len() > SALT_MAX {
         let why = "verity needs one data block or more and a salt of 256 bytes at most";
         return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
     }
-    let first = data_level(data_blocks, salt, &mut next)?;
+    let first = data_level(data_blocks, salt, workers, &read)?;
     let mut levels = Vec::new();
     let root = if data_blocks == 1 {
         // No level: the root hash is the one block's digest.
@@ -337,24 +366,29 @@ mod tests {
     }
 
     #[test]
-    fn holes_give_the_tree_their_zeros_would() {
+    fn holes_and_workers_give_the_tree_one_reader_would() {
         let salt = [9u8; 32];
-        let blocks = 300_u64;
-        let data: Vec<u8> = (0..blocks).flat_map(|i| [if i % 3 == 0 { 0 } else { i as u8 }; BLOCK_SIZE]).collect();
+        let blocks = 3 * CHUNK_BLOCKS + 44;
+        let hole = |i: u64| i / CHUNK_BLOCKS == 1 || i % 3 == 0;
+        let data: Vec<u8> = (0..blocks).flat_map(|i| [if hole(i) { 0 } else { i as u8 | 1 }; BLOCK_SIZE]).collect();
         let read = hash_tree(&mut &data[..], blocks, &salt, Uuid::nil()).unwrap();
-        let mut asked = Vec::new();
-        let sparse = hash_tree_from(blocks, &salt, Uuid::nil(), |i, buf| {
-            asked.push(i);
-            if i % 3 == 0 {
-                return Ok(false);
-            }
-            let at = i as usize * BLOCK_SIZE;
-            buf.copy_from_slice(&data[at..at + BLOCK_SIZE]);
-            Ok(true)
-        })
-        .unwrap();
-        assert_eq!((sparse.root, &sparse.area), (read.root, &read.area));
-        assert_eq!(asked, (0..blocks).collect::<Vec<_>>(), "each block asked for once, in order");
+        for workers in [1, 2, 3] {
+            let asked = std::sync::Mutex::new(Vec::new());
+            let sparse = hash_tree_from(blocks, &salt, Uuid::nil(), workers, |first, buf| {
+                asked.lock().unwrap().push(first);
+                if first == CHUNK_BLOCKS {
+                    return Ok(false);
+                }
+                let at = first as usize * BLOCK_SIZE;
+                buf.copy_from_slice(&data[at..at + buf.len()]);
+                Ok(true)
+            })
+            .unwrap();
+            assert_eq!((sparse.root, &sparse.area), (read.root, &read.area), "{workers} workers");
+            let mut asked = asked.into_inner().unwrap();
+            asked.sort();
+            assert_eq!(asked, [0, 1, 2, 3].map(|c| c * CHUNK_BLOCKS), "each chunk asked for once");
+        }
         let one = hash_tree(&mut &data[BLOCK_SIZE..2 * BLOCK_SIZE], 1, &salt, Uuid::nil()).unwrap();
         assert_eq!(one.root, salted(&salt, &data[BLOCK_SIZE..2 * BLOCK_SIZE]));
         assert_eq!(one.area.len(), BLOCK_SIZE);
