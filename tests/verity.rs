@@ -360,3 +360,43 @@ pub(crate) fn a_changed_root_is_refused(
     assert!(kernel.is_some(), "no dm-verity error from the kernel before {line:?}:\n{}", log.join("\n"));
     assert!(!log.iter().any(|l| l.contains("INGOT-BOOT-OK")), "the changed root reached the marker");
 }
+
+/// The root hash reaches the boot chain's command line, in the form systemd's veritysetup
+/// generator reads: in a UKI's `.cmdline` and in systemd-boot's entry, with the build's
+/// root hash and PARTUUIDs; `ingot check` shows the same line with placeholders.
+#[test]
+fn the_command_line_names_the_root_hash_and_its_partitions() {
+    for loader in ["uki", "systemd-boot"] {
+        let dir = tempfile::tempdir().unwrap();
+        crate::boot::guest_files(dir.path());
+        let payload = crate::util::payload("amd64", "boot/vmlinuz");
+        let text = crate::boot::RECIPE.replace("uefi = \"systemd-boot\"", &format!("uefi = \"{loader}\""));
+        let text = verity_root(&text, dir.path(), &payload).replace("PAYLOAD", &payload.display().to_string());
+        let recipe = crate::util::recipe(dir.path(), &text);
+        let image = dir.path().join("v.raw");
+        let report = crate::util::build_checked(&recipe, &image);
+        let (root, parts) = (report["verity"][0]["root_hash"].as_str().unwrap(), &report["partitions"]);
+        let (data, hash) = (parts[1]["guid"].as_str().unwrap(), parts[2]["guid"].as_str().unwrap());
+        let want = format!(
+            "console=ttyS0 ro init=/init panic=-1 root=/dev/mapper/root rootfstype=ext4 roothash={root} systemd.verity_root_data=PARTUUID={data} systemd.verity_root_hash=PARTUUID={hash}"
+        );
+        let (path, copy) = match loader {
+            "uki" => ("/EFI/BOOT/BOOTX64.EFI", dir.path().join("uki.efi")),
+            _ => ("/loader/entries/ingot.conf", dir.path().join("ingot.conf")),
+        };
+        let esp = parts[0]["offset"].as_u64().unwrap();
+        let o = run(Command::new("mcopy")
+            .arg("-i")
+            .arg(format!("{}@@{esp}", image.display()))
+            .arg(format!("::{path}"))
+            .arg(&copy));
+        assert!(o.status.success(), "mcopy {path}: {}", String::from_utf8_lossy(&o.stderr));
+        let bytes = std::fs::read(&copy).unwrap();
+        let found = String::from_utf8_lossy(&bytes).contains(&want);
+        assert!(found, "{loader}: {path} does not hold the command line {want}");
+        let o = run(crate::util::ingot().arg("check").arg(&recipe));
+        let placeholders =
+            want.replace(root, "ROOT_HASH").replace(data, "ROOT_HASH[0..16]").replace(hash, "ROOT_HASH[16..32]");
+        assert!(String::from_utf8_lossy(&o.stdout).contains(&placeholders), "{loader}: check shows {placeholders}");
+    }
+}
