@@ -328,13 +328,7 @@ pub(crate) fn check_uki(text: &str, arch: &str, removable: &str, format: &str) {
     assert_eq!(sha256_file(&a), sha256_file(&b), "two builds of one UKI recipe differ");
 
     let uki = tmp.path().join("uki.efi");
-    let esp = report["partitions"][0]["offset"].as_u64().unwrap();
-    let o = run(Command::new("mcopy")
-        .arg("-i")
-        .arg(format!("{}@@{esp}", a.display()))
-        .arg(format!("::/EFI/BOOT/{removable}"))
-        .arg(&uki));
-    assert!(o.status.success(), "mcopy: {}", String::from_utf8_lossy(&o.stderr));
+    from_esp(&a, &report, &format!("/EFI/BOOT/{removable}"), &uki);
     let o = run(Command::new("objdump").arg("-h").arg(&uki));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && text.contains(&format!("file format {format}")), "objdump -h: {text}");

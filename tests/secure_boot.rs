@@ -18,17 +18,6 @@ fn keys(dir: &Path) {
 const SECURE_BOOT: &str =
     "[secure_boot]\npk = \"keys/PK.crt\"\nkek = \"keys/KEK.crt\"\ndb = \"keys/db.crt\"\ndb_key = \"keys/db.key\"\n";
 
-/// Copies `path` from the ESP (the first partition in `report`) of `image` to `to`.
-fn from_esp(image: &Path, report: &serde_json::Value, path: &str, to: &Path) {
-    let esp = report["partitions"][0]["offset"].as_u64().unwrap();
-    let o = run(Command::new("mcopy")
-        .arg("-i")
-        .arg(format!("{}@@{esp}", image.display()))
-        .arg(format!("::{path}"))
-        .arg(to));
-    assert!(o.status.success(), "mcopy {path}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
 /// sbverify with `cert`: true when the signature verifies.
 fn sbverify(cert: &Path, binary: &Path) -> bool {
     let o = run(Command::new("sbverify").arg("--cert").arg(cert).arg(binary));

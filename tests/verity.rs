@@ -384,13 +384,7 @@ fn the_command_line_names_the_root_hash_and_its_partitions() {
             "uki" => ("/EFI/BOOT/BOOTX64.EFI", dir.path().join("uki.efi")),
             _ => ("/loader/entries/ingot.conf", dir.path().join("ingot.conf")),
         };
-        let esp = parts[0]["offset"].as_u64().unwrap();
-        let o = run(Command::new("mcopy")
-            .arg("-i")
-            .arg(format!("{}@@{esp}", image.display()))
-            .arg(format!("::{path}"))
-            .arg(&copy));
-        assert!(o.status.success(), "mcopy {path}: {}", String::from_utf8_lossy(&o.stderr));
+        crate::util::from_esp(&image, &report, path, &copy);
         let bytes = std::fs::read(&copy).unwrap();
         let found = String::from_utf8_lossy(&bytes).contains(&want);
         assert!(found, "{loader}: {path} does not hold the command line {want}");

@@ -178,6 +178,17 @@ pub fn fsck_fat(image: &Path, offset: u64, len: u64) {
     check_quiet(image, offset, len, &["fsck.fat", "-n"], |l| l.starts_with("fsck.fat ") || l.contains(" files, "));
 }
 
+/// Copies `path` from the ESP (the first partition in `report`) of `image` to `to`.
+pub fn from_esp(image: &Path, report: &serde_json::Value, path: &str, to: &Path) {
+    let esp = report["partitions"][0]["offset"].as_u64().unwrap();
+    let o = run(Command::new("mcopy")
+        .arg("-i")
+        .arg(format!("{}@@{esp}", image.display()))
+        .arg(format!("::{path}"))
+        .arg(to));
+    assert!(o.status.success(), "mcopy {path}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Reads every file of the FAT partition at `offset` with mtools: path → SHA-256.
 pub fn fat_files(image: &Path, offset: u64) -> BTreeMap<String, String> {
     let dir = tempfile::tempdir().unwrap();
