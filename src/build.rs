@@ -66,7 +66,7 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
         progress.stage("installing the boot loader");
         let verity = verity_root(recipe, boot).map(|_| ingot_boot::VerityRoot::placeholder());
         if let (Some(_), Some(esp)) = (&verity, boot.esp) {
-            esp_before = Some(loaded[esp].clone());
+            esp_before = Some((esp, loaded[esp].clone()));
         }
         bios = install_boot(recipe, boot, &mut loaded, &dir, verity).with_context(|| format!("{}", path.display()))?;
     }
@@ -95,19 +95,20 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
     for (data, hash) in recipe.verity_pairs() {
         reports[data] = Some(write(&mut image, &plan.partitions[data], &loaded[data])?);
         progress.stage(format!("hashing partition {} for dm-verity", data + 1));
-        let (salt, uuid) = (recipe.verity_salt(data + 1), recipe.verity_uuid(hash + 1));
-        let w = crate::verity::write_tree(&mut image, &plan.partitions[data], &plan.partitions[hash], &salt, uuid)
+        let id = (&recipe.verity_salt(data + 1), recipe.verity_uuid(hash + 1));
+        let (data_part, hash_part) = (&plan.partitions[data], &plan.partitions[hash]);
+        let w = crate::verity::write_tree(&mut image, data_part, hash_part, id, control)
             .with_context(|| format!("{}: partition[{data}].verity", path.display()))?;
         (plan.partitions[data].guid, plan.partitions[hash].guid) = ingot_verity::partition_uuids(&w.root_hash);
         verity.push(w);
     }
-    if let (Some(boot), Some(esp)) = (&recipe.boot, esp_before) {
+    if let (Some(boot), Some((esp, before))) = (&recipe.boot, esp_before) {
         let root = verity.iter().find(|w| w.report.data_partition == boot.root + 1).map(|w| ingot_boot::VerityRoot {
             root_hash: w.root_hash,
             data_partuuid: plan.partitions[w.report.data_partition - 1].guid,
             hash_partuuid: plan.partitions[w.report.hash_partition - 1].guid,
         });
-        loaded[boot.esp.unwrap_or_default()] = esp;
+        loaded[esp] = before;
         install_boot(recipe, boot, &mut loaded, &dir, root).with_context(|| format!("{}", path.display()))?;
     }
     for (part, content) in plan.partitions.iter().zip(&loaded) {

@@ -46,17 +46,20 @@ pub(crate) struct Written {
 }
 
 /// Hashes data partition `data` as it stands in `image` and writes its hash device at
-/// the start of partition `hash`, with `salt` and the hash device's `uuid`.
+/// the start of partition `hash`, with `salt` and the hash device's `uuid`; a stop asked
+/// of `control` ends the hashing at the next chunk with [`Stopped`](crate::Stopped).
 pub(crate) fn write_tree(
     image: &mut Image,
     data: &PlannedPartition,
     hash: &PlannedPartition,
-    salt: &[u8; 32],
-    uuid: Uuid,
+    (salt, uuid): (&[u8; 32], Uuid),
+    control: &crate::Control,
 ) -> Result<Written> {
     let blocks = data.size / BLOCK_SIZE as u64;
-    let tree = tree_of(image, data.offset, blocks, salt, uuid)
-        .with_context(|| format!("hashing partition {} for dm-verity", data.number))?;
+    let tree =
+        read_tree(image.file(), image.written(), data.offset, blocks, (salt, uuid), &|| control.stop_requested());
+    control.check()?;
+    let tree = tree.with_context(|| format!("hashing partition {} for dm-verity", data.number))?;
     if tree.area.len() as u64 > hash.size {
         crate::error::bail!(
             "partition {}'s hash tree is {} bytes but partition {} holds {}",
@@ -83,30 +86,23 @@ pub(crate) fn write_tree(
     Ok(Written { report, root_hash: tree.root })
 }
 
-/// The hash device of the `blocks` data blocks at `offset` of `image`: read a chunk at a
-/// time, except chunks nothing wrote (holes), which the tree takes as zeros unread.
-fn tree_of(
-    image: &Image,
-    offset: u64,
-    blocks: u64,
-    salt: &[u8],
-    uuid: Uuid,
-) -> std::io::Result<ingot_verity::HashTree> {
-    read_tree(image.file(), image.written(), offset, blocks, salt, uuid)
-}
-
-/// [`tree_of`] for any file: `written` holds the byte ranges that may hold data (a
-/// chunk outside them is a hole, not read); the chunks are hashed on every core.
-pub(crate) fn read_tree(
+/// The hash device of the `blocks` data blocks at `offset` of `file`, read a chunk at a
+/// time and hashed on every core: `written` holds the byte ranges that may hold data (a
+/// chunk outside them is a hole, taken as zeros unread); `stop()` true ends it at the
+/// next chunk with an error.
+fn read_tree(
     file: &std::fs::File,
     written: &RangeSet,
     offset: u64,
     blocks: u64,
-    salt: &[u8],
-    uuid: Uuid,
+    (salt, uuid): (&[u8], Uuid),
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> std::io::Result<ingot_verity::HashTree> {
     let bs = BLOCK_SIZE as u64;
     ingot_verity::hash_tree_from(blocks, salt, uuid, crate::hash::hash_threads(), |first, buf| {
+        if stop() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "stopped"));
+        }
         let at = offset + first * bs;
         if !written.overlaps(at, at + buf.len() as u64) {
             return Ok(false);
@@ -218,7 +214,7 @@ fn check_pair(
     }
     let salt = hex::decode(&sb.salt).map_err(std::io::Error::other)?;
     let uuid: Uuid = sb.uuid.parse().map_err(std::io::Error::other)?;
-    let computed = read_tree(file, written, data.offset, sb.data_blocks, &salt, uuid)?;
+    let computed = read_tree(file, written, data.offset, sb.data_blocks, (&salt, uuid), &|| false)?;
     let mut stored = vec![0u8; need as usize];
     file.read_exact_at(&mut stored, hash.offset)?;
     let (d, h) = ingot_verity::partition_uuids(&computed.root);
