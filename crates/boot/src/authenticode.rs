@@ -70,8 +70,13 @@ fn algorithm(oid: &[u8]) -> Vec<u8> {
 /// without `CheckSum` and the certificate table's directory entry, every section's raw
 /// data in file order, then the bytes after them up to the attribute certificate table.
 pub fn image_hash(image: &[u8]) -> Result<[u8; 32], PeError> {
+    image_digest::<Sha256>(image)?.try_into().map_err(|_| PeError::NotPe)
+}
+
+/// [`image_hash`] with the hash `D` (SHA-384 for a TPM's SHA-384 bank).
+pub fn image_digest<D: Digest>(image: &[u8]) -> Result<Vec<u8>, PeError> {
     let layout = pe::Layout::read(image)?;
-    let mut h = Sha256::new();
+    let mut h = D::new();
     h.update(&image[..layout.checksum]);
     h.update(&image[layout.checksum + 4..layout.certificate_entry]);
     h.update(&image[layout.certificate_entry + 8..layout.size_of_headers]);
@@ -84,7 +89,7 @@ pub fn image_hash(image: &[u8]) -> Result<[u8; 32], PeError> {
     if end > hashed {
         h.update(&image[hashed..end]);
     }
-    Ok(h.finalize().into())
+    Ok(h.finalize().to_vec())
 }
 
 /// `SpcIndirectDataContent` for an image with hash `hash`: `SpcPeImageData` with no flags
@@ -196,8 +201,11 @@ fn element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, rest.get(..len)?, &rest[len..]))
 }
 
+/// A DER element: its tag, its content, and its whole encoding.
+type Element<'a> = (u8, &'a [u8], &'a [u8]);
+
 /// The elements inside a constructed element's content.
-fn elements(mut content: &[u8]) -> Vec<(u8, &[u8], &[u8])> {
+fn elements(mut content: &[u8]) -> Vec<Element<'_>> {
     let mut out = Vec::new();
     while let Some((tag, inner, rest)) = element(content) {
         out.push((tag, inner, &content[..content.len() - rest.len()]));
@@ -213,12 +221,9 @@ pub const SIGNERS_MAX: usize = 64;
 /// The most certificates of one signature [`signers`] reads: a signer's chain is a few.
 pub const CERTIFICATES_MAX: usize = 256;
 
-/// The subjects (RFC 4514) of the certificates that signed `image`, one per signature in
-/// its attribute certificate table: the certificate each `SignerInfo` names by issuer
-/// and serial number, at most [`SIGNERS_MAX`] of them (of at most [`CERTIFICATES_MAX`]
-/// certificates each). An unsigned image has none.
-pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
-    use der::{Decode, Encode};
+/// The fields of each `SignedData` in `image`'s attribute certificate table, in table
+/// order (a WIN_CERTIFICATE that holds none is skipped).
+fn signatures(image: &[u8]) -> Result<Vec<Vec<Element<'_>>>, PeError> {
     let layout = pe::Layout::read(image)?;
     let at = image
         .get(layout.certificate_entry..layout.certificate_entry + 4)
@@ -227,7 +232,7 @@ pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
         return Err(PeError::MisplacedCertificates);
     }
     let mut table = &image[image.len() - layout.certificate_table_size..];
-    let mut subjects = Vec::new();
+    let mut found = Vec::new();
     while table.len() >= 8 {
         let length = u32::from_le_bytes([table[0], table[1], table[2], table[3]]) as usize;
         if length < 8 {
@@ -238,8 +243,33 @@ pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
         // ContentInfo { contentType, [0] SignedData { version, digestAlgorithms,
         // encapContentInfo, [0] certificates, ..., signerInfos } }
         let signed = element(pkcs7).and_then(|(_, ci, _)| elements(ci).get(1).and_then(|e| element(e.1)));
-        let Some((_, signed, _)) = signed else { continue };
-        let fields = elements(signed);
+        if let Some((_, signed, _)) = signed {
+            found.push(elements(signed));
+        }
+    }
+    Ok(found)
+}
+
+/// The certificates (DER) each signature of `image` carries, signature by signature, at
+/// most [`CERTIFICATES_MAX`] each: what a firmware matches against db.
+pub fn certificates(image: &[u8]) -> Result<Vec<Vec<&[u8]>>, PeError> {
+    Ok(signatures(image)?
+        .iter()
+        .map(|fields| {
+            let certs = fields.iter().find(|f| f.0 == 0xa0).map(|f| elements(f.1)).unwrap_or_default();
+            certs.iter().take(CERTIFICATES_MAX).map(|c| c.2).collect()
+        })
+        .collect())
+}
+
+/// The subjects (RFC 4514) of the certificates that signed `image`, one per signature in
+/// its attribute certificate table: the certificate each `SignerInfo` names by issuer
+/// and serial number, at most [`SIGNERS_MAX`] of them (of at most [`CERTIFICATES_MAX`]
+/// certificates each). An unsigned image has none.
+pub fn signers(image: &[u8]) -> Result<Vec<String>, PeError> {
+    use der::{Decode, Encode};
+    let mut subjects = Vec::new();
+    for fields in signatures(image)? {
         // Each certificate's issuer and serial number, encoded once, to its subject.
         let subject_of: std::collections::HashMap<Vec<u8>, String> = fields
             .iter()

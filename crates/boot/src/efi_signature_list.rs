@@ -43,7 +43,13 @@ pub fn x509(der: &[u8], owner: Uuid) -> Vec<u8> {
 
 /// The X.509 certificates (DER) in `lists`, one or more signature lists back to back;
 /// `None` if they are not well formed. Lists of other signature types are skipped.
-pub fn certificates(mut lists: &[u8]) -> Option<Vec<&[u8]>> {
+pub fn certificates(lists: &[u8]) -> Option<Vec<&[u8]>> {
+    Some(x509_entries(lists)?.into_iter().map(|(_, der)| der).collect())
+}
+
+/// [`certificates`] with each one's `SignatureOwner` (the GUID as stored, 16 bytes): the
+/// `EFI_SIGNATURE_DATA` entries of the X.509 lists.
+pub fn x509_entries(mut lists: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let mut found = Vec::new();
     while !lists.is_empty() {
         let field =
@@ -54,7 +60,7 @@ pub fn certificates(mut lists: &[u8]) -> Option<Vec<&[u8]>> {
             return None;
         }
         if lists[..16] == EFI_CERT_X509_GUID.to_bytes_le() {
-            found.extend(body.chunks(size).map(|s| &s[16..]));
+            found.extend(body.chunks(size).map(|s| (&s[..16], &s[16..])));
         }
         lists = &lists[list_size..];
     }

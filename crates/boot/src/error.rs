@@ -118,6 +118,14 @@ pub enum BootError {
         #[source]
         source: std::io::Error,
     },
+    /// A UKI whose measurements cannot be predicted.
+    #[error("cannot predict the TPM measurements of {path}: {why}")]
+    Measure {
+        /// The UKI.
+        path: String,
+        /// Why.
+        why: String,
+    },
     /// Writing the boot code into the image failed.
     #[error("writing the BIOS boot code")]
     Disk(#[from] ingot_disk::DiskError),

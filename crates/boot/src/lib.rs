@@ -51,6 +51,7 @@ mod error;
 mod esp;
 mod grub;
 pub mod keys;
+pub mod measure;
 pub mod pe;
 mod uki;
 pub mod variable_store;
@@ -139,10 +140,16 @@ impl Config {
         )
     }
 
-    /// The ESP's removable-media boot path, `/EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI`).
+    /// The ESP's removable-media boot path of its architecture ([`removable_path`]).
     pub(crate) fn removable_path(&self) -> String {
-        format!("/EFI/BOOT/BOOT{}.EFI", self.arch.efi_suffix().to_uppercase())
+        removable_path(self.arch)
     }
+}
+
+/// The ESP's removable-media boot path for `arch` (UEFI 2.10 §3.5.1.1): where a UKI or
+/// GRUB's EFI image goes, `/EFI/BOOT/BOOTX64.EFI` (`BOOTAA64.EFI`).
+pub fn removable_path(arch: Arch) -> String {
+    format!("/EFI/BOOT/BOOT{}.EFI", arch.efi_suffix().to_uppercase())
 }
 
 /// Installs what `config` asks for: GRUB's configuration into `root`, the UEFI loader

@@ -82,6 +82,26 @@ pub fn machine(bytes: &[u8]) -> Option<u16> {
     u16_at(bytes, pe + 4)
 }
 
+/// The data of the section named `name` (at most 8 bytes, as the section table holds
+/// it) in the PE image `bytes`: `VirtualSize` bytes from `PointerToRawData`, or its
+/// `SizeOfRawData` when that is less (the rest is zeros in memory); `None` when there
+/// is no such section or it lies outside the file.
+pub fn section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let optional = optional_header(bytes).ok()?;
+    let coff = optional - 20;
+    let size_of_optional_header = u16_at(bytes, coff + 16)? as usize;
+    let n = u16_at(bytes, coff + 2)? as usize;
+    let table = optional + size_of_optional_header;
+    (0..n).map(|i| table + i * SECTION_HEADER_SIZE).find_map(|h| {
+        let field = bytes.get(h..h + 8)?;
+        let len = field.iter().position(|&b| b == 0).unwrap_or(8);
+        (&field[..len] == name.as_bytes()).then_some(())?;
+        let (virtual_size, raw_size) = (u32_at(bytes, h + 8)? as usize, u32_at(bytes, h + 16)? as usize);
+        let at = u32_at(bytes, h + 20)? as usize;
+        bytes.get(at..at.checked_add(virtual_size.min(raw_size))?)
+    })
+}
+
 /// The offset of the data directories and `NumberOfRvaAndSizes`: they follow the
 /// optional header's fixed fields, 96 bytes of them in PE32 (magic 0x10b), 112 in PE32+
 /// (0x20b).
