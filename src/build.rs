@@ -121,6 +121,10 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
         r.guid = partuuid(recipe, &plan.partitions[r.number - 1]);
     }
     write_table(&mut image, &plan)?;
+    let measurements = match recipe.boot.as_ref().filter(|b| b.uefi == Some(ingot_types::UefiLoader::Uki)) {
+        Some(boot) => measure_uki(&image, &plan, boot, uefi_data.as_deref())?,
+        None => None,
+    };
     if let Some(code) = &bios {
         ingot_boot::write_bios(code, &mut image, core_area(&plan, code.location()))
             .with_context(|| format!("{}: boot.bios", path.display()))?;
@@ -140,6 +144,7 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
     let mut report = report(&plan, &out, hashed.data_bytes, zeroed, reports);
     report.uefi_data = uefi_data;
     report.verity = verity.into_iter().map(|w| w.report).collect();
+    report.measurements = measurements;
     (report.digest, report.blocks, report.sha256) = (hashed.digest, hashed.blocks, hashed.sha256);
     report.uefi_data_sha256 = report.uefi_data.as_deref().map(crate::secure_boot::store_sha256);
     persist(temp, &out, &report, control)?;
@@ -207,8 +212,30 @@ fn report(
         zeroed,
         partitions,
         verity: Vec::new(),
+        measurements: None,
         uefi_data: None,
         uefi_data_sha256: None,
+    }
+}
+
+/// The measurements of the UKI the build put on the ESP of `image`, read back from it;
+/// `None` when its stub's version cannot be read (Debian 12's arm64 stub describes no
+/// `.sdmagic` section), as the kernel's measurement depends on it (`ingot measure` says
+/// so as an error).
+fn measure_uki(
+    image: &Image,
+    plan: &Plan,
+    boot: &ingot_recipe::Boot,
+    uefi_data: Option<&str>,
+) -> Result<Option<crate::Measurements>> {
+    let Some(esp) = boot.esp.map(|i| &plan.partitions[i]) else { bail!("a UKI needs an EFI system partition") };
+    let path = ingot_boot::removable_path(boot.arch);
+    let found = ingot_fat::files(image.file(), esp.offset, esp.size, |p, _| p == path)?;
+    let (_, uki) = found.into_iter().next().ok_or_else(|| std::io::Error::other(format!("no {path} on the ESP")))?;
+    match crate::measure::of_uki(&uki, &path, uefi_data) {
+        Ok(m) => Ok(Some(m)),
+        Err(crate::Error::Boot(ingot_boot::BootError::Measure { .. })) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

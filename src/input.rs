@@ -149,6 +149,7 @@ mod tests {
             sha256: None,
             data_bytes: 0,
             verity: Vec::new(),
+            measurements: None,
             zeroed: vec![],
             partitions: vec![],
             uefi_data: None,

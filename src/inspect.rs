@@ -158,7 +158,7 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
 /// hostile volume's cluster numbers, which is a finding about that partition, not a crash.
 /// The panic hook is the process's own and is left alone (a library holds no process-wide
 /// state); the `ingot` binary's hook keeps fatfs's panics quiet ([`is_fat_reader_panic`]).
-fn caught<T>(read: impl FnOnce() -> T) -> Option<T> {
+pub(crate) fn caught<T>(read: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok()
 }
 

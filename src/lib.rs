@@ -25,6 +25,7 @@ mod input;
 mod inspect;
 pub mod instance_store;
 pub mod lifecycle;
+mod measure;
 mod options;
 mod progress;
 pub mod publish;
@@ -41,6 +42,7 @@ pub use ingot_types::control::{Control, Stopped};
 pub use inspect::{
     inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection, VerityInfo,
 };
+pub use measure::{measure, BankMeasurements, EventValue, Measurements, NitroTpm, NitroTpmMeasurements, PcrValue};
 pub use options::{
     AwsChoice, BundleChoice, Field, InstanceStoreChoice, RegisterChoice, UploadChoice, DEFAULT_BUNDLE_ARCH,
     DEFAULT_BUNDLE_REGION,

@@ -95,6 +95,32 @@ with the recipe's error when it is not valid.")]
         #[arg(long)]
         json: bool,
     },
+    /// Predict the TPM measurements (PCRs 4, 7, 12) of booting the UKI on an image's ESP.
+    #[command(after_help = "Examples:
+  ingot measure out/attestable.raw
+  ingot measure out/attestable.raw --format nitrotpm > pcrs.json
+  ingot measure disk.raw --uefi-data store.b64 --json
+
+The values are what EC2's NitroTPM measures when it boots the image as an AMI (SHA-384,
+as AWS's nitro-tpm-pcr-compute prints them with --format nitrotpm) and the SHA-256
+bank, with the events behind each (docs/attestation.md). With Secure Boot: under the
+UEFI variable store of --uefi-data, else of the build report IMAGE.json when it has
+one; without either, a boot without Secure Boot.")]
+    Measure {
+        /// The raw image.
+        image: PathBuf,
+        /// The EC2 UefiData store (base64 text, as OUT.json's uefi_data) the AMI boots
+        /// with.
+        #[arg(long)]
+        uefi_data: Option<PathBuf>,
+        /// `ingot`: every bank with its events; `nitrotpm`: the JSON AWS's
+        /// nitro-tpm-pcr-compute prints.
+        #[arg(long, value_enum, default_value = "ingot")]
+        format: cli::measure::Format,
+        /// Print as JSON (always, with --format nitrotpm).
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a fresh Secure Boot PK, KEK and db (RSA-2048, self-signed) in DIR.
     #[command(after_help = "Examples:
   ingot keys secure-boot/ --common-name \"Example Corp\"
@@ -350,6 +376,9 @@ fn run(cli: Cli, control: &Control) -> Result<ExitCode> {
         Command::Check { recipe, json } => check(&recipe, json),
         Command::Inspect { image, verify, json } => inspect(&image, verify, json),
         Command::Keys { dir, common_name, json } => keys(&dir, &common_name, json),
+        Command::Measure { image, uefi_data, format, json } => {
+            cli::measure::run(&image, uefi_data.as_deref(), format, json)
+        }
         Command::Upload { image, recipe, upload, aws, json } => {
             upload_image(&aws.one_region(control)?, &image, recipe.as_deref(), &upload.choice(), json)
         }

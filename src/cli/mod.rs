@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod interrupt;
 pub mod lifecycle;
 pub mod manual;
+pub mod measure;
 pub mod progress;
 
 /// Prints `value` as JSON, or `line` for a person.
