@@ -18,6 +18,9 @@
 # variable stores ingot writes, and their converter to OVMF's store) and virt-firmware
 # (virt-fw-vars: a second reader of them, which enrolls them into AAVMF's store), at
 # pinned versions.
+# From crates.io: AWS's nitro-tpm-pcr-compute (pinned), the judge of `ingot measure`,
+# built once per machine into ~/.cache/ingot (a few minutes) and linked at
+# target/nitro-tpm-pcr-compute.
 # Installs only what is missing. Needs root or sudo for apt-get.
 set -euo pipefail
 
@@ -52,3 +55,16 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}
     "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
     echo "${pins[*]}" > "$stamp"
 fi
+
+# AWS's PCR tool, built from crates.io once per machine (its version is the cache key).
+npc_version=1.1.2
+npc_root="$HOME/.cache/ingot/nitro-tpm-pcr-compute-$npc_version"
+if [ ! -x "$npc_root/bin/nitro-tpm-pcr-compute" ]; then
+    echo "building nitro-tpm-pcr-compute $npc_version from crates.io into $npc_root (a few minutes, once)" >&2
+    rm -rf "$npc_root.partial"
+    cargo install nitro-tpm-pcr-compute --version "=$npc_version" --locked -q \
+        --root "$npc_root.partial" --target-dir "$npc_root.partial/build"
+    rm -rf "$npc_root.partial/build"
+    mv "$npc_root.partial" "$npc_root"
+fi
+ln -sfn "$npc_root/bin/nitro-tpm-pcr-compute" target/nitro-tpm-pcr-compute

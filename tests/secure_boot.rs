@@ -10,12 +10,12 @@ use std::process::Command;
 use std::time::Duration;
 
 /// `ingot keys DIR`: the keys of PK, KEK and db.
-fn keys(dir: &Path) {
+pub(crate) fn keys(dir: &Path) {
     let o = run(ingot().arg("keys").arg(dir).args(["--common-name", "Test Corp"]));
     assert!(o.status.success(), "ingot keys: {}", String::from_utf8_lossy(&o.stderr));
 }
 
-const SECURE_BOOT: &str =
+pub(crate) const SECURE_BOOT: &str =
     "[secure_boot]\npk = \"keys/PK.crt\"\nkek = \"keys/KEK.crt\"\ndb = \"keys/db.crt\"\ndb_key = \"keys/db.key\"\n";
 
 /// sbverify with `cert`: true when the signature verifies.

@@ -18,6 +18,7 @@ mod instance_store;
 mod interrupt;
 mod library;
 mod lifecycle;
+mod measure;
 mod reproducible;
 mod secure_boot;
 mod verity;

@@ -1,0 +1,103 @@
+//! The TPM measurements of a UKI's boot (`ingot measure`, OUT.json's `measurements`)
+//! judged by AWS's own tool, `nitro-tpm-pcr-compute` (crates.io, pinned; built by
+//! scripts/install-test-deps.sh): on the same UKI, unsigned and signed with its Secure
+//! Boot variables, it prints what `ingot measure --format nitrotpm` prints.
+
+use crate::util::*;
+use std::path::Path;
+use std::process::Command;
+
+/// AWS's tool, as scripts/install-test-deps.sh links it: its JSON, parsed and as text.
+fn nitro_tpm_pcr_compute(args: &[&std::ffi::OsStr]) -> (serde_json::Value, String) {
+    let tool = repo().join("target/nitro-tpm-pcr-compute");
+    assert!(tool.exists(), "no {}: run scripts/install-test-deps.sh", tool.display());
+    let o = run(Command::new(&tool).args(args));
+    assert!(o.status.success(), "nitro-tpm-pcr-compute {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    (serde_json::from_str(&text).expect("nitro-tpm-pcr-compute prints JSON"), text)
+}
+
+/// `ingot measure IMAGE --format nitrotpm`, parsed; and the same text must be what
+/// `nitro-tpm-pcr-compute` writes (two-space indented JSON).
+fn measured(image: &Path) -> (serde_json::Value, String) {
+    let o = run(ingot().arg("measure").arg(image).args(["--format", "nitrotpm"]));
+    assert!(o.status.success(), "ingot measure: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+/// The x86_64 UKI of the boot tests' recipe, built unsigned and with `[secure_boot]`
+/// (twice: one set of measurements): AWS's tool reads the UKI copied off the ESP (and
+/// the keys' signature lists) and prints exactly what `ingot measure` prints and OUT.json
+/// holds; another db key changes PCR7 and nothing else.
+#[test]
+fn aws_tool_agrees_with_ingot_on_signed_and_unsigned_ukis() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::secure_boot::keys(&tmp.path().join("keys"));
+    crate::secure_boot::keys(&tmp.path().join("other"));
+    let payload = payload("amd64", "boot/vmlinuz").display().to_string();
+    let text = crate::boot::RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\"").replace("PAYLOAD", &payload);
+    std::fs::create_dir_all(tmp.path().join("sparse")).unwrap();
+    std::fs::write(tmp.path().join("guest.tar"), tar_of_nothing()).unwrap();
+    let mut pcr7 = Vec::new();
+    for (name, extra) in [
+        ("unsigned", String::new()),
+        ("signed", crate::secure_boot::SECURE_BOOT.to_string()),
+        ("other", crate::secure_boot::SECURE_BOOT.replace("keys/", "other/")),
+    ] {
+        let image = tmp.path().join(format!("{name}.raw"));
+        let report = build(&recipe(tmp.path(), &format!("{text}{extra}")), &image);
+        let uki = tmp.path().join(format!("{name}.efi"));
+        from_esp(&image, &report, "/EFI/BOOT/BOOTX64.EFI", &uki);
+        let mut args = vec![std::ffi::OsString::from("--image"), uki.into_os_string()];
+        if !extra.is_empty() {
+            let dir = if name == "other" { "other" } else { "keys" };
+            for var in ["PK", "KEK", "db"] {
+                args.push(format!("--{var}").into());
+                args.push(tmp.path().join(format!("{dir}/{var}.esl")).into_os_string());
+            }
+        }
+        let (theirs, their_text) = nitro_tpm_pcr_compute(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+        let (ours, our_text) = measured(&image);
+        assert_eq!(ours, theirs, "{name}: ingot measure --format nitrotpm vs AWS's tool");
+        assert_eq!(our_text.trim_end(), their_text.trim_end(), "{name}: the same text, keys in the same order");
+        let m = &report["measurements"];
+        assert_eq!(m["secure_boot"], !extra.is_empty(), "{name}");
+        let sha384 = &m["banks"][0];
+        assert_eq!(sha384["algorithm"], "SHA384");
+        for (i, pcr) in [(0, "PCR4"), (1, "PCR7"), (2, "PCR12")] {
+            assert_eq!(sha384["pcrs"][i]["value"], theirs["Measurements"][pcr], "{name}: OUT.json's {pcr}");
+        }
+        assert_eq!(m["banks"][1]["algorithm"], "SHA256");
+        // The kernel is measured through the firmware without Secure Boot only (stub 252).
+        let pcr4_events = sha384["pcrs"][0]["events"].as_array().unwrap().len();
+        assert_eq!(pcr4_events, if extra.is_empty() { 4 } else { 3 }, "{name}: {}", sha384["pcrs"][0]);
+        if name == "signed" {
+            let again = build(&recipe(tmp.path(), &format!("{text}{extra}")), &tmp.path().join("again.raw"));
+            assert_eq!(again["measurements"], report["measurements"], "two builds, one set of measurements");
+        }
+        pcr7.push((theirs["Measurements"]["PCR4"].clone(), theirs["Measurements"]["PCR7"].clone()));
+    }
+    assert_ne!(pcr7[1].1, pcr7[2].1, "another db key changes PCR7");
+    assert_ne!(pcr7[0].1, pcr7[1].1, "Secure Boot changes PCR7");
+}
+
+/// An empty tar: the boot recipe's `guest.tar` source, which these builds do not need.
+fn tar_of_nothing() -> Vec<u8> {
+    vec![0u8; 1024]
+}
+
+/// `ingot measure` of an image without a UKI says what it measures.
+#[test]
+fn measure_refuses_an_image_without_a_uki() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recipe(dir.path(), "name = \"plain\"\nsize = \"64 MiB\"\n[[partition]]\ntype = \"esp\"\nsize = \"32 MiB\"\nfilesystem = \"vfat\"\n");
+    let image = dir.path().join("plain.raw");
+    build(&r, &image);
+    let o = run(ingot().arg("measure").arg(&image));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no EFI system partition with a UKI at /EFI/BOOT/BOOTX64.EFI"),
+        "{err}"
+    );
+}
