@@ -42,7 +42,9 @@ pub use ingot_types::control::{Control, Stopped};
 pub use inspect::{
     inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection, VerityInfo,
 };
-pub use measure::{measure, BankMeasurements, EventValue, Measurements, NitroTpm, NitroTpmMeasurements, PcrValue};
+pub use measure::{
+    measure, BankMeasurements, EventValue, Measurements, NitroTpm, NitroTpmMeasurements, PcrValue, PCR_TAGS,
+};
 pub use options::{
     AwsChoice, BundleChoice, Field, InstanceStoreChoice, RegisterChoice, UploadChoice, DEFAULT_BUNDLE_ARCH,
     DEFAULT_BUNDLE_REGION,

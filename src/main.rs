@@ -504,7 +504,11 @@ fn publish(
             eprintln!("{line}");
         }
     }
-    print(json, &r, &published(json, &r.register, "uploaded"))
+    let mut lines = published(json, &r.register, "uploaded");
+    if let Some(m) = &r.measurements {
+        lines += &format!("\nPCR4 {}\nPCR7 {}\nPCR12 {}", m.PCR4, m.PCR7, m.PCR12);
+    }
+    print(json, &r, &lines)
 }
 
 /// `ingot images`.

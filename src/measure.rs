@@ -7,6 +7,11 @@ use ingot_boot::measure::{self, Bank, SecureBootVariables};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// The tags `ingot publish` puts on an AMI and its snapshot: each PCR's SHA-384 value
+/// (what an EC2 attestation document holds), so that a KMS policy can be written from
+/// the AMI alone.
+pub const PCR_TAGS: [(u32, &str); 3] = [(4, "ingot:pcr4"), (7, "ingot:pcr7"), (12, "ingot:pcr12")];
+
 /// The banks measured, EC2's first.
 const BANKS: [Bank; 2] = [Bank::Sha384, Bank::Sha256];
 
@@ -79,11 +84,7 @@ pub struct NitroTpmMeasurements {
 impl Measurements {
     /// The SHA-384 values in `nitro-tpm-pcr-compute`'s form.
     pub fn nitro_tpm(&self) -> NitroTpm {
-        let value = |i: u32| {
-            let bank = self.banks.iter().find(|b| b.algorithm == Bank::Sha384.as_str());
-            let pcr = bank.and_then(|b| b.pcrs.iter().find(|p| p.index == i));
-            pcr.map_or_else(String::new, |p| p.value.clone())
-        };
+        let value = |i: u32| self.sha384(i).unwrap_or_default().to_string();
         NitroTpm {
             measurements: NitroTpmMeasurements {
                 HashAlgorithm: Bank::Sha384.as_str().into(),
@@ -92,6 +93,19 @@ impl Measurements {
                 PCR12: value(12),
             },
         }
+    }
+}
+
+impl Measurements {
+    /// The SHA-384 value of PCR `index`, lowercase hex.
+    fn sha384(&self, index: u32) -> Option<&str> {
+        let bank = self.banks.iter().find(|b| b.algorithm == Bank::Sha384.as_str())?;
+        bank.pcrs.iter().find(|p| p.index == index).map(|p| p.value.as_str())
+    }
+
+    /// [`PCR_TAGS`] with their values.
+    pub fn tags(&self) -> Vec<(String, String)> {
+        PCR_TAGS.iter().filter_map(|&(i, tag)| Some((tag.to_string(), self.sha384(i)?.to_string()))).collect()
     }
 }
 

@@ -241,6 +241,9 @@ pub struct PublishReport {
     pub snapshot_shared_with: Vec<String>,
     /// The registration.
     pub register: RegisterReport,
+    /// A UKI image's NitroTPM measurements (SHA-384), as its AMI and snapshot are
+    /// tagged with them ([`crate::PCR_TAGS`]; docs/attestation.md).
+    pub measurements: Option<crate::NitroTpmMeasurements>,
 }
 
 /// `ingot publish`: builds (given a recipe), uploads, waits, registers, tags, shares and
@@ -260,11 +263,14 @@ pub fn publish(
     let volume = input.volume_gib(upload_flags, ami);
     let mut spec = ami_spec(&recipe, register, Some(volume))?;
     crate::secure_boot::check_built(&input.path, input.report(), &recipe, &mut spec)?;
+    let measurements = input.report().and_then(|r| r.measurements.as_ref());
+    spec.tags.extend(measurements.map(crate::Measurements::tags).unwrap_or_default());
+    let measurements = measurements.map(|m| m.nitro_tpm().measurements);
     let _stoppable = aws.control.stoppable();
     let session = aws.session()?;
     let image = input.path.clone();
     if let Some(register) = crate::account::reuse(&session, &spec, register)? {
-        return Ok(PublishReport { image, upload: None, snapshot_shared_with: Vec::new(), register });
+        return Ok(PublishReport { image, upload: None, snapshot_shared_with: Vec::new(), register, measurements });
     }
     let upload = upload(&session, &input, ami, upload_flags, progress)?;
     let snapshot = upload.snapshot_id.clone();
@@ -276,7 +282,9 @@ pub fn publish(
         Vec::new()
     };
     let (image_id, err) = match register_snapshot(&session, &snapshot, &spec, register, progress) {
-        Ok(register) => return Ok(PublishReport { image, upload: Some(upload), snapshot_shared_with, register }),
+        Ok(register) => {
+            return Ok(PublishReport { image, upload: Some(upload), snapshot_shared_with, register, measurements })
+        }
         Err(e) => match e.root() {
             Error::Aws(ingot_aws::Error::Registered { image_id, .. }) => (Some(image_id.clone()), e),
             _ => (None, e),

@@ -487,12 +487,30 @@ fn publish_sends_the_variable_store_as_uefi_data() {
         + "[ami]\nname = \"{name}-sb\"\n";
     let r = recipe(tmp.path(), &text);
     let out = tmp.path().join("sb.raw");
-    crate::util::aws::publish_recipe(&moto.endpoint(), &r, &out);
+    let published = crate::util::aws::publish_recipe(&moto.endpoint(), &r, &out);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("sb.raw.json")).unwrap()).unwrap();
     let q = &moto.ec2("RegisterImage")[0]["params"];
     assert_eq!(q["BootMode"], "uefi");
     assert_eq!(q["UefiData"], report["uefi_data"], "RegisterImage carries the build's store");
+    // The AMI and its snapshot carry the UKI's SHA-384 PCRs, and publish prints them.
+    let tag = |params: &serde_json::Value, prefix: &str, key: &str| -> Option<serde_json::Value> {
+        (1..100)
+            .find(|n| params[format!("{prefix}{n}.Key")] == key)
+            .map(|n| params[format!("{prefix}{n}.Value")].clone())
+    };
+    for (i, (key, pcr)) in
+        [("ingot:pcr4", "PCR4"), ("ingot:pcr7", "PCR7"), ("ingot:pcr12", "PCR12")].into_iter().enumerate()
+    {
+        let value = &report["measurements"]["banks"][0]["pcrs"][i]["value"];
+        assert_eq!(&published["measurements"][pcr], value, "publish --json prints {pcr}");
+        assert_eq!(tag(q, "TagSpecification.1.Tag.", key).as_ref(), Some(value), "the AMI's {key} in {q}");
+        let snapshot_tags = moto.ec2("CreateTags");
+        assert!(
+            snapshot_tags.iter().any(|t| tag(&t["params"], "Tag.", key).as_ref() == Some(value)),
+            "the snapshot's {key}"
+        );
+    }
 
     // The image published later with a recipe whose certificates changed since its build,
     // or without [secure_boot]: refused before anything reaches AWS.
