@@ -1,7 +1,8 @@
 //! The TPM measurements of a UKI's boot (`ingot measure`, OUT.json's `measurements`)
 //! judged by AWS's own tool, `nitro-tpm-pcr-compute` (crates.io, pinned; built by
 //! scripts/install-test-deps.sh): on the same UKI, unsigned and signed with its Secure
-//! Boot variables, it prints what `ingot measure --format nitrotpm` prints.
+//! Boot variables, it prints what `ingot measure --format nitrotpm` prints; and systemd's
+//! `systemd-measure` predicts the PCR11 ingot reports.
 
 use crate::util::*;
 use std::path::Path;
@@ -65,13 +66,16 @@ fn aws_tool_agrees_with_ingot_on_signed_and_unsigned_ukis() {
         assert_eq!(m["secure_boot"], !extra.is_empty(), "{name}");
         let sha384 = &m["banks"][0];
         assert_eq!(sha384["algorithm"], "SHA384");
-        for (i, pcr) in [(0, "PCR4"), (1, "PCR7"), (2, "PCR12")] {
-            assert_eq!(sha384["pcrs"][i]["value"], theirs["Measurements"][pcr], "{name}: OUT.json's {pcr}");
+        for (i, pcr) in [(4, "PCR4"), (7, "PCR7"), (12, "PCR12")] {
+            assert_eq!(pcr_of(m, "SHA384", i)["value"], theirs["Measurements"][pcr], "{name}: OUT.json's {pcr}");
         }
         assert_eq!(m["banks"][1]["algorithm"], "SHA256");
         // The kernel is measured through the firmware without Secure Boot only (stub 252).
-        let pcr4_events = sha384["pcrs"][0]["events"].as_array().unwrap().len();
-        assert_eq!(pcr4_events, if extra.is_empty() { 4 } else { 3 }, "{name}: {}", sha384["pcrs"][0]);
+        let pcr4_events = pcr_of(m, "SHA384", 4)["events"].as_array().unwrap().len();
+        assert_eq!(pcr4_events, if extra.is_empty() { 4 } else { 3 }, "{name}: {}", pcr_of(m, "SHA384", 4));
+        for (bank, flag) in [("SHA256", "sha256"), ("SHA384", "sha384")] {
+            assert_eq!(pcr_of(m, bank, 11)["value"], systemd_measure(&image, &report, flag), "{name}: PCR11 ({bank})");
+        }
         if name == "signed" {
             let again = build(&recipe(tmp.path(), &format!("{text}{extra}")), &tmp.path().join("again.raw"));
             assert_eq!(again["measurements"], report["measurements"], "two builds, one set of measurements");
@@ -80,6 +84,48 @@ fn aws_tool_agrees_with_ingot_on_signed_and_unsigned_ukis() {
     }
     assert_ne!(pcr7[1].1, pcr7[2].1, "another db key changes PCR7");
     assert_ne!(pcr7[0].1, pcr7[1].1, "Secure Boot changes PCR7");
+}
+
+/// PCR `index` of `bank` in OUT.json's `measurements`.
+fn pcr_of<'a>(m: &'a serde_json::Value, bank: &str, index: u64) -> &'a serde_json::Value {
+    let bank = m["banks"].as_array().unwrap().iter().find(|b| b["algorithm"] == bank).unwrap();
+    bank["pcrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["index"] == index)
+        .unwrap_or_else(|| panic!("no PCR{index} in {bank}"))
+}
+
+/// PCR11 as systemd's `systemd-measure calculate` (Debian's systemd) predicts it before
+/// any boot phase, in `bank` (`sha256`, `sha384`), from the sections of the UKI on
+/// `image`'s ESP as binutils' objcopy extracts them.
+fn systemd_measure(image: &Path, report: &serde_json::Value, bank: &str) -> String {
+    let dir = image.with_extension("sections");
+    std::fs::create_dir_all(&dir).unwrap();
+    let uki = dir.join("uki.efi");
+    from_esp(image, report, "/EFI/BOOT/BOOTX64.EFI", &uki);
+    let mut cmd = Command::new(
+        ["/usr/lib/systemd/systemd-measure", "/lib/systemd/systemd-measure"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("systemd-measure"),
+    );
+    cmd.args(["calculate", "--phase=", &format!("--bank={bank}")]);
+    for section in ["linux", "osrel", "cmdline", "initrd"] {
+        let file = dir.join(section);
+        let o = run(Command::new("objcopy")
+            .args(["-O", "binary", &format!("--only-section=.{section}")])
+            .arg(&uki)
+            .arg(&file));
+        assert!(o.status.success(), "objcopy .{section}: {}", String::from_utf8_lossy(&o.stderr));
+        cmd.arg(format!("--{section}={}", file.display()));
+    }
+    let o = run(&mut cmd);
+    assert!(o.status.success(), "systemd-measure: {}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let value = out.lines().find_map(|l| l.strip_prefix(&format!("11:{bank}=")));
+    value.unwrap_or_else(|| panic!("no PCR11 in systemd-measure's {out}")).to_string()
 }
 
 /// An empty tar: the boot recipe's `guest.tar` source, which these builds do not need.

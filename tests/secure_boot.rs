@@ -499,10 +499,9 @@ fn publish_sends_the_variable_store_as_uefi_data() {
             .find(|n| params[format!("{prefix}{n}.Key")] == key)
             .map(|n| params[format!("{prefix}{n}.Value")].clone())
     };
-    for (i, (key, pcr)) in
-        [("ingot:pcr4", "PCR4"), ("ingot:pcr7", "PCR7"), ("ingot:pcr12", "PCR12")].into_iter().enumerate()
-    {
-        let value = &report["measurements"]["banks"][0]["pcrs"][i]["value"];
+    for (index, key, pcr) in [(4, "ingot:pcr4", "PCR4"), (7, "ingot:pcr7", "PCR7"), (12, "ingot:pcr12", "PCR12")] {
+        let pcrs = report["measurements"]["banks"][0]["pcrs"].as_array().unwrap();
+        let value = &pcrs.iter().find(|p| p["index"] == index).unwrap()["value"];
         assert_eq!(&published["measurements"][pcr], value, "publish --json prints {pcr}");
         assert_eq!(tag(q, "TagSpecification.1.Tag.", key).as_ref(), Some(value), "the AMI's {key} in {q}");
         let snapshot_tags = moto.ec2("CreateTags");

@@ -19,6 +19,9 @@
 //!   Boot (those stubs start the kernel without the firmware's LoadImage);
 //! - PCR7: `SecureBoot`, `PK`, `KEK`, `db`, `dbx` as `EV_EFI_VARIABLE_DRIVER_CONFIG`, the
 //!   separator, and with Secure Boot the db entry that authorized the UKI;
+//! - PCR11 (not in AWS's tool): systemd-stub's measurement of the UKI's sections, each
+//!   name then content, as `systemd-measure calculate` predicts it before the boot phases
+//!   (for systemd-stub 252, Debian 12's; later stubs measure more sections);
 //! - PCR12: the stub measures a command line only when one is passed to it, and none is:
 //!   the PCR stays at zeros.
 
@@ -34,6 +37,11 @@ const EFI_IMAGE_SECURITY_DATABASE: Uuid = uuid!("d719b2cb-3d3a-4596-a3bc-dad00e6
 const CALLING_BOOT_OPTION: &[u8] = b"Calling EFI Application from Boot Option";
 /// An `EV_SEPARATOR`'s data: four zero bytes.
 const SEPARATOR: [u8; 4] = [0; 4];
+/// The sections systemd-stub 252 measures into PCR11, in its order (systemd v252,
+/// src/fundamental/tpm-pcr.h `unified_sections`; `.pcrsig` is never measured).
+const STUB_252_SECTIONS: [&str; 7] = [".linux", ".osrel", ".cmdline", ".initrd", ".splash", ".dtb", ".pcrpkey"];
+/// The stub version whose PCR11 is predicted: later ones measure more sections.
+const PCR11_STUB: u32 = 252;
 /// The stub's `.sdmagic` text around its version.
 const SDMAGIC: (&str, &str) = ("#### LoaderInfo: systemd-stub ", " ####");
 
@@ -82,6 +90,8 @@ impl Bank {
 pub enum EventType {
     /// `EV_SEPARATOR` (0x4).
     Separator,
+    /// `EV_IPL` (0xD): what systemd-stub measures of the UKI's sections.
+    Ipl,
     /// `EV_EFI_VARIABLE_DRIVER_CONFIG` (0x80000001).
     VariableDriverConfig,
     /// `EV_EFI_BOOT_SERVICES_APPLICATION` (0x80000003).
@@ -97,6 +107,7 @@ impl EventType {
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::Separator => "EV_SEPARATOR",
+            EventType::Ipl => "EV_IPL",
             EventType::VariableDriverConfig => "EV_EFI_VARIABLE_DRIVER_CONFIG",
             EventType::BootServicesApplication => "EV_EFI_BOOT_SERVICES_APPLICATION",
             EventType::Action => "EV_EFI_ACTION",
@@ -150,7 +161,7 @@ pub struct SecureBootVariables<'a> {
     pub dbx: &'a [u8],
 }
 
-/// The PCRs 4, 7 and 12 in `bank` of a UEFI boot of `uki` (the ESP's default boot path),
+/// The PCRs 4, 7, 11 (for systemd-stub 252, Debian 12's) and 12 in `bank` of a UEFI boot of `uki` (the ESP's default boot path),
 /// with Secure Boot enforced under `secure_boot`, or off when it is `None`. `path` names
 /// the UKI in events and errors.
 pub fn uki(
@@ -177,7 +188,29 @@ pub fn uki(
         pcr4.push(Event { kind: EventType::BootServicesApplication, description: format!("{path} .linux"), digest });
     }
     let pcr7 = secure_boot_policy(uki, secure_boot, bank).map_err(bad)?;
-    Ok(vec![Pcr::new(4, bank, pcr4), Pcr::new(7, bank, pcr7), Pcr::new(12, bank, Vec::new())])
+    let mut pcrs = vec![Pcr::new(4, bank, pcr4), Pcr::new(7, bank, pcr7)];
+    if stub == PCR11_STUB {
+        pcrs.push(Pcr::new(11, bank, sections(uki, bank)));
+    }
+    pcrs.push(Pcr::new(12, bank, Vec::new()));
+    Ok(pcrs)
+}
+
+/// PCR11's events from systemd-stub 252 (systemd-stub(7)): for each of its sections the
+/// UKI has, in its order, the section's name with its NUL, then its content as loaded
+/// (`VirtualSize` bytes), each an `EV_IPL`. What `systemd-measure calculate` predicts
+/// before any boot phase is measured.
+fn sections(uki: &[u8], bank: Bank) -> Vec<Event> {
+    let mut events = Vec::new();
+    for name in STUB_252_SECTIONS {
+        let Some((data, size)) = pe::section_with_size(uki, name) else { continue };
+        let named = [name.as_bytes(), b"\0"].concat();
+        events.push(Event { kind: EventType::Ipl, description: name.to_owned(), digest: bank.digest(&[&named]) });
+        let padding = vec![0u8; size.saturating_sub(data.len())];
+        let description = format!("{name} content");
+        events.push(Event { kind: EventType::Ipl, description, digest: bank.digest(&[data, &padding]) });
+    }
+    events
 }
 
 fn text(bytes: &[u8]) -> String {

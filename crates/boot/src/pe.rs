@@ -87,6 +87,12 @@ pub fn machine(bytes: &[u8]) -> Option<u16> {
 /// `SizeOfRawData` when that is less (the rest is zeros in memory); `None` when there
 /// is no such section or it lies outside the file.
 pub fn section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    section_with_size(bytes, name).map(|(data, _)| data)
+}
+
+/// [`section`] and the section's `VirtualSize`: loaded, its data is followed by zeros up
+/// to that size.
+pub fn section_with_size<'a>(bytes: &'a [u8], name: &str) -> Option<(&'a [u8], usize)> {
     let optional = optional_header(bytes).ok()?;
     let coff = optional - 20;
     let size_of_optional_header = u16_at(bytes, coff + 16)? as usize;
@@ -98,7 +104,7 @@ pub fn section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
         (&field[..len] == name.as_bytes()).then_some(())?;
         let (virtual_size, raw_size) = (u32_at(bytes, h + 8)? as usize, u32_at(bytes, h + 16)? as usize);
         let at = u32_at(bytes, h + 20)? as usize;
-        bytes.get(at..at.checked_add(virtual_size.min(raw_size))?)
+        Some((bytes.get(at..at.checked_add(virtual_size.min(raw_size))?)?, virtual_size))
     })
 }
 
