@@ -95,21 +95,15 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
     for (data, hash) in recipe.verity_pairs() {
         reports[data] = Some(write(&mut image, &plan.partitions[data], &loaded[data])?);
         progress.stage(format!("hashing partition {} for dm-verity", data + 1));
-        let id = (&recipe.verity_salt(data + 1), recipe.verity_uuid(hash + 1));
-        let (data_part, hash_part) = (&plan.partitions[data], &plan.partitions[hash]);
-        let w = crate::verity::write_tree(&mut image, data_part, hash_part, id, control)
+        let w = write_verity(recipe, &mut image, &mut plan, (data, hash), control)
             .with_context(|| format!("{}: partition[{data}].verity", path.display()))?;
-        (plan.partitions[data].guid, plan.partitions[hash].guid) = ingot_verity::partition_uuids(&w.root_hash);
         verity.push(w);
     }
     if let (Some(boot), Some((esp, before))) = (&recipe.boot, esp_before) {
-        let root = verity.iter().find(|w| w.report.data_partition == boot.root + 1).map(|w| ingot_boot::VerityRoot {
-            root_hash: w.root_hash,
-            data_partuuid: plan.partitions[w.report.data_partition - 1].guid,
-            hash_partuuid: plan.partitions[w.report.hash_partition - 1].guid,
-        });
         loaded[esp] = before;
-        install_boot(recipe, boot, &mut loaded, &dir, root).with_context(|| format!("{}", path.display()))?;
+        let root = verity.iter().find(|w| w.report.data_partition == boot.root + 1);
+        install_boot(recipe, boot, &mut loaded, &dir, root.map(|w| verity_root_of(w, &plan)))
+            .with_context(|| format!("{}", path.display()))?;
     }
     for (part, content) in plan.partitions.iter().zip(&loaded) {
         if reports[part.number - 1].is_none() {
@@ -236,6 +230,30 @@ fn measure_uki(
         Ok(m) => Ok(Some(m)),
         Err(crate::Error::Boot(ingot_boot::BootError::Measure { .. })) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Writes the hash tree of the verity pair `(data, hash)` (partition indexes; the data
+/// partition written) and names both partitions by its root hash in `plan`.
+fn write_verity(
+    recipe: &Recipe,
+    image: &mut Image,
+    plan: &mut Plan,
+    (data, hash): (usize, usize),
+    control: &Control,
+) -> Result<crate::verity::Written> {
+    let id = (&recipe.verity_salt(data + 1), recipe.verity_uuid(hash + 1));
+    let w = crate::verity::write_tree(image, &plan.partitions[data], &plan.partitions[hash], id, control)?;
+    (plan.partitions[data].guid, plan.partitions[hash].guid) = ingot_verity::partition_uuids(&w.root_hash);
+    Ok(w)
+}
+
+/// The command line's view of the verity pair `w` placed in `plan`.
+fn verity_root_of(w: &crate::verity::Written, plan: &Plan) -> ingot_boot::VerityRoot {
+    ingot_boot::VerityRoot {
+        root_hash: w.root_hash,
+        data_partuuid: plan.partitions[w.report.data_partition - 1].guid,
+        hash_partuuid: plan.partitions[w.report.hash_partition - 1].guid,
     }
 }
 
