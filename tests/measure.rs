@@ -27,63 +27,78 @@ fn measured(image: &Path) -> (serde_json::Value, String) {
     (serde_json::from_str(&text).unwrap(), text)
 }
 
-/// The x86_64 UKI of the boot tests' recipe, built unsigned and with `[secure_boot]`
-/// (twice: one set of measurements): AWS's tool reads the UKI copied off the ESP (and
-/// the keys' signature lists) and prints exactly what `ingot measure` prints and OUT.json
-/// holds; another db key changes PCR7 and nothing else.
+/// The UKI of the boot tests' recipe, x86_64 and arm64, built unsigned and with
+/// `[secure_boot]` (twice: one set of measurements): AWS's tool reads the UKI copied off
+/// the ESP (and the keys' signature lists) and prints exactly what `ingot measure` prints
+/// and OUT.json holds; systemd-measure predicts its PCR11; another db key changes PCR7
+/// and not PCR4.
 #[test]
-fn aws_tool_agrees_with_ingot_on_signed_and_unsigned_ukis() {
-    let tmp = tempfile::tempdir().unwrap();
-    crate::secure_boot::keys(&tmp.path().join("keys"));
-    crate::secure_boot::keys(&tmp.path().join("other"));
-    let payload = payload("amd64", "boot/vmlinuz").display().to_string();
-    let text = crate::boot::RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\"").replace("PAYLOAD", &payload);
-    std::fs::create_dir_all(tmp.path().join("sparse")).unwrap();
-    std::fs::write(tmp.path().join("guest.tar"), tar_of_nothing()).unwrap();
-    let mut pcr7 = Vec::new();
-    for (name, extra) in [
-        ("unsigned", String::new()),
-        ("signed", crate::secure_boot::SECURE_BOOT.to_string()),
-        ("other", crate::secure_boot::SECURE_BOOT.replace("keys/", "other/")),
-    ] {
-        let image = tmp.path().join(format!("{name}.raw"));
-        let report = build(&recipe(tmp.path(), &format!("{text}{extra}")), &image);
-        let uki = tmp.path().join(format!("{name}.efi"));
-        from_esp(&image, &report, "/EFI/BOOT/BOOTX64.EFI", &uki);
-        let mut args = vec![std::ffi::OsString::from("--image"), uki.into_os_string()];
-        if !extra.is_empty() {
-            let dir = if name == "other" { "other" } else { "keys" };
-            for var in ["PK", "KEK", "db"] {
-                args.push(format!("--{var}").into());
-                args.push(tmp.path().join(format!("{dir}/{var}.esl")).into_os_string());
+fn aws_tool_and_systemd_agree_with_ingot_on_signed_and_unsigned_ukis() {
+    for arch in ["amd64", "arm64"] {
+        let tmp = tempfile::tempdir().unwrap();
+        crate::secure_boot::keys(&tmp.path().join("keys"));
+        crate::secure_boot::keys(&tmp.path().join("other"));
+        let payload = payload(arch, "boot/vmlinuz").display().to_string();
+        let mut text =
+            crate::boot::RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\"").replace("PAYLOAD", &payload);
+        let removable = if arch == "arm64" { "/EFI/BOOT/BOOTAA64.EFI" } else { "/EFI/BOOT/BOOTX64.EFI" };
+        if arch == "arm64" {
+            text = text.replace("[boot]\n", "[boot]\narch = \"arm64\"\n").replace("root-x86-64", "root-arm64");
+        }
+        std::fs::create_dir_all(tmp.path().join("sparse")).unwrap();
+        std::fs::write(tmp.path().join("guest.tar"), tar_of_nothing()).unwrap();
+        let signed = crate::secure_boot::SECURE_BOOT;
+        let mut values = Vec::new();
+        for (name, extra) in
+            [("unsigned", String::new()), ("signed", signed.into()), ("other", signed.replace("keys/", "other/"))]
+        {
+            let what = format!("{arch} {name}");
+            let image = tmp.path().join(format!("{name}.raw"));
+            let report = build(&recipe(tmp.path(), &format!("{text}{extra}")), &image);
+            let uki = tmp.path().join(format!("{name}.efi"));
+            from_esp(&image, &report, removable, &uki);
+            let mut args = vec![std::ffi::OsString::from("--image"), uki.into_os_string()];
+            if !extra.is_empty() {
+                let dir = if name == "other" { "other" } else { "keys" };
+                for var in ["PK", "KEK", "db"] {
+                    args.push(format!("--{var}").into());
+                    args.push(tmp.path().join(format!("{dir}/{var}.esl")).into_os_string());
+                }
             }
+            let (theirs, their_text) = nitro_tpm_pcr_compute(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+            let (ours, our_text) = measured(&image);
+            assert_eq!(ours, theirs, "{what}: ingot measure --format nitrotpm vs AWS's tool");
+            assert_eq!(our_text.trim_end(), their_text.trim_end(), "{what}: the same text, keys in the same order");
+            let m = &report["measurements"];
+            assert_eq!(m["secure_boot"], !extra.is_empty(), "{what}");
+            for (i, pcr) in [(4, "PCR4"), (7, "PCR7"), (12, "PCR12")] {
+                assert_eq!(pcr_of(m, "SHA384", i)["value"], theirs["Measurements"][pcr], "{what}: OUT.json's {pcr}");
+            }
+            // The kernel is measured through the firmware without Secure Boot only (stub 252).
+            let pcr4_events = pcr_of(m, "SHA384", 4)["events"].as_array().unwrap().len();
+            assert_eq!(pcr4_events, if extra.is_empty() { 4 } else { 3 }, "{what}: {}", pcr_of(m, "SHA384", 4));
+            if name != "other" {
+                for (bank, flag) in [("SHA256", "sha256"), ("SHA384", "sha384")] {
+                    let theirs = systemd_measure(&image, &report, removable, flag);
+                    assert_eq!(pcr_of(m, bank, 11)["value"], theirs, "{what}: PCR11 ({bank})");
+                }
+            }
+            if name == "signed" {
+                let again = build(&recipe(tmp.path(), &format!("{text}{extra}")), &tmp.path().join("again.raw"));
+                assert_eq!(
+                    again["measurements"], report["measurements"],
+                    "{what}: two builds, one set of measurements"
+                );
+            }
+            values.push(theirs["Measurements"].clone());
         }
-        let (theirs, their_text) = nitro_tpm_pcr_compute(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
-        let (ours, our_text) = measured(&image);
-        assert_eq!(ours, theirs, "{name}: ingot measure --format nitrotpm vs AWS's tool");
-        assert_eq!(our_text.trim_end(), their_text.trim_end(), "{name}: the same text, keys in the same order");
-        let m = &report["measurements"];
-        assert_eq!(m["secure_boot"], !extra.is_empty(), "{name}");
-        let sha384 = &m["banks"][0];
-        assert_eq!(sha384["algorithm"], "SHA384");
-        for (i, pcr) in [(4, "PCR4"), (7, "PCR7"), (12, "PCR12")] {
-            assert_eq!(pcr_of(m, "SHA384", i)["value"], theirs["Measurements"][pcr], "{name}: OUT.json's {pcr}");
-        }
-        assert_eq!(m["banks"][1]["algorithm"], "SHA256");
-        // The kernel is measured through the firmware without Secure Boot only (stub 252).
-        let pcr4_events = pcr_of(m, "SHA384", 4)["events"].as_array().unwrap().len();
-        assert_eq!(pcr4_events, if extra.is_empty() { 4 } else { 3 }, "{name}: {}", pcr_of(m, "SHA384", 4));
-        for (bank, flag) in [("SHA256", "sha256"), ("SHA384", "sha384")] {
-            assert_eq!(pcr_of(m, bank, 11)["value"], systemd_measure(&image, &report, flag), "{name}: PCR11 ({bank})");
-        }
-        if name == "signed" {
-            let again = build(&recipe(tmp.path(), &format!("{text}{extra}")), &tmp.path().join("again.raw"));
-            assert_eq!(again["measurements"], report["measurements"], "two builds, one set of measurements");
-        }
-        pcr7.push((theirs["Measurements"]["PCR4"].clone(), theirs["Measurements"]["PCR7"].clone()));
+        assert_ne!(values[0]["PCR7"], values[1]["PCR7"], "{arch}: Secure Boot changes PCR7");
+        assert_ne!(values[1]["PCR7"], values[2]["PCR7"], "{arch}: another db key changes PCR7");
+        assert_eq!(
+            values[1]["PCR4"], values[2]["PCR4"],
+            "{arch}: and not PCR4 (the image hash leaves the signature out)"
+        );
     }
-    assert_ne!(pcr7[1].1, pcr7[2].1, "another db key changes PCR7");
-    assert_ne!(pcr7[0].1, pcr7[1].1, "Secure Boot changes PCR7");
 }
 
 /// PCR `index` of `bank` in OUT.json's `measurements`.
@@ -98,13 +113,13 @@ fn pcr_of<'a>(m: &'a serde_json::Value, bank: &str, index: u64) -> &'a serde_jso
 }
 
 /// PCR11 as systemd's `systemd-measure calculate` (Debian's systemd) predicts it before
-/// any boot phase, in `bank` (`sha256`, `sha384`), from the sections of the UKI on
-/// `image`'s ESP as binutils' objcopy extracts them.
-fn systemd_measure(image: &Path, report: &serde_json::Value, bank: &str) -> String {
+/// any boot phase, in `bank` (`sha256`, `sha384`), from the sections of the UKI at
+/// `removable` on `image`'s ESP as binutils' objcopy extracts them.
+fn systemd_measure(image: &Path, report: &serde_json::Value, removable: &str, bank: &str) -> String {
     let dir = image.with_extension("sections");
     std::fs::create_dir_all(&dir).unwrap();
     let uki = dir.join("uki.efi");
-    from_esp(image, report, "/EFI/BOOT/BOOTX64.EFI", &uki);
+    from_esp(image, report, removable, &uki);
     let mut cmd = Command::new(
         ["/usr/lib/systemd/systemd-measure", "/lib/systemd/systemd-measure"]
             .into_iter()

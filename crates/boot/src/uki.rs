@@ -57,6 +57,28 @@ fn uname_banner(kernel: &[u8]) -> Option<String> {
     None
 }
 
+/// The stub's `.sdmagic` (its version, which AWS's nitro-tpm-pcr-compute reads to know
+/// what the stub measures) and `.sbat` (what shim checks), when the stub has them only in
+/// bytes after its sections that no section header describes (Debian 12's arm64 stub,
+/// laid out by gnu-efi's `objcopy -O binary`): each NUL-terminated text, to be added as
+/// a section of its own, as a stub linked by a newer systemd has them. Empty when the
+/// stub describes its `.sdmagic`.
+fn undescribed_sections(stub: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    const TEXTS: [(&str, &[u8]); 2] = [(".sdmagic", b"#### LoaderInfo: systemd-stub "), (".sbat", b"sbat,1,")];
+    let Ok(layout) = pe::Layout::read(stub) else { return Vec::new() };
+    if pe::section(stub, ".sdmagic").is_some() {
+        return Vec::new();
+    }
+    let end = layout.sections.iter().map(|&(at, size)| at + size).max().unwrap_or(0).max(layout.size_of_headers);
+    let tail = stub.get(end..).unwrap_or_default();
+    let text = |start: &[u8]| -> Option<Vec<u8>> {
+        let at = tail.windows(start.len()).position(|w| w == start)?;
+        let len = tail[at..].iter().position(|&b| b == 0)?;
+        Some(tail[at..=at + len].to_vec())
+    };
+    TEXTS.iter().filter_map(|&(name, start)| Some((name, text(start)?))).collect()
+}
+
 /// Builds the UKI from the root tree's systemd-stub, kernel and initrd.
 pub(crate) fn make(config: &Config, root: &Tree) -> Result<Vec<u8>, BootError> {
     let stub_path = format!("/usr/lib/systemd/boot/efi/linux{}.efi.stub", config.arch.efi_suffix());
@@ -73,8 +95,12 @@ pub(crate) fn make(config: &Config, root: &Tree) -> Result<Vec<u8>, BootError> {
         None => format!("ID=ingot\nNAME={0}\nPRETTY_NAME={0}\n", config.title).into_bytes(),
     };
     let bad = |e: pe::PeError| BootError::BadStub { path: stub_path.clone(), why: e.to_string() };
+    let undescribed = undescribed_sections(&stub);
     let mut uki = PeImage::parse(stub).map_err(bad)?;
     uki.drop_trailing_bytes().map_err(bad)?;
+    for (name, data) in &undescribed {
+        uki.add_section(name, data).map_err(bad)?;
+    }
     uki.add_section(".osrel", &osrel).map_err(bad)?;
     uki.add_section(".cmdline", config.kernel_cmdline().as_bytes()).map_err(bad)?;
     if let Some(version) = uname(&kernel) {
@@ -90,6 +116,24 @@ pub(crate) fn make(config: &Config, root: &Tree) -> Result<Vec<u8>, BootError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_after_the_sections_become_sections_and_described_ones_stay() {
+        let mut stub = vec![0u8; 0x400];
+        stub[..2].copy_from_slice(b"MZ");
+        stub[0x3c] = 0x40;
+        stub[0x40..0x44].copy_from_slice(b"PE\0\0");
+        stub[0x44..0x46].copy_from_slice(&pe::IMAGE_FILE_MACHINE_ARM64.to_le_bytes());
+        stub[0x54..0x56].copy_from_slice(&240u16.to_le_bytes()); // SizeOfOptionalHeader
+        stub[0x58..0x5a].copy_from_slice(&0x20bu16.to_le_bytes());
+        stub[0x58 + 60..0x58 + 64].copy_from_slice(&0x200u32.to_le_bytes()); // SizeOfHeaders
+        stub[0x58 + 108..0x58 + 112].copy_from_slice(&16u32.to_le_bytes());
+        stub.extend_from_slice(b"junk\0sbat,1,SBAT Version\n\0xx#### LoaderInfo: systemd-stub 252.39 ####\0");
+        let found = undescribed_sections(&stub);
+        assert_eq!(found[0], (".sdmagic", b"#### LoaderInfo: systemd-stub 252.39 ####\0".to_vec()));
+        assert_eq!(found[1], (".sbat", b"sbat,1,SBAT Version\n\0".to_vec()));
+        assert!(undescribed_sections(&stub[..0x400]).is_empty());
+    }
 
     #[test]
     fn the_kernel_version_is_read_from_an_x86_setup_header() {
