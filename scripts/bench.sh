@@ -17,6 +17,10 @@
 #   scripts/bench.sh verity a 2 GiB dm-verity root holding 1 GiB (256 files of 4 MiB): ingot
 #                           build with verity vs without (the same ext4: 4 KiB blocks, no
 #                           journal, no reserved blocks) vs mke2fs -d + veritysetup format
+#   scripts/bench.sh measure the boot tests' recipe as a signed UKI: ingot build (which
+#                           predicts the TPM measurements), ingot measure alone, and AWS's
+#                           nitro-tpm-pcr-compute on the same UKI (install-test-deps.sh
+#                           builds it)
 #   scripts/bench.sh upload EBS direct upload of a 4 GiB image holding 1 GiB, ingot vs
 #                           coldsnap 0.12 (built from crates.io into target/coldsnap), to
 #                           one local moto server (scripts/moto-server.py)
@@ -388,6 +392,54 @@ if [[ "$which" == all || "$which" == verity ]]; then
     printf "  %-34s %8.3f %12s\n" "mke2fs -d + veritysetup format" "$m_t" "$p_rss"
     echo "  ratios: ingot verity / ingot without $(ratio "$v_t" "$p_t") (aim <= 1.2), ingot verity / peer $(ratio "$v_t" "$m_t") (aim <= 0.3)"
     echo "  (ingot writes a GPT disk and digests it; the peer writes the filesystem and hash files only)"
+    rm -f "$data"/*.img "$data"/*.img.json
+fi
+
+if [[ "$which" == all || "$which" == measure ]]; then
+    cargo build --release --locked -q
+    payload="$(readlink -f "$(scripts/make-test-payload.sh amd64)")"
+    data="$PWD/target/bench-data/measure"
+    mkdir -p "$data"
+    [ -f "$data/keys/db.key" ] || "$tgt/release/ingot" keys "$data/keys" --common-name Bench --json >/dev/null
+    cat > "$data/uki.toml" <<RECIPE
+name = "bench-measure"
+size = "1 GiB"
+source_date_epoch = 1700000000
+[boot]
+uefi = "uki"
+kernel = "/boot/vmlinuz"
+initrd = "/boot/initrd.img"
+cmdline = "console=ttyS0 ro"
+[[partition]]
+type = "esp"
+size = "64 MiB"
+filesystem = "vfat"
+[[partition]]
+type = "root-x86-64"
+size = "fill"
+filesystem = "ext4"
+[[partition.contents]]
+dir = "$payload"
+[secure_boot]
+pk = "keys/PK.crt"
+kek = "keys/KEK.crt"
+db = "keys/db.crt"
+db_key = "keys/db.key"
+RECIPE
+    ingot="$tgt/release/ingot"
+    b=$(cd "$data" && median 5 "$ingot" build uki.toml -o uki.img --json)
+    m=$(cd "$data" && median 5 "$ingot" measure uki.img --format nitrotpm)
+    esp=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['partitions'][0]['offset'])" "$data/uki.img.json")
+    MTOOLS_SKIP_CHECK=1 mcopy -o -i "$data/uki.img@@$esp" ::/EFI/BOOT/BOOTX64.EFI "$data/uki.efi"
+    k="$data/keys"
+    a=$(median 5 target/nitro-tpm-pcr-compute --image "$data/uki.efi" --PK "$k/PK.esl" --KEK "$k/KEK.esl" --db "$k/db.esl")
+    echo
+    echo "TPM measurements of a signed UKI ($(du -k "$data/uki.efi" | cut -f1) KiB), median of 5:"
+    printf "  %-44s %8.3f\n" "ingot build (measurements included)" "$b"
+    printf "  %-44s %8.3f\n" "ingot measure IMAGE (both banks, from the ESP)" "$m"
+    printf "  %-44s %8.3f\n" "nitro-tpm-pcr-compute --image UKI (SHA-384)" "$a"
+    echo "  ratios: ingot measure / AWS's tool $(ratio "$m" "$a") (aim <= 0.5); the build without" \
+        "its measurement is at least $(python3 -c "print(f'{$b - $m:.3f}')") s: build / that <= $(ratio "$b" "$(python3 -c "print($b - $m)")") (aim <= 1.05)"
     rm -f "$data"/*.img "$data"/*.img.json
 fi
 

@@ -125,14 +125,19 @@ pub(crate) fn of_uki(uki: &[u8], path: &str, uefi_data: Option<&str>) -> Result<
     };
     let variables = SecureBootVariables { pk: var("PK"), kek: var("KEK"), db: var("db"), dbx: var("dbx") };
     let secure_boot = store.is_some().then_some(&variables);
-    let mut banks = Vec::new();
-    for bank in BANKS {
-        let pcrs = measure::uki(uki, path, secure_boot, bank)?;
-        banks.push(BankMeasurements {
-            algorithm: bank.as_str().into(),
-            pcrs: pcrs.into_iter().map(pcr_value).collect(),
-        });
-    }
+    // One thread per bank: each hashes the UKI (tens of MiB) on its own.
+    let banks = std::thread::scope(|s| {
+        let running = BANKS.map(|bank| s.spawn(move || measure::uki(uki, path, secure_boot, bank)));
+        running
+            .into_iter()
+            .zip(BANKS)
+            .map(|(t, bank)| {
+                let pcrs = t.join().map_err(|_| std::io::Error::other("a measuring thread panicked"))??;
+                let pcrs = pcrs.into_iter().map(pcr_value).collect();
+                Ok(BankMeasurements { algorithm: bank.as_str().into(), pcrs })
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
     Ok(Measurements { uki: path.into(), secure_boot: secure_boot.is_some(), banks })
 }
 
@@ -149,19 +154,24 @@ fn pcr_value(p: measure::Pcr) -> PcrValue {
 /// Boot under `uefi_data` (an EC2 UefiData store, as the build report holds it) when
 /// given.
 pub fn measure(image: &Path, uefi_data: Option<&str>) -> Result<Measurements> {
-    let inspection = crate::inspect(image)?;
+    // Checked before opening: opening a FIFO blocks until something writes to it.
+    ingot_types::input::regular_len(image).context("ingot measure reads an image file")?;
     let file = std::fs::File::open(image).with_context(|| format!("cannot open {}", image.display()))?;
-    let esp_type = ingot_types::partition::gpt::EFI_SYSTEM.to_string();
-    let mbr_esp = format!("0x{:02x}", ingot_types::partition::mbr::EFI_SYSTEM);
+    let table =
+        ingot_disk::read_table(&file, file.metadata()?.len()).with_context(|| format!("{}", image.display()))?;
+    let esp = |e: &ingot_disk::TableEntry| match &table {
+        ingot_disk::Table::Gpt(t) => t.partitions[e.index].type_guid == ingot_types::partition::gpt::EFI_SYSTEM,
+        ingot_disk::Table::Mbr(t) => t.partitions[e.index].kind == ingot_types::partition::mbr::EFI_SYSTEM,
+    };
     // The paths a UKI boots from: the ESP's removable-media boot paths.
     let uki_paths: Vec<String> = ingot_types::Arch::ALL.iter().map(|&a| ingot_boot::removable_path(a)).collect();
-    for p in inspection.partitions.iter().filter(|p| p.kind == esp_type || p.kind == mbr_esp) {
-        let found = crate::inspect::caught(|| {
-            ingot_fat::files(&file, p.offset, p.size, |path, _| uki_paths.iter().any(|u| u == path))
-        })
-        .ok_or_else(|| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))
-        .and_then(|r| r.map_err(std::io::Error::other))
-        .with_context(|| format!("{}: partition {}", image.display(), p.number))?;
+    for e in table.partitions().iter().filter(|e| esp(e)) {
+        let (offset, size) = (e.first_lba * ingot_disk::SECTOR, e.sectors * ingot_disk::SECTOR);
+        let wanted = |path: &str, _: &[u8]| uki_paths.iter().any(|u| u == path);
+        let found = crate::inspect::caught(|| ingot_fat::files(&file, offset, size, wanted))
+            .ok_or_else(|| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))
+            .and_then(|r| r.map_err(std::io::Error::other))
+            .with_context(|| format!("{}: partition {}", image.display(), e.number))?;
         if let Some((path, bytes)) = found.into_iter().next() {
             return of_uki(&bytes, &path, uefi_data).with_context(|| format!("{}", image.display()));
         }
