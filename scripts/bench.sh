@@ -69,6 +69,34 @@ print(f"{sorted(runs)[len(runs) // 2]:.3f}")
 PY
 }
 median3() { median 3 "$@"; }
+# The boot tests' recipe (tests/boot.rs without the guest's own tree) with uefi = LOADER
+# over the test payload at PAYLOAD, and with `signed`, [secure_boot] with the keys in
+# keys/: boot_recipe LOADER PAYLOAD [signed]
+boot_recipe() {
+    cat <<RECIPE
+name = "sb"
+size = "1 GiB"
+source_date_epoch = 1700000000
+[boot]
+uefi = "$1"
+kernel = "/boot/vmlinuz"
+initrd = "/boot/initrd.img"
+cmdline = "console=ttyS0 ro"
+[[partition]]
+label = "ESP"
+type = "esp"
+size = "64 MiB"
+filesystem = "vfat"
+[[partition]]
+label = "root"
+type = "root-x86-64"
+size = "fill"
+filesystem = "ext4"
+[[partition.contents]]
+dir = "$2"
+RECIPE
+    [ "${3:-}" != signed ] || printf '[secure_boot]\npk = "keys/PK.crt"\nkek = "keys/KEK.crt"\ndb = "keys/db.crt"\ndb_key = "keys/db.key"\n'
+}
 mean_s() {
     python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['mean']['point_estimate']/1e9)" \
         "$tgt/criterion/$1/new/estimates.json"
@@ -401,31 +429,7 @@ if [[ "$which" == all || "$which" == measure ]]; then
     data="$PWD/target/bench-data/measure"
     mkdir -p "$data"
     [ -f "$data/keys/db.key" ] || "$tgt/release/ingot" keys "$data/keys" --common-name Bench --json >/dev/null
-    cat > "$data/uki.toml" <<RECIPE
-name = "bench-measure"
-size = "1 GiB"
-source_date_epoch = 1700000000
-[boot]
-uefi = "uki"
-kernel = "/boot/vmlinuz"
-initrd = "/boot/initrd.img"
-cmdline = "console=ttyS0 ro"
-[[partition]]
-type = "esp"
-size = "64 MiB"
-filesystem = "vfat"
-[[partition]]
-type = "root-x86-64"
-size = "fill"
-filesystem = "ext4"
-[[partition.contents]]
-dir = "$payload"
-[secure_boot]
-pk = "keys/PK.crt"
-kek = "keys/KEK.crt"
-db = "keys/db.crt"
-db_key = "keys/db.key"
-RECIPE
+    boot_recipe uki "$payload" signed > "$data/uki.toml"
     ingot="$tgt/release/ingot"
     b=$(cd "$data" && median 5 "$ingot" build uki.toml -o uki.img --json)
     m=$(cd "$data" && median 5 "$ingot" measure uki.img --format nitrotpm)
@@ -453,30 +457,8 @@ if [[ "$which" == all || "$which" == secure-boot ]]; then
     echo "The boot tests' recipe (1 GiB; Debian cloud kernel $(du -k "$payload/boot/vmlinuz" | cut -f1) KiB, initramfs):"
     printf "  %-13s %10s %10s %8s %14s\n" "" "unsigned s" "signed s" "added s" "sbsign same s"
     for loader in uki systemd-boot; do
-        cat > "$data/$loader.toml" <<RECIPE
-name = "sb"
-size = "1 GiB"
-source_date_epoch = 1700000000
-[boot]
-uefi = "$loader"
-kernel = "/boot/vmlinuz"
-initrd = "/boot/initrd.img"
-cmdline = "console=ttyS0 ro"
-[[partition]]
-label = "ESP"
-type = "esp"
-size = "64 MiB"
-filesystem = "vfat"
-[[partition]]
-label = "root"
-type = "root-x86-64"
-size = "fill"
-filesystem = "ext4"
-[[partition.contents]]
-dir = "$payload"
-RECIPE
-        printf '[secure_boot]\npk = "keys/PK.crt"\nkek = "keys/KEK.crt"\ndb = "keys/db.crt"\ndb_key = "keys/db.key"\n' \
-            | cat "$data/$loader.toml" - > "$data/$loader-signed.toml"
+        boot_recipe "$loader" "$payload" > "$data/$loader.toml"
+        boot_recipe "$loader" "$payload" signed > "$data/$loader-signed.toml"
         # Builds of well under a second vary by 0.1 s from run to run here: 11 runs each.
         u=$(median 11 "$tgt/release/ingot" build "$data/$loader.toml" -o "$data/u.img" --json)
         s=$(median 11 "$tgt/release/ingot" build "$data/$loader-signed.toml" -o "$data/s.img" --json)

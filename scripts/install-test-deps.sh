@@ -12,7 +12,8 @@
 # shell completions, man-db with groff that render the manual pages, and util-linux
 # (blkid, which reads filesystem labels and UUIDs back) and bsdutils (script, a terminal
 # for the progress test), cryptsetup-bin (veritysetup, the judge of dm-verity hash
-# devices), and systemd (systemd-measure, the judge of PCR11).
+# devices), systemd (systemd-measure, the judge of PCR11), and swtpm with swtpm-tools (the
+# software TPM behind `ingot boot --tpm`).
 # From PyPI, into target/venv: moto[server] (the AWS test server), boto3 (the
 # independent read-back of uploaded blocks), AWS's uefivars (the reader of the UEFI
 # variable stores ingot writes, and their converter to OVMF's store) and virt-firmware
@@ -27,7 +28,7 @@ set -euo pipefail
 packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time
     qemu-system-x86 ovmf seabios qemu-system-arm qemu-efi-aarch64 cpio kmod grub-common
     binutils-multiarch debootstrap qemu-user-static openssl sbsigntool efitools zsh fish man-db groff-base util-linux bsdutils
-    cryptsetup-bin systemd)
+    cryptsetup-bin systemd swtpm swtpm-tools)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -45,9 +45,6 @@ impl PlannedPartition {
     }
 }
 
-/// dm-verity's data block: a data partition is a whole number of them.
-const VERITY_BLOCK: u64 = ingot_verity::BLOCK_SIZE as u64;
-
 fn align_up(n: u64, a: u64) -> u64 {
     n.div_ceil(a) * a
 }
@@ -141,7 +138,7 @@ impl Recipe {
                     let tail: u64 = sizes[i + 1..].iter().map(|s| align_up(s.unwrap_or(0), a)).sum();
                     let mut room = limit.unwrap_or(0).saturating_sub(start).saturating_sub(tail) / a * a;
                     if matches!(p.verity, Verity::Data { .. }) {
-                        room -= room % VERITY_BLOCK;
+                        room -= room % crate::verity::BLOCK;
                     }
                     if room == 0 {
                         return Err(self.loc.at(p.size_span.start, format!(
@@ -223,7 +220,7 @@ impl Recipe {
                     "partition[{hash}].size: \"auto\" sizes a hash tree from its data partition's size, and partition[{data}] is \"fill\": give one of them a size"
                 ))
             })?;
-            let data_size = align_up(data_size, VERITY_BLOCK);
+            let data_size = align_up(data_size, crate::verity::BLOCK);
             sizes[data] = Some(data_size);
             sizes[hash] = Some(align_up(crate::verity::hash_size(data_size), self.alignment));
         }

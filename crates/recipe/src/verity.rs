@@ -10,7 +10,7 @@ use ingot_types::TableKind;
 use toml::Value;
 
 /// dm-verity's data block, which a data partition's size must be a multiple of.
-const BLOCK: u64 = ingot_verity::BLOCK_SIZE as u64;
+pub(crate) const BLOCK: u64 = ingot_verity::BLOCK_SIZE as u64;
 
 /// Checks a partition that says `verity = true` on its own: a filesystem ingot writes
 /// read-only (ext4), a GPT disk, a size in whole verity blocks and content to protect.
