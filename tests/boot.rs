@@ -44,7 +44,21 @@ if [ -d /sys/firmware/efi ]; then
     # 4 bytes of attributes, then the value
     sb=$($B od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | $B awk '{print $5}')
 fi
-echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide verity=${verity:-unset} secureboot=${sb:-unset}"
+# A TPM's PCRs 4, 7, 11 and 12 in both banks, as the kernel reads them from the TPM. The
+# arm64 cloud kernel has the TIS driver as modules (x86_64's is built in).
+if [ -e /sys/bus/acpi/devices/MSFT0101:00 ] && [ ! -d /sys/class/tpm/tpm0 ]; then
+    for m in tpm_tis_core tpm_tis; do $B insmod "$($B find /lib/modules -name $m.ko)"; done
+fi
+tpm=none
+if [ -d /sys/class/tpm/tpm0/pcr-sha384 ]; then
+    tpm=""
+    for bank in sha384 sha256; do
+        for i in 4 7 11 12; do
+            tpm="$tpm$bank:$i=$($B tr A-F a-f < /sys/class/tpm/tpm0/pcr-$bank/$i),"
+        done
+    done
+fi
+echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide verity=${verity:-unset} secureboot=${sb:-unset} tpm=$tpm"
 $B poweroff -f
 "#;
 
@@ -146,7 +160,7 @@ impl Firmware {
     /// The guest's marker line under this firmware: `want` from [`guest_files`] and the
     /// `SecureBoot` variable the guest read from efivarfs: `none` without EFI, `0` when
     /// Secure Boot is off (no PK enrolled), `1` when the firmware enforces it.
-    pub(crate) fn marker(self, want: &str) -> String {
+    fn marker(self, want: &str) -> String {
         let state = match self {
             Firmware::Bios | Firmware::BiosKvmFirst => "none",
             Firmware::Uefi | Firmware::Aavmf => "0",
@@ -154,6 +168,16 @@ impl Firmware {
         };
         format!("{want} secureboot={state}")
     }
+}
+
+/// The marker the guest prints when it boots the image whose build report is `report`
+/// under `firmware`: `want` from [`guest_files`], the Secure Boot state
+/// ([`Firmware::marker`]), the verity root hash (verity roots) and the TPM's PCRs, which
+/// must be what the build predicted (images with `measurements` boot with a TPM, see
+/// [`boot_log`]).
+pub(crate) fn marker(firmware: Firmware, want: &str, report: &serde_json::Value) -> String {
+    let want = crate::verity::marker_of(&firmware.marker(want), report);
+    format!("{want} tpm={}", crate::measure::guest_pcrs(report))
 }
 
 /// Boots `image` with `firmware` on `disk` ("nvme" or "virtio-blk-pci") and returns the
@@ -207,7 +231,12 @@ pub(crate) fn boot_log(
     limit: Duration,
 ) -> (String, Vec<String>) {
     let accel = if firmware == Firmware::BiosKvmFirst { "auto" } else { "tcg" };
-    let o = run(ingot().arg("boot").arg(image).args(boot_flags(firmware, disk, dir)).args([
+    // An image whose build predicted its measurements boots with a TPM (swtpm), whose
+    // PCRs the guest prints.
+    let report = std::fs::read(format!("{}.json", image.display())).ok();
+    let report = report.and_then(|r| serde_json::from_slice::<serde_json::Value>(&r).ok());
+    let tpm = report.is_some_and(|r| r["measurements"].is_object()).then_some("--tpm");
+    let o = run(ingot().arg("boot").arg(image).args(boot_flags(firmware, disk, dir)).args(tpm).args([
         "--accel",
         accel,
         "--expect",
@@ -255,8 +284,7 @@ pub(crate) fn build_and_boot_with(
     let report = build_checked(&r, &out);
     let before = sha256_file(&out);
     for &(firmware, disk) in boots {
-        let want = crate::verity::marker_of(&firmware.marker(&want), &report);
-        assert_eq!(boot(&out, firmware, disk, tmp.path()), want);
+        assert_eq!(boot(&out, firmware, disk, tmp.path()), marker(firmware, &want, &report));
     }
     assert_eq!(sha256_file(&out), before, "booting must not change the image");
 }

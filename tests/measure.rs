@@ -162,3 +162,22 @@ fn measure_refuses_an_image_without_a_uki() {
         "{err}"
     );
 }
+
+/// The PCRs the boot tests' guest prints (tests/boot.rs INIT) when its image is booted
+/// with a TPM: SHA-384 then SHA-256, PCRs 4, 7, 11 and 12, each `bank:index=value,`, as
+/// OUT.json's `measurements` predict them; `none` for an image without measurements
+/// (booted without a TPM). OVMF and AAVMF measure the same events as EC2's firmware
+/// (the disk is first in their boot order, see ingot-qemu), so the values must be equal.
+pub(crate) fn guest_pcrs(report: &serde_json::Value) -> String {
+    let m = &report["measurements"];
+    if !m.is_object() {
+        return "none".into();
+    }
+    let mut line = String::new();
+    for (bank, name) in [("SHA384", "sha384"), ("SHA256", "sha256")] {
+        for i in [4, 7, 11, 12] {
+            line += &format!("{name}:{i}={},", pcr_of(m, bank, i)["value"].as_str().unwrap());
+        }
+    }
+    line
+}

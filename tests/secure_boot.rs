@@ -414,7 +414,7 @@ fn secure_boot_chain(loader: &str, arch: &str) -> (tempfile::TempDir, std::path:
         _ => (Firmware::OvmfSecureBoot, "/EFI/BOOT/BOOTX64.EFI"),
     };
     // The store the build wrote, as `ingot boot --secure-boot` writes it into the firmware's flash.
-    let want = crate::verity::marker_of(&firmware.marker(&guest_files(tmp.path())), &report);
+    let want = crate::boot::marker(firmware, &guest_files(tmp.path()), &report);
     let line = crate::boot::boot_until(&image, firmware, "nvme", tmp.path(), "INGOT-BOOT-OK", Duration::from_secs(300));
     assert_eq!(line, want);
     // The refused images have no report (or another's): they boot with this store, made

@@ -214,9 +214,12 @@ pub fn command(options: &Options, kvm: bool, work: &Path) -> Result<Command, Qem
     firmware::attach(&mut qemu, options, work)?;
     let snapshot = if options.write { "" } else { ",snapshot=on" };
     qemu.arg("-drive").arg(format!("file={},if=none,id=disk,format=raw{snapshot}", options.image.display()));
+    // The disk first in the firmware's boot order: OVMF would otherwise try q35's empty
+    // DVD drive first, and that failed attempt is measured into PCR4 ("Calling" and
+    // "Returning from EFI Application from Boot Option"), which EC2's boot does not do.
     qemu.arg("-device").arg(match options.disk {
-        Disk::Nvme => "nvme,drive=disk,serial=ingot",
-        Disk::VirtioBlk => "virtio-blk-pci,drive=disk",
+        Disk::Nvme => "nvme,drive=disk,serial=ingot,bootindex=0",
+        Disk::VirtioBlk => "virtio-blk-pci,drive=disk,bootindex=0",
     });
     Ok(qemu)
 }
