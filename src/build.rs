@@ -115,8 +115,8 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
         r.guid = partuuid(recipe, &plan.partitions[r.number - 1]);
     }
     write_table(&mut image, &plan)?;
-    let measurements = match recipe.boot.as_ref().filter(|b| b.uefi == Some(ingot_types::UefiLoader::Uki)) {
-        Some(boot) => measure_uki(&image, &plan, boot, uefi_data.as_deref())?,
+    let measurements = match recipe.boot.as_ref() {
+        Some(boot) => measure_boot(&image, &plan, boot, uefi_data.as_deref())?,
         None => None,
     };
     if let Some(code) = &bios {
@@ -212,22 +212,25 @@ fn report(
     }
 }
 
-/// The measurements of the UKI the build put on the ESP of `image`, read back from it;
-/// `None` when its stub's version cannot be read (Debian 12's arm64 stub describes no
-/// `.sdmagic` section), as the kernel's measurement depends on it (`ingot measure` says
-/// so as an error).
-fn measure_uki(
+/// The measurements of booting what the build put on the ESP of `image` (a UKI, or
+/// systemd-boot and its kernel), read back from it; `None` for GRUB, and when a UKI's
+/// stub version cannot be read (Debian 12's arm64 stub describes no `.sdmagic`
+/// section), as the kernel's measurement depends on it (`ingot measure` says so as an
+/// error).
+fn measure_boot(
     image: &Image,
     plan: &Plan,
     boot: &ingot_recipe::Boot,
     uefi_data: Option<&str>,
 ) -> Result<Option<crate::Measurements>> {
-    let Some(esp) = boot.esp.map(|i| &plan.partitions[i]) else { bail!("a UKI needs an EFI system partition") };
-    let path = ingot_boot::removable_path(boot.arch);
-    let found = ingot_fat::files(image.file(), esp.offset, esp.size, |p, _| p == path)?;
-    let (_, uki) = found.into_iter().next().ok_or_else(|| std::io::Error::other(format!("no {path} on the ESP")))?;
-    match crate::measure::of_uki(&uki, &path, uefi_data) {
-        Ok(m) => Ok(Some(m)),
+    use ingot_types::UefiLoader;
+    if !matches!(boot.uefi, Some(UefiLoader::Uki | UefiLoader::SystemdBoot)) {
+        return Ok(None);
+    }
+    let Some(esp) = boot.esp.map(|i| &plan.partitions[i]) else { bail!("a UEFI boot needs an EFI system partition") };
+    match crate::measure::of_esp(image.file(), esp.offset, esp.size, uefi_data) {
+        Ok(Some(m)) => Ok(Some(m)),
+        Ok(None) => bail!("no {} on the ESP", ingot_boot::removable_path(boot.arch)),
         Err(crate::Error::Boot(ingot_boot::BootError::Measure { .. })) => Ok(None),
         Err(e) => Err(e),
     }

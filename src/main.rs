@@ -95,7 +95,8 @@ with the recipe's error when it is not valid.")]
         #[arg(long)]
         json: bool,
     },
-    /// Predict the TPM measurements (PCRs 4, 7, 12) of booting the UKI on an image's ESP.
+    /// Predict the TPM measurements (PCRs 4, 7, 11, 12) of booting an image's UKI or
+    /// systemd-boot.
     #[command(after_help = "Examples:
   ingot measure out/attestable.raw
   ingot measure out/attestable.raw --format nitrotpm > pcrs.json

@@ -1,9 +1,10 @@
-//! The TPM measurements of a UKI image's boot (`ingot measure`, and OUT.json's
-//! `measurements`): `ingot_boot::measure` applied to the UKI on the ESP, with the
-//! Secure Boot variables of the image's UEFI variable store (docs/attestation.md).
+//! The TPM measurements of a UKI or systemd-boot image's boot (`ingot measure`, and
+//! OUT.json's `measurements`): `ingot_boot::measure` applied to what the ESP boots, with
+//! the Secure Boot variables of the image's UEFI variable store (docs/attestation.md).
 
 use crate::error::{bail, Result, ResultExt};
-use ingot_boot::measure::{self, Bank, SecureBootVariables};
+use ingot_boot::measure::{self, Bank, Image, SecureBootVariables};
+use ingot_types::UefiLoader;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -15,11 +16,16 @@ pub const PCR_TAGS: [(u32, &str); 3] = [(4, "ingot:pcr4"), (7, "ingot:pcr7"), (1
 /// The banks measured, EC2's first.
 const BANKS: [Bank; 2] = [Bank::Sha384, Bank::Sha256];
 
-/// A UKI boot's measurements, bank by bank.
+/// A boot's measurements, bank by bank.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measurements {
-    /// The UKI measured: its path on the ESP.
-    pub uki: String,
+    /// What the ESP boots: a UKI, or systemd-boot and a kernel.
+    pub loader: UefiLoader,
+    /// The EFI images the firmware loads, in order: their paths on the ESP.
+    pub images: Vec<String>,
+    /// The command line systemd-boot passes the kernel (PCR12's event); none for a UKI,
+    /// which has its own.
+    pub load_options: Option<String>,
     /// Whether they are Secure Boot's (with the image's store), or a boot without it.
     pub secure_boot: bool,
     /// Each bank: SHA-384 (EC2's), SHA-256.
@@ -31,7 +37,7 @@ pub struct Measurements {
 pub struct BankMeasurements {
     /// `SHA384` or `SHA256`.
     pub algorithm: String,
-    /// PCRs 4, 7 and 12.
+    /// PCRs 4, 7, 11 and 12.
     pub pcrs: Vec<PcrValue>,
 }
 
@@ -109,25 +115,38 @@ impl Measurements {
     }
 }
 
-/// The measurements of booting the UKI `uki` (at `path` on the ESP), with Secure Boot
-/// under the EC2 UefiData store `uefi_data` when there is one.
-pub(crate) fn of_uki(uki: &[u8], path: &str, uefi_data: Option<&str>) -> Result<Measurements> {
-    let store = match uefi_data {
-        Some(text) => Some(
-            ingot_boot::aws_uefi_data::decode(text)
-                .map_err(|e| crate::Error::invalid(format!("the UEFI variable store is {e}")))?,
-        ),
-        None => None,
-    };
+/// What the ESP's default boot path starts: a UKI, or systemd-boot with its default
+/// entry's kernel and load options.
+enum Boot {
+    Uki { path: String, bytes: Vec<u8> },
+    SystemdBoot { loader: (String, Vec<u8>), kernel: (String, Vec<u8>), options: String },
+}
+
+/// The Secure Boot variables of the EC2 UefiData store `uefi_data`, decoded.
+fn store(uefi_data: Option<&str>) -> Result<Option<Vec<ingot_boot::aws_uefi_data::Variable>>> {
+    let decode = |text| ingot_boot::aws_uefi_data::decode(text);
+    uefi_data.map(decode).transpose().map_err(|e| crate::Error::invalid(format!("the UEFI variable store is {e}")))
+}
+
+/// The measurements of `boot`, with Secure Boot under the EC2 UefiData store
+/// `uefi_data` when there is one.
+fn of_boot(boot: &Boot, uefi_data: Option<&str>) -> Result<Measurements> {
+    let store = store(uefi_data)?;
     let var = |name: &str| -> &[u8] {
         let found = store.iter().flatten().find(|v| v.name == name);
         found.map_or(&[][..], |v| &v.data[..])
     };
     let variables = SecureBootVariables { pk: var("PK"), kek: var("KEK"), db: var("db"), dbx: var("dbx") };
     let secure_boot = store.is_some().then_some(&variables);
-    // One thread per bank: each hashes the UKI (tens of MiB) on its own.
+    let pcrs = |bank| match boot {
+        Boot::Uki { path, bytes } => measure::uki(Image { path, bytes }, secure_boot, bank),
+        Boot::SystemdBoot { loader, kernel, options } => {
+            measure::systemd_boot(image(loader), image(kernel), options, secure_boot, bank)
+        }
+    };
+    // One thread per bank: each hashes the images (tens of MiB) on its own.
     let banks = std::thread::scope(|s| {
-        let running = BANKS.map(|bank| s.spawn(move || measure::uki(uki, path, secure_boot, bank)));
+        let running = BANKS.map(|bank| s.spawn(move || pcrs(bank)));
         running
             .into_iter()
             .zip(BANKS)
@@ -138,7 +157,17 @@ pub(crate) fn of_uki(uki: &[u8], path: &str, uefi_data: Option<&str>) -> Result<
             })
             .collect::<Result<Vec<_>>>()
     })?;
-    Ok(Measurements { uki: path.into(), secure_boot: secure_boot.is_some(), banks })
+    let (loader, images, load_options) = match boot {
+        Boot::Uki { path, .. } => (UefiLoader::Uki, vec![path.clone()], None),
+        Boot::SystemdBoot { loader, kernel, options } => {
+            (UefiLoader::SystemdBoot, vec![loader.0.clone(), kernel.0.clone()], Some(options.clone()))
+        }
+    };
+    Ok(Measurements { loader, images, load_options, secure_boot: secure_boot.is_some(), banks })
+}
+
+fn image((path, bytes): &(String, Vec<u8>)) -> Image<'_> {
+    Image { path, bytes }
 }
 
 fn pcr_value(p: measure::Pcr) -> PcrValue {
@@ -150,9 +179,53 @@ fn pcr_value(p: measure::Pcr) -> PcrValue {
     PcrValue { index: p.index, value: hex::encode(p.value), events: events.collect() }
 }
 
-/// `ingot measure IMAGE`: the measurements of the UKI on the image's ESP, with Secure
-/// Boot under `uefi_data` (an EC2 UefiData store, as the build report holds it) when
-/// given.
+/// systemd-boot's configuration, whose default entry names the kernel.
+const LOADER_CONF: &str = "/loader/loader.conf";
+
+/// What the FAT volume at `offset` (`size` bytes) of `file` boots from its removable
+/// path: `None` without an EFI binary there.
+fn boot_of_esp(file: &std::fs::File, offset: u64, size: u64) -> Result<Option<Boot>> {
+    let read = |wanted: &dyn Fn(&str) -> bool| -> Result<Vec<(String, Vec<u8>)>> {
+        crate::inspect::caught(|| ingot_fat::files(file, offset, size, |p, _| wanted(p)))
+            .ok_or_else(|| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))?
+            .map_err(|e| std::io::Error::other(e).into())
+    };
+    let removable: Vec<String> = ingot_types::Arch::ALL.iter().map(|&a| ingot_boot::removable_path(a)).collect();
+    let mut found = read(&|p| removable.iter().any(|r| r == p) || p.starts_with("/loader/"))?;
+    let Some(at) = found.iter().position(|(p, _)| removable.contains(p)) else { return Ok(None) };
+    let (path, bytes) = found.swap_remove(at);
+    if ingot_boot::pe::section(&bytes, ".linux").is_some() {
+        return Ok(Some(Boot::Uki { path, bytes }));
+    }
+    let text = |name: &str| found.iter().find(|(p, _)| p == name).map(|(_, b)| String::from_utf8_lossy(b).into_owned());
+    let Some(conf) = text(LOADER_CONF) else {
+        bail!("{path} is neither a UKI (it has no .linux section) nor systemd-boot with a {LOADER_CONF}")
+    };
+    let default = conf.lines().find_map(|l| l.trim().strip_prefix("default")).map(str::trim);
+    let entry = default.and_then(|d| text(&format!("/loader/entries/{d}")));
+    let entry = entry.ok_or_else(|| crate::Error::invalid(format!("{LOADER_CONF} names no default entry ingot can read: ingot measures the entry its `default` line names exactly")))?;
+    let (linux, options) = measure::systemd_boot_entry(&entry)
+        .ok_or_else(|| crate::Error::invalid(format!("the default entry of {LOADER_CONF} has no linux line")))?;
+    let kernel = read(&|p| p == linux)?.into_iter().next();
+    let kernel =
+        kernel.ok_or_else(|| crate::Error::invalid(format!("the default entry's kernel {linux} is not on the ESP")))?;
+    Ok(Some(Boot::SystemdBoot { loader: (path, bytes), kernel, options }))
+}
+
+/// The measurements of booting the ESP at `offset` (`size` bytes) of `file`, with Secure
+/// Boot under `uefi_data` when given: `None` when its removable path holds no EFI binary.
+pub(crate) fn of_esp(
+    file: &std::fs::File,
+    offset: u64,
+    size: u64,
+    uefi_data: Option<&str>,
+) -> Result<Option<Measurements>> {
+    boot_of_esp(file, offset, size)?.map(|boot| of_boot(&boot, uefi_data)).transpose()
+}
+
+/// `ingot measure IMAGE`: the measurements of booting the UKI, or systemd-boot and its
+/// kernel, on the image's ESP, with Secure Boot under `uefi_data` (an EC2 UefiData store,
+/// as the build report holds it) when given.
 pub fn measure(image: &Path, uefi_data: Option<&str>) -> Result<Measurements> {
     // Checked before opening: opening a FIFO blocks until something writes to it.
     ingot_types::input::regular_len(image).context("ingot measure reads an image file")?;
@@ -163,22 +236,18 @@ pub fn measure(image: &Path, uefi_data: Option<&str>) -> Result<Measurements> {
         ingot_disk::Table::Gpt(t) => t.partitions[e.index].type_guid == ingot_types::partition::gpt::EFI_SYSTEM,
         ingot_disk::Table::Mbr(t) => t.partitions[e.index].kind == ingot_types::partition::mbr::EFI_SYSTEM,
     };
-    // The paths a UKI boots from: the ESP's removable-media boot paths.
-    let uki_paths: Vec<String> = ingot_types::Arch::ALL.iter().map(|&a| ingot_boot::removable_path(a)).collect();
     for e in table.partitions().iter().filter(|e| esp(e)) {
         let (offset, size) = (e.first_lba * ingot_disk::SECTOR, e.sectors * ingot_disk::SECTOR);
-        let wanted = |path: &str, _: &[u8]| uki_paths.iter().any(|u| u == path);
-        let found = crate::inspect::caught(|| ingot_fat::files(&file, offset, size, wanted))
-            .ok_or_else(|| std::io::Error::other("the FAT volume is damaged (its cluster numbers are out of range)"))
-            .and_then(|r| r.map_err(std::io::Error::other))
+        let found = of_esp(&file, offset, size, uefi_data)
             .with_context(|| format!("{}: partition {}", image.display(), e.number))?;
-        if let Some((path, bytes)) = found.into_iter().next() {
-            return of_uki(&bytes, &path, uefi_data).with_context(|| format!("{}", image.display()));
+        if let Some(m) = found {
+            return Ok(m);
         }
     }
+    let paths: Vec<String> = ingot_types::Arch::ALL.iter().map(|&a| ingot_boot::removable_path(a)).collect();
     bail!(
-        "{}: no EFI system partition with a UKI at {}: ingot measures images built with [boot] uefi = \"uki\"",
+        "{}: no EFI system partition with a UKI or systemd-boot at {}: ingot measures images built with [boot] uefi = \"uki\" or \"systemd-boot\"",
         image.display(),
-        uki_paths.join(" or ")
+        paths.join(" or ")
     )
 }

@@ -34,9 +34,10 @@ pub struct Report {
     pub zeroed: Vec<(u64, u64)>,
     /// The partitions in table order.
     pub partitions: Vec<PartitionReport>,
-    /// With `[boot] uefi = "uki"`: the TPM measurements of the UKI's boot (PCRs 4, 7 and
-    /// 12, SHA-384 and SHA-256, with the events behind them), under Secure Boot with the
-    /// store below when the recipe has `[secure_boot]` (docs/attestation.md).
+    /// With `[boot] uefi = "uki"` or `"systemd-boot"`: the TPM measurements of the boot
+    /// (PCRs 4, 7, 11 and 12, SHA-384 and SHA-256, with the events behind them), under
+    /// Secure Boot with the store below when the recipe has `[secure_boot]`
+    /// (docs/attestation.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measurements: Option<crate::Measurements>,
     /// The dm-verity pairs, in table order of their data partitions.

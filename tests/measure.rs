@@ -27,11 +27,13 @@ fn measured(image: &Path) -> (serde_json::Value, String) {
     (serde_json::from_str(&text).unwrap(), text)
 }
 
-/// The UKI of the boot tests' recipe, x86_64 and arm64, built unsigned and with
-/// `[secure_boot]` (twice: one set of measurements): AWS's tool reads the UKI copied off
-/// the ESP (and the keys' signature lists) and prints exactly what `ingot measure` prints
-/// and OUT.json holds; systemd-measure predicts its PCR11; another db key changes PCR7
-/// and not PCR4.
+/// The UKI of the boot tests' recipe, x86_64 and arm64, built unsigned, with
+/// `[secure_boot]` (twice: one set of measurements), with another db key and with another
+/// command line: AWS's tool reads the UKI copied off the ESP (and the keys' signature
+/// lists) and prints exactly what `ingot measure` prints and OUT.json holds;
+/// systemd-measure predicts its PCR11. Each change moves exactly the PCRs it should:
+/// another db key PCR7 only; another command line PCR4 and PCR11; a changed byte in the
+/// UKI PCR4 and PCR11.
 #[test]
 fn aws_tool_and_systemd_agree_with_ingot_on_signed_and_unsigned_ukis() {
     for arch in ["amd64", "arm64"] {
@@ -49,9 +51,13 @@ fn aws_tool_and_systemd_agree_with_ingot_on_signed_and_unsigned_ukis() {
         std::fs::write(tmp.path().join("guest.tar"), tar_of_nothing()).unwrap();
         let signed = crate::secure_boot::SECURE_BOOT;
         let mut values = Vec::new();
-        for (name, extra) in
-            [("unsigned", String::new()), ("signed", signed.into()), ("other", signed.replace("keys/", "other/"))]
-        {
+        let other_cmdline = text.replace("panic=-1", "panic=-1 quiet");
+        for (name, text, extra) in [
+            ("unsigned", &text, String::new()),
+            ("signed", &text, signed.into()),
+            ("other", &text, signed.replace("keys/", "other/")),
+            ("cmdline", &other_cmdline, String::new()),
+        ] {
             let what = format!("{arch} {name}");
             let image = tmp.path().join(format!("{name}.raw"));
             let report = build(&recipe(tmp.path(), &format!("{text}{extra}")), &image);
@@ -90,15 +96,38 @@ fn aws_tool_and_systemd_agree_with_ingot_on_signed_and_unsigned_ukis() {
                     "{what}: two builds, one set of measurements"
                 );
             }
-            values.push(theirs["Measurements"].clone());
+            values.push(sha384_pcrs(m));
         }
-        assert_ne!(values[0]["PCR7"], values[1]["PCR7"], "{arch}: Secure Boot changes PCR7");
-        assert_ne!(values[1]["PCR7"], values[2]["PCR7"], "{arch}: another db key changes PCR7");
+        let (unsigned, signed, other, cmdline) = (&values[0], &values[1], &values[2], &values[3]);
+        assert_ne!(unsigned[1], signed[1], "{arch}: Secure Boot changes PCR7");
+        let changed = |a: &[String], b: &[String]| {
+            [4, 7, 11, 12]
+                .into_iter()
+                .zip(a.iter().zip(b))
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        // The image hash leaves the signature out.
+        assert_eq!(changed(signed, other), [7], "{arch}: another db key changes PCR7 only");
         assert_eq!(
-            values[1]["PCR4"], values[2]["PCR4"],
-            "{arch}: and not PCR4 (the image hash leaves the signature out)"
+            changed(unsigned, cmdline),
+            [4, 11],
+            "{arch}: another command line changes the UKI (PCR4) and its .cmdline (PCR11)"
         );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(tmp.path().join("unsigned.raw.json")).unwrap()).unwrap();
+        let tampered = crate::secure_boot::tampered(&tmp.path().join("unsigned.raw"), &report, removable);
+        let o = run(ingot().arg("measure").arg(&tampered).arg("--json"));
+        assert!(o.status.success(), "ingot measure: {}", String::from_utf8_lossy(&o.stderr));
+        let byte = sha384_pcrs(&serde_json::from_slice(&o.stdout).unwrap());
+        assert_eq!(changed(unsigned, &byte), [4, 11], "{arch}: a changed byte in the UKI's kernel or initrd");
     }
+}
+
+/// The SHA-384 PCRs 4, 7, 11 and 12 of `measurements`.
+fn sha384_pcrs(m: &serde_json::Value) -> Vec<String> {
+    [4, 7, 11, 12].iter().map(|&i| pcr_of(m, "SHA384", i)["value"].as_str().unwrap().to_owned()).collect()
 }
 
 /// PCR `index` of `bank` in OUT.json's `measurements`.
@@ -148,9 +177,9 @@ fn tar_of_nothing() -> Vec<u8> {
     vec![0u8; 1024]
 }
 
-/// `ingot measure` of an image without a UKI says what it measures.
+/// `ingot measure` of an image without a UKI or systemd-boot says what it measures.
 #[test]
-fn measure_refuses_an_image_without_a_uki() {
+fn measure_refuses_an_image_without_a_uki_or_systemd_boot() {
     let dir = tempfile::tempdir().unwrap();
     let r = recipe(dir.path(), "name = \"plain\"\nsize = \"64 MiB\"\n[[partition]]\ntype = \"esp\"\nsize = \"32 MiB\"\nfilesystem = \"vfat\"\n");
     let image = dir.path().join("plain.raw");
@@ -158,7 +187,8 @@ fn measure_refuses_an_image_without_a_uki() {
     let o = run(ingot().arg("measure").arg(&image));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("no EFI system partition with a UKI at /EFI/BOOT/BOOTX64.EFI"),
+        !o.status.success()
+            && err.contains("no EFI system partition with a UKI or systemd-boot at /EFI/BOOT/BOOTX64.EFI"),
         "{err}"
     );
 }
@@ -180,4 +210,44 @@ pub(crate) fn guest_pcrs(report: &serde_json::Value) -> String {
         }
     }
     line
+}
+
+/// recipes/attestable.toml (with fresh keys where it reads them, from the test payload)
+/// builds a Secure Boot UKI over a verity root for a NitroTPM AMI: the image passes the
+/// format judges, the UKI's signed command line holds the root hash, AWS's tool predicts
+/// the PCRs OUT.json holds, and the AMI asks for NitroTPM with UEFI. (Its boot is the
+/// x86_64 Secure Boot UKI boot of tests/secure_boot.rs, whose guest reads the PCRs.)
+#[test]
+fn the_attestable_recipe_makes_a_signed_verity_uki_whose_pcrs_aws_tool_agrees_with() {
+    payload("amd64", "boot/vmlinuz");
+    let keys = repo().join("target/attestable-keys");
+    if !keys.join("db.key").exists() {
+        crate::secure_boot::keys(&keys);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("attestable.raw");
+    let report = build_checked(&repo().join("recipes/attestable.toml"), &image);
+    let m = &report["measurements"];
+    assert!(m["secure_boot"] == true && m["loader"] == "uki", "{m}");
+    let root_hash = report["verity"][0]["root_hash"].as_str().unwrap();
+    let uki = tmp.path().join("uki.efi");
+    from_esp(&image, &report, "/EFI/BOOT/BOOTX64.EFI", &uki);
+    let cmdline = tmp.path().join("cmdline");
+    let o = run(Command::new("objcopy").args(["-O", "binary", "--only-section=.cmdline"]).arg(&uki).arg(&cmdline));
+    assert!(o.status.success(), "objcopy: {}", String::from_utf8_lossy(&o.stderr));
+    let cmdline = std::fs::read_to_string(&cmdline).unwrap();
+    assert!(cmdline.contains(&format!("roothash={root_hash}")), "the UKI's command line: {cmdline}");
+    let mut args = vec![std::ffi::OsString::from("--image"), uki.into_os_string()];
+    for var in ["PK", "KEK", "db"] {
+        args.extend([format!("--{var}").into(), keys.join(format!("{var}.esl")).into_os_string()]);
+    }
+    let (theirs, _) = nitro_tpm_pcr_compute(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    for (i, pcr) in [(4, "PCR4"), (7, "PCR7"), (12, "PCR12")] {
+        assert_eq!(pcr_of(m, "SHA384", i)["value"], theirs["Measurements"][pcr], "OUT.json's {pcr}");
+    }
+    let o = run(ingot().arg("check").arg(repo().join("recipes/attestable.toml")).arg("--json"));
+    let check: serde_json::Value = serde_json::from_slice(&o.stdout).expect("ingot check --json");
+    assert!(o.status.success(), "ingot check: {check}");
+    let ami = &check["ami"];
+    assert!(ami["tpm"] == true && ami["boot_mode"] == "uefi", "{ami}");
 }

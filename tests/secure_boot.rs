@@ -383,7 +383,7 @@ fn refused(image: &Path, firmware: Firmware, dir: &Path) {
 }
 
 /// A copy of `image` with one byte in the middle of `path` on its ESP changed.
-fn tampered(image: &Path, report: &serde_json::Value, path: &str) -> std::path::PathBuf {
+pub(crate) fn tampered(image: &Path, report: &serde_json::Value, path: &str) -> std::path::PathBuf {
     let dir = image.parent().unwrap();
     let (file, copy) = (dir.join("tampered.efi"), dir.join("tampered.raw"));
     from_esp(image, report, path, &file);

@@ -1,4 +1,4 @@
-//! `ingot measure`: the TPM measurements of an image's UKI, for a person, as JSON, or in
+//! `ingot measure`: the TPM measurements of an image's boot (UKI or systemd-boot), for a person, as JSON, or in
 //! AWS's nitro-tpm-pcr-compute form.
 
 use anyhow::{Context, Result};
@@ -30,10 +30,13 @@ pub fn run(image: &Path, uefi_data: Option<&Path>, format: Format, json: bool) -
     }
 }
 
-/// The lines for a person: the UKI, then each bank's PCRs with their events.
+/// The lines for a person: the images booted, then each bank's PCRs with their events.
 fn lines(image: &Path, m: &ingot::Measurements) -> String {
     let sb = if m.secure_boot { "with Secure Boot" } else { "without Secure Boot" };
-    let mut out = format!("{}: {} booted by UEFI {sb}", image.display(), m.uki);
+    let mut out = format!("{}: {} booted by UEFI {sb}", image.display(), m.images.join(" then "));
+    if let Some(options) = &m.load_options {
+        out += &format!("\n  load options: {options}");
+    }
     for bank in &m.banks {
         for p in &bank.pcrs {
             out += &format!("\n  {} PCR{:<2} {}", bank.algorithm, p.index, p.value);

@@ -1,5 +1,5 @@
 //! The TPM measurements a UEFI boot of a unified kernel image makes, predicted from the
-//! UKI and the Secure Boot variables: what EC2's NitroTPM records, and what AWS's
+//! UKI (or systemd-boot and its kernel) and the Secure Boot variables: what EC2's NitroTPM records, and what AWS's
 //! `nitro-tpm-pcr-compute` predicts, for attestable AMIs (docs/attestation.md).
 //!
 //! Follows the TCG PC Client Platform Firmware Profile (PFP) 1.05: "PCR Usage" (PCR[4]:
@@ -24,6 +24,10 @@
 //!   (for systemd-stub 252, Debian 12's; later stubs measure more sections);
 //! - PCR12: the stub measures a command line only when one is passed to it, and none is:
 //!   the PCR stays at zeros.
+//!
+//! For systemd-boot (252) and a kernel ([`systemd_boot`]), checked against a TPM under
+//! OVMF and AAVMF: PCR4 holds systemd-boot's and the kernel's image hashes, PCR7 the db
+//! entries that authorized them, PCR12 the loader entry's command line.
 
 use crate::{authenticode, efi_signature_list, pe, BootError};
 use sha2::{Digest, Sha256, Sha384};
@@ -161,39 +165,98 @@ pub struct SecureBootVariables<'a> {
     pub dbx: &'a [u8],
 }
 
-/// The PCRs 4, 7, 11 (for systemd-stub 252, Debian 12's) and 12 in `bank` of a UEFI boot of `uki` (the ESP's default boot path),
-/// with Secure Boot enforced under `secure_boot`, or off when it is `None`. `path` names
-/// the UKI in events and errors.
-pub fn uki(
-    uki: &[u8],
-    path: &str,
-    secure_boot: Option<&SecureBootVariables>,
-    bank: Bank,
-) -> Result<Vec<Pcr>, BootError> {
-    let bad = |why: String| BootError::Measure { path: path.to_owned(), why };
-    let hash = |image: &[u8], what: &str| bank.image_hash(image).map_err(|e| bad(format!("{what}: {e}")));
-    let mut pcr4 = vec![
-        Event {
-            kind: EventType::Action,
-            description: text(CALLING_BOOT_OPTION),
-            digest: bank.digest(&[CALLING_BOOT_OPTION]),
-        },
-        separator(bank),
-        Event { kind: EventType::BootServicesApplication, description: path.to_owned(), digest: hash(uki, path)? },
-    ];
-    let stub = stub_version(uki).map_err(bad)?;
-    let kernel = pe::section(uki, ".linux").ok_or_else(|| bad("it has no .linux section".into()))?;
+/// An EFI image the boot loads: its path on the ESP (for events and errors) and bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Image<'a> {
+    /// Its path on the ESP, as `/EFI/BOOT/BOOTX64.EFI`.
+    pub path: &'a str,
+    /// The PE image.
+    pub bytes: &'a [u8],
+}
+
+/// The PCRs 4, 7, 11 (for systemd-stub 252, Debian 12's) and 12 in `bank` of a UEFI boot
+/// of `uki` (the ESP's default boot path), with Secure Boot enforced under `secure_boot`,
+/// or off when it is `None`.
+pub fn uki(uki: Image, secure_boot: Option<&SecureBootVariables>, bank: Bank) -> Result<Vec<Pcr>, BootError> {
+    let bad = |why: String| BootError::Measure { path: uki.path.to_owned(), why };
+    let mut pcr4 = boot_option(uki, bank)?;
+    let stub = stub_version(uki.bytes).map_err(bad)?;
+    let kernel = pe::section(uki.bytes, ".linux").ok_or_else(|| bad("it has no .linux section".into()))?;
     if !(stub >= 258 || stub >= 252 && secure_boot.is_some()) {
-        let digest = hash(kernel, "its .linux section")?;
-        pcr4.push(Event { kind: EventType::BootServicesApplication, description: format!("{path} .linux"), digest });
+        let path = format!("{} .linux", uki.path);
+        pcr4.push(application(Image { path: &path, bytes: kernel }, bank)?);
     }
-    let pcr7 = secure_boot_policy(uki, secure_boot, bank).map_err(bad)?;
+    let pcr7 = secure_boot_policy(&[uki], secure_boot, bank)?;
     let mut pcrs = vec![Pcr::new(4, bank, pcr4), Pcr::new(7, bank, pcr7)];
     if stub == PCR11_STUB {
-        pcrs.push(Pcr::new(11, bank, sections(uki, bank)));
+        pcrs.push(Pcr::new(11, bank, sections(uki.bytes, bank)));
     }
     pcrs.push(Pcr::new(12, bank, Vec::new()));
     Ok(pcrs)
+}
+
+/// The PCRs 4, 7, 11 and 12 in `bank` of a UEFI boot of systemd-boot 252 (`loader`, the
+/// ESP's default boot path) starting the Linux kernel `kernel` of its entry with the load
+/// options `options` ([`systemd_boot_entry`]). PCR4 holds both images, each loaded
+/// through the firmware; PCR7 the db entries that authorized them (each once); nothing
+/// measures PCR11; systemd-boot measures the load options into PCR12 (systemd-boot(7),
+/// "TPM PCR Notes": the kernel command line, as UTF-16 with its NUL, an `EV_IPL`).
+pub fn systemd_boot(
+    loader: Image,
+    kernel: Image,
+    options: &str,
+    secure_boot: Option<&SecureBootVariables>,
+    bank: Bank,
+) -> Result<Vec<Pcr>, BootError> {
+    let mut pcr4 = boot_option(loader, bank)?;
+    pcr4.push(application(kernel, bank)?);
+    let utf16: Vec<u8> = options.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect();
+    let pcr12 = Event { kind: EventType::Ipl, description: options.to_owned(), digest: bank.digest(&[&utf16]) };
+    Ok(vec![
+        Pcr::new(4, bank, pcr4),
+        Pcr::new(7, bank, secure_boot_policy(&[loader, kernel], secure_boot, bank)?),
+        Pcr::new(11, bank, Vec::new()),
+        Pcr::new(12, bank, vec![pcr12]),
+    ])
+}
+
+/// The path of the kernel a systemd-boot 252 loader entry (boot loader specification,
+/// type #1) starts, and the load options systemd-boot passes it: an `initrd=\PATH` for
+/// each `initrd` line (slashes turned to backslashes), then the `options` lines, joined
+/// by spaces (systemd v252, src/boot/efi/boot.c, `config_entry_add_type1`). `None`
+/// without a `linux` line.
+pub fn systemd_boot_entry(entry: &str) -> Option<(String, String)> {
+    let (mut linux, mut initrds, mut options) = (None, Vec::new(), Vec::new());
+    for line in entry.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (key, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        match (key, value.trim()) {
+            ("linux", v) => linux = Some(v.to_owned()),
+            ("initrd", v) => initrds.push(format!("initrd={}", v.replace('/', "\\"))),
+            ("options", v) => options.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let options = initrds.into_iter().chain(options).collect::<Vec<_>>().join(" ");
+    Some((linux?, options))
+}
+
+/// PCR4's events for the boot option's application `image`: the action, the separator
+/// (the firmware's, before its first boot attempt), the image.
+fn boot_option(image: Image, bank: Bank) -> Result<Vec<Event>, BootError> {
+    let action = Event {
+        kind: EventType::Action,
+        description: text(CALLING_BOOT_OPTION),
+        digest: bank.digest(&[CALLING_BOOT_OPTION]),
+    };
+    Ok(vec![action, separator(bank), application(image, bank)?])
+}
+
+/// The firmware's measurement of `image` as it loads it: its Authenticode hash.
+fn application(image: Image, bank: Bank) -> Result<Event, BootError> {
+    let digest = bank
+        .image_hash(image.bytes)
+        .map_err(|e| BootError::Measure { path: image.path.to_owned(), why: e.to_string() })?;
+    Ok(Event { kind: EventType::BootServicesApplication, description: image.path.to_owned(), digest })
 }
 
 /// PCR11's events from systemd-stub 252 (systemd-stub(7)): for each of its sections the
@@ -252,9 +315,9 @@ fn variable(bank: Bank, kind: EventType, guid: Uuid, name: &str, data: &[u8]) ->
 }
 
 /// PCR7's events: the policy variables, the separator, and with Secure Boot the db entry
-/// (owner and certificate, an `EFI_SIGNATURE_DATA`) whose certificate is in the UKI's
-/// signature, once.
-fn secure_boot_policy(uki: &[u8], sb: Option<&SecureBootVariables>, bank: Bank) -> Result<Vec<Event>, String> {
+/// (owner and certificate, an `EFI_SIGNATURE_DATA`) whose certificate is in the
+/// signature of each of `images`, in order, each entry once.
+fn secure_boot_policy(images: &[Image], sb: Option<&SecureBootVariables>, bank: Bank) -> Result<Vec<Event>, BootError> {
     let v = sb.copied().unwrap_or_default();
     let config = EventType::VariableDriverConfig;
     let mut events = vec![
@@ -268,15 +331,23 @@ fn secure_boot_policy(uki: &[u8], sb: Option<&SecureBootVariables>, bank: Bank) 
     if sb.is_none() {
         return Ok(events);
     }
-    let db = efi_signature_list::x509_entries(v.db).ok_or("the db is not a list of EFI signature lists")?;
-    let signed_with = authenticode::certificates(uki).map_err(|e| e.to_string())?;
-    let authority = signed_with.iter().find_map(|certs| {
-        certs.iter().find_map(|c| db.iter().find(|(_, der)| der == c)).map(|(owner, der)| [&owner[..], der].concat())
-    });
-    if let Some(data) = authority {
+    let bad = |path: &str, why: String| BootError::Measure { path: path.to_owned(), why };
+    let db = efi_signature_list::x509_entries(v.db)
+        .ok_or_else(|| bad(images[0].path, "the db is not a list of EFI signature lists".into()))?;
+    let mut measured: Vec<Vec<u8>> = Vec::new();
+    for image in images {
+        let signed_with = authenticode::certificates(image.bytes).map_err(|e| bad(image.path, e.to_string()))?;
+        let authority = signed_with.iter().find_map(|certs| {
+            certs
+                .iter()
+                .find_map(|c| db.iter().find(|(_, der)| der == c))
+                .map(|(owner, der)| [&owner[..], der].concat())
+        });
+        let Some(data) = authority.filter(|d| !measured.contains(d)) else { continue };
         let mut e = variable(bank, EventType::VariableAuthority, EFI_IMAGE_SECURITY_DATABASE, "db", &data);
-        e.description = "db (the entry that authorized the UKI)".into();
+        e.description = format!("db (the entry that authorized {})", image.path);
         events.push(e);
+        measured.push(data);
     }
     Ok(events)
 }
@@ -293,6 +364,16 @@ mod tests {
         let once = Pcr::new(4, bank, vec![e.clone()]).value;
         assert_eq!(once, bank.digest(&[&[0; 48], &e.digest]));
         assert_eq!(Pcr::new(4, Bank::Sha256, vec![separator(Bank::Sha256)]).value.len(), 32);
+    }
+
+    #[test]
+    fn a_systemd_boot_entry_gives_the_kernel_and_its_load_options() {
+        let entry =
+            "title x\nlinux /ingot/linux\ninitrd /ingot/initrd\n# note\noptions console=ttyS0 ro\noptions quiet\n";
+        let (linux, options) = systemd_boot_entry(entry).unwrap();
+        assert_eq!(linux, "/ingot/linux");
+        assert_eq!(options, "initrd=\\ingot\\initrd console=ttyS0 ro quiet");
+        assert_eq!(systemd_boot_entry("options x\n"), None);
     }
 
     #[test]
