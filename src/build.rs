@@ -228,7 +228,7 @@ fn measure_boot(
         return Ok(None);
     }
     let Some(esp) = boot.esp.map(|i| &plan.partitions[i]) else { bail!("a UEFI boot needs an EFI system partition") };
-    match crate::measure::of_esp(image.file(), esp.offset, esp.size, uefi_data) {
+    match crate::measure::of_esp(image.file(), esp.offset, esp.size, uefi_data, crate::measure::Scope::All) {
         Ok(Some(m)) => Ok(Some(m)),
         Ok(None) => bail!("no {} on the ESP", ingot_boot::removable_path(boot.arch)),
         Err(crate::Error::Boot(ingot_boot::BootError::Measure { .. })) => Ok(None),

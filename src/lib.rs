@@ -43,7 +43,8 @@ pub use inspect::{
     inspect, is_fat_reader_panic, EfiBinary, FilesystemInfo, InspectedPartition, Inspection, VerityInfo,
 };
 pub use measure::{
-    measure, BankMeasurements, EventValue, Measurements, NitroTpm, NitroTpmMeasurements, PcrValue, PCR_TAGS,
+    measure, BankMeasurements, EventValue, Measurements, NitroTpm, NitroTpmMeasurements, PcrValue,
+    Scope as MeasureScope, PCR_TAGS,
 };
 pub use options::{
     AwsChoice, BundleChoice, Field, InstanceStoreChoice, RegisterChoice, UploadChoice, DEFAULT_BUNDLE_ARCH,

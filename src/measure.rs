@@ -16,6 +16,17 @@ pub const PCR_TAGS: [(u32, &str); 3] = [(4, "ingot:pcr4"), (7, "ingot:pcr7"), (1
 /// The banks measured, EC2's first.
 const BANKS: [Bank; 2] = [Bank::Sha384, Bank::Sha256];
 
+/// What [`measure`] predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Both banks, PCRs 4, 7, 11 and 12, with their events: OUT.json's `measurements`.
+    All,
+    /// What EC2's attestation documents and AWS's nitro-tpm-pcr-compute hold: the
+    /// SHA-384 bank's PCRs 4, 7 and 12 (no second pass over the UKI for PCR11, no
+    /// SHA-256).
+    NitroTpm,
+}
+
 /// A boot's measurements, bank by bank.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measurements {
@@ -128,9 +139,9 @@ fn store(uefi_data: Option<&str>) -> Result<Option<Vec<ingot_boot::aws_uefi_data
     uefi_data.map(decode).transpose().map_err(|e| crate::Error::invalid(format!("the UEFI variable store is {e}")))
 }
 
-/// The measurements of `boot`, with Secure Boot under the EC2 UefiData store
+/// The measurements of `boot` in `scope`, with Secure Boot under the EC2 UefiData store
 /// `uefi_data` when there is one.
-fn of_boot(boot: &Boot, uefi_data: Option<&str>) -> Result<Measurements> {
+fn of_boot(boot: &Boot, uefi_data: Option<&str>, scope: Scope) -> Result<Measurements> {
     let store = store(uefi_data)?;
     let var = |name: &str| -> &[u8] {
         let found = store.iter().flatten().find(|v| v.name == name);
@@ -139,17 +150,18 @@ fn of_boot(boot: &Boot, uefi_data: Option<&str>) -> Result<Measurements> {
     let variables = SecureBootVariables { pk: var("PK"), kek: var("KEK"), db: var("db"), dbx: var("dbx") };
     let secure_boot = store.is_some().then_some(&variables);
     let pcrs = |bank| match boot {
-        Boot::Uki { path, bytes } => measure::uki(Image { path, bytes }, secure_boot, bank),
+        Boot::Uki { path, bytes } => measure::uki(Image { path, bytes }, secure_boot, bank, scope == Scope::All),
         Boot::SystemdBoot { loader, kernel, options } => {
             measure::systemd_boot(image(loader), image(kernel), options, secure_boot, bank)
         }
     };
+    let banks = if scope == Scope::All { &BANKS[..] } else { &BANKS[..1] };
     // One thread per bank: each hashes the images (tens of MiB) on its own.
     let banks = std::thread::scope(|s| {
-        let running = BANKS.map(|bank| s.spawn(move || pcrs(bank)));
+        let running: Vec<_> = banks.iter().map(|&bank| s.spawn(move || pcrs(bank))).collect();
         running
             .into_iter()
-            .zip(BANKS)
+            .zip(banks)
             .map(|(t, bank)| {
                 let pcrs = t.join().map_err(|_| std::io::Error::other("a measuring thread panicked"))??;
                 let pcrs = pcrs.into_iter().map(pcr_value).collect();
@@ -219,14 +231,15 @@ pub(crate) fn of_esp(
     offset: u64,
     size: u64,
     uefi_data: Option<&str>,
+    scope: Scope,
 ) -> Result<Option<Measurements>> {
-    boot_of_esp(file, offset, size)?.map(|boot| of_boot(&boot, uefi_data)).transpose()
+    boot_of_esp(file, offset, size)?.map(|boot| of_boot(&boot, uefi_data, scope)).transpose()
 }
 
 /// `ingot measure IMAGE`: the measurements of booting the UKI, or systemd-boot and its
 /// kernel, on the image's ESP, with Secure Boot under `uefi_data` (an EC2 UefiData store,
-/// as the build report holds it) when given.
-pub fn measure(image: &Path, uefi_data: Option<&str>) -> Result<Measurements> {
+/// as the build report holds it) when given, in `scope`.
+pub fn measure(image: &Path, uefi_data: Option<&str>, scope: Scope) -> Result<Measurements> {
     // Checked before opening: opening a FIFO blocks until something writes to it.
     ingot_types::input::regular_len(image).context("ingot measure reads an image file")?;
     let file = std::fs::File::open(image).with_context(|| format!("cannot open {}", image.display()))?;
@@ -238,7 +251,7 @@ pub fn measure(image: &Path, uefi_data: Option<&str>) -> Result<Measurements> {
     };
     for e in table.partitions().iter().filter(|e| esp(e)) {
         let (offset, size) = (e.first_lba * ingot_disk::SECTOR, e.sectors * ingot_disk::SECTOR);
-        let found = of_esp(&file, offset, size, uefi_data)
+        let found = of_esp(&file, offset, size, uefi_data, scope)
             .with_context(|| format!("{}: partition {}", image.display(), e.number))?;
         if let Some(m) = found {
             return Ok(m);

@@ -23,7 +23,8 @@ pub fn run(image: &Path, uefi_data: Option<&Path>, format: Format, json: bool) -
         ),
         None => ingot::Report::read(image)?.and_then(|r| r.uefi_data),
     };
-    let m = ingot::measure(image, store.as_deref())?;
+    let scope = if format == Format::Nitrotpm { ingot::MeasureScope::NitroTpm } else { ingot::MeasureScope::All };
+    let m = ingot::measure(image, store.as_deref(), scope)?;
     match format {
         Format::Nitrotpm => super::out(&serde_json::to_string_pretty(&m.nitro_tpm())?),
         Format::Ingot => super::print(json, &m, &lines(image, &m)),

@@ -70,26 +70,32 @@ fn algorithm(oid: &[u8]) -> Vec<u8> {
 /// without `CheckSum` and the certificate table's directory entry, every section's raw
 /// data in file order, then the bytes after them up to the attribute certificate table.
 pub fn image_hash(image: &[u8]) -> Result<[u8; 32], PeError> {
-    image_digest::<Sha256>(image)?.try_into().map_err(|_| PeError::NotPe)
+    let mut h = Sha256::new();
+    hashed_parts(image)?.into_iter().for_each(|p| h.update(p));
+    Ok(h.finalize().into())
 }
 
-/// [`image_hash`] with the hash `D` (SHA-384 for a TPM's SHA-384 bank).
-pub fn image_digest<D: Digest>(image: &[u8]) -> Result<Vec<u8>, PeError> {
+/// The bytes of `image` its PE image hash covers, in the order they are hashed: the
+/// headers without the checksum and the certificate table's entry, each section's raw
+/// data in file order, and what follows the sections up to the certificate table. Hash
+/// them with any algorithm (SHA-384 for a TPM's SHA-384 bank).
+pub fn hashed_parts(image: &[u8]) -> Result<Vec<&[u8]>, PeError> {
     let layout = pe::Layout::read(image)?;
-    let mut h = D::new();
-    h.update(&image[..layout.checksum]);
-    h.update(&image[layout.checksum + 4..layout.certificate_entry]);
-    h.update(&image[layout.certificate_entry + 8..layout.size_of_headers]);
+    let mut parts = vec![
+        &image[..layout.checksum],
+        &image[layout.checksum + 4..layout.certificate_entry],
+        &image[layout.certificate_entry + 8..layout.size_of_headers],
+    ];
     let mut hashed = layout.size_of_headers;
     for (at, size) in &layout.sections {
-        h.update(image.get(*at..*at + *size).ok_or(PeError::NotPe)?);
+        parts.push(image.get(*at..*at + *size).ok_or(PeError::NotPe)?);
         hashed += size;
     }
     let end = image.len() - layout.certificate_table_size;
     if end > hashed {
-        h.update(&image[hashed..end]);
+        parts.push(&image[hashed..end]);
     }
-    Ok(h.finalize().to_vec())
+    Ok(parts)
 }
 
 /// `SpcIndirectDataContent` for an image with hash `hash`: `SpcPeImageData` with no flags

@@ -30,7 +30,6 @@
 //! entries that authorized them, PCR12 the loader entry's command line.
 
 use crate::{authenticode, efi_signature_list, pe, BootError};
-use sha2::{Digest, Sha256, Sha384};
 use uuid::{uuid, Uuid};
 
 /// `EFI_GLOBAL_VARIABLE`: `SecureBoot`, `PK`, `KEK`.
@@ -69,23 +68,17 @@ impl Bank {
 
     /// The digest of `parts`, one after another.
     fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
-        fn of<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
-            let mut h = D::new();
-            parts.iter().for_each(|p| h.update(p));
-            h.finalize().to_vec()
-        }
-        match self {
-            Bank::Sha256 => of::<Sha256>(parts),
-            Bank::Sha384 => of::<Sha384>(parts),
-        }
+        let mut h = aws_lc_rs::digest::Context::new(match self {
+            Bank::Sha256 => &aws_lc_rs::digest::SHA256,
+            Bank::Sha384 => &aws_lc_rs::digest::SHA384,
+        });
+        parts.iter().for_each(|p| h.update(p));
+        h.finish().as_ref().to_vec()
     }
 
     /// The Authenticode image hash of `image` in this bank's algorithm.
     fn image_hash(self, image: &[u8]) -> Result<Vec<u8>, pe::PeError> {
-        match self {
-            Bank::Sha256 => authenticode::image_digest::<Sha256>(image),
-            Bank::Sha384 => authenticode::image_digest::<Sha384>(image),
-        }
+        Ok(self.digest(&authenticode::hashed_parts(image)?))
     }
 }
 
@@ -174,23 +167,32 @@ pub struct Image<'a> {
     pub bytes: &'a [u8],
 }
 
-/// The PCRs 4, 7, 11 (for systemd-stub 252, Debian 12's) and 12 in `bank` of a UEFI boot
-/// of `uki` (the ESP's default boot path), with Secure Boot enforced under `secure_boot`,
-/// or off when it is `None`.
-pub fn uki(uki: Image, secure_boot: Option<&SecureBootVariables>, bank: Bank) -> Result<Vec<Pcr>, BootError> {
+/// The PCRs 4, 7, 11 (for systemd-stub 252, Debian 12's, when `with_pcr11`: a second
+/// pass over the UKI, for a PCR EC2's policy keys leave out) and 12 in `bank` of a UEFI
+/// boot of `uki` (the ESP's default boot path), with Secure Boot enforced under
+/// `secure_boot`, or off when it is `None`. The kernel's image hash, when the firmware
+/// measures it, and PCR11 are computed on threads of their own beside the UKI's hash.
+pub fn uki(
+    uki: Image,
+    secure_boot: Option<&SecureBootVariables>,
+    bank: Bank,
+    with_pcr11: bool,
+) -> Result<Vec<Pcr>, BootError> {
     let bad = |why: String| BootError::Measure { path: uki.path.to_owned(), why };
-    let mut pcr4 = boot_option(uki, bank)?;
     let stub = stub_version(uki.bytes).map_err(bad)?;
     let kernel = pe::section(uki.bytes, ".linux").ok_or_else(|| bad("it has no .linux section".into()))?;
-    if !(stub >= 258 || stub >= 252 && secure_boot.is_some()) {
-        let path = format!("{} .linux", uki.path);
-        pcr4.push(application(Image { path: &path, bytes: kernel }, bank)?);
-    }
+    let kernel_measured = !(stub >= 258 || stub >= 252 && secure_boot.is_some());
+    let path = format!("{} .linux", uki.path);
+    let (pcr4, kernel, pcr11) = std::thread::scope(|s| {
+        let kernel = kernel_measured.then(|| s.spawn(|| application(Image { path: &path, bytes: kernel }, bank)));
+        let pcr11 = (with_pcr11 && stub == PCR11_STUB).then(|| s.spawn(|| sections(uki.bytes, bank)));
+        let pcr4 = boot_option(uki, bank);
+        (pcr4, kernel.map(joined), pcr11.map(joined))
+    });
+    let pcr4: Vec<Event> = pcr4?.into_iter().chain(kernel.transpose()?).collect();
     let pcr7 = secure_boot_policy(&[uki], secure_boot, bank)?;
     let mut pcrs = vec![Pcr::new(4, bank, pcr4), Pcr::new(7, bank, pcr7)];
-    if stub == PCR11_STUB {
-        pcrs.push(Pcr::new(11, bank, sections(uki.bytes, bank)));
-    }
+    pcrs.extend(pcr11.map(|events| Pcr::new(11, bank, events)));
     pcrs.push(Pcr::new(12, bank, Vec::new()));
     Ok(pcrs)
 }
@@ -257,6 +259,11 @@ fn application(image: Image, bank: Bank) -> Result<Event, BootError> {
         .image_hash(image.bytes)
         .map_err(|e| BootError::Measure { path: image.path.to_owned(), why: e.to_string() })?;
     Ok(Event { kind: EventType::BootServicesApplication, description: image.path.to_owned(), digest })
+}
+
+/// A scoped thread's result; its panic goes on in this thread.
+fn joined<T>(t: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// PCR11's events from systemd-stub 252 (systemd-stub(7)): for each of its sections the
