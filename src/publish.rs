@@ -241,7 +241,7 @@ pub struct PublishReport {
     pub snapshot_shared_with: Vec<String>,
     /// The registration.
     pub register: RegisterReport,
-    /// A UKI image's NitroTPM measurements (SHA-384), as its AMI and snapshot are
+    /// A UKI or systemd-boot image's NitroTPM measurements (SHA-384), as its AMI and snapshot are
     /// tagged with them ([`crate::PCR_TAGS`]; docs/attestation.md).
     pub measurements: Option<crate::NitroTpmMeasurements>,
 }
