@@ -28,7 +28,7 @@ set -euo pipefail
 packages=(gdisk dosfstools mtools fdisk e2fsprogs tar gzip zstd time
     qemu-system-x86 ovmf seabios qemu-system-arm qemu-efi-aarch64 cpio kmod grub-common
     binutils-multiarch debootstrap qemu-user-static openssl sbsigntool efitools zsh fish man-db groff-base util-linux bsdutils
-    cryptsetup-bin systemd swtpm swtpm-tools)
+    cryptsetup-bin systemd swtpm swtpm-tools erofs-utils)
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

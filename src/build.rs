@@ -70,17 +70,22 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
         }
         bios = install_boot(recipe, boot, &mut loaded, &dir, verity).with_context(|| format!("{}", path.display()))?;
     }
-    let sizes: Vec<Option<u64>> = loaded
-        .iter()
-        .map(|l| match l {
+    let mut sizes: Vec<Option<u64>> = Vec::with_capacity(loaded.len());
+    for (i, l) in loaded.iter().enumerate() {
+        sizes.push(match l {
             Loaded::Tree(t, Filesystem::Ext4(e)) => {
                 Some(ingot_ext4::estimate_size(t, e.inode_ratio, e.inode_count, e.free_space))
             }
+            // EROFS: exactly its size (the writer places every byte before writing one).
+            Loaded::Tree(t, Filesystem::Erofs(e)) => Some(
+                ingot_erofs::size_needed(t, &erofs_options(recipe, i + 1, e))
+                    .with_context(|| format!("{}: partition[{i}]", path.display()))?,
+            ),
             Loaded::Tree(t, _) => Some(ingot_fat::estimate_size(t)),
             Loaded::Image(_, n) => Some(*n),
             Loaded::Nothing => None,
-        })
-        .collect();
+        });
+    }
     let mut plan = recipe.layout(&sizes)?;
     let mut image = Image::create(temp.path(), plan.disk_size)?;
     let mut reports: Vec<Option<PartitionReport>> = plan.partitions.iter().map(|_| None).collect();
@@ -431,6 +436,12 @@ fn ext4_options(recipe: &Recipe, number: usize, e: &ingot_recipe::Ext4) -> ingot
     }
 }
 
+/// `[partition.erofs]` of partition `number` (1-based) as the EROFS writer takes it: the
+/// UUID from the recipe's seed, the time of compact inodes at SOURCE_DATE_EPOCH.
+fn erofs_options(recipe: &Recipe, number: usize, e: &ingot_recipe::Erofs) -> ingot_erofs::Options {
+    ingot_erofs::Options { uuid: recipe.erofs_uuid(number), label: e.label.clone(), time: recipe.source_date_epoch }
+}
+
 /// `[partition.vfat]` of partition `number` (1-based) as the FAT writer takes it: no
 /// label is FAT's `NO NAME`, the serial from the recipe's seed.
 fn vfat_options(recipe: &Recipe, number: usize, v: &ingot_recipe::Vfat) -> ingot_fat::Options {
@@ -474,6 +485,12 @@ fn write_partition(
                     (e.free_space - free).div_ceil(1 << 20)
                 );
             }
+            report.filesystem = part.spec.filesystem.name().into();
+            report.filesystem_uuid = Some(info.uuid.to_string());
+        }
+        (Filesystem::Erofs(e), Loaded::Tree(tree, _)) => {
+            let opts = erofs_options(recipe, part.number, e);
+            let info = ingot_erofs::write(tree, image, part.offset, part.size, &opts)?;
             report.filesystem = part.spec.filesystem.name().into();
             report.filesystem_uuid = Some(info.uuid.to_string());
         }

@@ -150,6 +150,7 @@ fn partitions(recipe: &Recipe, plan: &ingot_recipe::Plan, known: usize) -> Vec<C
                     let label = v.label.clone().unwrap_or_default();
                     (Some(label), Some(ingot_fat::volume_serial(recipe.vfat_serial(n))))
                 }
+                Filesystem::Erofs(e) => (Some(e.label.clone()), Some(recipe.erofs_uuid(n).to_string())),
                 Filesystem::None => (None, None),
             };
             CheckedPartition {

@@ -18,6 +18,9 @@ pub enum Error {
     /// The ext4 writer failed.
     #[error(transparent)]
     Ext4(#[from] ingot_ext4::Ext4Error),
+    /// The EROFS writer failed.
+    #[error(transparent)]
+    Erofs(#[from] ingot_erofs::ErofsError),
     /// The FAT writer failed.
     #[error(transparent)]
     Fat(#[from] ingot_fat::FatError),

@@ -43,7 +43,7 @@ pub struct InspectedPartition {
     pub label: Option<String>,
     /// MBR active flag.
     pub bootable: Option<bool>,
-    /// The filesystem found at its start: "vfat", "ext4" or none.
+    /// The filesystem found at its start: "vfat", "ext4", "erofs" or none.
     pub filesystem: Option<String>,
     /// Its label, UUID and space, read from its superblock or boot sector.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +143,14 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
             let s = ingot_ext4::summary(&sb)?;
             let uuid = uuid::Uuid::from_bytes(s.s_uuid).to_string();
             info(s.s_volume_name, uuid, s.block_size, s.s_blocks_count, s.s_free_blocks_count)
+        }
+        "erofs" => {
+            let mut block0 = vec![0u8; ingot_erofs::BLOCK_SIZE as usize];
+            file.read_exact_at(&mut block0, offset).ok()?;
+            let s = ingot_erofs::summary(&block0)?;
+            let uuid = uuid::Uuid::from_bytes(s.uuid).to_string();
+            // Read-only: every block is in use.
+            info(s.volume_name, uuid, s.block_size, s.blocks, 0)
         }
         "vfat" => {
             let s = caught(|| ingot_fat::summary(file, offset, size))?.ok()?;
@@ -298,6 +306,9 @@ fn head(file: &File, offset: u64, size: u64) -> Option<Vec<u8>> {
 fn sniff(b: &[u8]) -> Option<String> {
     if b[1080..1082] == [0x53, 0xEF] {
         return Some("ext4".into());
+    }
+    if b[1024..1028] == [0xE2, 0xE1, 0xF5, 0xE0] {
+        return Some("erofs".into());
     }
     if b[510..512] == [0x55, 0xAA] && (&b[82..87] == b"FAT32" || &b[54..59] == b"FAT16" || &b[54..59] == b"FAT12") {
         return Some("vfat".into());

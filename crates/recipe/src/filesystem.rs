@@ -4,7 +4,7 @@
 use crate::error::Locator;
 use crate::schema::RawPartition;
 use crate::units::size_value;
-use crate::{Ext4, RecipeError, SizeSpec, Vfat};
+use crate::{Erofs, Ext4, RecipeError, SizeSpec, Vfat};
 
 pub(crate) fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Vfat, RecipeError> {
     let raw = p.vfat.as_ref();
@@ -115,4 +115,40 @@ pub(crate) fn ext4(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> R
         };
     }
     Ok(e)
+}
+
+/// `[partition.erofs]` of the EROFS partition `partition` (`partition[i]`): its volume
+/// name and compression. The ext4 and FAT options are errors on it.
+pub(crate) fn erofs(loc: &Locator, partition: &str, p: &RawPartition, label: &str) -> Result<Erofs, RecipeError> {
+    let at = p.filesystem.as_ref().map_or(0, |f| f.span().start);
+    if p.ext4.is_some() || p.vfat.is_some() {
+        let (other, why) = if p.ext4.is_some() {
+            ("ext4", "EROFS is written once and read-only, with no journal, inode table or reserved blocks to size")
+        } else {
+            ("vfat", "they are FAT's")
+        };
+        return Err(loc.at(at, format!("{partition}.{other}: an EROFS partition takes no [partition.{other}] options: {why}; use [partition.erofs]")));
+    }
+    let raw = p.erofs.as_ref();
+    let elabel = match raw.and_then(|r| r.label.as_ref()) {
+        Some(l) if l.get_ref().len() > 16 => {
+            let message = format!("{partition}.erofs.label: {:?} is longer than EROFS's 16 bytes", l.get_ref());
+            return Err(loc.at(l.span().start, message));
+        }
+        Some(l) => l.get_ref().clone(),
+        None if label.len() <= 16 => label.to_owned(),
+        None => String::new(),
+    };
+    if let Some(c) = raw.and_then(|r| r.compression.as_ref()) {
+        let why = match c.get_ref().as_str() {
+            "none" => None,
+            "lz4" | "lz4hc" => Some("ingot writes EROFS uncompressed so far; use \"none\""),
+            "lzma" | "deflate" | "zstd" => Some("Debian 12's kernels read EROFS compressed with LZ4 only (CONFIG_EROFS_FS_ZIP_LZMA is not set), so the root would not mount"),
+            _ => Some("use \"none\""),
+        };
+        if let Some(why) = why {
+            return Err(loc.at(c.span().start, format!("{partition}.erofs.compression: {:?}: {why}", c.get_ref())));
+        }
+    }
+    Ok(Erofs { label: elabel })
 }

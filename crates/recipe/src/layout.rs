@@ -69,6 +69,11 @@ impl Recipe {
         self.seed.uuid(&format!("partition/{number}/ext4-uuid"))
     }
 
+    /// The filesystem UUID of EROFS partition `number` (1-based), from the seed.
+    pub fn erofs_uuid(&self, number: usize) -> Uuid {
+        self.seed.uuid(&format!("partition/{number}/erofs-uuid"))
+    }
+
     /// The ext4 directory hash seed of partition `number` (1-based), from the seed.
     pub fn ext4_hash_seed(&self, number: usize) -> Uuid {
         self.seed.uuid(&format!("partition/{number}/ext4-hash-seed"))

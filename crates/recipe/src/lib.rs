@@ -42,7 +42,7 @@ pub use caps::capability_xattr;
 pub use error::RecipeError;
 pub use layout::{Plan, PlannedPartition};
 pub use model::{
-    Ami, Boot, Ext4, Filesystem, Override, PartitionSpec, Recipe, SecureBoot, SizeSpec, Source, Verity, Vfat,
+    Ami, Boot, Erofs, Ext4, Filesystem, Override, PartitionSpec, Recipe, SecureBoot, SizeSpec, Source, Verity, Vfat,
 };
 pub use schema::json_schema;
 pub use seed::Seed;

@@ -184,6 +184,8 @@ pub enum Filesystem {
     Vfat(Vfat),
     /// `"ext4"`: ext4 with mke2fs's default features.
     Ext4(Ext4),
+    /// `"erofs"`: EROFS, read-only.
+    Erofs(Erofs),
 }
 
 impl Filesystem {
@@ -193,6 +195,7 @@ impl Filesystem {
             Filesystem::None => "none",
             Filesystem::Vfat(_) => "vfat",
             Filesystem::Ext4(_) => "ext4",
+            Filesystem::Erofs(_) => "erofs",
         }
     }
 }
@@ -224,6 +227,13 @@ pub struct Ext4 {
     /// Free space the filesystem must keep after the content (`free_space`); added to
     /// the content's size for `size = "auto"`.
     pub free_space: u64,
+}
+
+/// EROFS options (`[partition.erofs]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Erofs {
+    /// Volume name, at most 16 bytes (`label`; default: the partition label if it fits).
+    pub label: String,
 }
 
 /// FAT options (`[partition.vfat]`).

@@ -151,6 +151,7 @@ pub(crate) struct RawPartition {
     pub verity_of: Option<Spanned<Value>>,
     pub vfat: Option<RawVfat>,
     pub ext4: Option<RawExt4>,
+    pub erofs: Option<RawErofs>,
     #[serde(default)]
     #[schemars(with = "Vec<RawContent>")]
     pub contents: Vec<Spanned<RawContent>>,
@@ -160,6 +161,15 @@ pub(crate) struct RawPartition {
     #[serde(default, rename = "override")]
     #[schemars(with = "Vec<RawOverride>")]
     pub overrides: Vec<Spanned<RawOverride>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawErofs {
+    #[schemars(with = "Option<String>")]
+    pub label: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
+    pub compression: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

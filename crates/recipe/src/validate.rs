@@ -1,5 +1,5 @@
 use crate::error::Locator;
-use crate::filesystem::{ext4, vfat};
+use crate::filesystem::{erofs, ext4, vfat};
 use crate::partition_type::partition_type;
 use crate::schema::{RawContent, RawOverride, RawPartition, RawRecipe};
 use crate::units::size_value;
@@ -203,12 +203,13 @@ fn partition(
         None | Some("none") => Filesystem::None,
         Some("vfat") => Filesystem::Vfat(vfat(loc, &key("vfat"), p, &label)?),
         Some("ext4") => Filesystem::Ext4(ext4(loc, &key("ext4"), p, &label)?),
+        Some("erofs") => Filesystem::Erofs(erofs(loc, &format!("partition[{i}]"), p, &label)?),
         Some(other) => {
             let at = p.filesystem.as_ref().map_or(0, |f| f.span().start);
             return Err(loc.at(
                 at,
                 format!(
-                    "{}: {other:?} is not a filesystem ingot writes: use \"ext4\", \"vfat\" or \"none\"",
+                    "{}: {other:?} is not a filesystem ingot writes: use \"ext4\", \"erofs\", \"vfat\" or \"none\"",
                     key("filesystem")
                 ),
             ));
@@ -263,7 +264,7 @@ fn check_contents(
     match fs {
         Filesystem::None if contents.len() > images || images > 1 => Err(loc
             .at(at, format!("{key}: a partition with filesystem \"none\" takes one `image` source and nothing else"))),
-        Filesystem::Vfat(_) | Filesystem::Ext4(_) if images > 0 => {
+        Filesystem::Vfat(_) | Filesystem::Ext4(_) | Filesystem::Erofs(_) if images > 0 => {
             Err(loc.at(at, format!("{key}: an `image` source needs filesystem = \"none\"")))
         }
         _ => Ok(()),

@@ -30,9 +30,9 @@ pub(crate) fn check_data(
         let why = "dm-verity's hash partition types exist on GPT only; use table = \"gpt\"";
         return Err(loc.at(at, format!("{key}: {why}")));
     }
-    if !matches!(filesystem, Filesystem::Ext4(_)) {
+    if !matches!(filesystem, Filesystem::Ext4(_) | Filesystem::Erofs(_)) {
         return Err(loc.at(at, format!(
-            "{key}: dm-verity protects a filesystem ingot writes read-only, filesystem = \"ext4\"; this partition's is {:?}",
+            "{key}: dm-verity protects a filesystem ingot writes read-only, filesystem = \"ext4\" or \"erofs\"; this partition's is {:?}",
             filesystem.name()
         )));
     }

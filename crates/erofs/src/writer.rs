@@ -1,0 +1,283 @@
+//! Writing: the inodes in walk order (the root first, so its nid is 0), each placed in
+//! the metadata area with its xattr body and inline tail in one block, then every data
+//! block in that order, so every byte's place is known before the first is written and
+//! each region is written once.
+//!
+//! Layout: block 0 holds the superblock; the shared xattrs (when there are any) follow
+//! from block 1 (`xattr_blkaddr`), then the metadata area (`meta_blkaddr`), then the data.
+
+use crate::dirent::{self, Dirent, EROFS_NAME_LEN};
+use crate::inode::{encode_dev, Inode, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN};
+use crate::super_block::SuperBlock;
+use crate::xattr::{self, Shared};
+use crate::{ErofsError, ErofsInfo, Options, BLOCK_SIZE};
+use ingot_disk::Image;
+use ingot_tree::{Data, Kind, NodeId, Tree};
+use std::os::unix::fs::FileExt;
+
+/// An inode number's unit: inodes sit at 32-byte boundaries of the metadata area.
+const NID_UNIT: u64 = 32;
+
+/// One inode, placed.
+struct Planned {
+    id: NodeId,
+    /// The first path naming it, for errors.
+    path: String,
+    inode: Inode,
+    /// Its xattr body.
+    body: Vec<u8>,
+    /// Bytes of data after the inode and its xattrs (`EROFS_INODE_FLAT_INLINE`).
+    tail: u64,
+    /// Whole blocks of data (the last one partly used without an inline tail).
+    blocks: u64,
+    /// Its offset in the filesystem.
+    pos: u64,
+    /// A directory's entries, sorted (`.` and `..` with them), and their blocks.
+    dir: Option<(Vec<(Vec<u8>, NodeId)>, Vec<(usize, usize)>)>,
+}
+
+/// Where everything goes.
+pub(crate) struct Plan {
+    inodes: Vec<Planned>,
+    /// Each node's index in `inodes`.
+    index: Vec<usize>,
+    shared: Shared,
+    xattr_blkaddr: u64,
+    meta_blkaddr: u64,
+    /// The filesystem's size in blocks.
+    pub blocks: u64,
+}
+
+/// `EROFS_FT_*` of a kind.
+fn file_type(kind: &Kind) -> u8 {
+    match kind {
+        Kind::File(_) => 1,
+        Kind::Dir(_) => 2,
+        Kind::CharDevice { .. } => 3,
+        Kind::BlockDevice { .. } => 4,
+        Kind::Fifo => 5,
+        Kind::Socket => 6,
+        Kind::Symlink(_) => 7,
+    }
+}
+
+/// Places every inode and data block of `tree`.
+pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
+    let nlinks = tree.link_counts();
+    let mut index = vec![usize::MAX; nlinks.len()];
+    let mut order: Vec<(NodeId, String)> = Vec::new();
+    let mut parent = vec![0; nlinks.len()];
+    tree.walk(|e| {
+        if index[e.id] == usize::MAX {
+            index[e.id] = order.len();
+            order.push((e.id, String::from_utf8_lossy(e.path).into_owned()));
+        }
+        for (_, child) in tree.children(e.id) {
+            parent[child] = e.id;
+        }
+    });
+    let shared = Shared::of(order.iter().map(|&(id, _)| &tree.node(id).meta.xattrs));
+    let mut inodes = Vec::with_capacity(order.len());
+    for (i, (id, path)) in order.into_iter().enumerate() {
+        let entry = |message: String| ErofsError::Entry { path: path.clone(), message };
+        let node = tree.node(id);
+        for (name, value) in &node.meta.xattrs {
+            xattr::check(name, value).map_err(entry)?;
+        }
+        let (body, xattr_icount) = shared.body(&node.meta.xattrs);
+        let mut dir = None;
+        let (size, u) = match &node.kind {
+            Kind::File(c) => (c.size(), 0),
+            Kind::Symlink(t) => (t.len() as u64, 0),
+            Kind::Dir(_) => {
+                let mut entries: Vec<(Vec<u8>, NodeId)> = vec![(b".".to_vec(), id), (b"..".to_vec(), parent[id])];
+                entries.extend(tree.children(id).map(|(n, c)| (n.to_vec(), c)));
+                entries.sort();
+                if let Some((name, _)) = entries.iter().find(|(n, _)| n.len() > EROFS_NAME_LEN) {
+                    let name = String::from_utf8_lossy(name);
+                    return Err(entry(format!("the name {name:?} is over EROFS's {EROFS_NAME_LEN} bytes")));
+                }
+                let blocks = dirent::pack(&entries.iter().map(|(n, _)| n.len()).collect::<Vec<_>>());
+                let size = dirent::size(&blocks);
+                dir = Some((entries, blocks));
+                (size, 0)
+            }
+            Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => (0, encode_dev(*major, *minor)),
+            Kind::Fifo | Kind::Socket => (0, 0),
+        };
+        let meta = &node.meta;
+        let mode = (node.kind.format_bits() | (meta.mode & 0o7777)) as u16;
+        let nlink = nlinks[id];
+        let compact = meta.uid <= 0xffff
+            && meta.gid <= 0xffff
+            && nlink <= 0xffff
+            && size <= u64::from(u32::MAX)
+            && (meta.mtime.sec, meta.mtime.nsec) == (opts.time, 0);
+        let mut inode = Inode {
+            extended: !compact,
+            datalayout: EROFS_INODE_FLAT_PLAIN,
+            xattr_icount,
+            mode,
+            nlink,
+            size,
+            u,
+            ino: (i + 1) as u32,
+            uid: meta.uid,
+            gid: meta.gid,
+            mtime: meta.mtime.sec,
+            mtime_nsec: meta.mtime.nsec,
+        };
+        let (mut tail, mut blocks) = (0, size.div_ceil(BLOCK_SIZE));
+        let rest = size % BLOCK_SIZE;
+        if rest > 0 && inode.size_on_disk() + body.len() as u64 + rest <= BLOCK_SIZE {
+            (tail, blocks) = (rest, size / BLOCK_SIZE);
+            inode.datalayout = EROFS_INODE_FLAT_INLINE;
+        }
+        if inode.size_on_disk() + body.len() as u64 > BLOCK_SIZE {
+            return Err(entry(format!("its xattrs take {} bytes, more than an EROFS inode's block holds", body.len())));
+        }
+        inodes.push(Planned { id, path, inode, body, tail, blocks, pos: 0, dir });
+    }
+    place(inodes, index, shared)
+}
+
+/// Gives each inode its place in the metadata area and its data blocks.
+fn place(mut inodes: Vec<Planned>, index: Vec<usize>, shared: Shared) -> Result<Plan, ErofsError> {
+    let xattr_blkaddr = if shared.bytes.is_empty() { 0 } else { 1 };
+    let meta_blkaddr = 1 + (shared.bytes.len() as u64).div_ceil(BLOCK_SIZE);
+    let mut pos = meta_blkaddr * BLOCK_SIZE;
+    for p in &mut inodes {
+        let need = p.inode.size_on_disk() + p.body.len() as u64 + p.tail;
+        if pos % BLOCK_SIZE + need > BLOCK_SIZE {
+            pos = pos.next_multiple_of(BLOCK_SIZE);
+        }
+        p.pos = pos;
+        pos = (pos + need).next_multiple_of(NID_UNIT);
+    }
+    let mut next = pos.div_ceil(BLOCK_SIZE);
+    for p in &mut inodes {
+        if p.blocks > 0 {
+            p.inode.u = u32::try_from(next)
+                .map_err(|_| ErofsError::Geometry("the filesystem is over EROFS's 2^32 blocks".into()))?;
+            next += p.blocks;
+        }
+    }
+    Ok(Plan { inodes, index, shared, xattr_blkaddr, meta_blkaddr, blocks: next })
+}
+
+impl Plan {
+    fn nid(&self, id: NodeId) -> u64 {
+        (self.inodes[self.index[id]].pos - self.meta_blkaddr * BLOCK_SIZE) / NID_UNIT
+    }
+}
+
+/// Writes the planned filesystem of `tree` at `offset` of `image`.
+pub(crate) fn write(tree: &Tree, plan: &Plan, image: &mut Image, offset: u64, opts: &Options) -> Result<ErofsInfo, ErofsError> {
+    let meta_start = plan.meta_blkaddr * BLOCK_SIZE;
+    let meta_end = plan.inodes.iter().map(|p| p.pos + p.inode.size_on_disk() + p.body.len() as u64 + p.tail).max();
+    let mut meta = vec![0u8; (meta_end.unwrap_or(meta_start).next_multiple_of(BLOCK_SIZE) - meta_start) as usize];
+    for p in &plan.inodes {
+        let at = (p.pos - meta_start) as usize;
+        let inode = p.inode.encode();
+        meta[at..at + inode.len()].copy_from_slice(&inode);
+        let at = at + inode.len();
+        meta[at..at + p.body.len()].copy_from_slice(&p.body);
+        let tail = &mut meta[at + p.body.len()..at + p.body.len() + p.tail as usize];
+        let data_at = offset + u64::from(p.inode.u) * BLOCK_SIZE;
+        let node = tree.node(p.id);
+        let io = |source| ErofsError::Io { path: p.path.clone().into(), source };
+        match &node.kind {
+            Kind::File(c) if p.inode.size > 0 => {
+                let data = c.data().map_err(io)?;
+                let whole = (p.blocks * BLOCK_SIZE).min(p.inode.size);
+                copy(image, &data, whole, data_at).map_err(|e| in_file(e, &p.path))?;
+                image.zero(data_at + whole, p.blocks * BLOCK_SIZE - whole)?;
+                read(&data, p.blocks * BLOCK_SIZE, tail).map_err(io)?;
+            }
+            Kind::Symlink(target) => put(image, target, p, tail, data_at)?,
+            Kind::Dir(_) => {
+                let Some((entries, blocks)) = &p.dir else { continue };
+                let dirents: Vec<Dirent> = entries
+                    .iter()
+                    .map(|(name, id)| Dirent { name, nid: plan.nid(*id), file_type: file_type(&tree.node(*id).kind) })
+                    .collect();
+                put(image, &dirent::encode(&dirents, blocks), p, tail, data_at)?;
+            }
+            _ => {}
+        }
+    }
+    image.write_at(&meta, offset + meta_start)?;
+    if !plan.shared.bytes.is_empty() {
+        let mut area = plan.shared.bytes.clone();
+        area.resize(area.len().next_multiple_of(BLOCK_SIZE as usize), 0);
+        image.write_at(&area, offset + plan.xattr_blkaddr * BLOCK_SIZE)?;
+    }
+    let mut volume_name = [0u8; 16];
+    volume_name[..opts.label.len()].copy_from_slice(opts.label.as_bytes());
+    let sb = SuperBlock {
+        root_nid: plan.nid(tree.root()) as u16,
+        inos: plan.inodes.len() as u64,
+        build_time: opts.time as u64,
+        build_time_nsec: 0,
+        blocks: plan.blocks as u32,
+        meta_blkaddr: plan.meta_blkaddr as u32,
+        xattr_blkaddr: plan.xattr_blkaddr as u32,
+        uuid: *opts.uuid.as_bytes(),
+        volume_name,
+        feature_incompat: 0,
+    };
+    image.write_at(&sb.block(), offset)?;
+    Ok(ErofsInfo { blocks: plan.blocks, inodes: plan.inodes.len() as u64, uuid: opts.uuid })
+}
+
+/// `bytes` (a symlink's target, a directory's data) as `p`'s data: whole blocks at
+/// `data_at`, the last one zero-padded, or the tail into `tail`.
+fn put(image: &mut Image, bytes: &[u8], p: &Planned, tail: &mut [u8], data_at: u64) -> Result<(), ErofsError> {
+    let whole = ((p.blocks * BLOCK_SIZE) as usize).min(bytes.len());
+    if p.blocks > 0 {
+        let mut blocks = bytes[..whole].to_vec();
+        blocks.resize((p.blocks * BLOCK_SIZE) as usize, 0);
+        image.write_at(&blocks, data_at)?;
+    }
+    tail.copy_from_slice(&bytes[whole..]);
+    Ok(())
+}
+
+/// Copies the first `len` bytes of a file's `data` to `to`, its holes as zeros.
+fn copy(image: &mut Image, data: &Data, len: u64, to: u64) -> Result<(), ingot_disk::DiskError> {
+    let mut at = 0;
+    for e in &data.extents {
+        let (start, end) = (e.offset.min(len), (e.offset + e.len).min(len));
+        if start > at {
+            image.zero(to + at, start - at)?;
+        }
+        if end > start {
+            image.copy_from(&data.file, e.at + (start - e.offset), end - start, to + start)?;
+        }
+        at = at.max(end);
+    }
+    if len > at {
+        image.zero(to + at, len - at)?;
+    }
+    Ok(())
+}
+
+/// Reads `buf.len()` bytes of a file's `data` from `from`, its holes as zeros.
+fn read(data: &Data, from: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    buf.fill(0);
+    let end = from + buf.len() as u64;
+    for e in data.extents.iter().filter(|e| e.offset < end && e.offset + e.len > from) {
+        let (start, stop) = (e.offset.max(from), (e.offset + e.len).min(end));
+        let slice = &mut buf[(start - from) as usize..(stop - from) as usize];
+        data.file.read_exact_at(slice, e.at + (start - e.offset))?;
+    }
+    Ok(())
+}
+
+/// A disk error while copying a file, naming the file.
+fn in_file(e: ingot_disk::DiskError, path: &str) -> ErofsError {
+    match e {
+        ingot_disk::DiskError::Io { source, .. } => ErofsError::Io { path: path.into(), source },
+        e => ErofsError::Disk(e),
+    }
+}
