@@ -12,8 +12,9 @@
 # shell completions, man-db with groff that render the manual pages, and util-linux
 # (blkid, which reads filesystem labels and UUIDs back) and bsdutils (script, a terminal
 # for the progress test), cryptsetup-bin (veritysetup, the judge of dm-verity hash
-# devices), systemd (systemd-measure, the judge of PCR11), and swtpm with swtpm-tools (the
-# software TPM behind `ingot boot --tpm`).
+# devices), systemd (systemd-measure, the judge of PCR11), swtpm with swtpm-tools (the
+# software TPM behind `ingot boot --tpm`), and erofs-utils (fsck.erofs and dump.erofs, the
+# judges of EROFS).
 # From PyPI, into target/venv: moto[server] (the AWS test server), boto3 (the
 # independent read-back of uploaded blocks), AWS's uefivars (the reader of the UEFI
 # variable stores ingot writes, and their converter to OVMF's store) and virt-firmware

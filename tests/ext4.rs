@@ -22,7 +22,7 @@ impl Ext4Read for Part {
 
 /// What an entry should look like.
 #[derive(Clone, Debug, PartialEq)]
-enum Want {
+pub(crate) enum Want {
     File(Vec<u8>),
     Dir,
     Link(Vec<u8>),
@@ -32,15 +32,15 @@ enum Want {
 }
 
 #[derive(Clone, Debug)]
-struct Entry {
-    want: Want,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: (i64, u32),
+pub(crate) struct Entry {
+    pub(crate) want: Want,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) mtime: (i64, u32),
 }
 
-fn tarball(path: &Path) -> BTreeMap<String, Entry> {
+pub(crate) fn tarball(path: &Path) -> BTreeMap<String, Entry> {
     let mut want = BTreeMap::new();
     let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
     let mut add =

@@ -10,6 +10,7 @@ mod boot;
 mod build;
 mod bundle;
 mod cli;
+mod erofs;
 mod ext4;
 mod fuzz;
 mod hostile;

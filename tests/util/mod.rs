@@ -77,7 +77,8 @@ pub fn build(recipe: &Path, out: &Path) -> serde_json::Value {
 }
 
 /// Builds like [`build`], then checks the image with the independent tools: `sgdisk -v`
-/// (GPT), `e2fsck -fn` on every ext4 partition, `fsck.fat -n` on every FAT one.
+/// (GPT), `e2fsck -fn` on every ext4 partition, `fsck.fat -n` on every FAT one,
+/// `fsck.erofs --extract` on every EROFS one.
 pub fn build_checked(recipe: &Path, out: &Path) -> serde_json::Value {
     let report = build(recipe, out);
     if report["table"] == "gpt" {
@@ -88,6 +89,7 @@ pub fn build_checked(recipe: &Path, out: &Path) -> serde_json::Value {
         match p["filesystem"].as_str() {
             Some("ext4") => e2fsck_clean(out, offset, size),
             Some("vfat") => fsck_fat(out, offset, size),
+            Some("erofs") => fsck_erofs(out, offset, size),
             _ => {}
         }
     }
@@ -176,6 +178,12 @@ fn check_quiet(image: &Path, offset: u64, len: u64, checker: &[&str], expected: 
 /// `fsck.fat -n` of the partition at `offset`: exit 0, nothing but banner and summary.
 pub fn fsck_fat(image: &Path, offset: u64, len: u64) {
     check_quiet(image, offset, len, &["fsck.fat", "-n"], |l| l.starts_with("fsck.fat ") || l.contains(" files, "));
+}
+
+/// `fsck.erofs --extract` (erofs-utils: every inode, directory and file's data decoded)
+/// of the partition at `offset`: exit 0, nothing printed.
+pub fn fsck_erofs(image: &Path, offset: u64, len: u64) {
+    check_quiet(image, offset, len, &["fsck.erofs", "--extract"], |_| false);
 }
 
 /// Copies `path` from the ESP (the first partition in `report`) of `image` to `to`.

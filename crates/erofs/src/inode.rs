@@ -92,7 +92,14 @@ mod tests {
 
     #[test]
     fn compact_and_extended_put_each_field_where_the_header_says() {
-        let i = Inode { datalayout: EROFS_INODE_FLAT_INLINE, mode: 0o100644, nlink: 1, size: 5, ino: 7, ..Inode::default() };
+        let i = Inode {
+            datalayout: EROFS_INODE_FLAT_INLINE,
+            mode: 0o100644,
+            nlink: 1,
+            size: 5,
+            ino: 7,
+            ..Inode::default()
+        };
         let b = i.encode();
         assert_eq!(b.len(), 32);
         assert_eq!(u16::from_le_bytes([b[0], b[1]]), 4);

@@ -18,6 +18,13 @@ use std::os::unix::fs::FileExt;
 /// An inode number's unit: inodes sit at 32-byte boundaries of the metadata area.
 const NID_UNIT: u64 = 32;
 
+/// A directory's entries, sorted (`.` and `..` with them), and the blocks they fill
+/// (each block's first entry and bytes used).
+struct DirData {
+    entries: Vec<(Vec<u8>, NodeId)>,
+    blocks: Vec<(usize, usize)>,
+}
+
 /// One inode, placed.
 struct Planned {
     id: NodeId,
@@ -32,8 +39,8 @@ struct Planned {
     blocks: u64,
     /// Its offset in the filesystem.
     pos: u64,
-    /// A directory's entries, sorted (`.` and `..` with them), and their blocks.
-    dir: Option<(Vec<(Vec<u8>, NodeId)>, Vec<(usize, usize)>)>,
+    /// A directory's entries.
+    dir: Option<DirData>,
 }
 
 /// Where everything goes.
@@ -99,7 +106,7 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
                 }
                 let blocks = dirent::pack(&entries.iter().map(|(n, _)| n.len()).collect::<Vec<_>>());
                 let size = dirent::size(&blocks);
-                dir = Some((entries, blocks));
+                dir = Some(DirData { entries, blocks });
                 (size, 0)
             }
             Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => (0, encode_dev(*major, *minor)),
@@ -172,7 +179,13 @@ impl Plan {
 }
 
 /// Writes the planned filesystem of `tree` at `offset` of `image`.
-pub(crate) fn write(tree: &Tree, plan: &Plan, image: &mut Image, offset: u64, opts: &Options) -> Result<ErofsInfo, ErofsError> {
+pub(crate) fn write(
+    tree: &Tree,
+    plan: &Plan,
+    image: &mut Image,
+    offset: u64,
+    opts: &Options,
+) -> Result<ErofsInfo, ErofsError> {
     let meta_start = plan.meta_blkaddr * BLOCK_SIZE;
     let meta_end = plan.inodes.iter().map(|p| p.pos + p.inode.size_on_disk() + p.body.len() as u64 + p.tail).max();
     let mut meta = vec![0u8; (meta_end.unwrap_or(meta_start).next_multiple_of(BLOCK_SIZE) - meta_start) as usize];
@@ -196,7 +209,7 @@ pub(crate) fn write(tree: &Tree, plan: &Plan, image: &mut Image, offset: u64, op
             }
             Kind::Symlink(target) => put(image, target, p, tail, data_at)?,
             Kind::Dir(_) => {
-                let Some((entries, blocks)) = &p.dir else { continue };
+                let Some(DirData { entries, blocks }) = &p.dir else { continue };
                 let dirents: Vec<Dirent> = entries
                     .iter()
                     .map(|(name, id)| Dirent { name, nid: plan.nid(*id), file_type: file_type(&tree.node(*id).kind) })

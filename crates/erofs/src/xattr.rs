@@ -15,13 +15,8 @@ const IBODY_HEADER: usize = 12;
 const MAX_SHARED: usize = 255;
 
 /// The name indexes: the prefix each stands for (a full name for the two ACLs).
-const PREFIXES: [(u8, &str); 5] = [
-    (1, "user."),
-    (2, "system.posix_acl_access"),
-    (3, "system.posix_acl_default"),
-    (4, "trusted."),
-    (6, "security."),
-];
+const PREFIXES: [(u8, &str); 5] =
+    [(1, "user."), (2, "system.posix_acl_access"), (3, "system.posix_acl_default"), (4, "trusted."), (6, "security.")];
 
 /// `name` as `(e_name_index, the rest)`, or `None` for a name no index covers.
 pub(crate) fn split_name(name: &str) -> Option<(u8, &str)> {
@@ -36,9 +31,7 @@ pub(crate) fn split_name(name: &str) -> Option<(u8, &str)> {
 /// Why an xattr cannot be stored, for the caller to name the entry.
 pub(crate) fn check(name: &str, value: &[u8]) -> Result<(), String> {
     let Some((_, rest)) = split_name(name) else {
-        return Err(format!(
-            "xattr {name:?}: EROFS stores user.*, trusted.*, security.* and the two POSIX ACLs only"
-        ));
+        return Err(format!("xattr {name:?}: EROFS stores user.*, trusted.*, security.* and the two POSIX ACLs only"));
     };
     if rest.len() > usize::from(u8::MAX) {
         return Err(format!("xattr {name:?}: its name after the prefix is over EROFS's 255 bytes"));
