@@ -13,10 +13,11 @@
 #   - dmsetup and the libraries it loads (libdevmapper1.02.1, libselinux1, libudev1,
 #     libpcre2-8-0, libc6): what maps a dm-verity root in the initramfs
 #   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci,
-#     virtio-blk, dm-mod, dm-bufio and dm-verity in modules.dep order (depmod run on the
-#     payload, not the host) and finds the root partition by the PARTUUID on the kernel
-#     command line (reading the partition table itself: static busybox cannot resolve
-#     PARTUUID), mounts it and switch_roots. With `roothash=` (the form systemd's
+#     virtio-blk, dm-mod, dm-bufio, dm-verity and erofs in modules.dep order (depmod run on
+#     the payload, not the host) and finds the root partition by the PARTUUID on the
+#     kernel command line (reading the partition table itself: static busybox cannot
+#     resolve PARTUUID), mounts it as `rootfstype=` says (ext4 by default) and
+#     switch_roots. With `roothash=` (the form systemd's
 #     veritysetup generator reads: systemd.verity_root_data=PARTUUID=…,
 #     systemd.verity_root_hash=PARTUUID=…) it first maps the root with dmsetup, from the
 #     hash partition's verity superblock and the command line's root hash, and mounts
@@ -83,6 +84,7 @@ resolve() {
 resolve kernel/drivers/virtio/virtio_pci.ko
 resolve kernel/drivers/block/virtio_blk.ko
 resolve kernel/drivers/md/dm-verity.ko
+resolve kernel/fs/erofs/erofs.ko
 ird=$out/initramfs
 mkdir -p "$ird/bin" "$ird/sbin" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/newroot"
 cp "$root/bin/busybox" "$ird/bin/busybox"
@@ -106,10 +108,11 @@ $B mount -t proc proc /proc
 $B mount -t sysfs sys /sys
 $B mount -t devtmpfs dev /dev
 for m in $($B cat /modules); do $B insmod "/$m" || echo "initramfs: insmod $m failed"; done
-want="" roothash="" vdata="" vhash=""
+want="" roothash="" vdata="" vhash="" fstype=ext4
 for a in $($B cat /proc/cmdline); do
     case "$a" in
         root=PARTUUID=*) want="${a#root=PARTUUID=}" ;;
+        rootfstype=*) fstype="${a#rootfstype=}" ;;
         roothash=*) roothash="${a#roothash=}" ;;
         systemd.verity_root_data=PARTUUID=*) vdata="${a#systemd.verity_root_data=PARTUUID=}" ;;
         systemd.verity_root_hash=PARTUUID=*) vhash="${a#systemd.verity_root_hash=PARTUUID=}" ;;
@@ -163,7 +166,7 @@ verity_root() {
     echo /dev/dm-0
 }
 if [ -n "$roothash" ]; then root=$(verity_root); else root=$(find_partuuid "$want"); fi
-$B mount -t ext4 -o ro "$root" /newroot || { echo "initramfs: cannot mount $root"; $B poweroff -f; }
+$B mount -t "$fstype" -o ro "$root" /newroot || { echo "initramfs: cannot mount $root ($fstype)"; $B poweroff -f; }
 exec $B switch_root /newroot /init
 INIT
 chmod 0755 "$ird/init"

@@ -300,6 +300,7 @@ pub(crate) fn boot_config(
         kernel: boot.kernel.clone(),
         initrd: boot.initrd.clone(),
         cmdline: boot.cmdline.clone(),
+        root_fs: boot.root_fs,
         root_index: boot.root,
         root_partuuid: recipe.partuuid(number),
         root_fs_uuid: recipe.ext4_uuid(number),

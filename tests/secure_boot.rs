@@ -69,8 +69,10 @@ fn signed_image(loader: &str, arch: &str) -> (tempfile::TempDir, std::path::Path
     keys(&tmp.path().join("keys"));
     let mut text = RECIPE.replace("uefi = \"systemd-boot\"", &format!("uefi = \"{loader}\""));
     if loader == "uki" {
-        // The UKI's command line, which Secure Boot covers, pins the root by its root hash.
-        text = crate::verity::verity_root(&text, tmp.path(), &payload(arch, "boot/vmlinuz"));
+        // The UKI's command line, which Secure Boot covers, pins the root by its root hash;
+        // arm64's root is EROFS, x86_64's ext4.
+        let fs = if arch == "arm64" { "erofs" } else { "ext4" };
+        text = crate::verity::verity_root_as(&text, tmp.path(), &payload(arch, "boot/vmlinuz"), fs);
     }
     if arch == "arm64" {
         text = text.replace("[boot]\n", "[boot]\narch = \"arm64\"\n").replace("root-x86-64", "root-arm64");

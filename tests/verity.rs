@@ -284,6 +284,11 @@ fn bad_verity_recipes_are_refused_at_their_key() {
 /// `payload` and `dir/guest.tar`, which the guest's /init checks through dm-verity; the
 /// guest's own big file first, which a changed root fails on).
 pub(crate) fn verity_root(text: &str, dir: &Path, payload: &Path) -> String {
+    verity_root_as(text, dir, payload, "ext4")
+}
+
+/// [`verity_root`] with the root written as `filesystem` ("ext4" or "erofs").
+pub(crate) fn verity_root_as(text: &str, dir: &Path, payload: &Path, filesystem: &str) -> String {
     let mut sums = Vec::new();
     let mut by_path: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     let mut guest = tar::Archive::new(std::fs::File::open(dir.join("guest.tar")).unwrap());
@@ -313,7 +318,7 @@ pub(crate) fn verity_root(text: &str, dir: &Path, payload: &Path) -> String {
     std::fs::write(dir.join("sums/data/sums"), list).unwrap();
     let root = "size = \"fill\"\nfilesystem = \"ext4\"\n";
     assert!(text.contains(root), "the root partition of {text}");
-    text.replace(root, "size = \"auto\"\nfilesystem = \"ext4\"\nverity = true\n")
+    text.replace(root, &format!("size = \"auto\"\nfilesystem = \"{filesystem}\"\nverity = true\n"))
         + "[[partition.contents]]\ndir = \"sums\"\n\
            [[partition]]\nlabel = \"root-verity\"\ntype = \"root-x86-64-verity\"\nsize = \"auto\"\nverity_of = \"root\"\n"
 }

@@ -18,7 +18,7 @@
 //! architecture on any host.
 //!
 //! ```no_run
-//! use ingot_boot::{Arch, Config, UefiLoader};
+//! use ingot_boot::{Arch, Config, RootFs, UefiLoader};
 //! use ingot_types::TableKind;
 //! # fn trees() -> (ingot_tree::Tree, ingot_tree::Tree) { unimplemented!() }
 //! let (mut root, mut esp) = trees();
@@ -31,6 +31,7 @@
 //!     kernel: "/boot/vmlinuz".into(),
 //!     initrd: Some("/boot/initrd.img".into()),
 //!     cmdline: "console=ttyS0 ro".into(),
+//!     root_fs: RootFs::Ext4,
 //!     root_index: 1,
 //!     root_partuuid: "8f3c2f2e-0000-4000-8000-000000000001".into(),
 //!     root_fs_uuid: uuid::Uuid::nil(),
@@ -59,7 +60,7 @@ pub mod variable_store;
 pub use arch::architecture;
 pub use error::BootError;
 pub use grub::{write_bios, BiosCode, CoreArea};
-pub use ingot_types::{Arch, CoreLocation, UefiLoader};
+pub use ingot_types::{Arch, CoreLocation, RootFs, UefiLoader};
 
 use ingot_tree::{Content, Kind, Tree};
 use ingot_types::TableKind;
@@ -83,8 +84,10 @@ pub struct Config {
     pub kernel: String,
     /// The initrd's path in the root tree.
     pub initrd: Option<String>,
-    /// The kernel command line; `root=PARTUUID=… rootfstype=ext4` is appended.
+    /// The kernel command line; `root=PARTUUID=… rootfstype=…` is appended.
     pub cmdline: String,
+    /// The root filesystem's type.
+    pub root_fs: RootFs,
     /// The root partition's index in the recipe (`partition[i]` in errors); its number in
     /// the table is one more.
     pub root_index: usize,
@@ -130,13 +133,13 @@ impl Config {
     /// maps it.
     pub fn kernel_cmdline(&self) -> String {
         let Some(v) = &self.verity else {
-            return format!("{} root=PARTUUID={} rootfstype=ext4", self.cmdline, self.root_partuuid);
+            return format!("{} root=PARTUUID={} rootfstype={}", self.cmdline, self.root_partuuid, self.root_fs.as_str());
         };
         let ro = if self.cmdline.split_whitespace().any(|w| w == "ro") { "" } else { " ro" };
         let hash: String = v.root_hash.iter().map(|b| format!("{b:02x}")).collect();
         format!(
-            "{}{ro} root=/dev/mapper/root rootfstype=ext4 roothash={hash} systemd.verity_root_data=PARTUUID={} systemd.verity_root_hash=PARTUUID={}",
-            self.cmdline, v.data_partuuid, v.hash_partuuid
+            "{}{ro} root=/dev/mapper/root rootfstype={} roothash={hash} systemd.verity_root_data=PARTUUID={} systemd.verity_root_hash=PARTUUID={}",
+            self.cmdline, self.root_fs.as_str(), v.data_partuuid, v.hash_partuuid
         )
     }
 

@@ -4,7 +4,7 @@ use crate::error::Locator;
 use crate::schema::RawBoot;
 use crate::{Boot, Filesystem, PartitionSpec, RecipeError};
 use ingot_types::partition::{gpt, mbr};
-use ingot_types::{Arch, CoreLocation, PartitionType, TableKind, UefiLoader};
+use ingot_types::{Arch, CoreLocation, PartitionType, RootFs, TableKind, UefiLoader};
 use toml::Spanned;
 
 fn choice(loc: &Locator, key: &str, v: &Option<Spanned<String>>, on: &str) -> Result<bool, RecipeError> {
@@ -77,14 +77,25 @@ pub(crate) fn boot(
     };
     let bios = if bios { Some(core_location(loc, r, parts, table, arch)?) } else { None };
     let root_type = PartitionType::root(arch);
-    let is_ext4 = |p: &PartitionSpec| matches!(p.filesystem, Filesystem::Ext4(_));
+    let root_fs = |p: &PartitionSpec| match p.filesystem {
+        Filesystem::Ext4(_) => Some(RootFs::Ext4),
+        Filesystem::Erofs(_) => Some(RootFs::Erofs),
+        _ => None,
+    };
     let root = parts
         .iter()
-        .position(|p| p.kind == root_type && is_ext4(p))
-        .or_else(|| parts.iter().position(is_ext4))
+        .position(|p| p.kind == root_type && root_fs(p).is_some())
+        .or_else(|| parts.iter().position(|p| root_fs(p).is_some()))
         .ok_or_else(|| {
-            loc.at(whole, "boot: no root partition: give an ext4 partition (type = \"root-x86-64\" or \"root-arm64\")")
+            loc.at(whole, "boot: no root partition: give an ext4 or EROFS partition (type = \"root-x86-64\" or \"root-arm64\")")
         })?;
+    let root_fs = root_fs(&parts[root]).unwrap_or(RootFs::Ext4);
+    if root_fs == RootFs::Erofs && (uefi == Some(UefiLoader::Grub) || bios.is_some()) {
+        let key = r.uefi.as_ref().filter(|_| uefi == Some(UefiLoader::Grub)).or(r.bios.as_ref());
+        return Err(loc.at(key.map_or(whole, |k| k.span().start), format!(
+            "boot: GRUB reads its grub.cfg and the kernel from the root filesystem, and Debian 12's GRUB (2.06) cannot read EROFS (partition[{root}]); boot it with uefi = \"uki\" or \"systemd-boot\""
+        )));
+    }
     if let (crate::Verity::Data { .. }, true) = (parts[root].verity, uefi == Some(UefiLoader::Grub) || bios.is_some()) {
         let key = r.uefi.as_ref().filter(|_| uefi == Some(UefiLoader::Grub)).or(r.bios.as_ref());
         return Err(loc.at(key.map_or(whole, |k| k.span().start), format!(
@@ -100,6 +111,7 @@ pub(crate) fn boot(
         cmdline: r.cmdline.clone().unwrap_or_else(|| "ro".into()),
         esp,
         root,
+        root_fs,
     }))
 }
 

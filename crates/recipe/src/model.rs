@@ -6,7 +6,7 @@
 
 use crate::error::Locator;
 use crate::{RecipeError, Seed};
-use ingot_types::{Arch, CoreLocation, Machine, PartitionType, Protection, RootVolume, TableKind, UefiLoader};
+use ingot_types::{Arch, CoreLocation, Machine, PartitionType, Protection, RootFs, RootVolume, TableKind, UefiLoader};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -265,6 +265,8 @@ pub struct Boot {
     pub esp: Option<usize>,
     /// Index of the root partition.
     pub root: usize,
+    /// Its filesystem's type.
+    pub root_fs: RootFs,
 }
 
 /// A validated `[ami]` section. Names of EC2 fields are kept as EC2 spells them.

@@ -39,6 +39,26 @@ impl UefiLoader {
 
 crate::names::text_forms!(UefiLoader, "systemd-boot, grub or uki");
 
+/// The root filesystem's type, as the kernel command line's `rootfstype=` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RootFs {
+    /// ext4.
+    Ext4,
+    /// EROFS (read-only; Debian's cloud kernels build it as a module, which the initramfs
+    /// loads).
+    Erofs,
+}
+
+impl RootFs {
+    /// The kernel's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootFs::Ext4 => "ext4",
+            RootFs::Erofs => "erofs",
+        }
+    }
+}
+
 /// Where GRUB's core.img goes for BIOS boot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CoreLocation {

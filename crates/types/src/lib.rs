@@ -29,7 +29,7 @@ pub mod partition;
 
 pub use ami::{BootMode, BootRule, Machine, Protection, RootVolume, VolumeType};
 pub use arch::Arch;
-pub use boot::{CoreLocation, UefiLoader};
+pub use boot::{CoreLocation, RootFs, UefiLoader};
 pub use disk::TableKind;
 pub use names::Unknown;
 pub use partition::{PartitionType, PARTITION_TYPES};
