@@ -17,6 +17,10 @@
 #   scripts/bench.sh verity a 2 GiB dm-verity root holding 1 GiB (256 files of 4 MiB): ingot
 #                           build with verity vs without (the same ext4: 4 KiB blocks, no
 #                           journal, no reserved blocks) vs mke2fs -d + veritysetup format
+#   scripts/bench.sh erofs  the Debian rootfs (recipes/debian-cloud.toml's tree) as EROFS:
+#                           ingot build vs mkfs.erofs (erofs-utils) of the same tree, all
+#                           times at the recipe's (clamped to SOURCE_DATE_EPOCH, -T), all
+#                           owned by root (--all-root)
 #   scripts/bench.sh measure the boot tests' recipe as a signed UKI: ingot build (which
 #                           predicts the TPM measurements), ingot measure alone, and AWS's
 #                           nitro-tpm-pcr-compute on the same UKI (install-test-deps.sh
@@ -420,6 +424,47 @@ if [[ "$which" == all || "$which" == verity ]]; then
     printf "  %-34s %8.3f %12s\n" "mke2fs -d + veritysetup format" "$m_t" "$p_rss"
     echo "  ratios: ingot verity / ingot without $(ratio "$v_t" "$p_t") (aim <= 1.2), ingot verity / peer $(ratio "$v_t" "$m_t") (aim <= 0.3)"
     echo "  (ingot writes a GPT disk and digests it; the peer writes the filesystem and hash files only)"
+    rm -f "$data"/*.img "$data"/*.img.json
+fi
+
+if [[ "$which" == all || "$which" == erofs ]]; then
+    cargo build --release --locked -q
+    scripts/make-debian-rootfs.sh amd64 >/dev/null
+    rootfs="$(readlink -f target/debian-rootfs/amd64.tar.gz)"
+    data="$PWD/target/bench-data/erofs"
+    mkdir -p "$data"
+    if [ ! -d "$data/src" ]; then
+        mkdir -p "$data/src.partial"
+        tar -xzf "$rootfs" -C "$data/src.partial" --numeric-owner
+        mv "$data/src.partial" "$data/src"
+    fi
+    # SOURCE_DATE_EPOCH 1: every time clamps to it, as -T1 sets them for mkfs.erofs.
+    printf 'name = "bench-erofs"
+source_date_epoch = 1
+[[partition]]
+type = "root-x86-64"
+size = "auto"
+filesystem = "erofs"
+[[partition.contents]]
+dir = "src"
+' > "$data/erofs.toml"
+    ingot="$tgt/release/ingot"
+    i_t=$(cd "$data" && median3 "$ingot" build erofs.toml -o erofs.img --json)
+    n_t=$(cd "$data" && median3 "$ingot" build erofs.toml -o erofs.img --json --no-digest)
+    peer='rm -f peer.img && mkfs.erofs --quiet -T1 --all-root peer.img src'
+    m_t=$(cd "$data" && median3 bash -c "$peer")
+    i_rss=$( (cd "$data" && /usr/bin/time -f %M "$ingot" build erofs.toml -o erofs.img --json >/dev/null) 2>&1 | tail -1)
+    m_rss=$( (cd "$data" && /usr/bin/time -f %M bash -c "$peer") 2>&1 | tail -1)
+    i_size=$("$ingot" inspect "$data/erofs.img" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['partitions'][0]['filesystem_info']['size'])")
+    m_size=$(stat -c %s "$data/peer.img")
+    echo
+    echo "The Debian rootfs ($(du -sm "$data/src" | cut -f1) MiB, $(find "$data/src" | wc -l) entries) as EROFS, uncompressed:"
+    printf "  %-30s %8s %12s %14s\n" "" "wall s" "peak RSS KiB" "fs bytes"
+    printf "  %-30s %8.3f %12s %14s\n" "ingot build" "$i_t" "$i_rss" "$i_size"
+    printf "  %-30s %8.3f\n" "ingot build --no-digest" "$n_t"
+    printf "  %-30s %8.3f %12s %14s\n" "mkfs.erofs -T1 --all-root" "$m_t" "$m_rss" "$m_size"
+    echo "  ratios: wall $(ratio "$n_t" "$m_t") without the digest, $(ratio "$i_t" "$m_t") with it (aim <= 1.0), size $(ratio "$i_size" "$m_size") (aim <= 1.0), RSS $(ratio "$i_rss" "$m_rss") (aim <= 1.5)"
+    echo "  (ingot writes a GPT disk around the filesystem and by default digests it; the peer writes the filesystem only)"
     rm -f "$data"/*.img "$data"/*.img.json
 fi
 

@@ -133,7 +133,12 @@ impl Config {
     /// maps it.
     pub fn kernel_cmdline(&self) -> String {
         let Some(v) = &self.verity else {
-            return format!("{} root=PARTUUID={} rootfstype={}", self.cmdline, self.root_partuuid, self.root_fs.as_str());
+            return format!(
+                "{} root=PARTUUID={} rootfstype={}",
+                self.cmdline,
+                self.root_partuuid,
+                self.root_fs.as_str()
+            );
         };
         let ro = if self.cmdline.split_whitespace().any(|w| w == "ro") { "" } else { " ro" };
         let hash: String = v.root_hash.iter().map(|b| format!("{b:02x}")).collect();

@@ -8,6 +8,8 @@ use crate::BLOCK_SIZE;
 
 /// Where the superblock starts in block 0 (`EROFS_SUPER_OFFSET`).
 pub(crate) const EROFS_SUPER_OFFSET: usize = 1024;
+/// Where it ends: the metadata area may go on from here in block 0.
+pub(crate) const EROFS_SUPER_END: u64 = EROFS_SUPER_OFFSET as u64 + 128;
 /// `EROFS_SUPER_MAGIC_V1`.
 const EROFS_SUPER_MAGIC_V1: u32 = 0xE0F5_E1E2;
 /// `EROFS_FEATURE_COMPAT_SB_CHKSUM`: the superblock carries its checksum.
@@ -41,9 +43,9 @@ pub(crate) struct SuperBlock {
 }
 
 impl SuperBlock {
-    /// Block 0: zeros, the superblock at byte 1024, its checksum set.
-    pub(crate) fn block(&self) -> Vec<u8> {
-        let mut b = vec![0u8; BLOCK_SIZE as usize];
+    /// Puts the superblock at byte 1024 of block 0 `b` (whose other bytes, the inodes the
+    /// metadata area starts with, are in place), its checksum over the rest of the block.
+    pub(crate) fn write_into(&self, b: &mut [u8]) {
         let s = &mut b[EROFS_SUPER_OFFSET..EROFS_SUPER_OFFSET + 128];
         s[0..4].copy_from_slice(&EROFS_SUPER_MAGIC_V1.to_le_bytes());
         s[8..12].copy_from_slice(&EROFS_FEATURE_COMPAT_SB_CHKSUM.to_le_bytes());
@@ -58,9 +60,8 @@ impl SuperBlock {
         s[48..64].copy_from_slice(&self.uuid);
         s[64..80].copy_from_slice(&self.volume_name);
         s[80..84].copy_from_slice(&self.feature_incompat.to_le_bytes());
-        let checksum = !crc32c::crc32c(&b[EROFS_SUPER_OFFSET..]);
+        let checksum = !crc32c::crc32c(&b[EROFS_SUPER_OFFSET..BLOCK_SIZE as usize]);
         b[EROFS_SUPER_OFFSET + 4..EROFS_SUPER_OFFSET + 8].copy_from_slice(&checksum.to_le_bytes());
-        b
     }
 }
 
@@ -105,7 +106,9 @@ mod tests {
 
     #[test]
     fn the_checksum_is_the_kernels_raw_crc32c_of_the_rest_of_block_0() {
-        let b = SuperBlock { root_nid: 36, blocks: 9, ..SuperBlock::default() }.block();
+        let mut b = vec![0u8; 4096];
+        b[3000] = 7;
+        SuperBlock { root_nid: 36, blocks: 9, ..SuperBlock::default() }.write_into(&mut b);
         let mut zeroed = b[EROFS_SUPER_OFFSET..].to_vec();
         let stored = u32::from_le_bytes(zeroed[4..8].try_into().unwrap());
         zeroed[4..8].fill(0);

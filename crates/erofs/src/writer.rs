@@ -3,12 +3,13 @@
 //! block in that order, so every byte's place is known before the first is written and
 //! each region is written once.
 //!
-//! Layout: block 0 holds the superblock; the shared xattrs (when there are any) follow
-//! from block 1 (`xattr_blkaddr`), then the metadata area (`meta_blkaddr`), then the data.
+//! Layout: the metadata area starts at block 0 (`meta_blkaddr` 0), after the superblock
+//! (so the root's nid is 36, as mkfs.erofs makes it); the shared xattrs (when there are
+//! any) follow it (`xattr_blkaddr`), then the data.
 
 use crate::dirent::{self, Dirent, EROFS_NAME_LEN};
 use crate::inode::{encode_dev, Inode, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN};
-use crate::super_block::SuperBlock;
+use crate::super_block::{SuperBlock, EROFS_SUPER_END};
 use crate::xattr::{self, Shared};
 use crate::{ErofsError, ErofsInfo, Options, BLOCK_SIZE};
 use ingot_disk::Image;
@@ -51,6 +52,8 @@ pub(crate) struct Plan {
     shared: Shared,
     xattr_blkaddr: u64,
     meta_blkaddr: u64,
+    /// Blocks of the metadata area.
+    meta_blocks: u64,
     /// The filesystem's size in blocks.
     pub blocks: u64,
 }
@@ -148,20 +151,34 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
     place(inodes, index, shared)
 }
 
-/// Gives each inode its place in the metadata area and its data blocks.
+/// Gives each inode its place in the metadata area and its data blocks. An inode with
+/// its xattrs and inline tail goes in the metadata block with the least room that holds
+/// it (best fit, the lowest such block on a tie), else in a new block: the tails of
+/// files, of every size up to a block, pack as mkfs.erofs packs them. The root goes
+/// first, at nid 0.
 fn place(mut inodes: Vec<Planned>, index: Vec<usize>, shared: Shared) -> Result<Plan, ErofsError> {
-    let xattr_blkaddr = if shared.bytes.is_empty() { 0 } else { 1 };
-    let meta_blkaddr = 1 + (shared.bytes.len() as u64).div_ceil(BLOCK_SIZE);
-    let mut pos = meta_blkaddr * BLOCK_SIZE;
+    let meta_blkaddr = 0;
+    // Each metadata block's bytes used, and the blocks by (room left, block).
+    let mut used: Vec<u64> = vec![EROFS_SUPER_END];
+    let mut by_room: std::collections::BTreeSet<(u64, usize)> = [(BLOCK_SIZE - EROFS_SUPER_END, 0)].into();
     for p in &mut inodes {
         let need = p.inode.size_on_disk() + p.body.len() as u64 + p.tail;
-        if pos % BLOCK_SIZE + need > BLOCK_SIZE {
-            pos = pos.next_multiple_of(BLOCK_SIZE);
-        }
-        p.pos = pos;
-        pos = (pos + need).next_multiple_of(NID_UNIT);
+        let block = match by_room.range((need, 0)..).next().copied() {
+            Some((room, b)) => {
+                by_room.remove(&(room, b));
+                b
+            }
+            None => {
+                used.push(0);
+                used.len() - 1
+            }
+        };
+        p.pos = (meta_blkaddr + block as u64) * BLOCK_SIZE + used[block];
+        used[block] = (used[block] + need).next_multiple_of(NID_UNIT).min(BLOCK_SIZE);
+        by_room.insert((BLOCK_SIZE - used[block], block));
     }
-    let mut next = pos.div_ceil(BLOCK_SIZE);
+    let xattr_blkaddr = if shared.bytes.is_empty() { 0 } else { meta_blkaddr + used.len() as u64 };
+    let mut next = meta_blkaddr + used.len() as u64 + (shared.bytes.len() as u64).div_ceil(BLOCK_SIZE);
     for p in &mut inodes {
         if p.blocks > 0 {
             p.inode.u = u32::try_from(next)
@@ -169,7 +186,7 @@ fn place(mut inodes: Vec<Planned>, index: Vec<usize>, shared: Shared) -> Result<
             next += p.blocks;
         }
     }
-    Ok(Plan { inodes, index, shared, xattr_blkaddr, meta_blkaddr, blocks: next })
+    Ok(Plan { inodes, index, shared, xattr_blkaddr, meta_blkaddr, meta_blocks: used.len() as u64, blocks: next })
 }
 
 impl Plan {
@@ -178,7 +195,8 @@ impl Plan {
     }
 }
 
-/// Writes the planned filesystem of `tree` at `offset` of `image`.
+/// Writes the planned filesystem of `tree` at `offset` of `image`: each inode's data,
+/// then the metadata area with the superblock at its start, then the shared xattrs.
 pub(crate) fn write(
     tree: &Tree,
     plan: &Plan,
@@ -186,44 +204,9 @@ pub(crate) fn write(
     offset: u64,
     opts: &Options,
 ) -> Result<ErofsInfo, ErofsError> {
-    let meta_start = plan.meta_blkaddr * BLOCK_SIZE;
-    let meta_end = plan.inodes.iter().map(|p| p.pos + p.inode.size_on_disk() + p.body.len() as u64 + p.tail).max();
-    let mut meta = vec![0u8; (meta_end.unwrap_or(meta_start).next_multiple_of(BLOCK_SIZE) - meta_start) as usize];
+    let mut meta = vec![0u8; (plan.meta_blocks * BLOCK_SIZE) as usize];
     for p in &plan.inodes {
-        let at = (p.pos - meta_start) as usize;
-        let inode = p.inode.encode();
-        meta[at..at + inode.len()].copy_from_slice(&inode);
-        let at = at + inode.len();
-        meta[at..at + p.body.len()].copy_from_slice(&p.body);
-        let tail = &mut meta[at + p.body.len()..at + p.body.len() + p.tail as usize];
-        let data_at = offset + u64::from(p.inode.u) * BLOCK_SIZE;
-        let node = tree.node(p.id);
-        let io = |source| ErofsError::Io { path: p.path.clone().into(), source };
-        match &node.kind {
-            Kind::File(c) if p.inode.size > 0 => {
-                let data = c.data().map_err(io)?;
-                let whole = (p.blocks * BLOCK_SIZE).min(p.inode.size);
-                copy(image, &data, whole, data_at).map_err(|e| in_file(e, &p.path))?;
-                image.zero(data_at + whole, p.blocks * BLOCK_SIZE - whole)?;
-                read(&data, p.blocks * BLOCK_SIZE, tail).map_err(io)?;
-            }
-            Kind::Symlink(target) => put(image, target, p, tail, data_at)?,
-            Kind::Dir(_) => {
-                let Some(DirData { entries, blocks }) = &p.dir else { continue };
-                let dirents: Vec<Dirent> = entries
-                    .iter()
-                    .map(|(name, id)| Dirent { name, nid: plan.nid(*id), file_type: file_type(&tree.node(*id).kind) })
-                    .collect();
-                put(image, &dirent::encode(&dirents, blocks), p, tail, data_at)?;
-            }
-            _ => {}
-        }
-    }
-    image.write_at(&meta, offset + meta_start)?;
-    if !plan.shared.bytes.is_empty() {
-        let mut area = plan.shared.bytes.clone();
-        area.resize(area.len().next_multiple_of(BLOCK_SIZE as usize), 0);
-        image.write_at(&area, offset + plan.xattr_blkaddr * BLOCK_SIZE)?;
+        inode(tree, plan, p, &mut meta, image, offset)?;
     }
     let mut volume_name = [0u8; 16];
     volume_name[..opts.label.len()].copy_from_slice(opts.label.as_bytes());
@@ -239,8 +222,54 @@ pub(crate) fn write(
         volume_name,
         feature_incompat: 0,
     };
-    image.write_at(&sb.block(), offset)?;
+    sb.write_into(&mut meta[..BLOCK_SIZE as usize]);
+    image.write_at(&meta, offset + plan.meta_blkaddr * BLOCK_SIZE)?;
+    if !plan.shared.bytes.is_empty() {
+        let mut area = plan.shared.bytes.clone();
+        area.resize(area.len().next_multiple_of(BLOCK_SIZE as usize), 0);
+        image.write_at(&area, offset + plan.xattr_blkaddr * BLOCK_SIZE)?;
+    }
     Ok(ErofsInfo { blocks: plan.blocks, inodes: plan.inodes.len() as u64, uuid: opts.uuid })
+}
+
+/// Puts inode `p` with its xattr body and inline tail into `meta` (the metadata area),
+/// and writes its whole blocks of data into the image.
+fn inode(
+    tree: &Tree,
+    plan: &Plan,
+    p: &Planned,
+    meta: &mut [u8],
+    image: &mut Image,
+    offset: u64,
+) -> Result<(), ErofsError> {
+    let at = (p.pos - plan.meta_blkaddr * BLOCK_SIZE) as usize;
+    let inode = p.inode.encode();
+    meta[at..at + inode.len()].copy_from_slice(&inode);
+    let at = at + inode.len();
+    meta[at..at + p.body.len()].copy_from_slice(&p.body);
+    let tail = &mut meta[at + p.body.len()..at + p.body.len() + p.tail as usize];
+    let data_at = offset + u64::from(p.inode.u) * BLOCK_SIZE;
+    let io = |source| ErofsError::Io { path: p.path.clone().into(), source };
+    match &tree.node(p.id).kind {
+        Kind::File(c) if p.inode.size > 0 => {
+            let data = c.data().map_err(io)?;
+            let whole = (p.blocks * BLOCK_SIZE).min(p.inode.size);
+            copy(image, &data, whole, data_at).map_err(|e| in_file(e, &p.path))?;
+            image.zero(data_at + whole, p.blocks * BLOCK_SIZE - whole)?;
+            read(&data, p.blocks * BLOCK_SIZE, tail).map_err(io)?;
+        }
+        Kind::Symlink(target) => put(image, target, p, tail, data_at)?,
+        Kind::Dir(_) => {
+            let Some(DirData { entries, blocks }) = &p.dir else { return Ok(()) };
+            let dirents: Vec<Dirent> = entries
+                .iter()
+                .map(|(name, id)| Dirent { name, nid: plan.nid(*id), file_type: file_type(&tree.node(*id).kind) })
+                .collect();
+            put(image, &dirent::encode(&dirents, blocks), p, tail, data_at)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `bytes` (a symlink's target, a directory's data) as `p`'s data: whole blocks at

@@ -87,7 +87,10 @@ pub(crate) fn boot(
         .position(|p| p.kind == root_type && root_fs(p).is_some())
         .or_else(|| parts.iter().position(|p| root_fs(p).is_some()))
         .ok_or_else(|| {
-            loc.at(whole, "boot: no root partition: give an ext4 or EROFS partition (type = \"root-x86-64\" or \"root-arm64\")")
+            loc.at(
+                whole,
+                "boot: no root partition: give an ext4 or EROFS partition (type = \"root-x86-64\" or \"root-arm64\")",
+            )
         })?;
     let root_fs = root_fs(&parts[root]).unwrap_or(RootFs::Ext4);
     if root_fs == RootFs::Erofs && (uefi == Some(UefiLoader::Grub) || bios.is_some()) {
