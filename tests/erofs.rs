@@ -154,3 +154,74 @@ fn erofs_refuses_what_it_cannot_hold_naming_the_key_or_entry() {
     let err = build_fails(&recipe(tmp.path(), &plain), &tmp.path().join("out.raw"));
     assert!(err.contains("/odd: xattr \"system.other\": EROFS stores user.*, trusted.*, security.*"), "{err}");
 }
+
+/// `dump.erofs -e --path=PATH` of `image`: the file's extents, (logical offset, length,
+/// physical offset).
+fn extents(image: &Path, path: &str) -> Vec<(u64, u64, u64)> {
+    let o = run(Command::new("dump.erofs").arg("-e").arg(format!("--path={path}")).arg(image));
+    assert!(o.status.success(), "dump.erofs -e: {}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let number = |s: &str| s.trim().parse::<u64>().unwrap();
+    out.lines()
+        .filter_map(|l| {
+            // "   3: 50331648..67108864 | 16777216 :   139264..  16916480 | 16777216"
+            let (_, rest) = l.split_once(':')?;
+            let (logical, rest) = rest.split_once('|')?;
+            let (len, physical) = rest.split_once(':')?;
+            let (from, _) = logical.split_once("..")?;
+            let (at, _) = physical.split_once("..")?;
+            Some((number(from), number(len), number(at)))
+        })
+        .collect()
+}
+
+/// Sparse files become chunk-based: a 64 MiB file with data in three places extracts
+/// equal to its source; a file of 4 GiB and a byte takes the blocks of its data chunks
+/// only, and dump.erofs maps each of its chunks to its data or to zeros (fsck.erofs
+/// would write it whole to extract it).
+#[test]
+fn sparse_files_take_only_their_data_chunks() {
+    use std::os::unix::fs::FileExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let small: [(u64, &[u8]); 3] = [(0, b"head"), (30 << 20, &[7u8; 10_000]), ((64 << 20) - 3, b"end")];
+    let big: [(u64, &[u8]); 3] = [(0, &[1u8; 4096]), (2 << 30, b"middle"), (4 << 30, b"e")];
+    let mut parts = Vec::new();
+    for (name, len, pieces) in [("small", 64 << 20, &small), ("big", (4 << 30) + 1, &big)] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = std::fs::File::create(dir.join("file")).unwrap();
+        f.set_len(len).unwrap();
+        pieces.iter().for_each(|(at, data)| f.write_all_at(data, *at).unwrap());
+        let text = format!("name = \"sparse\"\nsize = \"auto\"\nsource_date_epoch = 1700000000\n[[partition]]\ntype = \"linux\"\nsize = \"auto\"\nfilesystem = \"erofs\"\n[[partition.contents]]\ndir = \"{name}\"\n");
+        let out = tmp.path().join(format!("{name}.raw"));
+        let report = build_checked(&recipe(tmp.path(), &text), &out);
+        let p = &report["partitions"][0];
+        let (offset, size) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+        assert!(size <= 2 << 20, "{name}: holes cost no space: the partition is {size} bytes");
+        let part = tmp.path().join(format!("{name}.img"));
+        extract(&out, offset, size, &part);
+        parts.push(part);
+    }
+    let dir = tmp.path().join("x");
+    let o = run(Command::new("fsck.erofs").arg(format!("--extract={}", dir.display())).arg(&parts[0]));
+    assert!(o.status.success(), "fsck.erofs --extract: {}", String::from_utf8_lossy(&o.stderr));
+    let mut want = vec![0u8; 64 << 20];
+    small.iter().for_each(|(at, data)| want[*at as usize..*at as usize + data.len()].copy_from_slice(data));
+    assert!(std::fs::read(dir.join("file")).unwrap() == want, "the 64 MiB sparse file extracts equal to its source");
+    let image = std::fs::File::open(&parts[1]).unwrap();
+    let map = extents(&parts[1], "/file");
+    assert_eq!(
+        map.iter().map(|e| e.1).sum::<u64>(),
+        (4 << 30) + 4096,
+        "every chunk is mapped, the last one's block whole"
+    );
+    for (from, len, at) in map {
+        let mut bytes = vec![0u8; len.min((4 << 30) + 1 - from) as usize];
+        image.read_exact_at(&mut bytes, at).unwrap();
+        let mut want = vec![0u8; bytes.len()];
+        for (p, data) in big.iter().filter(|(p, _)| *p >= from && *p < from + len) {
+            want[(p - from) as usize..(p - from) as usize + data.len()].copy_from_slice(data);
+        }
+        assert!(bytes == want, "the chunk at {from} maps to its data (or to zeros) at {at}");
+    }
+}

@@ -13,6 +13,8 @@ pub(crate) const EROFS_INODE_FLAT_PLAIN: u16 = 0;
 /// `EROFS_INODE_FLAT_INLINE`: the whole blocks from `raw_blkaddr`, the tail after the
 /// inode.
 pub(crate) const EROFS_INODE_FLAT_INLINE: u16 = 2;
+/// `EROFS_INODE_CHUNK_BASED`: the data in chunks mapped by an array after the inode.
+pub(crate) const EROFS_INODE_CHUNK_BASED: u16 = 4;
 /// `sizeof(struct erofs_inode_compact)`.
 pub(crate) const COMPACT_SIZE: u64 = 32;
 /// `sizeof(struct erofs_inode_extended)`.

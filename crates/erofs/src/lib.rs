@@ -22,6 +22,7 @@
 //! assert_eq!((info.inodes, info.blocks * 4096), (2, size));
 //! ```
 
+mod chunk;
 mod dirent;
 mod inode;
 mod super_block;

@@ -7,8 +7,9 @@
 //! (so the root's nid is 36, as mkfs.erofs makes it); the shared xattrs (when there are
 //! any) follow it (`xattr_blkaddr`), then the data.
 
+use crate::chunk::{self, Chunks, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE};
 use crate::dirent::{self, Dirent, EROFS_NAME_LEN};
-use crate::inode::{encode_dev, Inode, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN};
+use crate::inode::{encode_dev, Inode, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN};
 use crate::super_block::{SuperBlock, EROFS_SUPER_END};
 use crate::xattr::{self, Shared};
 use crate::{ErofsError, ErofsInfo, Options, BLOCK_SIZE};
@@ -42,6 +43,8 @@ struct Planned {
     pos: u64,
     /// A directory's entries.
     dir: Option<DirData>,
+    /// A sparse file's chunks (`EROFS_INODE_CHUNK_BASED`), mapped after the xattrs.
+    chunks: Option<Chunks>,
 }
 
 /// Where everything goes.
@@ -54,6 +57,9 @@ pub(crate) struct Plan {
     meta_blkaddr: u64,
     /// Blocks of the metadata area.
     meta_blocks: u64,
+    /// The chunk of zeros the holes of chunk-based files map to: its first block and
+    /// length in blocks.
+    zeros: Option<(u64, u64)>,
     /// The filesystem's size in blocks.
     pub blocks: u64,
 }
@@ -95,21 +101,19 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
             xattr::check(name, value).map_err(entry)?;
         }
         let (body, xattr_icount) = shared.body(&node.meta.xattrs);
-        let mut dir = None;
+        let (mut dir, mut chunks) = (None, None);
         let (size, u) = match &node.kind {
+            Kind::File(c) if c.size() >= chunk::SPARSE_MIN => {
+                let data = c.data().map_err(|source| ErofsError::Io { path: path.clone().into(), source })?;
+                chunks = Chunks::of(&data);
+                (c.size(), 0)
+            }
             Kind::File(c) => (c.size(), 0),
             Kind::Symlink(t) => (t.len() as u64, 0),
             Kind::Dir(_) => {
-                let mut entries: Vec<(Vec<u8>, NodeId)> = vec![(b".".to_vec(), id), (b"..".to_vec(), parent[id])];
-                entries.extend(tree.children(id).map(|(n, c)| (n.to_vec(), c)));
-                entries.sort();
-                if let Some((name, _)) = entries.iter().find(|(n, _)| n.len() > EROFS_NAME_LEN) {
-                    let name = String::from_utf8_lossy(name);
-                    return Err(entry(format!("the name {name:?} is over EROFS's {EROFS_NAME_LEN} bytes")));
-                }
-                let blocks = dirent::pack(&entries.iter().map(|(n, _)| n.len()).collect::<Vec<_>>());
-                let size = dirent::size(&blocks);
-                dir = Some(DirData { entries, blocks });
+                let d = directory(tree, id, parent[id]).map_err(entry)?;
+                let size = dirent::size(&d.blocks);
+                dir = Some(d);
                 (size, 0)
             }
             Kind::CharDevice { major, minor } | Kind::BlockDevice { major, minor } => (0, encode_dev(*major, *minor)),
@@ -137,18 +141,44 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
             mtime: meta.mtime.sec,
             mtime_nsec: meta.mtime.nsec,
         };
-        let (mut tail, mut blocks) = (0, size.div_ceil(BLOCK_SIZE));
-        let rest = size % BLOCK_SIZE;
-        if rest > 0 && inode.size_on_disk() + body.len() as u64 + rest <= BLOCK_SIZE {
-            (tail, blocks) = (rest, size / BLOCK_SIZE);
-            inode.datalayout = EROFS_INODE_FLAT_INLINE;
-        }
+        let (tail, blocks) = data_layout(&mut inode, body.len() as u64, chunks.as_ref());
         if inode.size_on_disk() + body.len() as u64 > BLOCK_SIZE {
             return Err(entry(format!("its xattrs take {} bytes, more than an EROFS inode's block holds", body.len())));
         }
-        inodes.push(Planned { id, path, inode, body, tail, blocks, pos: 0, dir });
+        inodes.push(Planned { id, path, inode, body, tail, blocks, pos: 0, dir, chunks });
     }
     place(inodes, index, shared)
+}
+
+/// Directory `id`'s entries (`.` and `..`, whose parent is `parent`, with them), sorted,
+/// and their blocks; an error for a name over [`EROFS_NAME_LEN`].
+fn directory(tree: &Tree, id: NodeId, parent: NodeId) -> Result<DirData, String> {
+    let mut entries: Vec<(Vec<u8>, NodeId)> = vec![(b".".to_vec(), id), (b"..".to_vec(), parent)];
+    entries.extend(tree.children(id).map(|(n, c)| (n.to_vec(), c)));
+    entries.sort();
+    if let Some((name, _)) = entries.iter().find(|(n, _)| n.len() > EROFS_NAME_LEN) {
+        let name = String::from_utf8_lossy(name);
+        return Err(format!("the name {name:?} is over EROFS's {EROFS_NAME_LEN} bytes"));
+    }
+    let blocks = dirent::pack(&entries.iter().map(|(n, _)| n.len()).collect::<Vec<_>>());
+    Ok(DirData { entries, blocks })
+}
+
+/// Sets `inode`'s data layout: chunk-based with `chunks`, else flat with the tail after
+/// the inode and its `body` bytes of xattrs when they fit in a block together. Returns
+/// the inline tail's bytes and the blocks of data.
+fn data_layout(inode: &mut Inode, body: u64, chunks: Option<&Chunks>) -> (u64, u64) {
+    if let Some(c) = chunks {
+        inode.datalayout = EROFS_INODE_CHUNK_BASED;
+        inode.u = c.format();
+        return (0, c.blocks());
+    }
+    let rest = inode.size % BLOCK_SIZE;
+    if rest > 0 && inode.size_on_disk() + body + rest <= BLOCK_SIZE {
+        inode.datalayout = EROFS_INODE_FLAT_INLINE;
+        return (rest, inode.size / BLOCK_SIZE);
+    }
+    (0, inode.size.div_ceil(BLOCK_SIZE))
 }
 
 /// Gives each inode its place in the metadata area and its data blocks. An inode with
@@ -162,31 +192,50 @@ fn place(mut inodes: Vec<Planned>, index: Vec<usize>, shared: Shared) -> Result<
     let mut used: Vec<u64> = vec![EROFS_SUPER_END];
     let mut by_room: std::collections::BTreeSet<(u64, usize)> = [(BLOCK_SIZE - EROFS_SUPER_END, 0)].into();
     for p in &mut inodes {
-        let need = p.inode.size_on_disk() + p.body.len() as u64 + p.tail;
+        let need = p.inode.size_on_disk() + p.body.len() as u64 + p.tail + p.map_len();
         let block = match by_room.range((need, 0)..).next().copied() {
             Some((room, b)) => {
                 by_room.remove(&(room, b));
                 b
             }
             None => {
-                used.push(0);
-                used.len() - 1
+                // New blocks: one, or for a chunk map over a block as many as it needs.
+                used.resize(used.len() + need.div_ceil(BLOCK_SIZE) as usize, 0);
+                used.len() - need.div_ceil(BLOCK_SIZE) as usize
             }
         };
         p.pos = (meta_blkaddr + block as u64) * BLOCK_SIZE + used[block];
-        used[block] = (used[block] + need).next_multiple_of(NID_UNIT).min(BLOCK_SIZE);
-        by_room.insert((BLOCK_SIZE - used[block], block));
+        let end = used[block] + need;
+        let last = block + ((end - 1) / BLOCK_SIZE) as usize;
+        used[block..last].fill(BLOCK_SIZE);
+        used[last] = ((end - 1) % BLOCK_SIZE + 1).next_multiple_of(NID_UNIT).min(BLOCK_SIZE);
+        by_room.insert((BLOCK_SIZE - used[last], last));
     }
     let xattr_blkaddr = if shared.bytes.is_empty() { 0 } else { meta_blkaddr + used.len() as u64 };
     let mut next = meta_blkaddr + used.len() as u64 + (shared.bytes.len() as u64).div_ceil(BLOCK_SIZE);
+    let too_big = || ErofsError::Geometry("the filesystem is over EROFS's 2^32 blocks".into());
+    // The chunk of zeros every hole chunk maps to, as large as the largest.
+    let zeros = inodes.iter().filter_map(|p| p.chunks.as_ref().filter(|c| c.has_hole()).map(Chunks::chunk_size)).max();
+    let zeros = zeros.map(|bytes| (next, bytes / BLOCK_SIZE));
+    next += zeros.map_or(0, |(_, blocks)| blocks);
+    let zero_addr = u32::try_from(zeros.map_or(0, |(at, _)| at)).map_err(|_| too_big())?;
     for p in &mut inodes {
-        if p.blocks > 0 {
-            p.inode.u = u32::try_from(next)
-                .map_err(|_| ErofsError::Geometry("the filesystem is over EROFS's 2^32 blocks".into()))?;
+        if let Some(c) = &mut p.chunks {
+            next = c.place(next, zero_addr).ok_or_else(too_big)?;
+        } else if p.blocks > 0 {
+            p.inode.u = u32::try_from(next).map_err(|_| too_big())?;
             next += p.blocks;
         }
     }
-    Ok(Plan { inodes, index, shared, xattr_blkaddr, meta_blkaddr, meta_blocks: used.len() as u64, blocks: next })
+    let meta_blocks = used.len() as u64;
+    Ok(Plan { inodes, index, shared, xattr_blkaddr, meta_blkaddr, meta_blocks, zeros, blocks: next })
+}
+
+impl Planned {
+    /// Bytes of its chunk map.
+    fn map_len(&self) -> u64 {
+        self.chunks.as_ref().map_or(0, |c| 4 * c.addrs.len() as u64)
+    }
 }
 
 impl Plan {
@@ -220,9 +269,16 @@ pub(crate) fn write(
         xattr_blkaddr: plan.xattr_blkaddr as u32,
         uuid: *opts.uuid.as_bytes(),
         volume_name,
-        feature_incompat: 0,
+        feature_incompat: if plan.inodes.iter().any(|p| p.chunks.is_some()) {
+            EROFS_FEATURE_INCOMPAT_CHUNKED_FILE
+        } else {
+            0
+        },
     };
     sb.write_into(&mut meta[..BLOCK_SIZE as usize]);
+    if let Some((at, blocks)) = plan.zeros {
+        image.zero(offset + at * BLOCK_SIZE, blocks * BLOCK_SIZE)?;
+    }
     image.write_at(&meta, offset + plan.meta_blkaddr * BLOCK_SIZE)?;
     if !plan.shared.bytes.is_empty() {
         let mut area = plan.shared.bytes.clone();
@@ -250,11 +306,37 @@ fn inode(
     let tail = &mut meta[at + p.body.len()..at + p.body.len() + p.tail as usize];
     let data_at = offset + u64::from(p.inode.u) * BLOCK_SIZE;
     let io = |source| ErofsError::Io { path: p.path.clone().into(), source };
+    match (&tree.node(p.id).kind, &p.chunks) {
+        (Kind::File(c), Some(chunks)) => {
+            let map = chunks.map();
+            meta[at + p.body.len()..at + p.body.len() + map.len()].copy_from_slice(&map);
+            let data = c.data().map_err(io)?;
+            for i in (0..chunks.addrs.len()).filter(|&i| chunks.has_data(i)) {
+                let ((from, len), to) = (chunks.range(i), offset + u64::from(chunks.addrs[i]) * BLOCK_SIZE);
+                copy(image, &data, from, len, to).map_err(|e| in_file(e, &p.path))?;
+                image.zero(to + len, len.next_multiple_of(BLOCK_SIZE) - len)?;
+            }
+        }
+        _ => flat(tree, plan, p, tail, image, data_at)?,
+    }
+    Ok(())
+}
+
+/// Writes flat inode `p`'s whole blocks of data at `data_at` and its tail into `tail`.
+fn flat(
+    tree: &Tree,
+    plan: &Plan,
+    p: &Planned,
+    tail: &mut [u8],
+    image: &mut Image,
+    data_at: u64,
+) -> Result<(), ErofsError> {
+    let io = |source| ErofsError::Io { path: p.path.clone().into(), source };
     match &tree.node(p.id).kind {
         Kind::File(c) if p.inode.size > 0 => {
             let data = c.data().map_err(io)?;
             let whole = (p.blocks * BLOCK_SIZE).min(p.inode.size);
-            copy(image, &data, whole, data_at).map_err(|e| in_file(e, &p.path))?;
+            copy(image, &data, 0, whole, data_at).map_err(|e| in_file(e, &p.path))?;
             image.zero(data_at + whole, p.blocks * BLOCK_SIZE - whole)?;
             read(&data, p.blocks * BLOCK_SIZE, tail).map_err(io)?;
         }
@@ -285,21 +367,22 @@ fn put(image: &mut Image, bytes: &[u8], p: &Planned, tail: &mut [u8], data_at: u
     Ok(())
 }
 
-/// Copies the first `len` bytes of a file's `data` to `to`, its holes as zeros.
-fn copy(image: &mut Image, data: &Data, len: u64, to: u64) -> Result<(), ingot_disk::DiskError> {
-    let mut at = 0;
+/// Copies `len` bytes of a file's `data` from `from` to `to`, its holes as zeros.
+fn copy(image: &mut Image, data: &Data, from: u64, len: u64, to: u64) -> Result<(), ingot_disk::DiskError> {
+    let end = from + len;
+    let mut at = from;
     for e in &data.extents {
-        let (start, end) = (e.offset.min(len), (e.offset + e.len).min(len));
+        let (start, stop) = (e.offset.clamp(from, end), (e.offset + e.len).clamp(from, end));
         if start > at {
-            image.zero(to + at, start - at)?;
+            image.zero(to + (at - from), start - at)?;
         }
-        if end > start {
-            image.copy_from(&data.file, e.at + (start - e.offset), end - start, to + start)?;
+        if stop > start {
+            image.copy_from(&data.file, e.at + (start - e.offset), stop - start, to + (start - from))?;
         }
-        at = at.max(end);
+        at = at.max(stop);
     }
-    if len > at {
-        image.zero(to + at, len - at)?;
+    if end > at {
+        image.zero(to + (at - from), end - at)?;
     }
     Ok(())
 }
