@@ -12,6 +12,7 @@
 #   - arm64: grub-efi-arm64-bin (/usr/lib/grub/arm64-efi)
 #   - dmsetup and the libraries it loads (libdevmapper1.02.1, libselinux1, libudev1,
 #     libpcre2-8-0, libc6): what maps a dm-verity root in the initramfs
+#   - attr and libattr1: getfattr, with which the boot tests' guest reads xattrs back
 #   - /boot/initrd.img: a busybox initramfs (cpio newc, gzip) that insmods virtio-pci,
 #     virtio-blk, dm-mod, dm-bufio, dm-verity and erofs in modules.dep order (depmod run on
 #     the payload, not the host) and finds the root partition by the PARTUUID on the
@@ -53,7 +54,7 @@ kernel=$(apt-cache depends "linux-image-cloud-$arch:$arch" | awk '/Depends: linu
 [ -n "$kernel" ] || { echo "cannot find the package linux-image-cloud-$arch depends on" >&2; exit 1; }
 kernel=${kernel%:"$arch"}
 debs=("$kernel:$arch")
-packages+=(dmsetup libdevmapper1.02.1 libselinux1 libudev1 libpcre2-8-0 libc6)
+packages+=(dmsetup libdevmapper1.02.1 libselinux1 libudev1 libpcre2-8-0 libc6 attr libattr1)
 for p in "${packages[@]}"; do debs+=("$p:$arch"); done
 (cd "$out/debs" && apt-get download -q "${debs[@]}" >/dev/null 2>&1) || {
     echo "apt-get download failed for ${debs[*]}" >&2

@@ -2,8 +2,8 @@
 //! GRUB under SeaBIOS, loads the kernel and the test initramfs
 //! (scripts/make-test-payload.sh), which loads virtio in modules.dep order, finds the
 //! ext4 root by its PARTUUID and switch_roots to the root's /init. The /init checks, inside the guest, a large file's SHA-256, a symlink,
-//! a hard link, a setuid mode with owners, a device node, a sparse file and a large
-//! directory, and on a dm-verity root every file against a list made at build time and
+//! a hard link, a setuid mode with owners, a device node, a sparse file, a large
+//! directory and xattrs of three namespaces (read with getfattr), and on a dm-verity root every file against a list made at build time and
 //! the root hash the mapping holds, prints one marker line and powers off. The test passes only on the exact
 //! marker; a kernel panic fails it at once. The disk is attached with snapshot=on, so
 //! the guest never changes the image.
@@ -37,6 +37,9 @@ dev=$($B stat -c %t:%T /data/node)
 sparse=$($B stat -c %s:%b /data/sparse)
 wide=$($B ls /data/wide | $B wc -l)
 $B mount -t sysfs sysfs /sys
+# The xattrs of /data/xattrs as the kernel reads them (names and hex values, sorted).
+xattrs=$(LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu \
+    /usr/bin/getfattr -d -m - -e hex --absolute-names /data/xattrs | $B grep = | $B sort | $B tr '\n' ',')
 sb=none
 if [ -d /sys/firmware/efi ]; then
     $B insmod "$($B find /lib/modules -name efivarfs.ko)"
@@ -58,9 +61,16 @@ if [ -d /sys/class/tpm/tpm0/pcr-sha384 ]; then
         done
     done
 fi
-echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide verity=${verity:-unset} secureboot=${sb:-unset} tpm=$tpm"
+echo "INGOT-BOOT-OK sum=$sum link=$link hard=$hard mode=$mode dev=$dev sparse=$sparse wide=$wide xattrs=$xattrs verity=${verity:-unset} secureboot=${sb:-unset} tpm=$tpm"
 $B poweroff -f
 "#;
+
+/// The xattrs of the guest's /data/xattrs, in the order getfattr's lines sort.
+const XATTRS: [(&str, &[u8]); 3] = [
+    ("security.capability", &[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ("trusted.t", b"v"),
+    ("user.note", b"read back by the kernel"),
+];
 
 /// The guest's tree beyond the payload: /init and the things it checks. Returns the
 /// marker the guest must print, but for the Secure Boot state the firmware adds
@@ -97,6 +107,18 @@ pub(crate) fn guest_files(dir: &Path) -> String {
     for i in 0..3000 {
         put(&format!("data/wide/entry-{i:05}"), tar::EntryType::Regular, 0o644, 0, b"", None);
     }
+    // Xattrs of three namespaces; user.note is on two files (EROFS shares it).
+    for (name, xattrs) in [("data/xattrs", &XATTRS[..]), ("data/xattrs-too", &XATTRS[2..])] {
+        let pax: Vec<(String, &[u8])> = xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
+        b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v))).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        h.set_size(1);
+        b.append_data(&mut h, name, &b"x"[..]).unwrap();
+    }
     b.finish().unwrap();
     {
         use std::os::unix::fs::FileExt;
@@ -106,7 +128,8 @@ pub(crate) fn guest_files(dir: &Path) -> String {
     }
     let sum = sha256(&big);
     // the sparse file: 64 MiB long, one 4 KiB block allocated (8 sectors)
-    format!("INGOT-BOOT-OK sum={sum} link=big.bin hard=2 mode=4750:1000:1000 dev=103:1 sparse=67108864:8 wide=3000 verity=none")
+    let xattrs: String = XATTRS.iter().map(|(k, v)| format!("{k}=0x{},", hex::encode(v))).collect();
+    format!("INGOT-BOOT-OK sum={sum} link=big.bin hard=2 mode=4750:1000:1000 dev=103:1 sparse=67108864:8 wide=3000 xattrs={xattrs} verity=none")
 }
 
 pub(crate) const RECIPE: &str = r#"name = "boot"
