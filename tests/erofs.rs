@@ -1,5 +1,5 @@
 //! EROFS partitions end to end: every kind of entry from a tarball (the ext4 tests'
-//! tree: 12,000 entries in one directory, names of 255 bytes, 30 levels deep, files of
+//! tree: 12,000 entries in one directory, names of 1 and 255 bytes, 30 levels deep, files of
 //! 0 bytes to 5 MiB, devices, a FIFO, symlinks, a hard link, owners past 16 bits,
 //! nanosecond times, xattrs and ACLs), checked by erofs-utils (`fsck.erofs --extract`
 //! decodes every inode and file), extracted by it and compared entry by entry, hard links
@@ -153,6 +153,19 @@ fn erofs_refuses_what_it_cannot_hold_naming_the_key_or_entry() {
     b.finish().unwrap();
     let err = build_fails(&recipe(tmp.path(), &plain), &tmp.path().join("out.raw"));
     assert!(err.contains("/odd: xattr \"system.other\": EROFS stores user.*, trusted.*, security.*"), "{err}");
+    // A name over 255 bytes, named with its path.
+    let mut b = tar::Builder::new(std::fs::File::create(tmp.path().join("tree.tar")).unwrap());
+    let long = format!("dir/{}", "n".repeat(256));
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_size(1);
+    b.append_data(&mut h, &long, &b"x"[..]).unwrap();
+    b.finish().unwrap();
+    let err = build_fails(&recipe(tmp.path(), &plain), &tmp.path().join("out.raw"));
+    assert!(err.contains(&format!("/{long}: its name is 256 bytes, over EROFS's 255")), "{err}");
 }
 
 /// `dump.erofs -e --path=PATH` of `image`: the file's extents, (logical offset, length,

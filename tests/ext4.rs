@@ -132,6 +132,7 @@ pub(crate) fn tarball(path: &Path) -> BTreeMap<String, Entry> {
         None,
         &[("mtime", b"1650000000.123456789")],
     );
+    add("1", tar::EntryType::Regular, e(Want::File(b"one".to_vec()), 0o644), b"one", None, &[]);
     let name255 = "n".repeat(255);
     add(&name255, tar::EntryType::Regular, e(Want::File(b"255".to_vec()), 0o644), b"255", None, &[]);
     let mut deep = String::new();

@@ -111,7 +111,12 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
             Kind::File(c) => (c.size(), 0),
             Kind::Symlink(t) => (t.len() as u64, 0),
             Kind::Dir(_) => {
-                let d = directory(tree, id, parent[id]).map_err(entry)?;
+                let d = directory(tree, id, parent[id]).map_err(|name| {
+                    let name = String::from_utf8_lossy(&name);
+                    let path = format!("{}/{name}", path.trim_end_matches('/'));
+                    let message = format!("its name is {} bytes, over EROFS's {EROFS_NAME_LEN}", name.len());
+                    ErofsError::Entry { path, message }
+                })?;
                 let size = dirent::size(&d.blocks);
                 dir = Some(d);
                 (size, 0)
@@ -151,14 +156,13 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
 }
 
 /// Directory `id`'s entries (`.` and `..`, whose parent is `parent`, with them), sorted,
-/// and their blocks; an error for a name over [`EROFS_NAME_LEN`].
-fn directory(tree: &Tree, id: NodeId, parent: NodeId) -> Result<DirData, String> {
+/// and their blocks; the first name over [`EROFS_NAME_LEN`] bytes as an error.
+fn directory(tree: &Tree, id: NodeId, parent: NodeId) -> Result<DirData, Vec<u8>> {
     let mut entries: Vec<(Vec<u8>, NodeId)> = vec![(b".".to_vec(), id), (b"..".to_vec(), parent)];
     entries.extend(tree.children(id).map(|(n, c)| (n.to_vec(), c)));
     entries.sort();
     if let Some((name, _)) = entries.iter().find(|(n, _)| n.len() > EROFS_NAME_LEN) {
-        let name = String::from_utf8_lossy(name);
-        return Err(format!("the name {name:?} is over EROFS's {EROFS_NAME_LEN} bytes"));
+        return Err(name.clone());
     }
     let blocks = dirent::pack(&entries.iter().map(|(n, _)| n.len()).collect::<Vec<_>>());
     Ok(DirData { entries, blocks })
