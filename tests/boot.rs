@@ -110,14 +110,8 @@ pub(crate) fn guest_files(dir: &Path) -> String {
     // Xattrs of three namespaces; user.note is on two files (EROFS shares it).
     for (name, xattrs) in [("data/xattrs", &XATTRS[..]), ("data/xattrs-too", &XATTRS[2..])] {
         let pax: Vec<(String, &[u8])> = xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
-        b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v))).unwrap();
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_size(1);
-        b.append_data(&mut h, name, &b"x"[..]).unwrap();
+        let pax: Vec<(&str, &[u8])> = pax.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        append_file(&mut b, name, b"x", 1_700_000_000, &pax);
     }
     b.finish().unwrap();
     {

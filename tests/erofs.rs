@@ -142,30 +142,23 @@ fn erofs_refuses_what_it_cannot_hold_naming_the_key_or_entry() {
     }
     // An xattr no EROFS name index covers, named with its entry.
     let mut b = tar::Builder::new(std::fs::File::create(tmp.path().join("tree.tar")).unwrap());
-    b.append_pax_extensions([("SCHILY.xattr.system.other", &b"v"[..])]).unwrap();
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_size(1);
-    b.append_data(&mut h, "odd", &b"x"[..]).unwrap();
+    append_file(&mut b, "odd", b"x", 0, &[("SCHILY.xattr.system.other", b"v")]);
     b.finish().unwrap();
     let err = build_fails(&recipe(tmp.path(), &plain), &tmp.path().join("out.raw"));
     assert!(err.contains("/odd: xattr \"system.other\": EROFS stores user.*, trusted.*, security.*"), "{err}");
     // A name over 255 bytes, named with its path.
     let mut b = tar::Builder::new(std::fs::File::create(tmp.path().join("tree.tar")).unwrap());
     let long = format!("dir/{}", "n".repeat(256));
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_size(1);
-    b.append_data(&mut h, &long, &b"x"[..]).unwrap();
+    append_file(&mut b, &long, b"x", 0, &[]);
     b.finish().unwrap();
     let err = build_fails(&recipe(tmp.path(), &plain), &tmp.path().join("out.raw"));
     assert!(err.contains(&format!("/{long}: its name is 256 bytes, over EROFS's 255")), "{err}");
+    // An xattr value over the format's 16-bit `e_value_size`.
+    let mut b = tar::Builder::new(std::fs::File::create(tmp.path().join("tree.tar")).unwrap());
+    append_file(&mut b, "big-xattr", b"x", 0, &[("SCHILY.xattr.user.big", &[b'v'; 70_000])]);
+    b.finish().unwrap();
+    let err = build_fails(&recipe(tmp.path(), &plain), &tmp.path().join("out.raw"));
+    assert!(err.contains("/big-xattr: xattr \"user.big\": its value of 70000 bytes is over EROFS's 65,535"), "{err}");
 }
 
 /// `dump.erofs -e --path=PATH` of `image`: the file's extents, (logical offset, length,

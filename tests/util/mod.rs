@@ -363,3 +363,24 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Appends to `b` the regular file `name` holding `data`, 0644, root's, modified at
+/// `mtime`, after the PAX records `pax` (xattrs as `SCHILY.xattr.NAME`) when there are any.
+pub fn append_file<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    name: &str,
+    data: &[u8],
+    mtime: u64,
+    pax: &[(&str, &[u8])],
+) {
+    if !pax.is_empty() {
+        b.append_pax_extensions(pax.iter().copied()).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, name, data).unwrap();
+}

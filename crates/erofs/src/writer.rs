@@ -1,7 +1,7 @@
-//! Writing: the inodes in walk order (the root first, so its nid is 0), each placed in
-//! the metadata area with its xattr body and inline tail in one block, then every data
-//! block in that order, so every byte's place is known before the first is written and
-//! each region is written once.
+//! Writing: the inodes in walk order, each placed in the metadata area with its xattr
+//! body and inline tail (or chunk map) in the block with the least room that holds them,
+//! then every data block in walk order, so every byte's place is known before the first
+//! is written and each region is written once.
 //!
 //! Layout: the metadata area starts at block 0 (`meta_blkaddr` 0), after the superblock
 //! (so the root's nid is 36, as mkfs.erofs makes it); the shared xattrs (when there are
@@ -188,8 +188,8 @@ fn data_layout(inode: &mut Inode, body: u64, chunks: Option<&Chunks>) -> (u64, u
 /// Gives each inode its place in the metadata area and its data blocks. An inode with
 /// its xattrs and inline tail goes in the metadata block with the least room that holds
 /// it (best fit, the lowest such block on a tie), else in a new block: the tails of
-/// files, of every size up to a block, pack as mkfs.erofs packs them. The root goes
-/// first, at nid 0.
+/// files, of every size up to a block, pack as mkfs.erofs packs them. A chunk map over a
+/// block gets new blocks of its own. The root goes first, after the superblock.
 fn place(mut inodes: Vec<Planned>, index: Vec<usize>, shared: Shared) -> Result<Plan, ErofsError> {
     let meta_blkaddr = 0;
     // Each metadata block's bytes used, and the blocks by (room left, block).
