@@ -243,7 +243,7 @@ fn bad_verity_recipes_are_refused_at_their_key() {
     };
     let h = hash("\"root\"", "root-x86-64-verity", "auto");
     let cases: Vec<(String, &str, &str)> = vec![
-        (data("vfat", contents) + &h, "verity = true", "filesystem = \"ext4\"; this partition's is \"vfat\""),
+        (data("vfat", contents) + &h, "verity = true", "filesystem = \"ext4\" or \"erofs\"; this partition's is \"vfat\""),
         (data("none", "") + &h, "verity = true", "this partition's is \"none\""),
         (data("ext4", "") + &h, "verity = true", "partition[0].contents: a verity partition is read-only forever"),
         (data("ext4", contents) + &hash("\"rot\"", "root-x86-64-verity", "auto"), "\"rot\"", "no partition has the label \"rot\""),
