@@ -439,15 +439,10 @@ if [[ "$which" == all || "$which" == erofs ]]; then
         mv "$data/src.partial" "$data/src"
     fi
     # SOURCE_DATE_EPOCH 1: every time clamps to it, as -T1 sets them for mkfs.erofs.
-    printf 'name = "bench-erofs"
-source_date_epoch = 1
-[[partition]]
-type = "root-x86-64"
-size = "auto"
-filesystem = "erofs"
-[[partition.contents]]
-dir = "src"
-' > "$data/erofs.toml"
+    printf 'name = "bench-erofs"\nsource_date_epoch = 1\n[[partition]]\ntype = "root-x86-64"\nsize = "auto"\nfilesystem = "erofs"\n' > "$data/erofs.toml"
+    cp "$data/erofs.toml" "$data/lz4.toml"
+    printf '[partition.erofs]\ncompression = "lz4"\n' >> "$data/lz4.toml"
+    printf '[[partition.contents]]\ndir = "src"\n' | tee -a "$data/erofs.toml" >> "$data/lz4.toml"
     ingot="$tgt/release/ingot"
     i_t=$(cd "$data" && median3 "$ingot" build erofs.toml -o erofs.img --json)
     n_t=$(cd "$data" && median3 "$ingot" build erofs.toml -o erofs.img --json --no-digest)
@@ -465,6 +460,17 @@ dir = "src"
     printf "  %-30s %8.3f %12s %14s\n" "mkfs.erofs -T1 --all-root" "$m_t" "$m_rss" "$m_size"
     echo "  ratios: wall $(ratio "$n_t" "$m_t") without the digest, $(ratio "$i_t" "$m_t") with it (aim <= 1.0), size $(ratio "$i_size" "$m_size") (aim <= 1.0), RSS $(ratio "$i_rss" "$m_rss") (aim <= 1.5)"
     echo "  (ingot writes a GPT disk around the filesystem and by default digests it; the peer writes the filesystem only)"
+    z_t=$(cd "$data" && median3 "$ingot" build lz4.toml -o lz4.img --json --no-digest)
+    zpeer='rm -f zpeer.img && mkfs.erofs --quiet -zlz4hc -T1 --all-root zpeer.img src'
+    zm_t=$(cd "$data" && median3 bash -c "$zpeer")
+    z_rss=$( (cd "$data" && /usr/bin/time -f %M "$ingot" build lz4.toml -o lz4.img --json --no-digest >/dev/null) 2>&1 | tail -1)
+    zm_rss=$( (cd "$data" && /usr/bin/time -f %M bash -c "$zpeer") 2>&1 | tail -1)
+    z_size=$("$ingot" inspect "$data/lz4.img" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['partitions'][0]['filesystem_info']['size'])")
+    zm_size=$(stat -c %s "$data/zpeer.img")
+    echo "The same, LZ4 (LZ4HC level 9, 4 KiB clusters):"
+    printf "  %-30s %8.3f %12s %14s\n" "ingot build --no-digest" "$z_t" "$z_rss" "$z_size"
+    printf "  %-30s %8.3f %12s %14s\n" "mkfs.erofs -zlz4hc -T1" "$zm_t" "$zm_rss" "$zm_size"
+    echo "  ratios: wall $(ratio "$z_t" "$zm_t") (aim <= 1.0), size $(ratio "$z_size" "$zm_size") (aim <= 1.0), RSS $(ratio "$z_rss" "$zm_rss") (aim <= 1.5)"
     rm -f "$data"/*.img "$data"/*.img.json
 fi
 

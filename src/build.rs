@@ -71,16 +71,21 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
         bios = install_boot(recipe, boot, &mut loaded, &dir, verity).with_context(|| format!("{}", path.display()))?;
     }
     let mut sizes: Vec<Option<u64>> = Vec::with_capacity(loaded.len());
+    // EROFS partitions' plans: exactly their size (the writer places every byte, and
+    // compresses every file, before writing one), kept for the write.
+    let mut erofs_plans: Vec<Option<ingot_erofs::Plan>> = loaded.iter().map(|_| None).collect();
     for (i, l) in loaded.iter().enumerate() {
         sizes.push(match l {
             Loaded::Tree(t, Filesystem::Ext4(e)) => {
                 Some(ingot_ext4::estimate_size(t, e.inode_ratio, e.inode_count, e.free_space))
             }
-            // EROFS: exactly its size (the writer places every byte before writing one).
-            Loaded::Tree(t, Filesystem::Erofs(e)) => Some(
-                ingot_erofs::size_needed(t, &erofs_options(recipe, i + 1, e))
-                    .with_context(|| format!("{}: partition[{i}]", path.display()))?,
-            ),
+            Loaded::Tree(t, Filesystem::Erofs(e)) => {
+                let plan = ingot_erofs::plan(t, &erofs_options(recipe, i + 1, e, &dir))
+                    .with_context(|| format!("{}: partition[{i}]", path.display()))?;
+                let size = plan.size();
+                erofs_plans[i] = Some(plan);
+                Some(size)
+            }
             Loaded::Tree(t, _) => Some(ingot_fat::estimate_size(t)),
             Loaded::Image(_, n) => Some(*n),
             Loaded::Nothing => None,
@@ -92,7 +97,8 @@ pub(crate) fn build_recipe(recipe: &Recipe, opts: &BuildOptions) -> Result<Repor
     let write = |image: &mut Image, part: &PlannedPartition, content: &Loaded| {
         control.check()?;
         progress.stage(format!("writing partition {} ({})", part.number, part.spec.label));
-        write_partition(recipe, image, part, content)
+        let erofs = erofs_plans[part.number - 1].as_ref().map(|plan| (plan, dir.as_path()));
+        write_partition(recipe, image, part, content, erofs)
             .with_context(|| format!("{}: partition[{}]", path.display(), part.number - 1))
     };
     // Verity's data partitions first: their root hashes name them and reach the ESP.
@@ -439,8 +445,14 @@ fn ext4_options(recipe: &Recipe, number: usize, e: &ingot_recipe::Ext4) -> ingot
 
 /// `[partition.erofs]` of partition `number` (1-based) as the EROFS writer takes it: the
 /// UUID from the recipe's seed, the time of compact inodes at SOURCE_DATE_EPOCH.
-fn erofs_options(recipe: &Recipe, number: usize, e: &ingot_recipe::Erofs) -> ingot_erofs::Options {
-    ingot_erofs::Options { uuid: recipe.erofs_uuid(number), label: e.label.clone(), time: recipe.source_date_epoch }
+fn erofs_options(recipe: &Recipe, number: usize, e: &ingot_recipe::Erofs, spool: &Path) -> ingot_erofs::Options {
+    ingot_erofs::Options {
+        uuid: recipe.erofs_uuid(number),
+        label: e.label.clone(),
+        time: recipe.source_date_epoch,
+        compression: e.compression,
+        spool: spool.to_owned(),
+    }
 }
 
 /// `[partition.vfat]` of partition `number` (1-based) as the FAT writer takes it: no
@@ -459,6 +471,7 @@ fn write_partition(
     image: &mut Image,
     part: &PlannedPartition,
     content: &Loaded,
+    erofs: Option<(&ingot_erofs::Plan, &Path)>,
 ) -> Result<PartitionReport> {
     let mut report = PartitionReport {
         number: part.number,
@@ -490,8 +503,9 @@ fn write_partition(
             report.filesystem_uuid = Some(info.uuid.to_string());
         }
         (Filesystem::Erofs(e), Loaded::Tree(tree, _)) => {
-            let opts = erofs_options(recipe, part.number, e);
-            let info = ingot_erofs::write(tree, image, part.offset, part.size, &opts)?;
+            let Some((plan, spool)) = erofs else { bail!("the EROFS filesystem was not planned before its write") };
+            let opts = erofs_options(recipe, part.number, e, spool);
+            let info = ingot_erofs::write_plan(tree, plan, image, part.offset, part.size, &opts)?;
             report.filesystem = part.spec.filesystem.name().into();
             report.filesystem_uuid = Some(info.uuid.to_string());
         }

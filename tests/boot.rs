@@ -363,16 +363,21 @@ dir = "sparse"
 }
 
 /// A unified kernel image (systemd-stub + kernel + initrd + command line) as the ESP's
-/// default boot path, booted by OVMF directly, with an EROFS root under dm-verity
-/// (without Secure Boot; tests/secure_boot.rs boots the signed one, on ext4): the
-/// initramfs loads erofs.ko and mounts the root as `rootfstype=erofs`, and the guest
+/// default boot path, booted by OVMF directly, with an LZ4-compressed EROFS root under
+/// dm-verity (without Secure Boot; tests/secure_boot.rs boots the signed ones, ext4 on
+/// x86_64, uncompressed EROFS on arm64): the initramfs loads erofs.ko and mounts the
+/// root as `rootfstype=erofs`, and the guest
 /// reads every file through the mapping the command line's root hash made, with the
 /// set-id bits, owners, device number and link count it checks (arm64_uki_boots_on_nvme
 /// boots a UKI with a plain root).
 #[test]
-fn uki_boots_an_erofs_root_under_dm_verity_under_uefi_on_nvme() {
+fn uki_boots_an_lz4_erofs_root_under_dm_verity_under_uefi_on_nvme() {
     let uki = RECIPE.replace("uefi = \"systemd-boot\"", "uefi = \"uki\"");
-    let erofs = |text: &str, dir: &Path, payload: &Path| crate::verity::verity_root_as(text, dir, payload, "erofs");
+    let erofs = |text: &str, dir: &Path, payload: &Path| {
+        let lz4 = "filesystem = \"erofs\"\nverity = true\n[partition.erofs]\ncompression = \"lz4\"\n";
+        crate::verity::verity_root_as(text, dir, payload, "erofs")
+            .replace("filesystem = \"erofs\"\nverity = true\n", lz4)
+    };
     build_and_boot_with(&uki, "amd64", &[(Firmware::Uefi, "nvme")], erofs);
 }
 

@@ -15,7 +15,13 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let mut tree = Tree::new(1_700_000_000);
 //! tree.add_directory("/etc", Meta::root(0o755, 1_700_000_000)).unwrap();
-//! let opts = ingot_erofs::Options { uuid: uuid::Uuid::from_u128(1), label: "root".into(), time: 1_700_000_000 };
+//! let opts = ingot_erofs::Options {
+//!     uuid: uuid::Uuid::from_u128(1),
+//!     label: "root".into(),
+//!     time: 1_700_000_000,
+//!     compression: ingot_erofs::Compression::None,
+//!     spool: dir.path().into(),
+//! };
 //! let size = ingot_erofs::size_needed(&tree, &opts).unwrap();
 //! let mut image = ingot_disk::Image::create(&dir.path().join("fs.img"), size).unwrap();
 //! let info = ingot_erofs::write(&tree, &mut image, 0, size, &opts).unwrap();
@@ -28,11 +34,14 @@ mod inode;
 mod super_block;
 mod writer;
 mod xattr;
+mod zmap;
 
 pub use super_block::{summary, Summary};
+pub use writer::Plan;
 
 use ingot_disk::Image;
 use ingot_tree::Tree;
+pub use ingot_types::filesystem::Compression;
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -49,6 +58,12 @@ pub struct Options {
     /// The superblock's `build_time`: the time of every compact inode. Entries with
     /// another modification time get an extended inode.
     pub time: i64,
+    /// How regular files are stored: LZ4 compresses each file over a block that it
+    /// makes smaller (sparse files stay chunk-based, uncompressed).
+    pub compression: Compression,
+    /// A directory for the compressed blocks between [`plan`] and [`write_plan`], in
+    /// unlinked temporary files.
+    pub spool: PathBuf,
 }
 
 /// What was written.
@@ -100,18 +115,37 @@ pub enum ErofsError {
 
 /// The exact size in bytes of the filesystem `write` makes of `tree`.
 pub fn size_needed(tree: &Tree, opts: &Options) -> Result<u64, ErofsError> {
-    Ok(writer::plan(tree, opts)?.blocks * BLOCK_SIZE)
+    Ok(plan(tree, opts)?.size())
+}
+
+/// Where every inode and block of `tree` goes, its files compressed when `opts` says
+/// so: what [`write_plan`] writes. Made once, it measures the filesystem
+/// ([`Plan::size`]) and writes it without compressing again.
+pub fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
+    if opts.label.len() > 16 {
+        return Err(ErofsError::Geometry(format!("label {:?} is longer than EROFS's 16 bytes", opts.label)));
+    }
+    writer::plan(tree, opts)
 }
 
 /// Writes `tree` as EROFS at `offset` of `image`, in at most `size` bytes.
 pub fn write(tree: &Tree, image: &mut Image, offset: u64, size: u64, opts: &Options) -> Result<ErofsInfo, ErofsError> {
-    if opts.label.len() > 16 {
-        return Err(ErofsError::Geometry(format!("label {:?} is longer than EROFS's 16 bytes", opts.label)));
-    }
-    let plan = writer::plan(tree, opts)?;
-    let needed = plan.blocks * BLOCK_SIZE;
+    write_plan(tree, &plan(tree, opts)?, image, offset, size, opts)
+}
+
+/// Writes `plan` (made by [`plan`] of the same `tree` and `opts`) at `offset` of `image`,
+/// in at most `size` bytes.
+pub fn write_plan(
+    tree: &Tree,
+    plan: &Plan,
+    image: &mut Image,
+    offset: u64,
+    size: u64,
+    opts: &Options,
+) -> Result<ErofsInfo, ErofsError> {
+    let needed = plan.size();
     if needed > size {
         return Err(ErofsError::TooSmall { needed, size });
     }
-    writer::write(tree, &plan, image, offset, opts)
+    writer::write(tree, plan, image, offset, opts)
 }

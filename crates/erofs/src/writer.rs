@@ -12,9 +12,11 @@ use crate::dirent::{self, Dirent, EROFS_NAME_LEN};
 use crate::inode::{encode_dev, Inode, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN};
 use crate::super_block::{SuperBlock, EROFS_SUPER_END};
 use crate::xattr::{self, Shared};
+use crate::zmap::{Compressed, EROFS_FEATURE_INCOMPAT_ZERO_PADDING, EROFS_INODE_COMPRESSED_FULL};
 use crate::{ErofsError, ErofsInfo, Options, BLOCK_SIZE};
 use ingot_disk::Image;
-use ingot_tree::{Data, Kind, NodeId, Tree};
+use ingot_tree::{Content, Data, Kind, NodeId, Tree};
+use ingot_types::filesystem::Compression;
 use std::os::unix::fs::FileExt;
 
 /// An inode number's unit: inodes sit at 32-byte boundaries of the metadata area.
@@ -22,12 +24,14 @@ const NID_UNIT: u64 = 32;
 
 /// A directory's entries, sorted (`.` and `..` with them), and the blocks they fill
 /// (each block's first entry and bytes used).
+#[derive(Debug)]
 struct DirData {
     entries: Vec<(Vec<u8>, NodeId)>,
     blocks: Vec<(usize, usize)>,
 }
 
 /// One inode, placed.
+#[derive(Debug)]
 struct Planned {
     id: NodeId,
     /// The first path naming it, for errors.
@@ -45,10 +49,14 @@ struct Planned {
     dir: Option<DirData>,
     /// A sparse file's chunks (`EROFS_INODE_CHUNK_BASED`), mapped after the xattrs.
     chunks: Option<Chunks>,
+    /// A compressed file (`EROFS_INODE_COMPRESSED_FULL`), indexed after the xattrs.
+    z: Option<Compressed>,
 }
 
-/// Where everything goes.
-pub(crate) struct Plan {
+/// Where everything goes: every inode's place and every data block's, compressed files
+/// with their blocks ([`crate::plan`]).
+#[derive(Debug)]
+pub struct Plan {
     inodes: Vec<Planned>,
     /// Each node's index in `inodes`.
     index: Vec<usize>,
@@ -61,7 +69,14 @@ pub(crate) struct Plan {
     /// length in blocks.
     zeros: Option<(u64, u64)>,
     /// The filesystem's size in blocks.
-    pub blocks: u64,
+    blocks: u64,
+}
+
+impl Plan {
+    /// The filesystem's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.blocks * BLOCK_SIZE
+    }
 }
 
 /// `EROFS_FT_*` of a kind.
@@ -94,6 +109,7 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
     });
     let shared = Shared::of(order.iter().map(|&(id, _)| &tree.node(id).meta.xattrs));
     let mut inodes = Vec::with_capacity(order.len());
+    let mut compress: Vec<(usize, Content)> = Vec::new();
     for (i, (id, path)) in order.into_iter().enumerate() {
         let entry = |message: String| ErofsError::Entry { path: path.clone(), message };
         let node = tree.node(id);
@@ -103,12 +119,16 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
         let (body, xattr_icount) = shared.body(&node.meta.xattrs);
         let (mut dir, mut chunks) = (None, None);
         let (size, u) = match &node.kind {
-            Kind::File(c) if c.size() >= chunk::SPARSE_MIN => {
-                let data = c.data().map_err(|source| ErofsError::Io { path: path.clone().into(), source })?;
-                chunks = Chunks::of(&data);
+            Kind::File(c) => {
+                let io = |source| ErofsError::Io { path: path.clone().into(), source };
+                if c.size() >= chunk::SPARSE_MIN {
+                    chunks = Chunks::of(&c.data().map_err(io)?);
+                }
+                if chunks.is_none() && opts.compression == Compression::Lz4 && c.size() > BLOCK_SIZE {
+                    compress.push((inodes.len(), c.clone()));
+                }
                 (c.size(), 0)
             }
-            Kind::File(c) => (c.size(), 0),
             Kind::Symlink(t) => (t.len() as u64, 0),
             Kind::Dir(_) => {
                 let d = directory(tree, id, parent[id]).map_err(|name| {
@@ -146,13 +166,52 @@ pub(crate) fn plan(tree: &Tree, opts: &Options) -> Result<Plan, ErofsError> {
             mtime: meta.mtime.sec,
             mtime_nsec: meta.mtime.nsec,
         };
-        let (tail, blocks) = data_layout(&mut inode, body.len() as u64, chunks.as_ref());
+        let (tail, blocks) = data_layout(&mut inode, body.len() as u64, chunks.as_ref(), None);
         if inode.size_on_disk() + body.len() as u64 > BLOCK_SIZE {
             return Err(entry(format!("its xattrs take {} bytes, more than an EROFS inode's block holds", body.len())));
         }
-        inodes.push(Planned { id, path, inode, body, tail, blocks, pos: 0, dir, chunks });
+        inodes.push(Planned { id, path, inode, body, tail, blocks, pos: 0, dir, chunks, z: None });
+    }
+    for (i, z) in compressed(&inodes, compress, &opts.spool)? {
+        let p = &mut inodes[i];
+        (p.tail, p.blocks) = data_layout(&mut p.inode, p.body.len() as u64, None, Some(&z));
+        p.z = Some(z);
     }
     place(inodes, index, shared)
+}
+
+/// The files of `todo` (each an inode's index and content) LZ4-compressed, on every
+/// core: those it makes smaller, their blocks spooled to an unlinked file in `spool` (a
+/// file each worker) until they are written.
+fn compressed(
+    inodes: &[Planned],
+    todo: Vec<(usize, Content)>,
+    spool: &std::path::Path,
+) -> Result<Vec<(usize, Compressed)>, ErofsError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(todo.len().max(1));
+    let work = || -> Result<Vec<(usize, Compressed)>, ErofsError> {
+        let spooling = |source| ErofsError::Io { path: spool.to_owned(), source };
+        let file = std::sync::Arc::new(tempfile::tempfile_in(spool).map_err(spooling)?);
+        let (mut done, mut at) = (Vec::new(), 0);
+        while let Some((i, c)) = todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            let io = |source| ErofsError::Io { path: inodes[*i].path.clone().into(), source };
+            if let Some(mut z) = Compressed::of(c.reader().map_err(io)?, c.size()).map_err(io)? {
+                at = z.spool(&file, at).map_err(spooling)?;
+                done.push((*i, z));
+            }
+        }
+        Ok(done)
+    };
+    let results: Vec<_> = std::thread::scope(|s| {
+        let running: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
+        running.into_iter().map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
 }
 
 /// Directory `id`'s entries (`.` and `..`, whose parent is `parent`, with them), sorted,
@@ -168,10 +227,15 @@ fn directory(tree: &Tree, id: NodeId, parent: NodeId) -> Result<DirData, Vec<u8>
     Ok(DirData { entries, blocks })
 }
 
-/// Sets `inode`'s data layout: chunk-based with `chunks`, else flat with the tail after
-/// the inode and its `body` bytes of xattrs when they fit in a block together. Returns
-/// the inline tail's bytes and the blocks of data.
-fn data_layout(inode: &mut Inode, body: u64, chunks: Option<&Chunks>) -> (u64, u64) {
+/// Sets `inode`'s data layout: compressed with `z`, chunk-based with `chunks`, else flat
+/// with the tail after the inode and its `body` bytes of xattrs when they fit in a block
+/// together. Returns the inline tail's bytes and the blocks of data.
+fn data_layout(inode: &mut Inode, body: u64, chunks: Option<&Chunks>, z: Option<&Compressed>) -> (u64, u64) {
+    if let Some(z) = z {
+        inode.datalayout = EROFS_INODE_COMPRESSED_FULL;
+        inode.u = z.block_count() as u32;
+        return (0, z.block_count());
+    }
     if let Some(c) = chunks {
         inode.datalayout = EROFS_INODE_CHUNK_BASED;
         inode.u = c.format();
@@ -226,6 +290,9 @@ fn place(mut inodes: Vec<Planned>, index: Vec<usize>, shared: Shared) -> Result<
     for p in &mut inodes {
         if let Some(c) = &mut p.chunks {
             next = c.place(next, zero_addr).ok_or_else(too_big)?;
+        } else if let Some(z) = &mut p.z {
+            z.first_block = u32::try_from(next).map_err(|_| too_big())?;
+            next += z.block_count();
         } else if p.blocks > 0 {
             p.inode.u = u32::try_from(next).map_err(|_| too_big())?;
             next += p.blocks;
@@ -236,9 +303,14 @@ fn place(mut inodes: Vec<Planned>, index: Vec<usize>, shared: Shared) -> Result<
 }
 
 impl Planned {
-    /// Bytes of its chunk map.
+    /// Bytes of its chunk map, or of its compressed file's header and indexes.
     fn map_len(&self) -> u64 {
-        self.chunks.as_ref().map_or(0, |c| 4 * c.addrs.len() as u64)
+        let inode_end = self.inode.size_on_disk() + self.body.len() as u64;
+        match (&self.chunks, &self.z) {
+            (Some(c), _) => 4 * c.addrs.len() as u64,
+            (_, Some(z)) => z.map_len(inode_end),
+            _ => 0,
+        }
     }
 }
 
@@ -273,11 +345,7 @@ pub(crate) fn write(
         xattr_blkaddr: plan.xattr_blkaddr as u32,
         uuid: *opts.uuid.as_bytes(),
         volume_name,
-        feature_incompat: if plan.inodes.iter().any(|p| p.chunks.is_some()) {
-            EROFS_FEATURE_INCOMPAT_CHUNKED_FILE
-        } else {
-            0
-        },
+        feature_incompat: features(plan),
     };
     sb.write_into(&mut meta[..BLOCK_SIZE as usize]);
     if let Some((at, blocks)) = plan.zeros {
@@ -290,6 +358,19 @@ pub(crate) fn write(
         image.write_at(&area, offset + plan.xattr_blkaddr * BLOCK_SIZE)?;
     }
     Ok(ErofsInfo { blocks: plan.blocks, inodes: plan.inodes.len() as u64, uuid: opts.uuid })
+}
+
+/// The superblock's `feature_incompat`: chunk-based files, compressed ones.
+fn features(plan: &Plan) -> u32 {
+    let has = |f: fn(&Planned) -> bool| plan.inodes.iter().any(f);
+    let mut features = 0;
+    if has(|p| p.chunks.is_some()) {
+        features |= EROFS_FEATURE_INCOMPAT_CHUNKED_FILE;
+    }
+    if has(|p| p.z.is_some()) {
+        features |= EROFS_FEATURE_INCOMPAT_ZERO_PADDING;
+    }
+    features
 }
 
 /// Puts inode `p` with its xattr body and inline tail into `meta` (the metadata area),
@@ -310,6 +391,13 @@ fn inode(
     let tail = &mut meta[at + p.body.len()..at + p.body.len() + p.tail as usize];
     let data_at = offset + u64::from(p.inode.u) * BLOCK_SIZE;
     let io = |source| ErofsError::Io { path: p.path.clone().into(), source };
+    if let Some(z) = &p.z {
+        let map = z.map();
+        let start = (at + p.body.len()).next_multiple_of(8);
+        meta[start..start + map.len()].copy_from_slice(&map);
+        z.write_to(image, offset + u64::from(z.first_block) * BLOCK_SIZE).map_err(|e| in_file(e, &p.path))?;
+        return Ok(());
+    }
     match (&tree.node(p.id).kind, &p.chunks) {
         (Kind::File(c), Some(chunks)) => {
             let map = chunks.map();

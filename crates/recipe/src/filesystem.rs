@@ -5,6 +5,7 @@ use crate::error::Locator;
 use crate::schema::RawPartition;
 use crate::units::size_value;
 use crate::{Erofs, Ext4, RecipeError, SizeSpec, Vfat};
+use ingot_types::filesystem::Compression;
 
 pub(crate) fn vfat(loc: &Locator, key: &str, p: &RawPartition, label: &str) -> Result<Vfat, RecipeError> {
     let raw = p.vfat.as_ref();
@@ -139,16 +140,22 @@ pub(crate) fn erofs(loc: &Locator, partition: &str, p: &RawPartition, label: &st
         None if label.len() <= 16 => label.to_owned(),
         None => String::new(),
     };
+    let mut compression = Compression::None;
     if let Some(c) = raw.and_then(|r| r.compression.as_ref()) {
         let why = match c.get_ref().as_str() {
-            "none" => None,
-            "lz4" | "lz4hc" => Some("ingot writes EROFS uncompressed so far; use \"none\""),
-            "lzma" | "deflate" | "zstd" => Some("Debian 12's kernels read EROFS compressed with LZ4 only (CONFIG_EROFS_FS_ZIP_LZMA is not set), so the root would not mount"),
-            _ => Some("use \"none\""),
+            "lz4hc" => "use \"lz4\", which compresses at LZ4HC's default level",
+            "lzma" | "deflate" | "zstd" => "Debian 12's kernels read EROFS compressed with LZ4 only (CONFIG_EROFS_FS_ZIP_LZMA is not set), so the root would not mount; use \"lz4\"",
+            other => match other.parse() {
+                Ok(c) => {
+                    compression = c;
+                    ""
+                }
+                Err(_) => "use \"none\" or \"lz4\"",
+            },
         };
-        if let Some(why) = why {
+        if !why.is_empty() {
             return Err(loc.at(c.span().start, format!("{partition}.erofs.compression: {:?}: {why}", c.get_ref())));
         }
     }
-    Ok(Erofs { label: elabel })
+    Ok(Erofs { label: elabel, compression })
 }

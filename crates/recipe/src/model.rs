@@ -234,6 +234,8 @@ pub struct Ext4 {
 pub struct Erofs {
     /// Volume name, at most 16 bytes (`label`; default: the partition label if it fits).
     pub label: String,
+    /// How files are stored (`compression`, default none).
+    pub compression: ingot_types::filesystem::Compression,
 }
 
 /// FAT options (`[partition.vfat]`).

@@ -1,7 +1,8 @@
 //! The words every ingot crate shares, one type each, in a crate that depends on no other
 //! of ingot's: the architecture ([`Arch`]), an AMI's boot mode, volume type and
 //! deregistration protection ([`ami`]), the boot loader ([`boot`]), the partition table
-//! kind ([`disk`]), partition types in one table ([`partition`]), EBS's limits ([`ebs`]), the calendar
+//! kind ([`disk`]), partition types in one table ([`partition`]), EROFS compression
+//! ([`filesystem`]), EBS's limits ([`ebs`]), the calendar
 //! ([`calendar`]), the files a run reads as input and their limits ([`input`]), and one
 //! run's cancellation and clean-up ([`control`]). Each enum has `ALL`, `as_str`,
 //! `Display`, `FromStr` and serde in one spelling, and its one validation.
@@ -23,6 +24,7 @@ pub mod calendar;
 pub mod control;
 pub mod disk;
 pub mod ebs;
+pub mod filesystem;
 pub mod input;
 mod names;
 pub mod partition;
