@@ -117,6 +117,9 @@ pub struct FilesystemInfo {
     pub used: u64,
     /// Bytes free: free units × unit.
     pub free: u64,
+    /// EROFS: how its files are stored, `none` or `lz4`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
 }
 
 /// The [`FilesystemInfo`] of the `filesystem` at `offset`, if it can be read and its
@@ -134,6 +137,7 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
             size: total,
             used: (units - free_units) * unit,
             free: free_units * unit,
+            compression: None,
         })
     };
     match filesystem {
@@ -150,7 +154,9 @@ fn filesystem_info(file: &File, offset: u64, size: u64, filesystem: &str) -> Opt
             let s = ingot_erofs::summary(&block0)?;
             let uuid = uuid::Uuid::from_bytes(s.uuid).to_string();
             // Read-only: every block is in use.
+            let compression = if s.lz4 { "lz4" } else { "none" };
             info(s.volume_name, uuid, s.block_size, s.blocks, 0)
+                .map(|i| FilesystemInfo { compression: Some(compression.into()), ..i })
         }
         "vfat" => {
             let s = caught(|| ingot_fat::summary(file, offset, size))?.ok()?;

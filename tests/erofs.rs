@@ -117,6 +117,7 @@ fn every_kind_of_entry(text: &str) {
     let fs = &inspected["partitions"][0]["filesystem_info"];
     assert_eq!(inspected["partitions"][0]["filesystem"], "erofs", "{inspected}");
     assert_eq!(fs["label"], "root");
+    assert_eq!(fs["compression"], if text.contains("lz4") { "lz4" } else { "none" });
     assert_eq!(fs["uuid"], root["filesystem_uuid"]);
     assert!(size - fs["size"].as_u64().unwrap() < 1 << 20, "size = \"auto\" is the filesystem's size, aligned: {fs}");
     let again = tmp.path().join("again.raw");

@@ -133,6 +133,9 @@ pub(crate) fn tarball(path: &Path) -> BTreeMap<String, Entry> {
         &[("mtime", b"1650000000.123456789")],
     );
     add("1", tar::EntryType::Regular, e(Want::File(b"one".to_vec()), 0o644), b"one", None, &[]);
+    let text: Vec<u8> =
+        (0..20_000).flat_map(|i| format!("line {i} of a text that compresses\n").into_bytes()).collect();
+    add("text", tar::EntryType::Regular, e(Want::File(text.clone()), 0o644), &text, None, &[]);
     let name255 = "n".repeat(255);
     add(&name255, tar::EntryType::Regular, e(Want::File(b"255".to_vec()), 0o644), b"255", None, &[]);
     let mut deep = String::new();

@@ -36,6 +36,9 @@ pub fn lines(image: &Path, i: &Inspection) -> String {
                     format_size(f.free),
                     format_size(f.size)
                 );
+                if let Some(c) = &f.compression {
+                    out += &format!("  compression {c}");
+                }
             }
             (Some(fs), None) => out += &format!("\n      {fs} (not readable)"),
             (None, _) => {}

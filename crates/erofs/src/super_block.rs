@@ -76,6 +76,9 @@ pub struct Summary {
     pub blocks: u64,
     /// The block size (`1 << blkszbits`).
     pub block_size: u64,
+    /// Whether it holds LZ4-compressed files (`EROFS_FEATURE_INCOMPAT_ZERO_PADDING`,
+    /// which ingot and mkfs.erofs set for them).
+    pub lz4: bool,
 }
 
 /// The [`Summary`] of block 0 of an EROFS filesystem (at least 1152 bytes of it), or
@@ -97,7 +100,8 @@ pub fn summary(block0: &[u8]) -> Option<Summary> {
     }
     let name = &s[64..80];
     let volume_name = String::from_utf8_lossy(&name[..name.iter().position(|&b| b == 0).unwrap_or(16)]).into_owned();
-    Some(Summary { volume_name, uuid: s[48..64].try_into().ok()?, blocks: u64::from(u32_at(36)), block_size })
+    let lz4 = u32_at(80) & crate::zmap::EROFS_FEATURE_INCOMPAT_ZERO_PADDING != 0;
+    Some(Summary { volume_name, uuid: s[48..64].try_into().ok()?, blocks: u64::from(u32_at(36)), block_size, lz4 })
 }
 
 #[cfg(test)]
