@@ -1,6 +1,6 @@
 //! EROFS partitions end to end: every kind of entry from a tarball (the ext4 tests'
 //! tree: 12,000 entries in one directory, names of 1 and 255 bytes, 30 levels deep, files of
-//! 0 bytes to 5 MiB, devices, a FIFO, symlinks, a hard link, owners past 16 bits,
+//! 0, 1, 4095, 4096, 4097 bytes and up to 5 MiB, devices, a FIFO, symlinks, a hard link, owners past 16 bits,
 //! nanosecond times, xattrs and ACLs), checked by erofs-utils (`fsck.erofs --extract`
 //! decodes every inode and file), extracted by it and compared entry by entry, hard links
 //! read with `dump.erofs`, under dm-verity (`veritysetup verify`), and built twice to one
@@ -117,6 +117,11 @@ fn every_kind_of_entry(text: &str) {
     let fs = &inspected["partitions"][0]["filesystem_info"];
     assert_eq!(inspected["partitions"][0]["filesystem"], "erofs", "{inspected}");
     assert_eq!(fs["label"], "root");
+    // dump.erofs reads the superblock as inspect does.
+    let o = run(Command::new("dump.erofs").arg("-s").arg(&part));
+    let sb = String::from_utf8_lossy(&o.stdout);
+    let blocks = sb.lines().find_map(|l| l.strip_prefix("Filesystem blocks:")).map(str::trim);
+    assert_eq!(blocks.and_then(|b| b.parse::<u64>().ok()), fs["units"].as_u64(), "dump.erofs -s: {sb}");
     assert_eq!(fs["compression"], if text.contains("lz4") { "lz4" } else { "none" });
     assert_eq!(fs["uuid"], root["filesystem_uuid"]);
     assert!(size - fs["size"].as_u64().unwrap() < 1 << 20, "size = \"auto\" is the filesystem's size, aligned: {fs}");

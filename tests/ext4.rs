@@ -136,6 +136,11 @@ pub(crate) fn tarball(path: &Path) -> BTreeMap<String, Entry> {
     let text: Vec<u8> =
         (0..20_000).flat_map(|i| format!("line {i} of a text that compresses\n").into_bytes()).collect();
     add("text", tar::EntryType::Regular, e(Want::File(text.clone()), 0o644), &text, None, &[]);
+    // Sizes around a block: one byte, a block less one, a block, a block and one.
+    for len in [1, 4095, 4096, 4097, 8191, 8193] {
+        let data = bytes(len as u64, len);
+        add(&format!("size-{len}"), tar::EntryType::Regular, e(Want::File(data.clone()), 0o644), &data, None, &[]);
+    }
     let name255 = "n".repeat(255);
     add(&name255, tar::EntryType::Regular, e(Want::File(b"255".to_vec()), 0o644), b"255", None, &[]);
     let mut deep = String::new();
