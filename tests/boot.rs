@@ -3,7 +3,7 @@
 //! (scripts/make-test-payload.sh), which loads virtio in modules.dep order, finds the
 //! ext4 root by its PARTUUID and switch_roots to the root's /init. The /init checks, inside the guest, a large file's SHA-256, a symlink,
 //! a hard link, a setuid mode with owners, a device node, a sparse file, a large
-//! directory and xattrs of three namespaces (read with getfattr), and on a dm-verity root every file against a list made at build time and
+//! directory and xattrs of three namespaces and an access ACL (read with getfattr), and on a dm-verity root every file against a list made at build time and
 //! the root hash the mapping holds, prints one marker line and powers off. The test passes only on the exact
 //! marker; a kernel panic fails it at once. The disk is attached with snapshot=on, so
 //! the guest never changes the image.
@@ -66,10 +66,23 @@ $B poweroff -f
 "#;
 
 /// The xattrs of the guest's /data/xattrs, in the order getfattr's lines sort.
-const XATTRS: [(&str, &[u8]); 3] = [
+const XATTRS: [(&str, &[u8]); 4] = [
     ("security.capability", &[1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    // user::rw-, user:1000:r--, group::r--, mask::r--, other::--- in the kernel's xattr
+    // form (version 2, then tag, permissions and id of each entry).
+    ("system.posix_acl_access", &ACL),
     ("trusted.t", b"v"),
     ("user.note", b"read back by the kernel"),
+];
+
+/// [`XATTRS`]' access ACL.
+const ACL: [u8; 44] = [
+    2, 0, 0, 0, //
+    1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, //
+    2, 0, 4, 0, 0xe8, 3, 0, 0, //
+    4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, //
+    0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, //
+    0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
 ];
 
 /// The guest's tree beyond the payload: /init and the things it checks. Returns the
@@ -108,7 +121,7 @@ pub(crate) fn guest_files(dir: &Path) -> String {
         put(&format!("data/wide/entry-{i:05}"), tar::EntryType::Regular, 0o644, 0, b"", None);
     }
     // Xattrs of three namespaces; user.note is on two files (EROFS shares it).
-    for (name, xattrs) in [("data/xattrs", &XATTRS[..]), ("data/xattrs-too", &XATTRS[2..])] {
+    for (name, xattrs) in [("data/xattrs", &XATTRS[..]), ("data/xattrs-too", &XATTRS[3..])] {
         let pax: Vec<(String, &[u8])> = xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
         let pax: Vec<(&str, &[u8])> = pax.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         append_file(&mut b, name, b"x", 1_700_000_000, &pax);
